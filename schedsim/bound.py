@@ -1,0 +1,44 @@
+"""The analytic upper bound on throughput, and which resource sets it.
+
+No run can complete tasks faster than its slowest resource allows: the cores (total initial
+cores / mean task time), the manager's shared link (bandwidth / bytes staged per task), the
+worker links (nodes x bandwidth / bytes per task) and whatever a platform adds (a manager that
+serves tasks one at a time: 1 / per-task service time). The smallest of these is the bound; its
+name says which resource limits the run. Churn, boot and detection delays only lower the
+achieved throughput further, so the bound stays an upper bound.
+"""
+
+from __future__ import annotations
+
+import math
+
+from schedsim.scenario import Scenario
+
+
+def resource_limits(scenario: Scenario, platform_limits: dict[str, float]) -> dict[str, float]:
+    """Tasks/s each resource could sustain on its own."""
+    limits: dict[str, float] = {}
+    mean = scenario.workload.duration.mean
+    cores = scenario.cluster.initial_cores
+    limits["cores"] = cores / mean if mean > 0 else math.inf
+    net = scenario.network
+    per_task = scenario.workload.input_size + scenario.workload.output_size
+    if net is not None and per_task > 0:
+        limits["manager_link"] = net.manager.bandwidth / per_task
+        nodes = sum(p.count for p in scenario.cluster.pools)
+        limits["worker_links"] = nodes * net.worker.bandwidth / per_task
+    limits.update(platform_limits)
+    return limits
+
+
+def throughput_bound(scenario: Scenario, platform_limits: dict[str, float]) -> dict[str, object]:
+    """``{"throughput_tasks_per_s", "binding", "makespan_lower_bound_s", "limits"}``."""
+    limits = resource_limits(scenario, platform_limits)
+    binding = min(limits, key=lambda k: limits[k])
+    best = limits[binding]
+    return {
+        "throughput_tasks_per_s": best,
+        "binding": binding,
+        "makespan_lower_bound_s": scenario.workload.tasks / best if best > 0 else math.inf,
+        "limits": limits,
+    }

@@ -1,0 +1,110 @@
+"""Command line: parse, call, print. No simulation logic lives here.
+
+``schedsim run SCENARIO`` runs the replications with a progress bar and prints a table of
+every metric with its 95% CI and the analytic bound; ``--json`` and ``--out`` keep the results.
+``schedsim check SCENARIO`` only validates. Bad input prints one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from schedsim.errors import InputError
+from schedsim.scenario import Scenario, load_scenario
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"schedsim: {message} (see schedsim --help)\n")
+        raise SystemExit(2)
+
+
+def _add_scenario_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a field by dotted path; VALUE is YAML (repeatable)")
+    p.add_argument("--seed", type=int, help="override the scenario's seed")
+    p.add_argument("--replications", type=int, help="override the number of replications")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="schedsim", description="Simulate bags of tasks on Work Queue, Ray "
+                     "and ideal platforms over churning spot pools.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="simulate a scenario and print its metrics")
+    _add_scenario_args(run)
+    run.add_argument("--json", type=Path, metavar="FILE", help="write the JSON summary here")
+    run.add_argument("--out", type=Path, metavar="DIR", help="keep resolved scenario, summary, "
+                     "per-attempt CSV, plot and trace here")
+    run.add_argument("--jobs", type=int, default=1, help="replications run in parallel "
+                     "(processes); results are identical to a serial run")
+    check = sub.add_parser("check", help="validate a scenario without running it")
+    _add_scenario_args(check)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Scenario:
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.replications is not None:
+        overrides.append(f"replications={args.replications}")
+    return load_scenario(args.scenario, overrides)
+
+
+def cmd_check(args: argparse.Namespace, console: Console) -> int:
+    s = _load(args)
+    pools = ", ".join(f"{p.name}: {p.count} x {p.cores} cores ({p.market})"
+                      for p in s.cluster.pools)
+    console.print(f"ok: {s.source}: '{s.name}', platform {s.platform.type}, "
+                  f"{s.workload.tasks} tasks, {pools}, {s.replications} replication(s)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from schedsim.report import print_summary, write_json, write_outputs
+    from schedsim.runner import run_scenario
+
+    scenario = _load(args)
+    if args.jobs < 1:
+        raise InputError("--jobs", "", "an integer >= 1", args.jobs)
+    err = Console(stderr=True)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as progress:
+        bar = progress.add_task(f"{scenario.name}: replications", total=scenario.replications)
+        summary = run_scenario(scenario, jobs=args.jobs, keep_records=args.out is not None,
+                               on_done=lambda _r: progress.advance(bar))
+    print_summary(summary.data, console)
+    if args.json:
+        write_json(summary.data, args.json)
+        console.print(f"summary: {args.json}")
+    if args.out:
+        for path in write_outputs(summary, args.out):
+            console.print(f"wrote {path}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    try:
+        return COMMANDS[args.command](args, console)
+    except InputError as exc:
+        sys.stderr.write(f"schedsim: {exc.line}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("schedsim: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

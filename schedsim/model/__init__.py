@@ -1,0 +1,1 @@
+"""SimPy entities shared by every platform: workload, cluster nodes, churn and network links."""

@@ -1,0 +1,49 @@
+"""The platform interface: how a scheduler turns ready nodes into task attempts.
+
+The core (cluster, churn, network, workload) is the same for every platform; a platform
+decides what happens on each node event and how tasks flow. It receives ``node_ready``,
+``node_notified`` and ``node_lost`` from the cluster, takes tasks from ``sim.workload``, moves
+bytes with ``sim.network``, records attempts in ``sim.log`` and reports outcomes with
+``sim.task_completed``, ``sim.task_failed`` or ``sim.fail_job``. A platform with a manager
+reports the manager's throughput limit through :meth:`Platform.throughput_limits` so that the
+analytic bound can name it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from schedsim.model.cluster import Node
+    from schedsim.simulation import Simulation
+
+
+class Platform(ABC):
+    """One scheduling platform inside one replication."""
+
+    name: ClassVar[str]
+
+    def __init__(self, sim: Simulation, config: Any) -> None:
+        self.sim = sim
+        self.env = sim.env
+        self.config = config
+
+    def start(self) -> None:
+        """Called once at time 0, after the initial nodes were launched."""
+
+    @abstractmethod
+    def node_ready(self, node: Node) -> None:
+        """A worker node finished booting."""
+
+    @abstractmethod
+    def node_notified(self, node: Node) -> None:
+        """A worker node received its reclaim notice."""
+
+    @abstractmethod
+    def node_lost(self, node: Node) -> None:
+        """A worker node is gone; whatever ran there is lost."""
+
+    def throughput_limits(self) -> dict[str, float]:
+        """Upper limits on tasks/s that this platform adds (e.g. ``{"manager": 800.0}``)."""
+        return {}

@@ -1,0 +1,135 @@
+"""What a run shows a person: a rich table, and the files kept with ``--out``.
+
+``--out DIR`` keeps the resolved scenario (overrides applied), the JSON summary, one CSV row
+per task attempt, a plot of completed tasks over time, and, for runs of up to
+:data:`TRACE_LIMIT` attempts, a Chrome/Perfetto trace with one track per worker slot (open it
+at ui.perfetto.dev or chrome://tracing).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from schedsim.metrics import METRICS, Outcome
+from schedsim.runner import Summary
+
+TRACE_LIMIT = 10_000
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 1e6 or magnitude < 1e-3:
+        return f"{value:.3e}"
+    if magnitude >= 100:
+        return f"{value:,.1f}"
+    return f"{value:.4g}"
+
+
+def summary_table(data: dict[str, Any]) -> Table:
+    table = Table(title=f"{data['scenario']} on {data['platform']}: "
+                        f"{data['replications']} replication(s), seed {data['seed']}")
+    table.add_column("metric")
+    table.add_column("unit")
+    table.add_column("mean", justify="right")
+    table.add_column("95% CI", justify="right")
+    for name, info in METRICS.items():
+        m = data["metrics"][name]
+        low, high = m["ci95"]
+        table.add_row(name, info.unit, fmt(m["mean"]), f"[{fmt(low)}, {fmt(high)}]")
+    bound = data["bound"]
+    table.add_section()
+    table.add_row("bound: throughput", "tasks/s", fmt(bound["throughput_tasks_per_s"]),
+                  f"binding: {bound['binding']}")
+    table.add_row("bound: makespan >=", "s", fmt(bound["makespan_lower_bound_s"]), "")
+    return table
+
+
+def print_summary(data: dict[str, Any], console: Console) -> None:
+    console.print(summary_table(data))
+    failures = [f for f in data.get("failures", []) if f]
+    for reason in sorted(set(failures)):
+        console.print(f"[yellow]job failed in {failures.count(reason)} replication(s): "
+                      f"{reason}[/yellow]")
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def write_outputs(summary: Summary, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    resolved = dict(summary.scenario.raw)
+    resolved["seed"] = summary.scenario.seed
+    resolved["replications"] = summary.scenario.replications
+    path = out / "scenario.resolved.yaml"
+    path.write_text(yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
+    written.append(path)
+    path = out / "summary.json"
+    write_json(summary.data, path)
+    written.append(path)
+    path = out / "attempts.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["replication", "task", "node", "slot", "start_s", "end_s", "outcome"])
+        for rep, result in enumerate(summary.results):
+            for rec in result.log:
+                writer.writerow([rep, rec.task, rec.node, rec.slot, f"{rec.start:.6f}",
+                                 f"{rec.end:.6f}", rec.outcome.name.lower()])
+    written.append(path)
+    first = summary.results[0].log
+    if 0 < len(first) <= TRACE_LIMIT:
+        path = out / "trace.json"
+        write_trace(summary, path)
+        written.append(path)
+    path = out / "completions.png"
+    plot_completions(summary, path)
+    written.append(path)
+    return written
+
+
+def write_trace(summary: Summary, path: Path) -> None:
+    """Chrome trace-event format: one process per node, one thread per slot (replication 0)."""
+    events: list[dict[str, Any]] = []
+    for rec in summary.results[0].log:
+        events.append({"name": f"task {rec.task}", "cat": rec.outcome.name.lower(), "ph": "X",
+                       "ts": rec.start * 1e6, "dur": (rec.end - rec.start) * 1e6,
+                       "pid": rec.node, "tid": rec.slot,
+                       "args": {"outcome": rec.outcome.name.lower()}})
+    path.write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ms"}),
+                    encoding="utf-8")
+
+
+def plot_completions(summary: Summary, path: Path) -> None:
+    """Completed tasks over simulated time, one line per replication."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for rep, result in enumerate(summary.results):
+        ends = sorted(rec.end for rec in result.log if rec.outcome == Outcome.DONE)
+        if ends:
+            ax.step(ends, range(1, len(ends) + 1), where="post", label=f"replication {rep}",
+                    linewidth=1)
+    ax.set_xlabel("simulated time (s)")
+    ax.set_ylabel("tasks completed")
+    ax.set_title(f"{summary.scenario.name} on {summary.scenario.platform.type}")
+    if len(summary.results) <= 10:
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

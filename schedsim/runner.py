@@ -1,0 +1,91 @@
+"""Replications of one scenario, serial or in a process pool, and the JSON summary.
+
+Replication ``r`` always uses the seed's child stream ``r``, so the numbers do not depend on
+how many processes ran them or in which order they finished: serial and parallel runs give the
+same summary. The summary follows the contract in docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from schedsim.bound import throughput_bound
+from schedsim.metrics import METRICS, summarize
+from schedsim.scenario import Scenario
+from schedsim.simulation import RunResult, Simulation
+
+
+@dataclass
+class Summary:
+    """What a run of all replications produced."""
+
+    scenario: Scenario
+    results: list[RunResult]
+    bound: dict[str, object]
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def run_replication(scenario: Scenario, replication: int, keep_records: bool) -> RunResult:
+    return Simulation(scenario, replication, keep_records).run()
+
+
+def _platform_limits(scenario: Scenario) -> dict[str, float]:
+    # A throwaway simulation asks the platform for its limits with the same configuration.
+    return Simulation(scenario, 0, keep_records=False).platform.throughput_limits()
+
+
+def run_scenario(scenario: Scenario, *, jobs: int = 1, keep_records: bool = False,
+                 on_done: Callable[[int], None] | None = None) -> Summary:
+    """Run every replication and summarise them."""
+    reps = list(range(scenario.replications))
+    results: dict[int, RunResult] = {}
+    if jobs <= 1 or len(reps) <= 1:
+        for r in reps:
+            results[r] = run_replication(scenario, r, keep_records)
+            if on_done:
+                on_done(r)
+    else:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(reps))) as pool:
+            futures = {pool.submit(run_replication, scenario, r, keep_records): r for r in reps}
+            for future, r in futures.items():
+                results[r] = future.result()
+                if on_done:
+                    on_done(r)
+    ordered = [results[r] for r in reps]
+    bound = throughput_bound(scenario, _platform_limits(scenario))
+    summary = Summary(scenario, ordered, bound)
+    summary.data = summary_json(scenario, ordered, bound)
+    return summary
+
+
+def summary_json(scenario: Scenario, results: list[RunResult],
+                 bound: dict[str, object]) -> dict[str, Any]:
+    metrics = {name: summarize([r.metrics[name] for r in results]) for name in METRICS}
+    return finite({
+        "scenario": scenario.name,
+        "platform": scenario.platform.type,
+        "seed": scenario.seed,
+        "replications": len(results),
+        "metrics": metrics,
+        "bound": {"throughput_tasks_per_s": bound["throughput_tasks_per_s"],
+                  "binding": bound["binding"],
+                  "makespan_lower_bound_s": bound["makespan_lower_bound_s"],
+                  "limits": bound["limits"]},
+        "failures": [r.failure for r in results],
+        "events": [r.events for r in results],
+    })
+
+
+def finite(value: Any) -> Any:
+    """Replace NaN and infinities (not valid JSON) with None, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value

@@ -1,0 +1,365 @@
+"""Typed, strict scenarios: what is simulated, read from YAML.
+
+A scenario file becomes a tree of frozen dataclasses. Loading uses ``yaml.safe_load`` (no
+object construction), applies ``--set KEY=VALUE`` overrides to the raw mapping, and then reads
+every key strictly through :class:`~schedsim.reader.Reader`: unknown keys are refused and
+every bad value becomes one :class:`~schedsim.errors.InputError` line naming the file, the key
+path and what was expected. Paths inside a scenario resolve relative to the scenario file.
+Every key is documented in ``docs/scenarios.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from schedsim.distributions import Constant, Distribution, Exponential, read_distribution
+from schedsim.errors import InputError
+from schedsim.reader import Reader
+
+MARKETS = ("on_demand", "spot")
+
+# Monthly interruption-frequency bands (AWS Spot Instance Advisor) and the representative
+# monthly probability used for each: the band's midpoint, 25% for the open ">20%" band.
+BANDS: dict[str, float] = {
+    "<5%": 0.025, "5-10%": 0.075, "10-15%": 0.125, "15-20%": 0.175, ">20%": 0.25,
+}
+HOURS_PER_MONTH = 720.0
+_ZERO = Constant(0.0)
+
+
+def band_lifetime(band: str) -> Exponential:
+    """Exponential lifetime whose hazard is -ln(1-p)/720 per hour (platforms.md)."""
+    p = BANDS[band]
+    rate_per_s = -math.log1p(-p) / (HOURS_PER_MONTH * 3600.0)
+    return Exponential(1.0 / rate_per_s)
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    bandwidth: float  # bytes/s
+    latency: float = 0.0  # s
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    manager: LinkSpec  # the manager's (head's, storage's) link, shared by all its transfers
+    worker: LinkSpec  # one such link per worker node
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    name: str
+    count: int
+    cores: int
+    market: str
+    price_per_hour: float
+    boot_time: Distribution
+
+
+@dataclass(frozen=True)
+class ManagerSpec:
+    price_per_hour: float = 0.0
+    market: str = "on_demand"
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    pools: tuple[PoolSpec, ...]
+    manager: ManagerSpec | None = None
+
+    def pool(self, name: str) -> PoolSpec:
+        return next(p for p in self.pools if p.name == name)
+
+    @property
+    def initial_cores(self) -> int:
+        return sum(p.count * p.cores for p in self.pools)
+
+
+@dataclass(frozen=True)
+class ZoneReclaimSpec:
+    mean_interval: float  # s between zone-wide reclaim events (exponential)
+    fraction: float  # share of the pool's live nodes each event takes
+
+
+@dataclass(frozen=True)
+class TraceEvent:
+    time: float
+    pool: str
+    event: str  # "reclaim" | "launch"
+
+
+@dataclass(frozen=True)
+class ChurnSpec:
+    pool: str
+    lifetime: Distribution | None = None
+    notice: float = 0.0
+    max_lifetime: float | None = None
+    replace: bool = True
+    replace_delay: float = 0.0
+    trace: tuple[TraceEvent, ...] = ()
+    zone_reclaims: ZoneReclaimSpec | None = None
+    band: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    tasks: int
+    duration: Distribution
+    input_size: float = 0.0
+    output_size: float = 0.0
+
+
+@dataclass(frozen=True)
+class PlatformSpec:
+    type: str
+    config: Any = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    seed: int
+    replications: int
+    platform: PlatformSpec
+    workload: WorkloadSpec
+    cluster: ClusterSpec
+    churn: tuple[ChurnSpec, ...] = ()
+    network: NetworkSpec | None = None
+    horizon: float | None = None
+    source: str = "<scenario>"
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def churn_for(self, pool: str) -> ChurnSpec | None:
+        return next((c for c in self.churn if c.pool == pool), None)
+
+
+# --------------------------------------------------------------------------- loading
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Read, override and validate a scenario file."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(source, "", "an existing scenario file", has_value=False) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(source, "", f"a readable UTF-8 file ({exc.__class__.__name__})",
+                         has_value=False) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise InputError(source, where, f"valid YAML ({problem})", has_value=False) from None
+    if data is None:
+        data = {}
+    for item in overrides or []:
+        data = apply_override(data, item)
+    return parse_scenario(data, source, path.resolve().parent)
+
+
+def apply_override(data: Any, item: str) -> Any:
+    """Apply one ``KEY=VALUE`` override (dotted path; list items by index or by name)."""
+    source = f"--set {item}"
+    if "=" not in item:
+        raise InputError(source, "", "KEY=VALUE with a dotted key path", has_value=False)
+    key, _, text = item.partition("=")
+    parts = [p for p in key.strip().split(".")]
+    if not key.strip() or any(not p for p in parts):
+        raise InputError(source, "", "a dotted key path such as cluster.pools.spot.count",
+                         has_value=False)
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise InputError(source, key, "a YAML value", text) from None
+    data = copy.deepcopy(data)
+    if not isinstance(data, dict):
+        raise InputError(source, "", "a scenario whose top level is a mapping", has_value=False)
+    node: Any = data
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        here = ".".join(parts[: depth + 1])
+        if isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+        elif isinstance(node, list):
+            index = _list_index(node, part)
+            if index is None:
+                names = [str(x.get("name")) for x in node if isinstance(x, dict) and "name" in x]
+                hint = f"a list index 0..{len(node) - 1}" + (
+                    f" or a name ({', '.join(names)})" if names else "")
+                raise InputError(source, here, hint, part)
+            if last:
+                node[index] = value
+            else:
+                node = node[index]
+        else:
+            raise InputError(source, ".".join(parts[:depth]), "a mapping or list to descend into",
+                             node)
+    return data
+
+
+def _list_index(items: list[Any], part: str) -> int | None:
+    if part.lstrip("-").isdigit():
+        index = int(part)
+        return index if -len(items) <= index < len(items) else None
+    for i, item in enumerate(items):
+        if isinstance(item, dict) and item.get("name") == part:
+            return i
+    return None
+
+
+def parse_scenario(data: Any, source: str, base_dir: Path | None = None) -> Scenario:
+    """Validate a raw mapping into a :class:`Scenario`."""
+    from schedsim.platforms import read_platform  # registry; imported late (it imports models)
+
+    raw = copy.deepcopy(data)
+    r = Reader(source, "", data, base_dir)
+    name = r.take_str("name")
+    seed = r.take_int("seed", 0, default=0)
+    replications = r.take_int("replications", 1, default=1)
+    platform = read_platform(r.child("platform", {"type": "ideal"}))
+    workload = _read_workload(r.child("workload"))
+    cluster = _read_cluster(r.child("cluster"))
+    churn = tuple(_read_churn(c, cluster) for c in r.items("churn", []))
+    seen: set[str] = set()
+    for i, c in enumerate(churn):
+        if c.pool in seen:
+            raise InputError(source, f"churn[{i}].pool", "each pool named in at most one churn entry",
+                             c.pool)
+        seen.add(c.pool)
+    network = _read_network(r.child("network")) if r.has("network") else None
+    horizon = r.take_duration("horizon", default=None, positive=True)
+    r.done()
+    return Scenario(name=name, seed=seed, replications=replications, platform=platform,
+                    workload=workload, cluster=cluster, churn=churn, network=network,
+                    horizon=horizon, source=source, raw=raw)
+
+
+def _read_workload(r: Reader) -> WorkloadSpec:
+    spec = WorkloadSpec(
+        tasks=r.take_int("tasks", 1),
+        duration=read_distribution(r, "duration"),
+        input_size=r.take_size("input_size", 0.0),
+        output_size=r.take_size("output_size", 0.0),
+    )
+    r.done()
+    return spec
+
+
+def _read_cluster(r: Reader) -> ClusterSpec:
+    pools = []
+    names: set[str] = set()
+    for p in r.items("pools"):
+        name = p.take_str("name")
+        if name in names:
+            raise p.error("name", "a pool name not used by another pool", name)
+        names.add(name)
+        pools.append(PoolSpec(
+            name=name,
+            count=p.take_int("count", 0),
+            cores=p.take_int("cores", 1, default=1),
+            market=p.take_choice("market", MARKETS, default="on_demand"),
+            price_per_hour=p.take_float("price_per_hour", 0.0, default=0.0),
+            boot_time=read_distribution(p, "boot_time", default=_ZERO),
+        ))
+        p.done()
+    if not pools:
+        raise r.error("pools", "at least one pool", [])
+    if sum(p.count for p in pools) == 0:
+        raise r.error("pools", "at least one pool with count > 0", 0)
+    manager = None
+    if r.has("manager"):
+        m = r.child("manager")
+        manager = ManagerSpec(price_per_hour=m.take_float("price_per_hour", 0.0, default=0.0),
+                              market=m.take_choice("market", MARKETS, default="on_demand"))
+        m.done()
+    r.done()
+    return ClusterSpec(pools=tuple(pools), manager=manager)
+
+
+def _read_churn(r: Reader, cluster: ClusterSpec) -> ChurnSpec:
+    pool = r.take_choice("pool", [p.name for p in cluster.pools])
+    lifetime = read_distribution(r, "lifetime") if r.has("lifetime") else None
+    band = r.take_choice("band", BANDS, default=None) if r.has("band") else None
+    if lifetime is not None and band is not None:
+        raise r.error("band", "either lifetime or band, not both", band)
+    if band is not None:
+        lifetime = band_lifetime(band)
+    max_lifetime = r.take_duration("max_lifetime", default=None, positive=True)
+    trace = _read_trace(r, cluster) if r.has("trace") else ()
+    zone = None
+    if r.has("zone_reclaims"):
+        z = r.child("zone_reclaims")
+        zone = ZoneReclaimSpec(mean_interval=z.take_duration("mean_interval", positive=True),
+                               fraction=z.take_float("fraction", 0.0, 1.0, exclusive_min=True))
+        z.done()
+    if lifetime is None and max_lifetime is None and not trace and zone is None:
+        raise r.error("lifetime", "a lifetime, band, max_lifetime, trace or zone_reclaims "
+                      "(a churn entry must make nodes leave somehow)")
+    spec = ChurnSpec(
+        pool=pool, lifetime=lifetime, band=band,
+        notice=r.take_duration("notice", 0.0),
+        max_lifetime=max_lifetime,
+        replace=r.take_bool("replace", True),
+        replace_delay=r.take_duration("replace_delay", 0.0),
+        trace=trace, zone_reclaims=zone,
+    )
+    r.done()
+    return spec
+
+
+def _read_trace(r: Reader, cluster: ClusterSpec) -> tuple[TraceEvent, ...]:
+    """A CSV trace with a header ``time,pool,event``; event is reclaim or launch."""
+    from schedsim.units import UnitError, parse_duration
+
+    path = r.take_path("trace")
+    events = []
+    pools = {p.name for p in cluster.pools}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines or [c.strip() for c in lines[0].split(",")] != ["time", "pool", "event"]:
+        raise InputError(str(path), "line 1", "the header time,pool,event", has_value=False)
+    for lineno, line in enumerate(lines[1:], start=2):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        cells = [c.strip() for c in line.split(",")]
+        where = f"line {lineno}"
+        if len(cells) != 3:
+            raise InputError(str(path), where, "three comma-separated cells time,pool,event", line)
+        try:
+            t = parse_duration(cells[0])
+        except UnitError:
+            raise InputError(str(path), where + " time", "a duration >= 0", cells[0]) from None
+        if t < 0:
+            raise InputError(str(path), where + " time", "a duration >= 0", cells[0])
+        if cells[1] not in pools:
+            raise InputError(str(path), where + " pool", "one of " + " | ".join(sorted(pools)),
+                             cells[1])
+        if cells[2] not in ("reclaim", "launch"):
+            raise InputError(str(path), where + " event", "reclaim | launch", cells[2])
+        events.append(TraceEvent(t, cells[1], cells[2]))
+    events.sort(key=lambda e: e.time)
+    return tuple(events)
+
+
+def _read_link(r: Reader) -> LinkSpec:
+    spec = LinkSpec(bandwidth=r.take_rate("bandwidth"), latency=r.take_duration("latency", 0.0))
+    r.done()
+    return spec
+
+
+def _read_network(r: Reader) -> NetworkSpec:
+    spec = NetworkSpec(manager=_read_link(r.child("manager")), worker=_read_link(r.child("worker")))
+    r.done()
+    return spec
+

@@ -1,0 +1,127 @@
+"""One replication of a scenario: builds the SimPy model, runs it, and measures it.
+
+A :class:`Simulation` owns one ``simpy.Environment`` and wires the components explicitly: the
+lazy workload, the cluster and its churn, the network (only when the scenario has one) and the
+platform chosen by the scenario's ``platform.type``. The job ends when every task has finished
+or failed, when the platform fails it (a lost head node, a driver out of memory), when the
+scenario's horizon passes, or when nothing is left to happen (a stalled job: every node gone and
+none replaced). :meth:`Simulation.run` returns the replication's metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+import simpy
+
+from schedsim.distributions import Draws
+from schedsim.metrics import AttemptLog
+from schedsim.model.churn import Churn
+from schedsim.model.cluster import Cluster
+from schedsim.model.network import Network
+from schedsim.model.workload import Workload
+from schedsim.platforms import create_platform
+from schedsim.rng import Streams
+from schedsim.scenario import Scenario
+
+
+@dataclass
+class RunResult:
+    """Metrics of one replication, the reason it failed if it did, and its attempt log."""
+
+    metrics: dict[str, float]
+    failure: str | None
+    log: AttemptLog
+    events: int
+
+
+class Simulation:
+    """The model of one replication."""
+
+    def __init__(self, scenario: Scenario, replication: int = 0,
+                 keep_records: bool = True) -> None:
+        self.scenario = scenario
+        self.replication = replication
+        self.env = simpy.Environment()
+        self.streams = Streams(scenario.seed, replication)
+        wl = scenario.workload
+        self.workload = Workload(wl.tasks, Draws(wl.duration, self.streams.get("durations")),
+                                 wl.input_size, wl.output_size)
+        self.log = AttemptLog(keep_records)
+        self.network = Network(self.env, scenario.network) if scenario.network else None
+        self.cluster = Cluster(self.env, scenario.cluster, self.streams)
+        self.churn = Churn(self.env, self.cluster, scenario.churn, self.streams)
+        self.platform = create_platform(self, scenario.platform)
+        self.cluster.on_ready.append(self.platform.node_ready)
+        self.cluster.on_notice.append(self.platform.node_notified)
+        self.cluster.on_gone.append(self.platform.node_lost)
+        self.done = self.env.event()
+        self.failure: str | None = None
+
+    # ---------------------------------------------------------------- platform callbacks
+
+    def task_completed(self) -> None:
+        self.workload.completed += 1
+        if self.workload.finished and not self.done.triggered:
+            self.done.succeed()
+
+    def task_failed(self) -> None:
+        self.workload.failed += 1
+        if self.workload.finished and not self.done.triggered:
+            self.done.succeed()
+
+    def fail_job(self, reason: str) -> None:
+        """The job as a whole fails now; every unfinished task counts as failed."""
+        if self.done.triggered:
+            return
+        self.failure = reason
+        self.workload.failed += self.workload.unfinished
+        self.done.succeed()
+
+    def _horizon(self, limit: float) -> Generator[simpy.Event, Any, None]:
+        yield self.env.timeout(limit)
+        self.fail_job(f"horizon of {limit:g} s reached")
+
+    # ---------------------------------------------------------------- running
+
+    def run(self) -> RunResult:
+        env = self.env
+        self.cluster.start()
+        self.churn.start()
+        self.platform.start()
+        if self.scenario.horizon is not None:
+            env.process(self._horizon(self.scenario.horizon))
+        try:
+            env.run(until=self.done)
+        except RuntimeError:
+            self.fail_job(f"stalled at {env.now:g} s: no node left to run "
+                          f"{self.workload.unfinished} unfinished tasks")
+        return RunResult(self.measure(), self.failure, self.log, _event_count(env))
+
+    def measure(self) -> dict[str, float]:
+        end = self.env.now
+        wl = self.workload
+        cost = self.cluster.cost(end)
+        ready_core_s = self.cluster.ready_core_seconds(end)
+        return {
+            "makespan_s": end,
+            "throughput_tasks_per_s": wl.completed / end if end > 0 else 0.0,
+            "tasks_completed": float(wl.completed),
+            "tasks_failed": float(wl.failed),
+            "task_attempts": float(self.log.attempts),
+            "preemptions": float(self.churn.preemptions),
+            "nodes_launched": float(self.cluster.nodes_launched),
+            "wasted_core_s": self.log.wasted_core_s,
+            "cost_usd": cost,
+            "cost_per_1k_tasks_usd": 1000.0 * cost / wl.completed if wl.completed else float("nan"),
+            "worker_utilization": self.log.busy_core_s / ready_core_s if ready_core_s else 0.0,
+            "job_failed": 1.0 if self.failure else 0.0,
+        }
+
+
+def _event_count(env: simpy.Environment) -> int:
+    # SimPy numbers every scheduled event; the counter is the number of events scheduled.
+    eid = getattr(env, "_eid", None)
+    return int(next(eid)) if eid is not None else 0
