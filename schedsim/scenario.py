@@ -238,7 +238,9 @@ def parse_scenario(data: Any, source: str, base_dir: Path | None = None) -> Scen
             raise InputError(source, f"churn[{i}].pool", "each pool named in at most one churn entry",
                              c.pool)
         seen.add(c.pool)
-    network = _read_network(r.child("network")) if r.has("network") else None
+    network = None
+    if r.has("network") and r.raw("network", None) is not None:
+        network = _read_network(Reader(source, "network", data["network"], base_dir))
     horizon = r.take_duration("horizon", default=None, positive=True)
     r.done()
     return Scenario(name=name, seed=seed, replications=replications, platform=platform,

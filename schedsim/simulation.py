@@ -57,6 +57,9 @@ class Simulation:
         self.cluster.on_ready.append(self.platform.node_ready)
         self.cluster.on_notice.append(self.platform.node_notified)
         self.cluster.on_gone.append(self.platform.node_lost)
+        if self.network is not None:
+            self.cluster.on_gone.append(lambda node: self.network.forget_node(node.id)
+                                        if self.network is not None else None)
         self.done = self.env.event()
         self.failure: str | None = None
 

@@ -4,7 +4,7 @@ A :class:`Link` serves its concurrent flows by processor sharing: with n flows e
 ``min(flow_cap, bandwidth / n)`` bytes/s. Instead of updating every flow when n changes, the link
 keeps a virtual clock V (bytes served to each active flow so far); a flow that starts at V0
 with S bytes finishes when V reaches V0 + S. Flows sit in a heap by that finish tag, so each
-start, cancel or completion costs O(log n) and one timer, never a rescan of all flows.
+start, cancel or completion costs O(log n) and at most one timer, never a rescan of all flows.
 
 The :class:`Network` gives each transfer its path: the manager's link (shared by every
 transfer to or from the manager, the head or the data store) and the worker node's own link.
@@ -12,13 +12,17 @@ For nodes with one core the node link is never shared, and max-min fairness acro
 links reduces exactly to a per-flow cap of the node link's bandwidth on the manager's link.
 For multi-core nodes the node's flows also share that node's link, and a transfer ends when
 both links have carried it (an approximation of max-min across two links, see docs/models.md).
+
+A transfer's ``event`` fires ``delay`` seconds after its last byte crossed; the delay is the
+links' latency plus whatever the caller folds in (a task's run time after its input arrived),
+which saves an event per task on the hot path.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable
+from itertools import count
 from typing import Any
 
 import simpy
@@ -27,18 +31,31 @@ from simpy.events import NORMAL
 from schedsim.scenario import NetworkSpec
 
 
+def _trigger(env: simpy.Environment, event: simpy.Event, delay: float) -> None:
+    """Succeed ``event`` after ``delay`` without a separate timer (as simpy's Timeout does)."""
+    if delay > 0:
+        event._ok = True
+        event._value = None
+        env.schedule(event, NORMAL, delay)
+    else:
+        event.succeed()
+
+
 class Flow:
-    """One transfer's share of one link."""
+    """One transfer's share of one link; ``cancel`` withdraws it."""
 
-    __slots__ = ("finish", "on_done", "active")
+    __slots__ = ("link", "event", "delay", "join", "active")
 
-    def __init__(self, finish: float, on_done: Callable[[], None]) -> None:
-        self.finish = finish
-        self.on_done = on_done
+    def __init__(self, link: Link, event: simpy.Event, delay: float,
+                 join: Transfer | None) -> None:
+        self.link = link
+        self.event = event
+        self.delay = delay
+        self.join = join
         self.active = True
 
-    def __lt__(self, other: Flow) -> bool:
-        return self.finish < other.finish
+    def cancel(self) -> None:
+        self.link.cancel(self)
 
 
 class Link:
@@ -57,7 +74,8 @@ class Link:
         self._v = 0.0
         self._t = 0.0
         self._n = 0
-        self._heap: list[Flow] = []
+        self._heap: list[tuple[float, int, Flow]] = []
+        self._seq = count()
         self._timer: simpy.Event | None = None
 
     @property
@@ -75,15 +93,20 @@ class Link:
             self.busy_time += now - self._t
         self._t = now
 
-    def start(self, size: float, on_done: Callable[[], None]) -> Flow:
-        """Start a flow of ``size`` bytes; ``on_done`` is called when it has crossed."""
-        self._advance()
-        flow = Flow(self._v + size, on_done)
+    def start(self, size: float, event: simpy.Event, delay: float = 0.0,
+              join: Transfer | None = None) -> Flow:
+        """Start a flow of ``size`` bytes; ``event`` fires ``delay`` s after it has crossed."""
+        if self._n:
+            self._advance()
+        else:
+            self._t = self.env.now  # V does not move while the link is idle
+        flow = Flow(self, event, delay, join)
+        finish = self._v + size
         heap = self._heap
         # A join only slows the others down, so the pending timer can stay (it fires early
         # and re-arms) unless the new flow itself is the next to finish.
-        first = not heap or flow.finish < heap[0].finish
-        heapq.heappush(heap, flow)
+        first = not heap or finish < heap[0][0]
+        heapq.heappush(heap, (finish, next(self._seq), flow))
         self._n += 1
         self.bytes_started += size
         self.flows_started += 1
@@ -97,19 +120,20 @@ class Link:
             return
         self._advance()
         flow.active = False
+        flow.join = None
         self._n -= 1
         self._arm()
 
     def _arm(self) -> None:
         heap = self._heap
-        while heap and not heap[0].active:
+        while heap and not heap[0][2].active:
             heapq.heappop(heap)
         if not heap:
             self._timer = None
             return
         rate = min(self.flow_cap, self.bandwidth / self._n)
-        delay = max(0.0, (heap[0].finish - self._v) / rate)
-        timer = self.env.timeout(delay)
+        delay = (heap[0][0] - self._v) / rate
+        timer = self.env.timeout(delay if delay > 0 else 0.0)
         timer.callbacks.append(self._fire)
         self._timer = timer
 
@@ -120,44 +144,45 @@ class Link:
         heap = self._heap
         limit = self._v + 1e-9 * max(1.0, abs(self._v))
         done: list[Flow] = []
-        while heap and (not heap[0].active or heap[0].finish <= limit):
-            flow = heapq.heappop(heap)
+        while heap and (not heap[0][2].active or heap[0][0] <= limit):
+            flow = heapq.heappop(heap)[2]
             if flow.active:
                 flow.active = False
                 self._n -= 1
                 done.append(flow)
         self._arm()
+        env = self.env
         for flow in done:
-            flow.on_done()
+            join = flow.join
+            if join is None:
+                _trigger(env, flow.event, flow.delay)
+            else:
+                flow.join = None
+                join.part_done()
 
 
 class Transfer:
-    """A transfer in progress over one or two links; ``event`` fires when it has arrived."""
+    """A transfer over two links at once; ``event`` fires once both have carried it."""
 
-    __slots__ = ("event", "_flows", "_pending", "_latency", "_env")
+    __slots__ = ("event", "flows", "pending", "delay", "env")
 
-    def __init__(self, env: simpy.Environment, latency: float) -> None:
-        self._env = env
+    def __init__(self, env: simpy.Environment, delay: float) -> None:
+        self.env = env
         self.event = env.event()
-        self._flows: list[tuple[Link, Flow]] = []
-        self._pending = 0
-        self._latency = latency
+        self.flows: list[Flow] = []
+        self.pending = 0
+        self.delay = delay
 
-    def _part_done(self) -> None:
-        self._pending -= 1
-        if self._pending == 0:
-            event = self.event
-            if self._latency > 0:
-                # Trigger after the propagation delay without a separate process.
-                event._ok = True
-                event._value = None
-                self._env.schedule(event, NORMAL, self._latency)
-            else:
-                event.succeed()
+    def part_done(self) -> None:
+        self.pending -= 1
+        if self.pending == 0:
+            self.flows = []
+            _trigger(self.env, self.event, self.delay)
 
     def cancel(self) -> None:
-        for link, flow in self._flows:
-            link.cancel(flow)
+        for flow in self.flows:
+            flow.cancel()
+        self.flows = []
 
 
 class Network:
@@ -168,7 +193,7 @@ class Network:
         self.spec = spec
         self.manager = Link(env, "manager", spec.manager.bandwidth, spec.manager.latency,
                             flow_cap=spec.worker.bandwidth)
-        self._latency = spec.manager.latency + spec.worker.latency
+        self.latency = spec.manager.latency + spec.worker.latency
         self._node_links: dict[int, Link] = {}
 
     def node_link(self, node_id: int) -> Link:
@@ -182,11 +207,17 @@ class Network:
     def forget_node(self, node_id: int) -> None:
         self._node_links.pop(node_id, None)
 
-    def transfer(self, node_id: int, cores: int, size: float) -> Transfer:
-        """Move ``size`` bytes between the manager and a worker node (either direction)."""
-        tr = Transfer(self.env, self._latency)
-        links = [self.manager] if cores <= 1 else [self.manager, self.node_link(node_id)]
-        tr._pending = len(links)
-        for link in links:
-            tr._flows.append((link, link.start(size, tr._part_done)))
+    def transfer(self, node_id: int, cores: int, size: float,
+                 then: float = 0.0) -> Flow | Transfer:
+        """Move ``size`` bytes between the manager and a worker node (either direction).
+
+        The returned handle has ``event`` (fires ``latency + then`` after the last byte) and
+        ``cancel()``.
+        """
+        if cores <= 1:
+            return self.manager.start(size, self.env.event(), self.latency + then)
+        tr = Transfer(self.env, self.latency + then)
+        tr.pending = 2
+        tr.flows = [link.start(size, tr.event, 0.0, tr)
+                    for link in (self.manager, self.node_link(node_id))]
         return tr

@@ -18,7 +18,7 @@ import simpy
 
 from schedsim.metrics import Outcome
 from schedsim.model.cluster import Node, NodeState
-from schedsim.model.network import Transfer
+from schedsim.model.network import Flow, Transfer
 from schedsim.model.workload import Task
 from schedsim.platforms.base import Platform
 from schedsim.reader import Reader
@@ -43,7 +43,7 @@ class Slot:
         self.process: simpy.Process | None = None
         self.wake: simpy.Event | None = None  # set while the slot waits for work
         self.task: Task | None = None
-        self.transfer: Transfer | None = None
+        self.transfer: Flow | Transfer | None = None
 
 
 class IdealPlatform(Platform):
@@ -100,9 +100,11 @@ class IdealPlatform(Platform):
                 slot.task = task
                 start = env.now
                 if in_size and network is not None:
-                    slot.transfer = network.transfer(node.id, node.cores, in_size)
+                    # The input's arrival and the run time that follows are one event.
+                    slot.transfer = network.transfer(node.id, node.cores, in_size, task[1])
                     yield slot.transfer.event
-                yield env.timeout(task[1])
+                else:
+                    yield env.timeout(task[1])
                 if out_size and network is not None:
                     slot.transfer = network.transfer(node.id, node.cores, out_size)
                     yield slot.transfer.event

@@ -1,0 +1,148 @@
+"""The models meet the analytic truths of docs/calibration (zero overhead, no network)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import simpy
+
+from schedsim.model.network import Link
+from schedsim.runner import run_scenario
+from schedsim.simulation import Simulation
+
+from .conftest import make, pool
+
+
+def test_batch_of_exponential_tasks_matches_closed_form() -> None:
+    # E[makespan] = (N - c)/(c mu) + H_c / mu for N exponential tasks on c slots.
+    n, c, mean = 200, 10, 1.0
+    s = make({"replications": 400, "workload": {"tasks": n, "duration":
+              {"dist": "exponential", "mean": mean}}, **pool(c)}, drop=("churn",))
+    values = [run.metrics["makespan_s"] for run in run_scenario(s).results]
+    expected = (n - c) / c * mean + sum(1 / k for k in range(1, c + 1)) * mean
+    se = np.std(values, ddof=1) / math.sqrt(len(values))
+    assert abs(np.mean(values) - expected) < 4 * se, (np.mean(values), expected, se)
+    assert 3 * se < 0.03 * expected  # the check is sharp enough to catch a 3% bias
+
+
+def test_multicore_nodes_are_slots() -> None:
+    # Five 2-core nodes behave like ten 1-core nodes: constant tasks, exact makespan.
+    s = make({"workload": {"tasks": 100, "duration": "3s"}, **pool(5, cores=2)}, drop=("churn",))
+    assert Simulation(s).run().metrics["makespan_s"] == pytest.approx(30.0)
+
+
+def test_restart_from_zero_under_exponential_lifetimes() -> None:
+    # A task of length L restarted from zero on a node with exponential lifetime (rate lam),
+    # replaced at once: expected time (e^(lam L) - 1) / lam. One node runs N such tasks in
+    # sequence, and memorylessness makes their times independent.
+    length, lam, n = 1.0, 1.0, 400
+    s = make({"replications": 5, "workload": {"tasks": n, "duration": f"{length}s"},
+              **pool(1),
+              "churn": [{"pool": "p", "lifetime": {"dist": "exponential", "mean": 1 / lam}}]})
+    per_task = [run.metrics["makespan_s"] / n for run in run_scenario(s).results]
+    expected = (math.exp(lam * length) - 1) / lam
+    # The std of one task's time is about 1.47 here; 2000 tasks give an SE near 0.033.
+    assert np.mean(per_task) == pytest.approx(expected, rel=0.08)
+    with_waste = run_scenario(s).results[0].metrics
+    assert with_waste["preemptions"] > 100 and with_waste["wasted_core_s"] > 100
+
+
+def test_restart_bias_would_be_caught() -> None:
+    # Same check with a longer task: e^2 - 1 = 6.39 vs the e - 1 = 1.72 of L = 1.
+    s = make({"replications": 3, "workload": {"tasks": 300, "duration": "2s"}, **pool(1),
+              "churn": [{"pool": "p", "lifetime": {"dist": "exponential", "mean": 1}}]})
+    per_task = np.mean([r.metrics["makespan_s"] / 300 for r in run_scenario(s).results])
+    assert per_task == pytest.approx(math.exp(2) - 1, rel=0.1)
+
+
+def test_k_equal_flows_finish_together() -> None:
+    env = simpy.Environment()
+    link = Link(env, "l", bandwidth=100.0)
+    ends: list[float] = []
+    for _ in range(8):
+        ev = env.event()
+        ev.callbacks.append(lambda _e: ends.append(env.now))
+        link.start(50.0, ev)
+    env.run()
+    assert ends == pytest.approx([8 * 50.0 / 100.0] * 8)
+
+
+def test_flows_share_max_min_and_cancel_speeds_others_up() -> None:
+    env = simpy.Environment()
+    link = Link(env, "l", bandwidth=100.0, flow_cap=30.0)
+    ends: dict[str, float] = {}
+
+    def flow(name: str, size: float, at: float) -> None:
+        def go(_e: object) -> None:
+            ev = env.event()
+            ev.callbacks.append(lambda _x: ends.__setitem__(name, env.now))
+            handles[name] = link.start(size, ev)
+        env.timeout(at).callbacks.append(go)
+
+    handles: dict[str, object] = {}
+    flow("a", 60.0, 0.0)   # alone: capped at 30 B/s
+    flow("b", 100.0, 1.0)  # a and b: 30 each (cap) until a ends at t=2
+    flow("c", 100.0, 1.0)
+    flow("d", 100.0, 1.0)  # from t=1 four flows share 100: 25 each
+    env.timeout(3.0).callbacks.append(lambda _e: handles["d"].cancel())  # type: ignore[attr-defined]
+    env.run()
+    # a: 30 B by t=1, then 25 B/s -> 30 more by t=2.2
+    assert ends["a"] == pytest.approx(2.2)
+    # b, c: 25 B/s to 2.2 (30 B), 33.3 B/s capped at 30 to t=3 (24 B), then 30 B/s: 46 B left
+    assert ends["b"] == pytest.approx(3 + 46 / 30) and ends["c"] == ends["b"]
+    assert "d" not in ends
+
+
+def test_k_flows_through_the_platform() -> None:
+    # k one-core nodes each fetch S bytes over a manager link of bandwidth B at time 0.
+    k, size, bw = 20, 1e6, 1e6
+    s = make({"workload": {"tasks": k, "duration": "0s", "input_size": size},
+              **pool(k), "network": {"manager": {"bandwidth": bw, "latency": "10ms"},
+                                     "worker": {"bandwidth": "1 GB/s"}}}, drop=("churn",))
+    assert Simulation(s).run().metrics["makespan_s"] == pytest.approx(k * size / bw + 0.01)
+
+
+def test_worker_link_caps_a_lonely_flow() -> None:
+    s = make({"workload": {"tasks": 1, "duration": "1s", "input_size": "100 MB",
+                           "output_size": "50 MB"}, **pool(1),
+              "network": {"manager": {"bandwidth": "10 GB/s"},
+                          "worker": {"bandwidth": "100 MB/s"}}}, drop=("churn",))
+    assert Simulation(s).run().metrics["makespan_s"] == pytest.approx(1 + 1 + 0.5)
+
+
+def test_multicore_node_link_is_shared_by_its_slots() -> None:
+    s = make({"workload": {"tasks": 4, "duration": "0s", "input_size": "100 MB"},
+              **pool(1, cores=4), "network": {"manager": {"bandwidth": "10 GB/s"},
+                                              "worker": {"bandwidth": "100 MB/s"}}},
+             drop=("churn",))
+    assert Simulation(s).run().metrics["makespan_s"] == pytest.approx(4.0)
+
+
+def test_cost_arithmetic() -> None:
+    # 10 on-demand nodes at $0.36/h for 100 s, plus a $0.72/h manager: 0.1 + 0.02 USD.
+    s = make({"workload": {"tasks": 10, "duration": "100s"},
+              "cluster": {"manager": {"price_per_hour": 0.72},
+                          "pools": [{"name": "p", "count": 10, "price_per_hour": 0.36}]}},
+             drop=("churn",))
+    m = Simulation(s).run().metrics
+    assert m["cost_usd"] == pytest.approx(0.1 + 0.02)
+    assert m["cost_per_1k_tasks_usd"] == pytest.approx(12.0)
+
+
+def test_cost_minimum_is_sixty_seconds() -> None:
+    s = make({"workload": {"tasks": 10, "duration": "30s"},
+              "cluster": {"pools": [{"name": "p", "count": 10, "price_per_hour": 0.36}]}},
+             drop=("churn",))
+    assert Simulation(s).run().metrics["cost_usd"] == pytest.approx(10 * 0.36 / 3600 * 60)
+
+
+def test_boot_time_delays_and_is_billed() -> None:
+    s = make({"workload": {"tasks": 2, "duration": "100s"},
+              "cluster": {"pools": [{"name": "p", "count": 2, "price_per_hour": 3.6,
+                                     "boot_time": "50s"}]}}, drop=("churn",))
+    m = Simulation(s).run().metrics
+    assert m["makespan_s"] == pytest.approx(150.0)
+    assert m["cost_usd"] == pytest.approx(2 * 150 * 0.001)
+    assert m["worker_utilization"] == pytest.approx(1.0)
