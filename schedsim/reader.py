@@ -58,7 +58,7 @@ class Reader:
         if key not in self._data:
             if default is _MISSING:
                 raise self.error(key, f"{expected} (this key is required)")
-            return default  # type: ignore[no-any-return]
+            return default
         value = self._data.pop(key)
         try:
             return convert(value)
@@ -79,7 +79,9 @@ class Reader:
     def take_float(self, key: str, minimum: float = 0.0, maximum: float | None = None,
                    default: Any = _MISSING, exclusive_min: bool = False) -> float:
         low = ">" if exclusive_min else ">="
-        text = f"a number {low} {minimum:g}" + (f" and <= {maximum:g}" if maximum is not None else "")
+        text = f"a number {low} {minimum:g}"
+        if maximum is not None:
+            text += f" and <= {maximum:g}"
         return self.take(key, lambda v: _as_float(v, minimum, maximum, exclusive_min), text,
                          default)
 
@@ -103,7 +105,7 @@ class Reader:
         """A file path, resolved relative to the scenario file's folder."""
         rel = self.take(key, _as_str, "a file path", default)
         if rel is default:
-            return rel  # type: ignore[no-any-return]
+            return rel
         path = Path(rel)
         path = path if path.is_absolute() else self.base_dir / path
         if not path.is_file():

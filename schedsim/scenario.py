@@ -235,8 +235,8 @@ def parse_scenario(data: Any, source: str, base_dir: Path | None = None) -> Scen
     seen: set[str] = set()
     for i, c in enumerate(churn):
         if c.pool in seen:
-            raise InputError(source, f"churn[{i}].pool", "each pool named in at most one churn entry",
-                             c.pool)
+            raise InputError(source, f"churn[{i}].pool",
+                             "each pool named in at most one churn entry", c.pool)
         seen.add(c.pool)
     network = None
     if r.has("network") and r.raw("network", None) is not None:

@@ -62,11 +62,19 @@ class Simulation:
                                         if self.network is not None else None)
         self.done = self.env.event()
         self.failure: str | None = None
+        self.end: float | None = None  # when the job ended, if not at the last event
+        self._last_change = 0.0  # last completion or node event, for a stalled job's end
+        self.cluster.on_ready.append(self._changed)
+        self.cluster.on_gone.append(self._changed)
+
+    def _changed(self, _node: object = None) -> None:
+        self._last_change = self.env.now
 
     # ---------------------------------------------------------------- platform callbacks
 
     def task_completed(self) -> None:
         self.workload.completed += 1
+        self._last_change = self.env.now
         if self.workload.finished and not self.done.triggered:
             self.done.succeed()
 
@@ -99,12 +107,14 @@ class Simulation:
         try:
             env.run(until=self.done)
         except RuntimeError:
-            self.fail_job(f"stalled at {env.now:g} s: no node left to run "
+            # Nothing left to happen: the job stalled when the last thing changed.
+            self.end = self._last_change
+            self.fail_job(f"stalled at {self.end:g} s: no node left to run "
                           f"{self.workload.unfinished} unfinished tasks")
         return RunResult(self.measure(), self.failure, self.log, _event_count(env))
 
     def measure(self) -> dict[str, float]:
-        end = self.env.now
+        end = self.env.now if self.end is None else self.end
         wl = self.workload
         cost = self.cluster.cost(end)
         ready_core_s = self.cluster.ready_core_seconds(end)

@@ -85,9 +85,12 @@ class Churn:
         if spec.replace:
             if spec.replace_delay > 0:
                 self.env.timeout(spec.replace_delay).callbacks.append(
-                    lambda _e: self.cluster.launch(node.pool))
+                    lambda _e: self._replace(node.pool))
             else:
                 self.cluster.launch(node.pool)
+
+    def _replace(self, pool: str) -> None:
+        self.cluster.launch(pool)
 
     def _replay(self, spec: ChurnSpec) -> Generator[simpy.Event, Any, None]:
         rng = self._streams.get(f"trace/{spec.pool}")

@@ -108,7 +108,7 @@ class Cluster:
         node.state = NodeState.BOOTING
         boot = self._boot[pool.name].next()
         if boot > 0:
-            self.env.timeout(boot).callbacks.append(lambda _e, n=node: self._ready(n))
+            self.env.timeout(boot).callbacks.append(lambda _e: self._ready(node))
         else:
             self._ready(node)
         return node

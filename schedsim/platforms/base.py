@@ -29,7 +29,7 @@ class Platform(ABC):
         self.env = sim.env
         self.config = config
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027 - optional hook, most platforms need nothing
         """Called once at time 0, after the initial nodes were launched."""
 
     @abstractmethod
