@@ -24,6 +24,7 @@ class Outcome(IntEnum):
     PREEMPTED = 1  # the node was lost under it; the task went back to the queue
     FAILED = 2  # the attempt was lost and the task is out of retries
     ABORTED = 3  # the job failed (head node lost, driver OOM) while it ran
+    CANCELLED = 4  # stopped by the platform (Work Queue fast abort) and requeued
 
 
 class AttemptRecord(NamedTuple):

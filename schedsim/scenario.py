@@ -113,12 +113,23 @@ class WorkloadSpec:
     duration: Distribution
     input_size: float = 0.0
     output_size: float = 0.0
+    executable_size: float = 0.0
 
 
 @dataclass(frozen=True)
 class PlatformSpec:
+    """The platform that runs the scenario, and the options of every platform.
+
+    Options sit under each platform's own name (``platform: {type: ray, ray: {...},
+    workqueue: {...}}``), so ``schedsim compare`` can switch ``type`` and keep both sets.
+    """
+
     type: str
-    config: Any = None
+    configs: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def config(self) -> Any:
+        return self.configs.get(self.type)
 
 
 @dataclass(frozen=True)
@@ -137,6 +148,15 @@ class Scenario:
 
     def churn_for(self, pool: str) -> ChurnSpec | None:
         return next((c for c in self.churn if c.pool == pool), None)
+
+    def with_platform(self, kind: str) -> Scenario:
+        """The same scenario on another platform (its options as the scenario gives them)."""
+        import dataclasses
+
+        raw = copy.deepcopy(self.raw)
+        raw.setdefault("platform", {})["type"] = kind
+        spec = PlatformSpec(type=kind, configs=self.platform.configs)
+        return dataclasses.replace(self, platform=spec, raw=raw)
 
 
 # --------------------------------------------------------------------------- loading
@@ -254,6 +274,7 @@ def _read_workload(r: Reader) -> WorkloadSpec:
         duration=read_distribution(r, "duration"),
         input_size=r.take_size("input_size", 0.0),
         output_size=r.take_size("output_size", 0.0),
+        executable_size=r.take_size("executable_size", 0.0),
     )
     r.done()
     return spec

@@ -58,12 +58,13 @@ class Churn:
             self._schedule_end(node, life, spec.notice)
 
     def _schedule_end(self, node: Node, remaining: float, notice: float) -> None:
-        warn_in = max(0.0, remaining - notice)
         env = self.env
-        if warn_in > 0:
-            env.timeout(warn_in).callbacks.append(lambda _e: self.cluster.notify(node))
-        else:
-            self.cluster.notify(node)
+        if notice > 0:  # no notice at all is an abrupt loss: nobody is told
+            warn_in = max(0.0, remaining - notice)
+            if warn_in > 0:
+                env.timeout(warn_in).callbacks.append(lambda _e: self.cluster.notify(node))
+            else:
+                self.cluster.notify(node)
         env.timeout(remaining).callbacks.append(lambda _e: self._gone(node))
 
     def reclaim(self, node: Node) -> None:

@@ -204,6 +204,17 @@ class Network:
             self._node_links[node_id] = link
         return link
 
+    def lone_transfer_time(self, size: float) -> float:
+        """Time to move ``size`` bytes when nothing else uses the path, and count the bytes.
+
+        A serial sender (the Work Queue manager pushes one file at a time, synchronously)
+        never overlaps its own transfers, so its transfers need no fair sharing: each
+        takes latency + size / the slower link's bandwidth.
+        """
+        self.manager.bytes_started += size
+        self.manager.flows_started += 1
+        return self.latency + size / min(self.spec.manager.bandwidth, self.spec.worker.bandwidth)
+
     def forget_node(self, node_id: int) -> None:
         self._node_links.pop(node_id, None)
 

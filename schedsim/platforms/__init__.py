@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from schedsim.platforms import ideal
+from schedsim.platforms import ideal, workqueue
 from schedsim.platforms.base import Platform
 from schedsim.reader import Reader
 from schedsim.scenario import PlatformSpec
@@ -28,14 +28,18 @@ class PlatformEntry:
 
 PLATFORMS: dict[str, PlatformEntry] = {
     "ideal": PlatformEntry(ideal.IdealPlatform, ideal.read_config),
+    "workqueue": PlatformEntry(workqueue.WorkQueuePlatform, workqueue.read_config),
 }
 
 
 def read_platform(r: Reader) -> PlatformSpec:
+    """``platform: {type: NAME, NAME: {options}, OTHER: {options}}``; every block is checked."""
     kind = r.take_choice("type", PLATFORMS)
-    config = PLATFORMS[kind].read_config(r)
+    configs = {}
+    for name, entry in PLATFORMS.items():
+        configs[name] = entry.read_config(r.child(name, {}))
     r.done()
-    return PlatformSpec(type=kind, config=config)
+    return PlatformSpec(type=kind, configs=configs)
 
 
 def create_platform(sim: Simulation, spec: PlatformSpec) -> Platform:

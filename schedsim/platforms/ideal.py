@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 def read_config(r: Reader) -> None:
     """The ideal platform has no parameters."""
+    r.done()
     return None
 
 

@@ -1,0 +1,73 @@
+"""A single-threaded server: the Work Queue manager, the Ray driver.
+
+Both are one thread that does one thing at a time. Work reaches it two ways: jobs pushed to
+it (a finished task to retrieve, a result to process), served first-in first-out and before
+anything else, and work it pulls when it has nothing pushed (dispatch the next task, submit
+the next one). When it has neither it is idle, runs its idle chores (accepting workers,
+keepalive checks) and sleeps until woken. Each job is a service time and a callback run when
+the service ends; the queue is a deque, so each job costs O(1) plus one timer.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+
+Job = tuple[float, Callable[[], None]]  # (service time in s, called when served)
+
+
+class SerialServer:
+    """One thread serving pushed jobs first, then pulled work, then idle chores."""
+
+    def __init__(self, env: simpy.Environment, name: str,
+                 pull: Callable[[], Job | None] = lambda: None,
+                 idle: Callable[[], bool] = lambda: False) -> None:
+        self.env = env
+        self.name = name
+        self._pull = pull
+        self._idle = idle
+        self._pushed: deque[Job] = deque()
+        self._wake: simpy.Event | None = None
+        self.busy_time = 0.0
+        self.jobs_served = 0
+        self.paused_until = 0.0
+        self.process = env.process(self._loop())
+
+    def push(self, service: float, done: Callable[[], None]) -> None:
+        self._pushed.append((service, done))
+        self.wake()
+
+    def wake(self) -> None:
+        """Something changed: a sleeping server looks for work again."""
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            wake.succeed()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._pushed)
+
+    def _loop(self) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        pushed = self._pushed
+        while True:
+            if self.paused_until > env.now:
+                yield env.timeout(self.paused_until - env.now)
+                continue
+            job = pushed.popleft() if pushed else self._pull()
+            if job is None:
+                if self._idle():
+                    continue
+                self._wake = env.event()
+                yield self._wake
+                continue
+            service, done = job
+            if service > 0:
+                yield env.timeout(service)
+                self.busy_time += service
+            self.jobs_served += 1
+            done()

@@ -1,0 +1,325 @@
+"""CCTools Work Queue: one single-threaded manager that stages every file itself.
+
+The manager is a :class:`~schedsim.model.server.SerialServer`. Retrievals of finished tasks are
+pushed to it and served first; otherwise it dispatches the next ready task to a free worker
+slot; only when it has neither does it accept connecting workers and notice workers lost
+without a goodbye. Dispatch and retrieval each take a per-task service time plus the
+synchronous transfer of the task's files over the manager's and the worker's links; the
+executable is sent once per worker connection (cached) and again to every new connection.
+A task takes a whole worker unless ``task_cores`` says otherwise. A worker told of its
+reclaim exits cleanly and its tasks return to the queue at once; a worker lost abruptly is
+noticed after the keepalive interval plus timeout, in an idle moment of the manager.
+``max_retries`` 0 retries for ever. Facts and sources: docs/models.md.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from schedsim.metrics import Outcome
+from schedsim.model.cluster import Node
+from schedsim.model.server import Job, SerialServer
+from schedsim.model.workload import Task
+from schedsim.platforms.base import Platform
+from schedsim.reader import Reader
+
+if TYPE_CHECKING:
+    from schedsim.simulation import Simulation
+
+
+@dataclass(frozen=True)
+class WorkQueueConfig:
+    dispatch_time: float = 0.0023  # s of manager time per dispatch (docs/native.md, measured)
+    retrieval_time: float = 0.0005  # s of manager time per retrieval (docs/native.md)
+    worker_connect_time: float = 0.05  # s from node ready to the worker's connect request
+    keepalive_interval: float = 120.0  # s (work_queue.h)
+    keepalive_timeout: float = 30.0  # s (work_queue.h)
+    max_retries: int = 0  # 0: unlimited (work_queue.c default)
+    task_cores: int | None = None  # None: a task takes a whole worker (WQ default)
+    honour_notice: bool = True  # the worker exits cleanly when its node gets a notice
+    fast_abort: float | None = None  # multiplier; off by default
+    fast_abort_after: int = 10  # completions before fast abort acts (work_queue.c)
+    manager_pool: str | None = None  # None: a dedicated node (cluster.manager)
+
+
+def read_config(r: Reader) -> WorkQueueConfig:
+    d = WorkQueueConfig()
+    manager_pool = None
+    if r.has("manager"):
+        m = r.child("manager")
+        manager_pool = m.take_str("pool")
+        m.done()
+    task_cores = r.take_int("task_cores", 1, default=None) if r.has("task_cores") else None
+    cfg = WorkQueueConfig(
+        dispatch_time=r.take_duration("dispatch_time", d.dispatch_time),
+        retrieval_time=r.take_duration("retrieval_time", d.retrieval_time),
+        worker_connect_time=r.take_duration("worker_connect_time", d.worker_connect_time),
+        keepalive_interval=r.take_duration("keepalive_interval", d.keepalive_interval),
+        keepalive_timeout=r.take_duration("keepalive_timeout", d.keepalive_timeout),
+        max_retries=r.take_int("max_retries", 0, d.max_retries),
+        task_cores=task_cores,
+        honour_notice=r.take_bool("honour_notice", d.honour_notice),
+        fast_abort=r.take_float("fast_abort", 1.0, default=None, exclusive_min=True)
+        if r.has("fast_abort") else None,
+        fast_abort_after=r.take_int("fast_abort_after", 1, d.fast_abort_after),
+        manager_pool=manager_pool,
+    )
+    r.done()
+    return cfg
+
+
+class Worker:
+    """A work_queue_worker process on one node, as the manager sees it."""
+
+    __slots__ = ("node", "slots", "free", "connected", "dead", "has_exe", "running")
+
+    def __init__(self, node: Node, slots: int) -> None:
+        self.node = node
+        self.slots = slots
+        self.free = 0
+        self.connected = False
+        self.dead = False  # the node is gone, whether or not the manager knows
+        self.has_exe = False
+        self.running: set[Attempt] = set()
+
+
+class Attempt:
+    """One dispatch of a task to a worker."""
+
+    __slots__ = ("task", "worker", "start", "exec_start", "active")
+
+    def __init__(self, task: Task, worker: Worker, start: float) -> None:
+        self.task = task
+        self.worker = worker
+        self.start = start
+        self.exec_start = -1.0
+        self.active = True
+
+
+class WorkQueuePlatform(Platform):
+    name = "workqueue"
+    config: WorkQueueConfig
+
+    def __init__(self, sim: Simulation, config: Any) -> None:
+        super().__init__(sim, config or WorkQueueConfig())
+        cfg = self.config
+        self._free: deque[Worker] = deque()  # one entry per free slot (lazily cleaned)
+        self._accepts: deque[Worker] = deque()
+        self._suspects: deque[Worker] = deque()  # lost abruptly, past the keepalive delay
+        self._fails: dict[int, int] = {}
+        self._exec_sum = 0.0
+        self._exec_n = 0
+        self.manager_node: Node | None = None
+        self.manager_up = cfg.manager_pool is None
+        self.exe_sends = 0
+        self.server = SerialServer(self.env, "manager", self._pull, self._idle)
+
+    # ------------------------------------------------------------------ manager node
+
+    def start(self) -> None:
+        if self.config.manager_pool is not None:
+            self.manager_node = self.sim.cluster.launch(self.config.manager_pool)
+
+    def _staging_time(self, size: float) -> float:
+        net = self.sim.network
+        return net.lone_transfer_time(size) if net is not None and size > 0 else 0.0
+
+    # ------------------------------------------------------------------ node events
+
+    def node_ready(self, node: Node) -> None:
+        if node is self.manager_node:
+            self.manager_up = True
+            self.server.wake()
+            return
+        cores = node.cores
+        slots = 1 if self.config.task_cores is None else max(1, cores // self.config.task_cores)
+        worker = Worker(node, slots)
+        node.data = worker
+        self.env.timeout(self.config.worker_connect_time).callbacks.append(
+            lambda _e: self._request_accept(worker))
+
+    def _request_accept(self, worker: Worker) -> None:
+        if not worker.dead and worker.node.usable:
+            self._accepts.append(worker)
+            self.server.wake()
+
+    def node_notified(self, node: Node) -> None:
+        worker = node.data
+        if isinstance(worker, Worker) and self.config.honour_notice:
+            # The worker gets SIGTERM, kills its tasks and closes its connection: the
+            # manager sees the disconnect at once.
+            self._disconnect(worker)
+
+    def node_lost(self, node: Node) -> None:
+        if node is self.manager_node:
+            self.sim.fail_job(f"Work Queue manager node lost at {self.env.now:g} s")
+            return
+        worker = node.data
+        if not isinstance(worker, Worker) or worker.dead:
+            return
+        worker.dead = True
+        if not worker.connected:
+            return
+        now = self.env.now
+        for attempt in worker.running:
+            if attempt.exec_start >= 0 and attempt.active:
+                # The work is lost now; the manager learns of it later.
+                self.sim.log.add(attempt.task[0], node.id, 0, attempt.start, now,
+                                 Outcome.PREEMPTED, self._cores(worker))
+                attempt.exec_start = -2.0  # already logged
+        delay = self.config.keepalive_interval + self.config.keepalive_timeout
+        self.env.timeout(delay).callbacks.append(lambda _e: self._suspect(worker))
+
+    def _suspect(self, worker: Worker) -> None:
+        self._suspects.append(worker)
+        self.server.wake()
+
+    def _cores(self, worker: Worker) -> int:
+        return worker.node.cores if self.config.task_cores is None else self.config.task_cores
+
+    def _disconnect(self, worker: Worker) -> None:
+        """The manager drops a worker: its tasks go back to the queue (or fail)."""
+        if not worker.connected:
+            worker.dead = True
+            return
+        worker.connected = False
+        worker.dead = True
+        now = self.env.now
+        for attempt in list(worker.running):
+            if not attempt.active:
+                continue
+            attempt.active = False
+            if attempt.exec_start != -2.0:
+                self.sim.log.add(attempt.task[0], worker.node.id, 0, attempt.start, now,
+                                 Outcome.PREEMPTED, self._cores(worker))
+            self._retry(attempt.task)
+        worker.running.clear()
+
+    def _retry(self, task: Task) -> None:
+        limit = self.config.max_retries
+        if limit:
+            fails = self._fails.get(task[0], 0) + 1
+            self._fails[task[0]] = fails
+            if fails > limit:
+                self.sim.task_failed()
+                return
+        self.sim.workload.requeue(task)
+        self.server.wake()
+
+    # ------------------------------------------------------------------ the manager loop
+
+    def _idle(self) -> bool:
+        """Chores of a pass that sent and received nothing: accepts and keepalive checks."""
+        if not self.manager_up:
+            return False
+        did = False
+        while self._suspects:
+            self._disconnect(self._suspects.popleft())
+            did = True
+        while self._accepts:
+            worker = self._accepts.popleft()
+            if worker.dead or not worker.node.usable:
+                continue
+            worker.connected = True
+            worker.has_exe = False  # a new connection starts with an empty cache
+            worker.free = worker.slots
+            self._free.extend([worker] * worker.slots)
+            did = True
+        return did
+
+    def _pull(self) -> Job | None:
+        """Dispatch the next ready task to a free slot, if both exist."""
+        if not self.manager_up or not self.sim.workload.ready:
+            return None
+        free = self._free
+        while free and not free[0].connected:
+            free.popleft()
+        if not free:
+            return None
+        worker = free.popleft()
+        task = self.sim.workload.take()
+        assert task is not None
+        worker.free -= 1
+        attempt = Attempt(task, worker, self.env.now)
+        worker.running.add(attempt)
+        size = self.sim.workload.input_size
+        if not worker.has_exe:
+            worker.has_exe = True
+            size += self.sim.scenario.workload.executable_size
+            self.exe_sends += 1
+        service = self.config.dispatch_time + self._staging_time(size)
+        return service, lambda: self._dispatched(attempt)
+
+    def _dispatched(self, attempt: Attempt) -> None:
+        if not attempt.active:
+            return
+        worker = attempt.worker
+        if worker.dead:
+            return  # sent into a dead connection: found out when the worker is dropped
+        attempt.exec_start = self.env.now
+        self.env.timeout(attempt.task[1]).callbacks.append(lambda _e: self._executed(attempt))
+        cfg = self.config
+        if cfg.fast_abort is not None and self._exec_n >= cfg.fast_abort_after:
+            limit = cfg.fast_abort * self._exec_sum / self._exec_n
+            self.env.timeout(limit).callbacks.append(lambda _e: self._fast_abort(attempt))
+
+    def _executed(self, attempt: Attempt) -> None:
+        if not attempt.active or attempt.worker.dead:
+            return
+        size = self.sim.workload.output_size
+        service = self.config.retrieval_time + self._staging_time(size)
+        self.server.push(service, lambda: self._retrieved(attempt))
+
+    def _retrieved(self, attempt: Attempt) -> None:
+        if not attempt.active or attempt.worker.dead:
+            return  # a dead worker's output never arrives: dropped with the worker
+        attempt.active = False
+        worker = attempt.worker
+        worker.running.discard(attempt)
+        now = self.env.now
+        self._exec_sum += attempt.task[1]
+        self._exec_n += 1
+        self.sim.log.add(attempt.task[0], worker.node.id, 0, attempt.start, now, Outcome.DONE,
+                         self._cores(worker))
+        self.sim.task_completed()
+        if worker.connected:
+            worker.free += 1
+            self._free.append(worker)
+
+    def _fast_abort(self, attempt: Attempt) -> None:
+        if not attempt.active or attempt.worker.dead or attempt.exec_start < 0:
+            return
+        if self.env.now - attempt.exec_start < attempt.task[1]:
+            attempt.active = False
+            worker = attempt.worker
+            worker.running.discard(attempt)
+            self.sim.log.add(attempt.task[0], worker.node.id, 0, attempt.start, self.env.now,
+                             Outcome.CANCELLED, self._cores(worker))
+            self.sim.workload.requeue(attempt.task)
+            worker.free += 1
+            self._free.append(worker)
+            self.server.wake()
+
+    # ------------------------------------------------------------------ bound
+
+    def throughput_limits(self) -> dict[str, float]:
+        s = self.sim.scenario
+        per_task = self.config.dispatch_time + self.config.retrieval_time
+        if s.network is not None:
+            rate = min(s.network.manager.bandwidth, s.network.worker.bandwidth)
+            lat = s.network.manager.latency + s.network.worker.latency
+            for size in (s.workload.input_size, s.workload.output_size):
+                if size > 0:
+                    per_task += lat + size / rate
+        limits = {"manager": 1.0 / per_task if per_task > 0 else float("inf")}
+        if self.config.task_cores is None or self.config.task_cores > 1:
+            slots = sum(p.count * (1 if self.config.task_cores is None
+                                   else max(1, p.cores // self.config.task_cores))
+                        for p in s.cluster.pools)
+            mean = s.workload.duration.mean
+            limits["worker_slots"] = slots / mean if mean > 0 else float("inf")
+        return limits
