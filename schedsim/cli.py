@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from schedsim.errors import InputError
+from schedsim.platforms import PLATFORMS
 from schedsim.scenario import Scenario, load_scenario
 
 
@@ -46,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
                      "(processes); results are identical to a serial run")
     check = sub.add_parser("check", help="validate a scenario without running it")
     _add_scenario_args(check)
+    compare = sub.add_parser("compare", help="run a scenario on several platforms, same seeds")
+    _add_scenario_args(compare)
+    compare.add_argument("--platform", dest="platforms", action="append", required=True,
+                         choices=sorted(PLATFORMS), help="a platform to compare (repeat)")
+    compare.add_argument("--json", type=Path, metavar="FILE",
+                         help="write {platform: summary} here")
+    compare.add_argument("--jobs", type=int, default=1, help="replications run in parallel")
     return parser
 
 
@@ -90,7 +98,35 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check}
+def cmd_compare(args: argparse.Namespace, console: Console) -> int:
+    from schedsim.report import compare_table, write_json
+    from schedsim.runner import compare_platforms
+
+    scenario = _load(args)
+    platforms = list(dict.fromkeys(args.platforms))
+    if len(platforms) < 2:
+        raise InputError("--platform", "", "at least two different platforms", platforms)
+    err = Console(stderr=True)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as progress:
+        bar = progress.add_task(f"{scenario.name}: " + " vs ".join(platforms),
+                                total=scenario.replications * len(platforms))
+        results = compare_platforms(scenario, platforms, jobs=args.jobs,
+                                    on_done=lambda _r: progress.advance(bar))
+    data = {name: summary.data for name, summary in results.items()}
+    console.print(compare_table(data))
+    for name, summary in data.items():
+        failures = [f for f in summary["failures"] if f]
+        if failures:
+            console.print(f"[yellow]{name}: job failed in {len(failures)} replication(s): "
+                          f"{failures[0]}[/yellow]")
+    if args.json:
+        write_json(data, args.json)
+        console.print(f"summary: {args.json}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

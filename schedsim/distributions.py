@@ -234,3 +234,4 @@ class Draws:
         value = self._buf[self._pos]
         self._pos += 1
         return value
+from schedsim.calibration import profile as _profile  # noqa: E402,F401,I001  registers dist: profile

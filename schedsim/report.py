@@ -55,6 +55,63 @@ def summary_table(data: dict[str, Any]) -> Table:
     return table
 
 
+def compare_table(data: dict[str, dict[str, Any]]) -> Table:
+    """Each metric side by side with its CI, the ratio to the first platform, the winner."""
+    names = list(data)
+    first = data[names[0]]
+    table = Table(title=f"{first['scenario']}: " + " vs ".join(names) +
+                  f", {first['replications']} replication(s), seed {first['seed']}")
+    table.add_column("metric")
+    for name in names:
+        table.add_column(f"{name} (mean ± 95% CI)", justify="right")
+    for name in names[1:]:
+        table.add_column(f"{name}/{names[0]}", justify="right")
+    table.add_column("better")
+    for metric, info in METRICS.items():
+        cells = []
+        for name in names:
+            m = data[name]["metrics"][metric]
+            low, high = m["ci95"]
+            half = (high - low) / 2 if low is not None and high is not None else None
+            cells.append(f"{fmt(m['mean'])} ± {fmt(half)}")
+        base = first["metrics"][metric]["mean"]
+        for name in names[1:]:
+            other = data[name]["metrics"][metric]["mean"]
+            cells.append(fmt(other / base) if base and other is not None else "n/a")
+        cells.append(better(data, metric, info.better))
+        table.add_row(metric, *cells)
+    table.add_section()
+    table.add_row("bound (tasks/s)", *[
+        f"{fmt(data[n]['bound']['throughput_tasks_per_s'])} ({data[n]['bound']['binding']})"
+        for n in names], *[""] * (len(names) - 1), "")
+    return table
+
+
+def better(data: dict[str, dict[str, Any]], metric: str, direction: str) -> str:
+    """The platform whose CI lies wholly on the better side of every other's, or '-'."""
+    if not direction:
+        return ""
+    sign = 1 if direction == "higher" else -1
+    for name, summary in data.items():
+        low, high = summary["metrics"][metric]["ci95"]
+        if low is None or high is None:
+            continue
+        wins = True
+        for other, osum in data.items():
+            if other == name:
+                continue
+            olow, ohigh = osum["metrics"][metric]["ci95"]
+            if olow is None or ohigh is None:
+                wins = False
+            elif sign > 0 and not low > ohigh:
+                wins = False
+            elif sign < 0 and not high < olow:
+                wins = False
+        if wins:
+            return name
+    return "-"
+
+
 def print_summary(data: dict[str, Any], console: Console) -> None:
     console.print(summary_table(data))
     failures = [f for f in data.get("failures", []) if f]

@@ -62,6 +62,13 @@ def run_scenario(scenario: Scenario, *, jobs: int = 1, keep_records: bool = Fals
     return summary
 
 
+def compare_platforms(scenario: Scenario, platforms: list[str], *, jobs: int = 1,
+                      on_done: Callable[[int], None] | None = None) -> dict[str, Summary]:
+    """The same scenario, seeds and churn on each platform (only the platform changes)."""
+    return {p: run_scenario(scenario.with_platform(p), jobs=jobs, on_done=on_done)
+            for p in platforms}
+
+
 def summary_json(scenario: Scenario, results: list[RunResult],
                  bound: dict[str, object]) -> dict[str, Any]:
     metrics = {name: summarize([r.metrics[name] for r in results]) for name in METRICS}

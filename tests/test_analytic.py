@@ -146,3 +146,16 @@ def test_boot_time_delays_and_is_billed() -> None:
     assert m["makespan_s"] == pytest.approx(150.0)
     assert m["cost_usd"] == pytest.approx(2 * 150 * 0.001)
     assert m["worker_utilization"] == pytest.approx(1.0)
+
+
+def test_link_terminates_at_high_bandwidth_and_late_times() -> None:
+    # Rounding of simulated time is worth bytes at 10 Gbps: completions must still happen.
+    env = simpy.Environment(initial_time=1e6)
+    link = Link(env, "l", bandwidth=1.25e9, flow_cap=1.25e9)
+    ends: list[float] = []
+    for size in (2048.0, 3000.0, 2048.0):
+        ev = env.event()
+        ev.callbacks.append(lambda _e: ends.append(env.now))
+        link.start(size, ev)
+    env.run(until=1e6 + 1)
+    assert len(ends) == 3 and link.active == 0

@@ -12,7 +12,7 @@ nodes at given times, and zone-wide reclaims take a fraction of the pool's live 
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import simpy
@@ -35,6 +35,8 @@ class Churn:
                            for s in specs if s.lifetime is not None}
         self._streams = streams
         self.preemptions = 0
+        # A platform that provisions replacements itself (Ray's autoscaler) takes over here.
+        self.replacer: Callable[[Node], None] | None = None
         cluster.on_ready.append(self._node_ready)
 
     def start(self) -> None:
@@ -83,7 +85,9 @@ class Churn:
         self.cluster.remove(node)
         self.preemptions += 1
         spec = self.specs[node.pool]
-        if spec.replace:
+        if spec.replace and self.replacer is not None:
+            self.replacer(node)
+        elif spec.replace:
             if spec.replace_delay > 0:
                 self.env.timeout(spec.replace_delay).callbacks.append(
                     lambda _e: self._replace(node.pool))
@@ -92,6 +96,11 @@ class Churn:
 
     def _replace(self, pool: str) -> None:
         self.cluster.launch(pool)
+
+    def replace_delay(self, pool: str) -> float:
+        """Provisioning delay before a replacement of ``pool`` is launched."""
+        spec = self.specs.get(pool)
+        return spec.replace_delay if spec is not None else 0.0
 
     def _replay(self, spec: ChurnSpec) -> Generator[simpy.Event, Any, None]:
         rng = self._streams.get(f"trace/{spec.pool}")

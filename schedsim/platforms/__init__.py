@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from schedsim.platforms import ideal, workqueue
+from schedsim.platforms import ideal, ray, workqueue
 from schedsim.platforms.base import Platform
 from schedsim.reader import Reader
 from schedsim.scenario import PlatformSpec
@@ -29,6 +29,7 @@ class PlatformEntry:
 PLATFORMS: dict[str, PlatformEntry] = {
     "ideal": PlatformEntry(ideal.IdealPlatform, ideal.read_config),
     "workqueue": PlatformEntry(workqueue.WorkQueuePlatform, workqueue.read_config),
+    "ray": PlatformEntry(ray.RayPlatform, ray.read_config),
 }
 
 

@@ -1,0 +1,266 @@
+"""Calibration profiles: what was measured on a host, as JSON, and the ``profile`` distribution.
+
+A profile (written by ``schedsim calibrate``, format in docs/calibration.md) holds, for each
+measured zfp tolerance, the fitted task model of ``compress_task``:
+
+- time: ``t(n) = (a + b n) * eps``, where ``eps`` is lognormal with mean 1 and coefficient of
+  variation ``cv``, so the mean time is exactly ``a + b n``;
+- output: ``bytes_out(n) = c n + d``;
+
+plus the host, the versions, the fit quality and the platform phases measured by live runs.
+Between measured tolerances every coefficient is interpolated linearly in log10(tolerance);
+outside the measured range a tolerance is refused.
+
+A scenario draws task times from it with ``workload.duration: {dist: profile, n: 200000,
+tolerance: 1e-3}``; ``profile: FILE`` (relative to the scenario file) picks another profile than
+the shipped ``calibration/profiles/default.json``. The simulator reads only this file, never the
+measurement code (:mod:`schedsim.calibration.measure`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from schedsim.distributions import Distribution, register
+from schedsim.errors import InputError
+from schedsim.reader import Reader
+
+FORMAT = "schedsim-calibration-profile"
+FORMAT_VERSION = 1
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_PROFILE = REPO_ROOT / "calibration" / "profiles" / "default.json"
+DEFAULT_TOLERANCE = 1e-3  # the RFC's zfp accuracy
+
+
+def default_profile_path() -> Path:
+    return DEFAULT_PROFILE
+
+
+@dataclass(frozen=True)
+class TaskModel:
+    """Fitted model of one task at one tolerance (seconds, bytes, values of float32)."""
+
+    tolerance: float
+    a_s: float  # fixed time per task, s
+    b_s: float  # time per value, s/value
+    cv: float  # coefficient of variation of the multiplicative noise
+    c_bytes: float  # output bytes per value
+    d_bytes: float  # fixed output bytes (zfp header)
+
+    def mean_time(self, n: int) -> float:
+        return self.a_s + self.b_s * n
+
+    def output_bytes(self, n: int) -> float:
+        return self.c_bytes * n + self.d_bytes
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A loaded calibration profile."""
+
+    path: Path
+    name: str
+    source: str  # "native" (compress_task) or "zfpy" (in-process fallback)
+    models: tuple[TaskModel, ...]  # sorted by tolerance
+    n_range: tuple[int, int]  # smallest and largest n measured
+    data: dict[str, Any]  # the whole JSON document
+
+    @property
+    def tolerance_range(self) -> tuple[float, float]:
+        return self.models[0].tolerance, self.models[-1].tolerance
+
+    def model(self, tolerance: float) -> TaskModel:
+        """The task model at ``tolerance``; ValueError outside the measured range."""
+        lo, hi = self.tolerance_range
+        for m in self.models:
+            if math.isclose(m.tolerance, tolerance, rel_tol=1e-9):
+                return m
+        if not lo < tolerance < hi:
+            raise ValueError(f"a tolerance measured by the profile ({_span(lo, hi)})")
+        x = math.log10(tolerance)
+        for left, right in zip(self.models, self.models[1:], strict=False):
+            if left.tolerance < tolerance < right.tolerance:
+                w = (x - math.log10(left.tolerance)) / (
+                    math.log10(right.tolerance) - math.log10(left.tolerance))
+
+                def mix(a: float, b: float, w: float = w) -> float:
+                    return a + w * (b - a)
+
+                return TaskModel(tolerance, mix(left.a_s, right.a_s), mix(left.b_s, right.b_s),
+                                 mix(left.cv, right.cv), mix(left.c_bytes, right.c_bytes),
+                                 mix(left.d_bytes, right.d_bytes))
+        raise AssertionError("unreachable: tolerance inside the range")
+
+    def mean_time(self, n: int, tolerance: float) -> float:
+        """Mean task time (s) for ``n`` values at ``tolerance``."""
+        return self.model(tolerance).mean_time(n)
+
+    def output_bytes(self, n: int, tolerance: float) -> float:
+        """Fitted size of the task's output (bytes) for ``n`` values at ``tolerance``."""
+        return self.model(tolerance).output_bytes(n)
+
+
+def _span(lo: float, hi: float) -> str:
+    return f"{lo:g}" if lo == hi else f"{lo:g} to {hi:g}"
+
+
+def _param(r: Reader, key: str, minimum: float = -math.inf) -> float:
+    """A parameter written as {value, unit, ...}; only the value is read."""
+    child = r.child(key)
+    return child.take_float("value", minimum)
+
+
+def parse_profile(data: Any, path: Path) -> Profile:
+    """Validate a profile document (InputError naming the file and key path)."""
+    source = str(path)
+    r = Reader(source, "", data)
+    fmt = r.take_str("format")
+    if fmt != FORMAT:
+        raise r.error("format", repr(FORMAT), fmt)
+    version = r.take_int("format_version", 1)
+    if version != FORMAT_VERSION:
+        raise r.error("format_version", str(FORMAT_VERSION), version)
+    name = r.take_str("name")
+    task = r.child("task")
+    src = task.take_choice("source", ("native", "zfpy"))
+    sweep = task.child("sweep")
+    ns = sweep.raw("n")
+    if not isinstance(ns, list) or not ns or not all(isinstance(v, int) and v > 0 for v in ns):
+        raise sweep.error("n", "a non-empty list of positive integers", ns)
+    models = []
+    for m in task.items("models"):
+        tol = m.take_float("tolerance", 0.0, exclusive_min=True)
+        time_r = m.child("time")
+        out_r = m.child("output")
+        model = TaskModel(tolerance=tol, a_s=_param(time_r, "a"), b_s=_param(time_r, "b"),
+                          cv=_param(time_r, "cv", 0.0), c_bytes=_param(out_r, "c"),
+                          d_bytes=_param(out_r, "d"))
+        models.append(model)
+    if not models:
+        raise task.error("models", "at least one fitted task model", [])
+    models.sort(key=lambda m: m.tolerance)
+    return Profile(path=path, name=name, source=src, models=tuple(models),
+                   n_range=(min(ns), max(ns)), data=data)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(path: str, _mtime_ns: int, _size: int) -> Profile:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, "", f"a readable calibration profile ({exc.__class__.__name__})",
+                         has_value=False) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"line {exc.lineno}", f"valid JSON ({exc.msg})",
+                         has_value=False) from None
+    return parse_profile(data, p)
+
+
+def load_profile(path: Path | str) -> Profile:
+    """Load (and cache, per file version) a calibration profile."""
+    p = Path(path).resolve()
+    try:
+        st = p.stat()
+    except OSError:
+        raise InputError(str(path), "", "an existing calibration profile (run schedsim "
+                         "calibrate)", has_value=False) from None
+    return _load_cached(str(p), st.st_mtime_ns, st.st_size)
+
+
+@dataclass(frozen=True)
+class ProfileDuration(Distribution):
+    """Task time of the calibrated task for ``n`` values at ``tolerance``, in seconds."""
+
+    name: ClassVar[str] = "profile"
+    n: int
+    tolerance: float
+    a_s: float
+    b_s: float
+    cv: float
+    c_bytes: float
+    d_bytes: float
+    profile: str  # absolute path of the profile used
+    default: bool = True  # the scenario named no profile
+
+    @classmethod
+    def from_profile(cls, profile: Profile, n: int, tolerance: float,
+                     default: bool) -> ProfileDuration:
+        m = profile.model(tolerance)
+        return cls(n=n, tolerance=tolerance, a_s=m.a_s, b_s=m.b_s, cv=m.cv, c_bytes=m.c_bytes,
+                   d_bytes=m.d_bytes, profile=str(profile.path), default=default)
+
+    @property
+    def mean(self) -> float:
+        return self.a_s + self.b_s * self.n
+
+    @property
+    def output_bytes(self) -> float:
+        """Fitted output size of this task (bytes)."""
+        return self.c_bytes * self.n + self.d_bytes
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        mean = self.mean
+        if self.cv <= 0:
+            return np.full(size, mean)
+        sigma2 = math.log1p(self.cv**2)
+        return mean * rng.lognormal(-sigma2 / 2, math.sqrt(sigma2), size)
+
+    def describe(self) -> dict[str, object]:
+        out: dict[str, object] = {"dist": "profile", "n": self.n, "tolerance": self.tolerance}
+        if not self.default:
+            out["profile"] = self.profile
+        return out
+
+
+def _number(value: Any) -> float:
+    # YAML 1.1 reads 1e-3 (no dot) as a string; accept it as the number it spells.
+    if isinstance(value, bool):
+        raise TypeError
+    if isinstance(value, str):
+        value = float(value.strip())
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError
+    return float(value)
+
+
+def _as_count(value: Any) -> int:
+    number = _number(value)
+    if number < 1 or not number.is_integer():
+        raise ValueError
+    return int(number)
+
+
+def _as_tolerance(value: Any) -> float:
+    number = _number(value)
+    if number <= 0:
+        raise ValueError
+    return number
+
+
+@register("profile")
+def _profile(r: Reader) -> Distribution:
+    n = r.take("n", _as_count, "an integer >= 1 (values of float32)")
+    tolerance = r.take("tolerance", _as_tolerance, "a number > 0 (zfp absolute error bound)",
+                       DEFAULT_TOLERANCE)
+    given = r.take_path("profile", default=None)
+    path = given if given is not None else default_profile_path()
+    if given is None and not path.is_file():
+        raise r.error("profile", f"a calibration profile: none given and the default "
+                      f"{path} is missing (run schedsim calibrate)")
+    profile = load_profile(path)
+    try:
+        dist = ProfileDuration.from_profile(profile, n, tolerance, default=given is None)
+    except ValueError as exc:
+        raise r.error("tolerance", str(exc), tolerance) from None
+    if dist.mean <= 0:
+        raise r.error("n", f"an n whose fitted mean time is positive (the profile measured "
+                      f"n from {profile.n_range[0]} to {profile.n_range[1]})", n)
+    return dist

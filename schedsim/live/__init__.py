@@ -1,0 +1,20 @@
+"""Live runs: a scenario run for real on this host, on Work Queue or Ray.
+
+:func:`run_live` runs one replication with real processes (``wq_manager`` and
+``work_queue_worker``, or a local Ray cluster) executing the real task, ``compress_task``, and
+turns churn into fault injection: nodes are killed and replaced when the simulator's own churn
+model says so. It returns per-attempt records and the same metrics as a simulated replication;
+:func:`live_summary` builds the same JSON summary as ``schedsim run``. See docs/live.md.
+"""
+
+from schedsim.live.run import (
+    LiveAttempt,
+    LiveResult,
+    LiveRunError,
+    check_live_scenario,
+    run_live,
+)
+from schedsim.live.summary import live_summary, run_live_replications
+
+__all__ = ["LiveAttempt", "LiveResult", "LiveRunError", "check_live_scenario", "live_summary",
+           "run_live", "run_live_replications"]

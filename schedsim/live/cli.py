@@ -1,0 +1,200 @@
+"""Command line of live runs and calibration: ``schedsim live`` and ``schedsim calibrate``.
+
+:func:`register` adds both subcommands to the main parser's subparsers and returns their
+handlers, so ``schedsim.cli`` stays the one entry point; ``python -m schedsim.live.cli`` runs
+them on their own (tests use that). Parse, call, print: the work is in
+:mod:`schedsim.live` and :mod:`schedsim.calibration`. Bad input raises
+:class:`~schedsim.errors.InputError` (one line, exit 2, printed by the caller); a live run that
+cannot be carried out prints one line and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from schedsim.errors import InputError
+
+Handler = Callable[[argparse.Namespace, Console], int]
+DEFAULT_TIMEOUT_S = 600.0
+
+
+def register(subparsers: Any) -> dict[str, Handler]:
+    """Add ``live`` and ``calibrate`` to ``subparsers``; returns {command: handler}."""
+    from schedsim.calibration.profile import DEFAULT_PROFILE
+
+    live = subparsers.add_parser(
+        "live", help="run a scenario for real on this host (Work Queue or Ray)",
+        description="Run a scenario for real on this host: real workers run the real task "
+        "(compress_task), churn kills and replaces them. The scenario must fit the host and "
+        "use workload.duration: {dist: profile, n: N, tolerance: T}.")
+    live.add_argument("scenario", help="scenario YAML file")
+    live.add_argument("--platform", required=True, metavar="workqueue|ray",
+                      help="the platform that runs the tasks")
+    live.add_argument("--set", dest="overrides", action="append", default=[],
+                      metavar="KEY=VALUE", help="override a field by dotted path; VALUE is YAML "
+                      "(repeatable)")
+    live.add_argument("--seed", type=int, help="override the scenario's seed")
+    live.add_argument("--replications", type=int, help="override the number of replications")
+    live.add_argument("--json", type=Path, metavar="FILE", help="write the JSON summary here")
+    live.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                      help=f"limit per replication (default {DEFAULT_TIMEOUT_S:g} s); a run "
+                      "that takes longer is stopped and every process it started is killed")
+    cal = subparsers.add_parser(
+        "calibrate", help="measure the task and the platforms on this host, write a profile",
+        description="Task sweep of compress_task, fit of its time and output-size models, "
+        "live Work Queue and Ray runs; writes the profile and the raw measurements (JSONL) "
+        "beside it.")
+    cal.add_argument("--quick", action="store_true",
+                     help="smaller sweep and fewer live runs (under 3 minutes on 2 cores)")
+    cal.add_argument("--out", type=Path, default=DEFAULT_PROFILE, metavar="FILE",
+                     help="profile to write (default calibration/profiles/default.json in "
+                     "the repository); raw data go beside it as NAME.task_sweep.jsonl and "
+                     "NAME.live.jsonl")
+    cal.add_argument("--no-live", dest="live", action="store_false",
+                     help="only the task sweep and its fit, no live runs")
+    cal.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
+                     help="limit per live replication (default 300 s)")
+    return {"live": cmd_live, "calibrate": cmd_calibrate}
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from schedsim.scenario import load_scenario
+
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.replications is not None:
+        overrides.append(f"replications={args.replications}")
+    return load_scenario(args.scenario, overrides)
+
+
+def cmd_live(args: argparse.Namespace, console: Console) -> int:
+    from schedsim.live.run import LiveRunError, check_live_scenario, run_live
+    from schedsim.live.summary import live_summary
+    from schedsim.report import print_summary, write_json
+
+    scenario = _load(args)
+    check_live_scenario(scenario, args.platform)
+    if not args.timeout > 0:
+        raise InputError("--timeout", "", "a number of seconds > 0", args.timeout)
+    err = Console(stderr=True)
+    results = []
+    try:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                      transient=True) as progress:
+            bar = progress.add_task(f"{scenario.name} live on {args.platform}",
+                                    total=scenario.replications)
+            for r in range(scenario.replications):
+                results.append(run_live(scenario, args.platform, r, args.timeout))
+                progress.advance(bar)
+    except LiveRunError as exc:
+        sys.stderr.write(f"schedsim: live: {exc}\n")
+        return 1
+    data = live_summary(scenario, args.platform, results)
+    print_summary(data, console)
+    for reason in sorted({i for r in data["live"]["replications"] for i in r["ignored"]}):
+        console.print(f"[yellow]ignored by a live run: {reason}[/yellow]")
+    if args.json:
+        write_json(data, args.json)
+        console.print(f"summary: {args.json}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
+    from schedsim.calibration.calibrate import calibrate
+    from schedsim.live.run import LiveRunError
+
+    out: Path = args.out
+    if out.suffix != ".json":
+        raise InputError("--out", "", "a .json file name", str(out))
+    if not args.timeout > 0:
+        raise InputError("--timeout", "", "a number of seconds > 0", args.timeout)
+    try:
+        doc = calibrate(out, quick=args.quick, console=console, live=args.live,
+                        timeout_s=args.timeout)
+    except LiveRunError as exc:
+        sys.stderr.write(f"schedsim: calibrate: {exc}\n")
+        return 1
+    except RuntimeError as exc:
+        sys.stderr.write(f"schedsim: calibrate: {exc}\n")
+        return 1
+    console.print(profile_table(doc))
+    measured = doc.get("measured", {})
+    if measured:
+        console.print(measured_table(measured))
+    console.print(f"profile: {out} ({doc['mode']}, {doc['elapsed_s']:.0f} s)")
+    return 0
+
+
+def profile_table(doc: dict[str, Any]) -> Table:
+    table = Table(title=f"task model: {doc['task']['program']} ({doc['task']['source']})")
+    for col in ("tol", "a ms", "b ns/v", "cv", "R2 log", "max err", "c B/v", "d B"):
+        table.add_column(col, justify="right")
+    for m in doc["task"]["models"]:
+        t, o = m["time"], m["output"]
+        table.add_row(f"{m['tolerance']:g}", f"{t['a']['value'] * 1e3:.3g}",
+                      f"{t['b']['value'] * 1e9:.2f}", f"{t['cv']['value']:.3f}",
+                      f"{t['fit']['r2_log']:.4f}", f"{t['fit']['max_abs_rel_error']:.1%}",
+                      f"{o['c']['value']:.4f}", f"{o['d']['value']:.0f}")
+    return table
+
+
+def measured_table(measured: dict[str, Any]) -> Table:
+    table = Table(title="live runs (medians)")
+    for col in ("platform", "config", "reps", "makespan s", "overhead ms", "gap ms"):
+        table.add_column(col, justify="right")
+    for platform in ("workqueue", "ray"):
+        for c in measured.get(platform, {}).get("configs", []):
+            table.add_row(platform, f"{c['tasks']}x{c['n']:.0e} on {c['nodes']}x{c['cores']}",
+                          str(c["replications"]),
+                          _med(c["makespan_s"]), _med(c.get("overhead_s", {}), 1e3),
+                          _med(c["slot_gap_s"], 1e3))
+    rfc = measured.get("rfc_comparison")
+    if rfc:
+        table.caption = (f"RFC config: Work Queue / Ray makespan = "
+                         f"{rfc['ratio_workqueue_over_ray']:.2f} (RFC: {rfc['rfc']['ratio']:.2f});"
+                         " overhead: per task beyond compress_task's own time; gap: a slot's "
+                         "idle time between tasks")
+    return table
+
+
+def _med(stats: dict[str, Any], scale: float = 1.0) -> str:
+    if not stats or not stats.get("count"):
+        return "n/a"
+    return f"{stats['median'] * scale:.3g}"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"schedsim: {message} (see --help)\n")
+        raise SystemExit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry point (``python -m schedsim.live.cli live|calibrate ...``)."""
+    parser = _Parser(prog="schedsim", description="Live runs and calibration.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    handlers = register(sub)
+    args = parser.parse_args(argv)
+    console = Console()
+    try:
+        return handlers[args.command](args, console)
+    except InputError as exc:
+        sys.stderr.write(f"schedsim: {exc.line}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("schedsim: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

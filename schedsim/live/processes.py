@@ -1,0 +1,176 @@
+"""Processes a live run starts, each in a session of its own, and how they are ended.
+
+Every program a live run launches (the Work Queue manager, one session per worker node, the
+Ray driver with the Ray cluster it starts) is started with ``start_new_session=True``. A
+session, unlike a process group, also holds what its members start in groups of their own:
+Work Queue workers run each task in a new process group, Ray's raylet starts each worker in a
+new group, and both keep the session. So a node, or a whole Ray cluster, is ended by sending
+SIGKILL to every member of its session, found by scanning ``/proc`` (Linux only, as live runs
+are). :class:`Sessions` remembers every session it started and ends them all on success,
+failure, timeout and Ctrl-C; :meth:`Sessions.close` then checks that nothing is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+PROC = Path("/proc")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name, or None if the process is gone."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2:].split()
+
+
+def session_members(sids: set[int]) -> list[int]:
+    """Pids of live (not zombie) processes whose session id is in ``sids``."""
+    found = []
+    for entry in os.listdir(PROC):
+        if not entry.isdigit():
+            continue
+        fields = _stat_fields(int(entry))
+        if fields is None or len(fields) < 4:
+            continue
+        if fields[0] != "Z" and int(fields[3]) in sids:
+            found.append(int(entry))
+    return found
+
+
+def process_group(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[2]) if fields else None
+
+
+def command_name(pid: int) -> str:
+    try:
+        return (PROC / str(pid) / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def parent_pid(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else None
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes: set[int] = set()
+    fd_dir = PROC / str(pid) / "fd"
+    try:
+        names = os.listdir(fd_dir)
+    except OSError:
+        return inodes
+    for name in names:
+        try:
+            target = os.readlink(fd_dir / name)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def tcp_local_port(pid: int, remote_port: int) -> int | None:
+    """Local port of the process's established IPv4 TCP connection to ``remote_port``.
+
+    Work Queue logs a worker by the address of its connection to the manager; this maps a
+    worker process we started to that address.
+    """
+    inodes = _socket_inodes(pid)
+    if not inodes:
+        return None
+    try:
+        lines = (PROC / str(pid) / "net" / "tcp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        cols = line.split()
+        if len(cols) < 10 or cols[3] != "01":  # 01: ESTABLISHED
+            continue
+        local, remote, inode = cols[1], cols[2], int(cols[9])
+        if inode in inodes and int(remote.split(":")[1], 16) == remote_port:
+            return int(local.split(":")[1], 16)
+    return None
+
+
+def kill_session(sid: int) -> None:
+    """SIGKILL every member of one session (the leader too)."""
+    for pid in session_members({sid}):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+class Sessions:
+    """The sessions one live run started; ends them all, and checks that it did."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[Any]] = []
+        self.started: list[int] = []  # session ids, in start order
+
+    def start(self, argv: Sequence[str | Path], *, stdout: IO[Any] | int | None = None,
+              stderr: IO[Any] | int | None = None, stdin: int | None = subprocess.DEVNULL,
+              cwd: Path | None = None, env: dict[str, str] | None = None,
+              ) -> subprocess.Popen[Any]:
+        proc = subprocess.Popen([str(a) for a in argv], start_new_session=True, stdout=stdout,
+                                stderr=stderr, stdin=stdin, cwd=cwd, env=env)
+        self.procs.append(proc)
+        self.started.append(proc.pid)  # a new session's id is its leader's pid
+        return proc
+
+    def kill(self, proc: subprocess.Popen[Any]) -> None:
+        kill_session(proc.pid)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+
+    def left(self) -> list[int]:
+        return session_members(set(self.started))
+
+    def close(self, grace_s: float = 10.0) -> None:
+        """Kill every session started, reap the leaders and wait until none has a member."""
+        for proc in self.procs:
+            kill_session(proc.pid)
+        for proc in self.procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=grace_s)
+        deadline = time.monotonic() + grace_s
+        while True:
+            left = self.left()
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"processes of this live run survived SIGKILL: {left}")
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while a live run holds processes (main thread only)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

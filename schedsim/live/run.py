@@ -1,0 +1,378 @@
+"""One live replication: a scenario run for real on this host, measured like a simulated one.
+
+The run reuses the simulator's own node lifecycle. A SimPy ``RealtimeEnvironment`` (one
+simulated second per wall-clock second) drives the same :class:`~schedsim.model.cluster.Cluster`
+and :class:`~schedsim.model.churn.Churn` as ``schedsim run``, with the same named random
+streams (``boot/<pool>``, ``lifetime/<pool>``, ...), so replication ``r`` of a scenario loses
+its nodes at the same moments live as in the simulator. The difference is what a node is: a
+live platform (:mod:`schedsim.live.workqueue`, :mod:`schedsim.live.ray`) starts real processes
+when a node becomes ready and kills them when the node is gone. Time 0 is the moment the
+platform has its tasks submitted (the manager listening, the Ray driver connected); the
+platform's own start-up (``ray.init``) is measured but not counted.
+
+A watcher polls the platform every few milliseconds and ends the run when every task has
+finished or failed, when the scenario's horizon passes, or when no node is left and none will
+come (a stalled job). A run that does none of these within ``timeout_s`` raises
+:class:`LiveRunError`. Whatever happens, every process the run started is killed
+(:class:`~schedsim.live.processes.Sessions`) before :func:`run_live` returns or raises.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import simpy
+from simpy.rt import RealtimeEnvironment
+
+from schedsim.calibration.profile import ProfileDuration
+from schedsim.errors import InputError
+from schedsim.live.processes import Sessions, sigterm_as_interrupt
+from schedsim.metrics import AttemptLog, Outcome
+from schedsim.model.churn import Churn
+from schedsim.model.cluster import Cluster, Node
+from schedsim.rng import Streams
+from schedsim.scenario import Scenario
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NATIVE_DIR = REPO_ROOT / "build" / "native"
+POLL_S = 0.005  # how often the watcher looks at the platform's output
+HOST_SLOTS_PER_CPU = 2  # a live run may ask for at most this many slots per CPU of the host
+LIVE_PLATFORMS = ("workqueue", "ray")
+
+
+class LiveRunError(Exception):
+    """A live run could not be carried out (missing tool, hung or crashed platform).
+
+    Its message is one line; every process of the run has been killed when it is raised,
+    and ``sessions`` lists the sessions it had started (for checks that none is left).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.sessions: list[int] = []
+
+
+@dataclass(frozen=True)
+class LiveAttempt:
+    """One attempt of one task, in seconds since time 0 of the run."""
+
+    task: int
+    attempt: int  # 1 for the first try
+    node: int  # cluster node id; -1 if unknown
+    slot: int  # worker slot within the node (Work Queue) or host-wide (Ray); -1 if unknown
+    start_s: float
+    end_s: float
+    outcome: str  # "done" | "preempted" | "failed" | "aborted"
+    detail: dict[str, float] = field(default_factory=dict, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "attempt": self.attempt, "node": self.node,
+                "slot": self.slot, "start_s": self.start_s, "end_s": self.end_s,
+                "outcome": self.outcome, **self.detail}
+
+
+@dataclass
+class LiveResult:
+    """What one live replication measured."""
+
+    scenario: str
+    platform: str
+    replication: int
+    metrics: dict[str, float]
+    failure: str | None
+    attempts: list[LiveAttempt]
+    details: dict[str, Any]  # platform measurements (dispatch span, ray.init time, ...)
+    nodes: list[dict[str, Any]]  # id, pool, launched_s, ready_s, released_s
+    sessions: list[int]  # ids of the sessions the run started (all ended now)
+    t0_epoch: float  # wall-clock time (Unix epoch, s) of time 0
+
+    def attempt_log(self) -> AttemptLog:
+        """The attempts as the simulator's per-attempt log (for CSV and trace outputs)."""
+        log = AttemptLog()
+        for a in sorted(self.attempts, key=lambda a: (a.start_s, a.task)):
+            log.add(a.task, a.node, a.slot, a.start_s, a.end_s, Outcome[a.outcome.upper()])
+        return log
+
+
+@dataclass(frozen=True)
+class LiveTask:
+    """The real task behind ``workload.duration: {dist: profile, ...}``."""
+
+    n: int
+    tolerance: float
+    seed_base: int = 1  # task i compresses the data of seed seed_base + i
+
+
+@dataclass
+class LiveContext:
+    """What a live platform needs to know and may use."""
+
+    scenario: Scenario
+    replication: int
+    task: LiveTask
+    work_dir: Path
+    sessions: Sessions
+    timeout_s: float
+    compress_task: Path
+    t0_epoch: float = 0.0  # set at time 0
+    env: simpy.Environment | None = None
+
+    def now(self) -> float:
+        """Seconds since time 0 (wall clock)."""
+        return time.time() - self.t0_epoch
+
+    def rel(self, epoch_s: float) -> float:
+        return epoch_s - self.t0_epoch
+
+
+class LivePlatform(ABC):
+    """A real scheduling platform run on this host, node by node."""
+
+    name: ClassVar[str]
+
+    def __init__(self, ctx: LiveContext) -> None:
+        self.ctx = ctx
+        self.completed = 0
+        self.failed = 0
+        self.last_done_s = 0.0  # time of the last task completion, s since time 0
+
+    @abstractmethod
+    def start(self, deadline: float) -> None:
+        """Start the platform and submit the tasks; return once they are submitted."""
+
+    @abstractmethod
+    def node_ready(self, node: Node) -> None:
+        """A node finished booting: start its worker processes."""
+
+    @abstractmethod
+    def node_lost(self, node: Node) -> None:
+        """A node is gone: kill its processes and whatever runs there."""
+
+    @abstractmethod
+    def poll(self) -> None:
+        """Read what the platform reported since the last poll; raise LiveRunError if it died."""
+
+    @property
+    def finished(self) -> bool:
+        return self.completed + self.failed >= self.ctx.scenario.workload.tasks
+
+    @abstractmethod
+    def attempts(self, end_s: float) -> list[LiveAttempt]:
+        """Every attempt, after the run (``end_s``: when the run ended)."""
+
+    def details(self) -> dict[str, Any]:
+        return {}
+
+    def stop(self) -> None:  # noqa: B027 - optional hook
+        """The run is over: let the platform's processes leave before they are killed."""
+
+    def cleanup(self) -> None:  # noqa: B027 - optional hook
+        """Every process is gone: remove what the platform left outside the work folder."""
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def host_slot_limit() -> int:
+    return HOST_SLOTS_PER_CPU * (os.cpu_count() or 1)
+
+
+def check_live_scenario(scenario: Scenario, platform: str) -> LiveTask:
+    """Refuse (one InputError line) what cannot be run for real on this host."""
+    if platform not in LIVE_PLATFORMS:
+        raise InputError("--platform", "", " | ".join(LIVE_PLATFORMS), platform)
+    dist = scenario.workload.duration
+    if not isinstance(dist, ProfileDuration):
+        raise InputError(scenario.source, "workload.duration",
+                         "{dist: profile, n: N, tolerance: T} for a live run (it runs the real "
+                         "task, so it needs its n and tolerance)", dist.describe().get("dist"))
+    slots = scenario.cluster.initial_cores
+    limit = host_slot_limit()
+    if slots > limit:
+        raise InputError(scenario.source, "cluster.pools",
+                         f"at most {limit} slots (pool count x cores, {HOST_SLOTS_PER_CPU} per "
+                         f"CPU of this host) for a live run", slots)
+    for i, churn in enumerate(scenario.churn):
+        launches = sum(1 for e in churn.trace if e.event == "launch")
+        extra = launches * scenario.cluster.pool(churn.pool).cores
+        if extra and slots + extra > limit:
+            raise InputError(scenario.source, f"churn[{i}].trace",
+                             f"launch events that keep the run within {limit} slots",
+                             slots + extra)
+    return LiveTask(n=dist.n, tolerance=dist.tolerance)
+
+
+def find_compress_task() -> Path:
+    exe = NATIVE_DIR / "compress_task"
+    if not os.access(exe, os.X_OK):
+        raise LiveRunError(f"{exe} is not built; run scripts/install_native.sh")
+    return exe
+
+
+def ignored_keys(scenario: Scenario) -> list[str]:
+    """Scenario keys a live run cannot honour (it says so in its summary)."""
+    out = []
+    if scenario.network is not None:
+        out.append("network (the loopback interface is the network)")
+    wl = scenario.workload
+    if wl.input_size or wl.output_size:
+        out.append("workload.input_size/output_size (the real task's files move)")
+    for i, c in enumerate(scenario.churn):
+        if c.notice > 0:
+            out.append(f"churn[{i}].notice (no drain: nodes are killed at the end of the notice)")
+    return out
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def run_live(scenario: Scenario, platform: str, replication: int = 0,
+             timeout_s: float = 600.0, keep_dir: Path | None = None) -> LiveResult:
+    """Run one replication of ``scenario`` for real on ``platform`` ("workqueue" | "ray").
+
+    ``keep_dir``: keep the run's working files (logs, outputs, raw platform output) there;
+    by default they go to a temporary folder that is removed afterwards.
+    """
+    from schedsim.live.ray import RayLive
+    from schedsim.live.workqueue import WorkQueueLive
+
+    task = check_live_scenario(scenario, platform)
+    if timeout_s <= 0:
+        raise InputError("--timeout", "", "a number of seconds > 0", timeout_s)
+    exe = find_compress_task()
+    if keep_dir is not None:
+        keep_dir.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f"{platform}-r{replication}-", dir=keep_dir))
+    else:
+        work = Path(tempfile.mkdtemp(prefix="schedsim-live-"))
+    sessions = Sessions()
+    ctx = LiveContext(scenario=scenario, replication=replication, task=task, work_dir=work,
+                      sessions=sessions, timeout_s=timeout_s, compress_task=exe)
+    cls: type[LivePlatform] = WorkQueueLive if platform == "workqueue" else RayLive
+    live = cls(ctx)
+    deadline = time.monotonic() + timeout_s
+    try:
+        return _run_and_clean(ctx, live, platform, deadline)
+    except LiveRunError as exc:
+        exc.sessions = list(sessions.started)
+        raise
+    finally:
+        if keep_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_and_clean(ctx: LiveContext, live: LivePlatform, platform: str,
+                   deadline: float) -> LiveResult:
+    sessions = ctx.sessions
+    with sigterm_as_interrupt():
+        try:
+            return _run(ctx, live, platform, deadline)
+        finally:
+            try:
+                live.stop()
+            finally:
+                try:
+                    sessions.close()
+                except RuntimeError as exc:
+                    raise LiveRunError(str(exc)) from None
+                finally:
+                    live.cleanup()
+
+
+def _run(ctx: LiveContext, live: LivePlatform, platform: str, deadline: float) -> LiveResult:
+    scenario = ctx.scenario
+    live.start(deadline)
+    env = RealtimeEnvironment(strict=False)
+    ctx.env = env
+    streams = Streams(scenario.seed, ctx.replication)
+    cluster = Cluster(env, scenario.cluster, streams)
+    churn = Churn(env, cluster, scenario.churn, streams)
+    cluster.on_ready.append(live.node_ready)
+    cluster.on_gone.append(live.node_lost)
+    nodes: list[Node] = []
+    cluster.on_ready.append(nodes.append)
+    ctx.t0_epoch = time.time()
+    env.sync()
+    cluster.start()
+    churn.start()
+    done = env.event()
+    state: dict[str, Any] = {"failure": None, "end": None}
+    env.process(_watch(ctx, env, cluster, live, deadline, done, state))
+    env.run(until=done)
+    if state["failure"] is None:
+        end = live.last_done_s
+    else:
+        end = float(state["end"])
+    end = max(end, 1e-9)
+    attempts = live.attempts(end)
+    metrics = _measure(scenario, live, cluster, churn, attempts, end, state["failure"])
+    node_rows = [{"id": n.id, "pool": n.pool, "cores": n.cores, "launched_s": n.launched_at,
+                  "ready_s": n.ready_at, "released_s": n.released_at} for n in nodes]
+    details = live.details()
+    details["ignored"] = ignored_keys(scenario)
+    return LiveResult(scenario=scenario.name, platform=platform, replication=ctx.replication,
+                      metrics=metrics, failure=state["failure"], attempts=attempts,
+                      details=details, nodes=node_rows, sessions=list(ctx.sessions.started),
+                      t0_epoch=ctx.t0_epoch)
+
+
+def _watch(ctx: LiveContext, env: simpy.Environment, cluster: Cluster, live: LivePlatform,
+           deadline: float, done: simpy.Event, state: dict[str, Any],
+           ) -> Generator[simpy.Event, Any, None]:
+    scenario = ctx.scenario
+    while True:
+        live.poll()
+        if live.finished:
+            break
+        now = ctx.now()
+        if scenario.horizon is not None and now >= scenario.horizon:
+            state["failure"] = f"horizon of {scenario.horizon:g} s reached"
+            state["end"] = scenario.horizon
+            break
+        if not cluster.live_nodes() and env.peek() == math.inf:
+            unfinished = scenario.workload.tasks - live.completed - live.failed
+            state["failure"] = (f"stalled at {now:g} s: no node left to run {unfinished} "
+                                "unfinished tasks")
+            state["end"] = now
+            break
+        if time.monotonic() > deadline:
+            raise LiveRunError(
+                f"live {live.name} run of '{scenario.name}' (replication {ctx.replication}) "
+                f"timed out after {ctx.timeout_s:g} s with {live.completed} of "
+                f"{scenario.workload.tasks} tasks done; every process it started was killed")
+        yield env.timeout(POLL_S)
+    done.succeed()
+
+
+def _measure(scenario: Scenario, live: LivePlatform, cluster: Cluster, churn: Churn,
+             attempts: list[LiveAttempt], end: float, failure: str | None) -> dict[str, float]:
+    """The simulator's metrics (schedsim.metrics.METRICS), from what the run measured."""
+    completed = live.completed
+    failed = scenario.workload.tasks - completed
+    busy = math.fsum(max(0.0, min(a.end_s, end) - max(a.start_s, 0.0)) for a in attempts)
+    wasted = math.fsum(max(0.0, a.end_s - a.start_s) for a in attempts if a.outcome != "done")
+    cost = cluster.cost(end)
+    ready_core_s = cluster.ready_core_seconds(end)
+    return {
+        "makespan_s": end,
+        "throughput_tasks_per_s": completed / end if end > 0 else 0.0,
+        "tasks_completed": float(completed),
+        "tasks_failed": float(failed),
+        "task_attempts": float(len(attempts)),
+        "preemptions": float(churn.preemptions),
+        "nodes_launched": float(cluster.nodes_launched),
+        "wasted_core_s": wasted,
+        "cost_usd": cost,
+        "cost_per_1k_tasks_usd": 1000.0 * cost / completed if completed else float("nan"),
+        "worker_utilization": busy / ready_core_s if ready_core_s > 0 else 0.0,
+        "job_failed": 1.0 if failure else 0.0,
+    }

@@ -1,0 +1,299 @@
+"""Work Queue for real: ``wq_manager`` and local ``work_queue_worker`` processes.
+
+The manager (``build/native/wq_manager``, see docs/native.md) submits every task at once and
+reports each one with Work Queue's own timing fields. A node of the scenario is one session
+holding ``cores`` workers of one core each: Work Queue 9.9 gives a task that declares no
+resources (and ``wq_manager`` declares none) a whole worker, so one worker with ``--cores c``
+would run one task at a time. Killing the node's session kills its workers and their tasks
+together, which the manager notices within milliseconds, as when a VM disappears.
+
+Attempts come from the manager's transactions log (``TASK id RUNNING worker`` up to
+``DONE``, or back to ``WAITING`` when the worker was lost). A log line names a worker by the
+address of its connection, which is mapped back to the node that started it by reading the
+worker process's sockets in ``/proc``. The manager retries lost tasks without limit
+(``--max-retries 0``, Work Queue's default).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import shlex
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from schedsim.live.processes import command_name, session_members, tcp_local_port
+from schedsim.live.run import NATIVE_DIR, LiveAttempt, LiveContext, LivePlatform, LiveRunError
+from schedsim.model.cluster import Node
+
+WORKER_COMM = "work_queue_work"  # /proc comm is cut at 15 characters
+
+
+@dataclass
+class _NodeProcs:
+    node: Node
+    sid: int
+    workers: dict[int, int] = field(default_factory=dict)  # worker pid -> slot
+    ports: dict[int, int] = field(default_factory=dict)  # local port -> slot
+    gone: bool = False
+
+
+class _Lines:
+    """New complete lines of a file that another process appends to."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[str] | None = None
+        self._partial = ""
+
+    def read(self) -> list[str]:
+        if self._fh is None:
+            if not self.path.exists():
+                return []
+            self._fh = self.path.open("r", encoding="utf-8", errors="replace")
+        text = self._partial + self._fh.read()
+        lines = text.split("\n")
+        self._partial = lines.pop()
+        return [line for line in lines if line.strip()]
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+class WorkQueueLive(LivePlatform):
+    name = "workqueue"
+
+    def __init__(self, ctx: LiveContext) -> None:
+        super().__init__(ctx)
+        self.manager_exe = NATIVE_DIR / "wq_manager"
+        self.worker_exe = shutil.which("work_queue_worker") or ""
+        self.port = 0
+        self.password = ctx.work_dir / "password"
+        self.tx_log = ctx.work_dir / "transactions.log"
+        self.stdout_path = ctx.work_dir / "manager.jsonl"
+        self.stderr_path = ctx.work_dir / "manager.err"
+        self.manager: Any = None
+        self.lines = _Lines(self.stdout_path)
+        self.tasks: dict[int, dict[str, Any]] = {}  # task index -> task_done record
+        self.summary: dict[str, Any] | None = None
+        self.nodes: dict[int, _NodeProcs] = {}
+        self.addr_slot: dict[str, tuple[int, int]] = {}  # "127.0.0.1:port" -> (node, slot)
+
+    # ------------------------------------------------------------------ start
+
+    def start(self, deadline: float) -> None:
+        import os
+
+        if not os.access(self.manager_exe, os.X_OK):
+            raise LiveRunError(f"{self.manager_exe} is not built; run scripts/install_native.sh")
+        if not self.worker_exe:
+            raise LiveRunError("work_queue_worker is not on PATH; install coop-computing-tools "
+                               "(scripts/install_native.sh)")
+        ctx = self.ctx
+        self.password.write_text(secrets.token_hex(16) + "\n")
+        self.password.chmod(0o600)
+        task = ctx.task
+        argv: list[str | Path] = [self.manager_exe, "--tasks", str(ctx.scenario.workload.tasks),
+                "--n", str(task.n), "--tolerance", repr(task.tolerance),
+                "--task-binary", ctx.compress_task, "--out-dir", ctx.work_dir / "out",
+                "--port", "0", "--password", self.password,
+                "--timeout", str(max(1, math.ceil(ctx.timeout_s))),
+                "--seed-base", str(task.seed_base), "--transactions-log", self.tx_log]
+        with self.stdout_path.open("w") as out, self.stderr_path.open("w") as err:
+            self.manager = ctx.sessions.start(argv, stdout=out, stderr=err, cwd=ctx.work_dir)
+        wait_until = min(deadline, time.monotonic() + 30.0)
+        while True:
+            lines = self.lines.read()
+            if lines:
+                first = json.loads(lines[0])
+                if first.get("event") != "listening":
+                    raise LiveRunError(f"wq_manager: unexpected first line {lines[0][:80]!r}")
+                self.port = int(first["port"])
+                self._handle(lines[1:])
+                return
+            if self.manager.poll() is not None:
+                raise LiveRunError(f"wq_manager exited with {self.manager.returncode} before "
+                                   f"listening: {self._stderr_tail()}")
+            if time.monotonic() > wait_until:
+                raise LiveRunError("wq_manager did not print its listening line in time")
+            time.sleep(0.002)
+
+    def _stderr_tail(self) -> str:
+        try:
+            text = self.stderr_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no stderr)"
+        return text[-1] if text else "(no stderr)"
+
+    # ------------------------------------------------------------------ nodes
+
+    def node_ready(self, node: Node) -> None:
+        ctx = self.ctx
+        node_dir = ctx.work_dir / "nodes" / str(node.id)
+        commands = []
+        for slot in range(node.cores):
+            wdir = node_dir / f"w{slot}"
+            wdir.mkdir(parents=True)
+            argv = [self.worker_exe, "--single-shot", "--cores", "1",
+                    "--password", str(self.password),
+                    "--timeout", str(max(1, math.ceil(ctx.timeout_s))),
+                    "--workdir", str(wdir), "127.0.0.1", str(self.port)]
+            log = node_dir / f"w{slot}.log"
+            commands.append(f"{shlex.join(argv)} >{shlex.quote(str(log))} 2>&1 &")
+        # One shell per node: the node is its session, workers and their tasks included.
+        script = " ".join(commands) + " wait"
+        proc = ctx.sessions.start(["/bin/sh", "-c", script])
+        self.nodes[node.id] = _NodeProcs(node, proc.pid)
+
+    def node_lost(self, node: Node) -> None:
+        procs = self.nodes.get(node.id)
+        if procs is None:
+            return
+        self._map_ports(procs)
+        procs.gone = True
+        for p in self.ctx.sessions.procs:
+            if p.pid == procs.sid:
+                self.ctx.sessions.kill(p)
+                break
+
+    def _map_ports(self, procs: _NodeProcs) -> None:
+        """Find each worker of the node and the local port of its manager connection."""
+        if procs.gone or len(procs.ports) == procs.node.cores:
+            return
+        if len(procs.workers) < procs.node.cores:
+            for pid in sorted(session_members({procs.sid})):
+                if pid not in procs.workers and command_name(pid).startswith(WORKER_COMM):
+                    # A worker's tasks are its children with the same comm only briefly
+                    # (fork before exec); those are not in our slot table, so skip them.
+                    if len(procs.workers) < procs.node.cores and self._is_worker(pid, procs):
+                        procs.workers[pid] = len(procs.workers)
+        for pid, slot in procs.workers.items():
+            if slot in procs.ports.values():
+                continue
+            port = tcp_local_port(pid, self.port)
+            if port is not None:
+                procs.ports[port] = slot
+                self.addr_slot[f"127.0.0.1:{port}"] = (procs.node.id, slot)
+
+    @staticmethod
+    def _is_worker(pid: int, procs: _NodeProcs) -> bool:
+        from schedsim.live.processes import parent_pid
+
+        return parent_pid(pid) == procs.sid
+
+    # ------------------------------------------------------------------ polling
+
+    def poll(self) -> None:
+        for procs in self.nodes.values():
+            self._map_ports(procs)
+        self._handle(self.lines.read())
+        if self.summary is None and self.manager is not None and self.manager.poll() is not None:
+            self._handle(self.lines.read())
+            if self.summary is None:
+                raise LiveRunError(f"wq_manager exited with {self.manager.returncode} without "
+                                   f"a summary: {self._stderr_tail()}")
+
+    def _handle(self, lines: list[str]) -> None:
+        for line in lines:
+            rec = json.loads(line)
+            event = rec.get("event")
+            if event == "task_done":
+                index = int(rec["task_index"])
+                self.tasks[index] = rec
+                if rec["ok"]:
+                    self.completed += 1
+                    self.last_done_s = max(self.last_done_s,
+                                           self.ctx.rel(rec["time_when_done_us"] / 1e6))
+                else:
+                    self.failed += 1
+            elif event == "summary":
+                self.summary = rec
+                if rec.get("stopped") == "timeout":
+                    raise LiveRunError("wq_manager timed out (its --timeout is the run's "
+                                       "timeout)")
+
+    @property
+    def finished(self) -> bool:
+        return self.summary is not None or super().finished
+
+    def stop(self) -> None:
+        self.lines.close()
+
+    # ------------------------------------------------------------------ after the run
+
+    def attempts(self, end_s: float) -> list[LiveAttempt]:
+        """Attempts from the transactions log, completed by the manager's task records."""
+        ctx = self.ctx
+        taskid_index = {int(r["taskid"]): i for i, r in self.tasks.items()}
+        out: list[LiveAttempt] = []
+        running: dict[int, tuple[float, str]] = {}  # taskid -> (start, worker address)
+        tries: dict[int, int] = {}
+        try:
+            lines = self.tx_log.read_text(errors="replace").splitlines()
+        except OSError:
+            lines = []
+        for line in lines:
+            if line.startswith("#"):
+                continue
+            cols = line.split()
+            if len(cols) < 4 or cols[2] != "TASK":
+                continue
+            t = ctx.rel(int(cols[0]) / 1e6)
+            taskid, state = int(cols[3]), cols[4]
+            # wq_manager submits task index i as the (i+1)-th task: taskid i+1.
+            index = taskid_index.get(taskid, taskid - 1)
+            if state == "RUNNING":
+                running[taskid] = (t, cols[5])
+                tries[taskid] = tries.get(taskid, 0) + 1
+            elif state in ("WAITING", "DONE") and taskid in running:
+                start, addr = running.pop(taskid)
+                node, slot = self.addr_slot.get(addr, (-1, -1))
+                if state == "WAITING":
+                    out.append(LiveAttempt(index, tries[taskid], node, slot, start, t,
+                                           "preempted"))
+                    continue
+                rec = self.tasks.get(index)
+                ok = bool(rec and rec["ok"])
+                detail = _task_detail(rec) if rec else {}
+                if rec:
+                    start = ctx.rel(rec["time_when_commit_start_us"] / 1e6)
+                    t = ctx.rel(rec["time_when_done_us"] / 1e6)
+                out.append(LiveAttempt(index, tries[taskid], node, slot, start, t,
+                                       "done" if ok else "failed", detail))
+        for taskid, (start, addr) in running.items():
+            node, slot = self.addr_slot.get(addr, (-1, -1))
+            index = taskid_index.get(taskid, taskid - 1)
+            out.append(LiveAttempt(index, tries[taskid], node, slot, start,
+                                   max(start, end_s), "aborted"))
+        return out
+
+    def details(self) -> dict[str, Any]:
+        summary = dict(self.summary or {})
+        summary.pop("event", None)
+        return {"manager_summary": summary,
+                "workers_mapped": len(self.addr_slot),
+                "tasks": [self.tasks[i] for i in sorted(self.tasks)]}
+
+
+def _task_detail(rec: dict[str, Any]) -> dict[str, float]:
+    """Per-task phases measured by Work Queue itself (seconds)."""
+    us = 1e-6
+    out = {
+        "dispatch_s": (rec["time_when_commit_end_us"] - rec["time_when_commit_start_us"]) * us,
+        "execute_s": rec["time_workers_execute_last_us"] * us,
+        "retrieval_s": (rec["time_when_done_us"] - rec["time_when_retrieval_us"]) * us,
+        "commit_to_done_s": (rec["time_when_done_us"] - rec["time_when_commit_start_us"]) * us,
+        "bytes_sent": float(rec["bytes_sent"]),
+        "bytes_received": float(rec["bytes_received"]),
+    }
+    task_out = rec.get("task_output")
+    if isinstance(task_out, dict):
+        out["task_total_s"] = float(task_out["total_s"])
+        out["bytes_out"] = float(task_out["bytes_out"])
+        out["overhead_s"] = out["commit_to_done_s"] - out["task_total_s"]
+    return out

@@ -1,0 +1,454 @@
+"""Ray: a driver that owns every task, raylets that lease workers, GCS health checks.
+
+The driver is a :class:`~schedsim.model.server.SerialServer`: it submits tasks one
+``.remote()`` at a time (``submit_time`` each), at most ``max_pending`` outstanding when
+backpressure is on, and processes each result (``result_time``). A submitted task waits for a
+free worker slot, pays the lease and push latency (and a worker process start the first time a
+slot is used), fetches its input over the head's link, and runs. Results up to
+``inline_limit`` return inline to the driver with the reply; larger ones stay in the node's
+object store until the driver fetches them: at once and concurrently with ``batched``, one by
+one in submission order with ``get_in_loop``. A task completes when the driver holds its
+result. The driver's memory is pending tasks x ``pending_task_bytes`` plus inline results not
+yet consumed; beyond ``driver_memory`` the job fails (OOM).
+
+A node with a reclaim notice drains (``drain_on_notice``): no new leases, and retries caused
+by the drain do not count against ``max_retries``. An abrupt loss is noticed by the GCS health
+checks; then the node's tasks, and results stored only there (lineage), are retried while
+retries last. The autoscaler replaces lost nodes on its next reconcile tick. Losing the head
+node fails the job unless ``gcs_fault_tolerance`` is on. Facts and sources: docs/models.md.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from schedsim.metrics import Outcome
+from schedsim.model.cluster import Node
+from schedsim.model.server import Job, SerialServer
+from schedsim.model.workload import Task
+from schedsim.platforms.base import Platform
+from schedsim.reader import Reader
+
+if TYPE_CHECKING:
+    from schedsim.simulation import Simulation
+
+DRIVER_PATTERNS = ("batched", "get_in_loop")
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    submit_time: float = 130e-6  # driver s per .remote(): ~7.7k tasks/s single-client async
+    result_time: float = 50e-6  # driver s per result consumed [assumed]
+    lease_latency: float = 0.001  # owner -> raylet lease -> worker push, per task [assumed]
+    worker_start_time: float = 1.0  # first task on a worker slot starts its process [assumed]
+    inline_limit: float = 100 * 1024.0  # bytes, max_direct_call_object_size
+    object_fetch_overhead: float = 0.001  # s per result fetched from an object store [assumed]
+    max_bytes_in_flight: float = 2 * 1024.0**3  # object manager pull limit (Ray default 2 GiB)
+    max_retries: int = 3  # Ray default; -1 means unlimited
+    drain_on_notice: bool = True  # the cluster turns reclaim notices into drains
+    health_check_period: float = 3.0  # s, GCS default
+    health_check_timeout: float = 10.0  # s, GCS default
+    health_check_failures: int = 5  # GCS default failure threshold
+    autoscaler: bool = True  # replace lost nodes on the reconcile tick
+    reconcile_interval: float = 5.0  # s, autoscaler loop
+    driver: str = "batched"  # batched | get_in_loop
+    max_pending: int | None = None  # backpressure (ray.wait); None: submit everything
+    pending_task_bytes: float = 10 * 1024.0  # driver memory per pending task [assumed]
+    driver_memory: float = 16 * 1024.0**3  # bytes available to the driver [assumed]
+    gcs_fault_tolerance: bool = False
+    gcs_recovery_time: float = 60.0  # s to restore the GCS on a new head [assumed]
+    head_pool: str | None = None  # None: a dedicated head node (cluster.manager)
+
+
+def read_config(r: Reader) -> RayConfig:
+    d = RayConfig()
+    head_pool = None
+    if r.has("head"):
+        h = r.child("head")
+        head_pool = h.take_str("pool")
+        h.done()
+    max_retries = r.take("max_retries", _retries, "an integer >= -1 (-1: unlimited)",
+                         d.max_retries)
+    cfg = RayConfig(
+        submit_time=r.take_duration("submit_time", d.submit_time),
+        result_time=r.take_duration("result_time", d.result_time),
+        lease_latency=r.take_duration("lease_latency", d.lease_latency),
+        worker_start_time=r.take_duration("worker_start_time", d.worker_start_time),
+        inline_limit=r.take_size("inline_limit", d.inline_limit),
+        object_fetch_overhead=r.take_duration("object_fetch_overhead",
+                                              d.object_fetch_overhead),
+        max_bytes_in_flight=r.take_size("max_bytes_in_flight", d.max_bytes_in_flight),
+        max_retries=max_retries,
+        drain_on_notice=r.take_bool("drain_on_notice", d.drain_on_notice),
+        health_check_period=r.take_duration("health_check_period", d.health_check_period,
+                                            positive=True),
+        health_check_timeout=r.take_duration("health_check_timeout", d.health_check_timeout),
+        health_check_failures=r.take_int("health_check_failures", 1, d.health_check_failures),
+        autoscaler=r.take_bool("autoscaler", d.autoscaler),
+        reconcile_interval=r.take_duration("reconcile_interval", d.reconcile_interval,
+                                           positive=True),
+        driver=r.take_choice("driver", DRIVER_PATTERNS, d.driver),
+        max_pending=r.take_int("max_pending", 1, default=None) if r.has("max_pending")
+        else None,
+        pending_task_bytes=r.take_size("pending_task_bytes", d.pending_task_bytes),
+        driver_memory=r.take_size("driver_memory", d.driver_memory),
+        gcs_fault_tolerance=r.take_bool("gcs_fault_tolerance", d.gcs_fault_tolerance),
+        gcs_recovery_time=r.take_duration("gcs_recovery_time", d.gcs_recovery_time),
+        head_pool=head_pool,
+    )
+    r.done()
+    return cfg
+
+
+def _retries(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+        raise ValueError
+    return value
+
+
+class Slot:
+    """One worker process slot (a CPU) on a node."""
+
+    __slots__ = ("node", "index", "warm")
+
+    def __init__(self, node: Node, index: int) -> None:
+        self.node = node
+        self.index = index
+        self.warm = False
+
+
+class RayNode:
+    """Per-node state: its slots, attempts running there, results stored there."""
+
+    __slots__ = ("slots", "running", "stored", "dead", "draining", "detected", "replace")
+
+    def __init__(self, node: Node) -> None:
+        self.slots = [Slot(node, i) for i in range(node.cores)]
+        self.running: set[Attempt] = set()
+        self.stored: set[Attempt] = set()  # large results not yet fetched
+        self.dead = False
+        self.draining = False
+        self.detected = False  # the GCS knows the node is dead
+        self.replace = False  # churn asked for a replacement
+
+
+class Attempt:
+    __slots__ = ("task", "slot", "start", "active", "done_at")
+
+    def __init__(self, task: Task, slot: Slot, start: float) -> None:
+        self.task = task
+        self.slot = slot
+        self.start = start
+        self.active = True
+        self.done_at = -1.0
+
+
+class RayPlatform(Platform):
+    name = "ray"
+    config: RayConfig
+
+    def __init__(self, sim: Simulation, config: Any) -> None:
+        super().__init__(sim, config or RayConfig())
+        cfg = self.config
+        self._queue: deque[Task] = deque()  # submitted, waiting for a lease
+        self._free: deque[Slot] = deque()
+        self._fails: dict[int, int] = {}
+        self._ready_results: dict[int, Attempt | None] = {}  # get_in_loop: id -> result/failed
+        self._next_get = 0  # get_in_loop: next task id the driver waits for
+        self.submitted = 0
+        self.resolved = 0  # results consumed or failures reported to the driver
+        self.inline_held = 0.0  # bytes of inline results the driver holds, not yet consumed
+        self.peak_driver_memory = 0.0
+        self.head_node: Node | None = None
+        self.head_up = cfg.head_pool is None
+        self.driver = SerialServer(self.env, "driver", self._pull)
+        self._out = sim.workload.output_size
+        self._large = self._out > cfg.inline_limit
+        self._rng = sim.streams.get("ray/health")
+        self._pulls: deque[Attempt] = deque()  # large results waiting for a pull slot
+        self._pulling = 0
+        self._pull_limit = max(1, int(cfg.max_bytes_in_flight // self._out)) if self._large \
+            else 0
+        if cfg.autoscaler:
+            sim.churn.replacer = self._autoscale
+
+    # ------------------------------------------------------------------ head node
+
+    def start(self) -> None:
+        if self.config.head_pool is not None:
+            self.head_node = self.sim.cluster.launch(self.config.head_pool)
+
+    # ------------------------------------------------------------------ driver
+
+    @property
+    def driver_memory(self) -> float:
+        return (self.submitted - self.resolved) * self.config.pending_task_bytes + \
+            self.inline_held
+
+    def _check_memory(self) -> None:
+        used = self.driver_memory
+        if used > self.peak_driver_memory:
+            self.peak_driver_memory = used
+            if used > self.config.driver_memory:
+                self.sim.fail_job(f"Ray driver out of memory at {self.env.now:g} s: "
+                                  f"{self.submitted - self.resolved} pending tasks, "
+                                  f"{used / 2**30:.1f} GiB > {self.config.driver_memory / 2**30:.1f}"
+                                  " GiB")
+
+    def _pull(self) -> Job | None:
+        if not self.head_up:
+            return None
+        cfg = self.config
+        pending = self.submitted - self.resolved
+        wl = self.sim.workload
+        if wl.ready and (cfg.max_pending is None or pending < cfg.max_pending):
+            task = wl.take()
+            assert task is not None
+            return cfg.submit_time, lambda: self._submitted(task)
+        if cfg.driver == "get_in_loop" and self._next_get in self._ready_results:
+            attempt = self._ready_results.pop(self._next_get)
+            self._next_get += 1
+            while self._next_get in self._ready_results and \
+                    self._ready_results[self._next_get] is None:
+                self._ready_results.pop(self._next_get)  # failed: ray.get raised, move on
+                self._next_get += 1
+            if attempt is None:
+                return 0.0, lambda: None
+            service = cfg.result_time
+            if self._large:
+                service += self._fetch_alone_time()
+            return service, lambda: self._consumed(attempt)
+        return None
+
+    def _fetch_alone_time(self) -> float:
+        net = self.sim.network
+        base = self.config.object_fetch_overhead
+        if net is None:
+            return base
+        return base + net.latency + net.lone_transfer_time(self._out)
+
+    def _submitted(self, task: Task) -> None:
+        self.submitted += 1
+        self._queue.append(task)
+        self._check_memory()
+        self._lease()
+
+    def _consumed(self, attempt: Attempt) -> None:
+        """The driver holds the result: the task is complete."""
+        if not self._large:
+            self.inline_held -= self._out
+        if self._large and attempt.slot.node.data is not None:
+            attempt.slot.node.data.stored.discard(attempt)
+        self.resolved += 1
+        # The attempt held its slot until it finished running; the wait for the driver is
+        # not slot time.
+        self.sim.log.add(attempt.task[0], attempt.slot.node.id, attempt.slot.index,
+                         attempt.start, attempt.done_at, Outcome.DONE)
+        self.sim.task_completed()
+
+    # ------------------------------------------------------------------ leasing and running
+
+    def node_ready(self, node: Node) -> None:
+        if node is self.head_node:
+            self.head_up = True
+            self.driver.wake()
+            return
+        node.data = RayNode(node)
+        self._free.extend(node.data.slots)
+        self._lease()
+
+    def _lease(self) -> None:
+        free, queue = self._free, self._queue
+        cfg = self.config
+        env = self.env
+        while queue and free:
+            slot = free.popleft()
+            rnode = slot.node.data
+            if rnode.dead or rnode.draining or not self.head_up:
+                continue
+            task = queue.popleft()
+            attempt = Attempt(task, slot, env.now)
+            rnode.running.add(attempt)
+            delay = cfg.lease_latency
+            if not slot.warm:
+                slot.warm = True
+                delay += cfg.worker_start_time
+            net = self.sim.network
+            size = self.sim.workload.input_size
+            if net is not None and size > 0:
+                env.timeout(delay).callbacks.append(
+                    lambda _e, a=attempt: self._fetch_input(a))
+            else:
+                env.timeout(delay + task[1]).callbacks.append(
+                    lambda _e, a=attempt: self._executed(a))
+
+    def _fetch_input(self, attempt: Attempt) -> None:
+        if not attempt.active or attempt.slot.node.data.dead:
+            return
+        net = self.sim.network
+        assert net is not None
+        node = attempt.slot.node
+        transfer = net.transfer(node.id, node.cores, self.sim.workload.input_size,
+                                then=attempt.task[1])
+        transfer.event.callbacks.append(lambda _e: self._executed(attempt))
+
+    def _executed(self, attempt: Attempt) -> None:
+        slot = attempt.slot
+        rnode = slot.node.data
+        if not attempt.active or rnode.dead:
+            return  # lost with its node: retried when the GCS notices
+        attempt.done_at = self.env.now
+        if not (rnode.dead or rnode.draining):
+            self._free.append(slot)
+        net = self.sim.network
+        if self._large:
+            rnode.running.discard(attempt)
+            rnode.stored.add(attempt)
+            if self.config.driver == "batched":
+                self._pulls.append(attempt)
+                self._start_pulls()
+            else:
+                self._result_ready(attempt)
+        elif net is not None and self._out > 0:
+            transfer = net.transfer(slot.node.id, slot.node.cores, self._out)
+            transfer.event.callbacks.append(lambda _e: self._arrived(attempt))
+        else:
+            self._arrived(attempt)
+        self._lease()
+
+    def _start_pulls(self) -> None:
+        """Fetch stored results concurrently, at most max_bytes_in_flight at a time."""
+        net = self.sim.network
+        while self._pulls and self._pulling < self._pull_limit:
+            attempt = self._pulls.popleft()
+            if not attempt.active or attempt.slot.node.data.dead:
+                continue
+            self._pulling += 1
+            node = attempt.slot.node
+            if net is not None:
+                event = net.transfer(node.id, node.cores, self._out,
+                                     then=self.config.object_fetch_overhead).event
+            else:
+                event = self.env.timeout(self.config.object_fetch_overhead)
+            event.callbacks.append(lambda _e, a=attempt: self._pulled(a))
+
+    def _pulled(self, attempt: Attempt) -> None:
+        self._pulling -= 1
+        self._arrived(attempt)
+        self._start_pulls()
+
+    def _arrived(self, attempt: Attempt) -> None:
+        """The result reached the driver's process (inline reply, or a batched fetch)."""
+        rnode = attempt.slot.node.data
+        if not attempt.active or rnode.dead:
+            return  # the transfer died with the node
+        if self._large:
+            attempt.active = False
+            rnode.stored.discard(attempt)
+        else:
+            rnode.running.discard(attempt)
+            self.inline_held += self._out
+            self._check_memory()
+            attempt.active = False
+        self._result_ready(attempt)
+
+    def _result_ready(self, attempt: Attempt) -> None:
+        if self.config.driver == "batched":
+            self.driver.push(self.config.result_time, lambda: self._consumed(attempt))
+        else:
+            self._ready_results[attempt.task[0]] = attempt
+            self.driver.wake()
+
+    # ------------------------------------------------------------------ failures
+
+    def node_notified(self, node: Node) -> None:
+        if isinstance(node.data, RayNode) and self.config.drain_on_notice:
+            node.data.draining = True
+
+    def node_lost(self, node: Node) -> None:
+        if node is self.head_node:
+            self._head_lost(node)
+            return
+        rnode = node.data
+        if not isinstance(rnode, RayNode) or rnode.dead:
+            return
+        rnode.dead = True
+        now = self.env.now
+        for attempt in rnode.running | rnode.stored:
+            end = attempt.done_at if attempt.done_at >= 0 else now
+            self.sim.log.add(attempt.task[0], node.id, attempt.slot.index, attempt.start, end,
+                             Outcome.PREEMPTED)
+        if rnode.draining:
+            self._detected(node, counted=False)  # a drained node's death is reported
+        else:
+            cfg = self.config
+            delay = float(self._rng.uniform(0.0, cfg.health_check_period)) + \
+                cfg.health_check_failures * cfg.health_check_timeout + \
+                (cfg.health_check_failures - 1) * cfg.health_check_period
+            self.env.timeout(delay).callbacks.append(lambda _e: self._detected(node, True))
+
+    def _detected(self, node: Node, counted: bool) -> None:
+        """The GCS marks the node dead: its tasks and its stored results are retried."""
+        rnode: RayNode = node.data
+        rnode.detected = True
+        lost = [a for a in rnode.running if a.active] + [a for a in rnode.stored if a.active]
+        rnode.running.clear()
+        rnode.stored.clear()
+        for attempt in lost:
+            attempt.active = False
+            self._retry(attempt.task, counted)
+        if rnode.replace:
+            self._launch_replacement(node.pool)
+        self._lease()
+
+    def _autoscale(self, node: Node) -> None:
+        """Churn asks for a replacement: the autoscaler acts once the GCS knows."""
+        rnode = node.data
+        if not isinstance(rnode, RayNode) or rnode.detected:
+            self._launch_replacement(node.pool)
+        else:
+            rnode.replace = True
+
+    def _launch_replacement(self, pool: str) -> None:
+        """Launch on the autoscaler's next reconcile tick, after the provisioning delay."""
+        tick = self.config.reconcile_interval
+        delay = tick - (self.env.now % tick) + self.sim.churn.replace_delay(pool)
+        self.env.timeout(delay).callbacks.append(lambda _e: self.sim.cluster.launch(pool))
+
+    def _retry(self, task: Task, counted: bool) -> None:
+        limit = self.config.max_retries
+        if counted and limit >= 0:
+            fails = self._fails.get(task[0], 0) + 1
+            self._fails[task[0]] = fails
+            if fails > limit:
+                self.resolved += 1
+                self.sim.log.add(task[0], -1, -1, self.env.now, self.env.now, Outcome.FAILED)
+                if self.config.driver == "get_in_loop":
+                    self._ready_results[task[0]] = None
+                self.sim.task_failed()
+                self.driver.wake()
+                return
+        self._queue.append(task)
+
+    def _head_lost(self, node: Node) -> None:
+        if not self.config.gcs_fault_tolerance:
+            self.sim.fail_job(f"Ray head node lost at {self.env.now:g} s "
+                              "(no GCS fault tolerance)")
+            return
+        # GCS restored on a new head: nothing is leased or submitted until it is back.
+        self.head_up = False
+        cfg = self.config
+        assert cfg.head_pool is not None
+
+        def relaunch(_e: object) -> None:
+            self.head_node = self.sim.cluster.launch(node.pool)
+
+        self.env.timeout(cfg.gcs_recovery_time).callbacks.append(relaunch)
+
+    # ------------------------------------------------------------------ bound
+
+    def throughput_limits(self) -> dict[str, float]:
+        per_task = self.config.submit_time + self.config.result_time
+        return {"driver": 1.0 / per_task if per_task > 0 else float("inf")}
