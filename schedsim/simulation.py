@@ -26,6 +26,9 @@ from schedsim.platforms import create_platform
 from schedsim.rng import Streams
 from schedsim.scenario import Scenario
 
+WATCHDOG_FACTOR = 1000.0  # default horizon: this many times the makespan lower bound ...
+WATCHDOG_SLACK_S = 7 * 86400.0  # ... plus a week
+
 
 @dataclass
 class RunResult:
@@ -55,6 +58,7 @@ class Simulation:
         self.churn = Churn(self.env, self.cluster, scenario.churn, self.streams)
         self.platform = create_platform(self, scenario.platform)
         self.cluster.on_ready.append(self.platform.node_ready)
+        self.cluster.on_ready.append(self.churn.node_ready)
         self.cluster.on_notice.append(self.platform.node_notified)
         self.cluster.on_gone.append(self.platform.node_lost)
         if self.network is not None:
@@ -91,9 +95,31 @@ class Simulation:
         self.workload.failed += self.workload.unfinished
         self.done.succeed()
 
+    def horizon(self) -> float:
+        """The scenario's horizon, or a watchdog far beyond any sane makespan.
+
+        Churn with replacements never runs out of events, so a job that cannot progress
+        (say, a head node lost over and over) would otherwise run for ever.
+        """
+        if self.scenario.horizon is not None:
+            return self.scenario.horizon
+        from schedsim.bound import throughput_bound
+
+        bound = throughput_bound(self.scenario, self.platform.throughput_limits())
+        lower = float(bound["makespan_lower_bound_s"])  # type: ignore[arg-type]
+        return WATCHDOG_FACTOR * lower + WATCHDOG_SLACK_S
+
     def _horizon(self, limit: float) -> Generator[simpy.Event, Any, None]:
         yield self.env.timeout(limit)
-        self.fail_job(f"horizon of {limit:g} s reached")
+        if self.env.peek() == float("inf"):
+            self._stalled()  # nothing else was going to happen: it stalled long ago
+        else:
+            self.fail_job(f"horizon of {limit:g} s reached")
+
+    def _stalled(self) -> None:
+        self.end = self._last_change
+        self.fail_job(f"stalled at {self.end:g} s: no node left to run "
+                      f"{self.workload.unfinished} unfinished tasks")
 
     # ---------------------------------------------------------------- running
 
@@ -102,15 +128,11 @@ class Simulation:
         self.cluster.start()
         self.churn.start()
         self.platform.start()
-        if self.scenario.horizon is not None:
-            env.process(self._horizon(self.scenario.horizon))
+        env.process(self._horizon(self.horizon()))
         try:
             env.run(until=self.done)
-        except RuntimeError:
-            # Nothing left to happen: the job stalled when the last thing changed.
-            self.end = self._last_change
-            self.fail_job(f"stalled at {self.end:g} s: no node left to run "
-                          f"{self.workload.unfinished} unfinished tasks")
+        except RuntimeError:  # no event left at all (cannot happen with a horizon)
+            self._stalled()
         return RunResult(self.measure(), self.failure, self.log, _event_count(env))
 
     def measure(self) -> dict[str, float]:

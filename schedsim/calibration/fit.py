@@ -130,10 +130,18 @@ def fit_size(n: Iterable[float], size: Iterable[float]) -> SizeFit:
         raise ValueError("fit_size needs at least two distinct n")
     lr = stats.linregress(n_arr, s_arr)
     pred = lr.slope * n_arr + lr.intercept
-    rel = np.abs(pred - s_arr) / np.maximum(s_arr, 1.0)
+    resid = s_arr - pred
+    # Standard errors and R^2 from the residuals: linregress derives them from r, which for
+    # an almost exact line (zfp's size on uniform data) can round past 1 and give NaN.
+    ssr = float(resid @ resid)
+    sxx = float(np.sum((n_arr - n_arr.mean()) ** 2))
+    s2 = ssr / max(1, n_arr.size - 2)
+    sst = float(np.sum((s_arr - s_arr.mean()) ** 2))
+    rel = np.abs(resid) / np.maximum(s_arr, 1.0)
     return SizeFit(c_bytes=float(lr.slope), d_bytes=float(lr.intercept),
-                   c_stderr=float(lr.stderr), d_stderr=float(lr.intercept_stderr),
-                   points=int(n_arr.size), r2=float(lr.rvalue**2),
+                   c_stderr=math.sqrt(s2 / sxx),
+                   d_stderr=math.sqrt(s2 * (1.0 / n_arr.size + n_arr.mean() ** 2 / sxx)),
+                   points=int(n_arr.size), r2=1.0 - ssr / sst if sst > 0 else 1.0,
                    max_abs_rel_error=float(rel.max()))
 
 

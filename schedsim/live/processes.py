@@ -157,6 +157,29 @@ class Sessions:
             time.sleep(0.02)
 
 
+class OutputLines:
+    """New complete lines of a file that another process appends to."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[str] | None = None
+        self._partial = ""
+
+    def read(self) -> list[str]:
+        if self._fh is None:
+            if not self.path.exists():
+                return []
+            self._fh = self.path.open("r", encoding="utf-8", errors="replace")
+        text = self._partial + self._fh.read()
+        lines = text.split("\n")
+        self._partial = lines.pop()
+        return [line for line in lines if line.strip()]
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Treat SIGTERM like Ctrl-C while a live run holds processes (main thread only)."""

@@ -29,9 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from schedsim.live.processes import parent_pid, process_group, session_members
+from schedsim.live.processes import OutputLines, parent_pid, process_group, session_members
 from schedsim.live.run import REPO_ROOT, LiveAttempt, LiveContext, LivePlatform, LiveRunError
-from schedsim.live.workqueue import _Lines
 from schedsim.model.cluster import Node
 
 READY_TIMEOUT_S = 120.0  # ray.init on a loaded 2-core host can take tens of seconds
@@ -48,7 +47,7 @@ class RayLive(LivePlatform):
         self.attempts_dir = work / "attempts"
         self.stdout_path = work / "driver.jsonl"
         self.stderr_path = work / "driver.err"
-        self.lines = _Lines(self.stdout_path)
+        self.lines = OutputLines(self.stdout_path)
         self.driver: subprocess.Popen[Any] | None = None
         self.slots = ctx.scenario.cluster.initial_cores
         # Slots are handed out in blocks of `cores`, per pool, to the nodes that are ready.

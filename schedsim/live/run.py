@@ -297,6 +297,8 @@ def _run(ctx: LiveContext, live: LivePlatform, platform: str, deadline: float) -
     cluster = Cluster(env, scenario.cluster, streams)
     churn = Churn(env, cluster, scenario.churn, streams)
     cluster.on_ready.append(live.node_ready)
+    # As in schedsim.simulation: the churn model hears of a ready node after the platform.
+    cluster.on_ready.append(churn.node_ready)
     cluster.on_gone.append(live.node_lost)
     nodes: list[Node] = []
     cluster.on_ready.append(nodes.append)

@@ -18,15 +18,22 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import secrets
 import shlex
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from schedsim.live.processes import command_name, session_members, tcp_local_port
+from schedsim.live.processes import (
+    OutputLines,
+    command_name,
+    parent_pid,
+    session_members,
+    tcp_local_port,
+)
 from schedsim.live.run import NATIVE_DIR, LiveAttempt, LiveContext, LivePlatform, LiveRunError
 from schedsim.model.cluster import Node
 
@@ -42,29 +49,6 @@ class _NodeProcs:
     gone: bool = False
 
 
-class _Lines:
-    """New complete lines of a file that another process appends to."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fh: IO[str] | None = None
-        self._partial = ""
-
-    def read(self) -> list[str]:
-        if self._fh is None:
-            if not self.path.exists():
-                return []
-            self._fh = self.path.open("r", encoding="utf-8", errors="replace")
-        text = self._partial + self._fh.read()
-        lines = text.split("\n")
-        self._partial = lines.pop()
-        return [line for line in lines if line.strip()]
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-
-
 class WorkQueueLive(LivePlatform):
     name = "workqueue"
 
@@ -78,7 +62,7 @@ class WorkQueueLive(LivePlatform):
         self.stdout_path = ctx.work_dir / "manager.jsonl"
         self.stderr_path = ctx.work_dir / "manager.err"
         self.manager: Any = None
-        self.lines = _Lines(self.stdout_path)
+        self.lines = OutputLines(self.stdout_path)
         self.tasks: dict[int, dict[str, Any]] = {}  # task index -> task_done record
         self.summary: dict[str, Any] | None = None
         self.nodes: dict[int, _NodeProcs] = {}
@@ -87,8 +71,6 @@ class WorkQueueLive(LivePlatform):
     # ------------------------------------------------------------------ start
 
     def start(self, deadline: float) -> None:
-        import os
-
         if not os.access(self.manager_exe, os.X_OK):
             raise LiveRunError(f"{self.manager_exe} is not built; run scripts/install_native.sh")
         if not self.worker_exe:
@@ -167,11 +149,12 @@ class WorkQueueLive(LivePlatform):
             return
         if len(procs.workers) < procs.node.cores:
             for pid in sorted(session_members({procs.sid})):
-                if pid not in procs.workers and command_name(pid).startswith(WORKER_COMM):
-                    # A worker's tasks are its children with the same comm only briefly
-                    # (fork before exec); those are not in our slot table, so skip them.
-                    if len(procs.workers) < procs.node.cores and self._is_worker(pid, procs):
-                        procs.workers[pid] = len(procs.workers)
+                # Workers are the children of the node's shell; a worker's own children
+                # carry its name only briefly (between fork and exec).
+                if (pid not in procs.workers and parent_pid(pid) == procs.sid
+                        and command_name(pid).startswith(WORKER_COMM)
+                        and len(procs.workers) < procs.node.cores):
+                    procs.workers[pid] = len(procs.workers)
         for pid, slot in procs.workers.items():
             if slot in procs.ports.values():
                 continue
@@ -179,12 +162,6 @@ class WorkQueueLive(LivePlatform):
             if port is not None:
                 procs.ports[port] = slot
                 self.addr_slot[f"127.0.0.1:{port}"] = (procs.node.id, slot)
-
-    @staticmethod
-    def _is_worker(pid: int, procs: _NodeProcs) -> bool:
-        from schedsim.live.processes import parent_pid
-
-        return parent_pid(pid) == procs.sid
 
     # ------------------------------------------------------------------ polling
 

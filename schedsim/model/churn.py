@@ -37,7 +37,10 @@ class Churn:
         self.preemptions = 0
         # A platform that provisions replacements itself (Ray's autoscaler) takes over here.
         self.replacer: Callable[[Node], None] | None = None
-        cluster.on_ready.append(self._node_ready)
+        # Lifetimes are drawn at launch, in launch order, so the k-th node of a pool gets the
+        # k-th draw whatever the boot times; they take effect once the node is ready.
+        self._drawn: dict[int, float] = {}
+        cluster.on_launch.append(self._draw)
 
     def start(self) -> None:
         for spec in self.specs.values():
@@ -46,14 +49,18 @@ class Churn:
             if spec.zone_reclaims is not None:
                 self.env.process(self._zone_reclaims(spec))
 
-    def _node_ready(self, node: Node) -> None:
+    def _draw(self, node: Node) -> None:
+        draws = self._lifetimes.get(node.pool)
+        if draws is not None:
+            self._drawn[node.id] = draws.next()
+
+    def node_ready(self, node: Node) -> None:
+        """Draw the node's lifetime (wired after the platform's hook, so a notice due at once
+        reaches a platform that already knows the node)."""
         spec = self.specs.get(node.pool)
         if spec is None:
             return
-        life = math.inf
-        draws = self._lifetimes.get(node.pool)
-        if draws is not None:
-            life = draws.next()
+        life = self._drawn.pop(node.id, math.inf)
         if spec.max_lifetime is not None:
             life = min(life, spec.max_lifetime)
         if math.isfinite(life):
@@ -82,6 +89,7 @@ class Churn:
     def _gone(self, node: Node) -> None:
         if node.state == NodeState.GONE:
             return
+        self._drawn.pop(node.id, None)
         self.cluster.remove(node)
         self.preemptions += 1
         spec = self.specs[node.pool]

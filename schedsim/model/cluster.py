@@ -35,11 +35,12 @@ class Node:
     """One machine of a pool (or the manager); platforms hang their per-node state on ``data``."""
 
     __slots__ = ("id", "pool", "cores", "price_per_hour", "state", "launched_at", "ready_at",
-                 "released_at", "index", "data")
+                 "released_at", "index", "data", "role")
 
     def __init__(self, node_id: int, pool: str, cores: int, price_per_hour: float,
-                 launched_at: float) -> None:
+                 launched_at: float, role: str = "worker") -> None:
         self.id = node_id
+        self.role = role  # "worker", or "manager" for a manager/head placed in a pool
         self.pool = pool
         self.cores = cores
         self.price_per_hour = price_per_hour
@@ -77,6 +78,7 @@ class Cluster:
         self._boot: dict[str, Draws] = {p.name: Draws(p.boot_time, streams.get(f"boot/{p.name}"))
                                         for p in spec.pools}
         self.live: dict[str, list[Node]] = {p.name: [] for p in spec.pools}
+        self.on_launch: list[NodeHook] = []
         self.on_ready: list[NodeHook] = []
         self.on_notice: list[NodeHook] = []
         self.on_gone: list[NodeHook] = []
@@ -97,15 +99,18 @@ class Cluster:
             for _ in range(pool.count):
                 self.launch(pool.name)
 
-    def launch(self, pool_name: str) -> Node:
+    def launch(self, pool_name: str, role: str = "worker") -> Node:
         pool = self._pools[pool_name]
-        node = Node(self._next_id, pool.name, pool.cores, pool.price_per_hour, self.env.now)
+        node = Node(self._next_id, pool.name, pool.cores, pool.price_per_hour, self.env.now,
+                    role)
         self._next_id += 1
         self.nodes_launched += 1
         live = self.live[pool.name]
         node.index = len(live)
         live.append(node)
         node.state = NodeState.BOOTING
+        for hook in self.on_launch:
+            hook(node)
         boot = self._boot[pool.name].next()
         if boot > 0:
             self.env.timeout(boot).callbacks.append(lambda _e: self._ready(node))

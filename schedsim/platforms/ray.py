@@ -21,8 +21,11 @@ node fails the job unless ``gcs_fault_tolerance`` is on. Facts and sources: docs
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import simpy
 
 from schedsim.metrics import Outcome
 from schedsim.model.cluster import Node
@@ -178,7 +181,7 @@ class RayPlatform(Platform):
 
     def start(self) -> None:
         if self.config.head_pool is not None:
-            self.head_node = self.sim.cluster.launch(self.config.head_pool)
+            self.head_node = self.sim.cluster.launch(self.config.head_pool, role="manager")
 
     # ------------------------------------------------------------------ driver
 
@@ -192,10 +195,10 @@ class RayPlatform(Platform):
         if used > self.peak_driver_memory:
             self.peak_driver_memory = used
             if used > self.config.driver_memory:
+                limit = self.config.driver_memory / 2**30
                 self.sim.fail_job(f"Ray driver out of memory at {self.env.now:g} s: "
                                   f"{self.submitted - self.resolved} pending tasks, "
-                                  f"{used / 2**30:.1f} GiB > {self.config.driver_memory / 2**30:.1f}"
-                                  " GiB")
+                                  f"{used / 2**30:.1f} GiB > {limit:.1f} GiB")
 
     def _pull(self) -> Job | None:
         if not self.head_up:
@@ -251,9 +254,11 @@ class RayPlatform(Platform):
     # ------------------------------------------------------------------ leasing and running
 
     def node_ready(self, node: Node) -> None:
-        if node is self.head_node:
+        if node.role == "manager":
+            self.head_node = node
             self.head_up = True
             self.driver.wake()
+            self._lease()
             return
         node.data = RayNode(node)
         self._free.extend(node.data.slots)
@@ -263,10 +268,12 @@ class RayPlatform(Platform):
         free, queue = self._free, self._queue
         cfg = self.config
         env = self.env
+        if not self.head_up:
+            return  # nothing is leased while the GCS is down
         while queue and free:
             slot = free.popleft()
             rnode = slot.node.data
-            if rnode.dead or rnode.draining or not self.head_up:
+            if rnode.dead or rnode.draining:
                 continue
             task = queue.popleft()
             attempt = Attempt(task, slot, env.now)
@@ -278,11 +285,14 @@ class RayPlatform(Platform):
             net = self.sim.network
             size = self.sim.workload.input_size
             if net is not None and size > 0:
-                env.timeout(delay).callbacks.append(
-                    lambda _e, a=attempt: self._fetch_input(a))
+                self._on(env.timeout(delay), self._fetch_input, attempt)
             else:
-                env.timeout(delay + task[1]).callbacks.append(
-                    lambda _e, a=attempt: self._executed(a))
+                self._on(env.timeout(delay + task[1]), self._executed, attempt)
+
+    @staticmethod
+    def _on(event: simpy.Event, fn: Callable[[Attempt], None], attempt: Attempt) -> None:
+        """Call ``fn(attempt)`` when ``event`` fires."""
+        event.callbacks.append(lambda _e: fn(attempt))
 
     def _fetch_input(self, attempt: Attempt) -> None:
         if not attempt.active or attempt.slot.node.data.dead:
@@ -332,7 +342,7 @@ class RayPlatform(Platform):
                                      then=self.config.object_fetch_overhead).event
             else:
                 event = self.env.timeout(self.config.object_fetch_overhead)
-            event.callbacks.append(lambda _e, a=attempt: self._pulled(a))
+            self._on(event, self._pulled, attempt)
 
     def _pulled(self, attempt: Attempt) -> None:
         self._pulling -= 1
@@ -368,7 +378,7 @@ class RayPlatform(Platform):
             node.data.draining = True
 
     def node_lost(self, node: Node) -> None:
-        if node is self.head_node:
+        if node.role == "manager":
             self._head_lost(node)
             return
         rnode = node.data
@@ -415,7 +425,10 @@ class RayPlatform(Platform):
         """Launch on the autoscaler's next reconcile tick, after the provisioning delay."""
         tick = self.config.reconcile_interval
         delay = tick - (self.env.now % tick) + self.sim.churn.replace_delay(pool)
-        self.env.timeout(delay).callbacks.append(lambda _e: self.sim.cluster.launch(pool))
+        self.env.timeout(delay).callbacks.append(lambda _e: self._launch(pool))
+
+    def _launch(self, pool: str) -> None:
+        self.sim.cluster.launch(pool)
 
     def _retry(self, task: Task, counted: bool) -> None:
         limit = self.config.max_retries
@@ -443,7 +456,7 @@ class RayPlatform(Platform):
         assert cfg.head_pool is not None
 
         def relaunch(_e: object) -> None:
-            self.head_node = self.sim.cluster.launch(node.pool)
+            self.head_node = self.sim.cluster.launch(node.pool, role="manager")
 
         self.env.timeout(cfg.gcs_recovery_time).callbacks.append(relaunch)
 

@@ -18,8 +18,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import simpy
-
 from schedsim.metrics import Outcome
 from schedsim.model.cluster import Node
 from schedsim.model.server import Job, SerialServer
@@ -122,7 +120,7 @@ class WorkQueuePlatform(Platform):
 
     def start(self) -> None:
         if self.config.manager_pool is not None:
-            self.manager_node = self.sim.cluster.launch(self.config.manager_pool)
+            self.manager_node = self.sim.cluster.launch(self.config.manager_pool, role="manager")
 
     def _staging_time(self, size: float) -> float:
         net = self.sim.network
@@ -131,7 +129,8 @@ class WorkQueuePlatform(Platform):
     # ------------------------------------------------------------------ node events
 
     def node_ready(self, node: Node) -> None:
-        if node is self.manager_node:
+        if node.role == "manager":
+            self.manager_node = node
             self.manager_up = True
             self.server.wake()
             return
@@ -155,7 +154,7 @@ class WorkQueuePlatform(Platform):
             self._disconnect(worker)
 
     def node_lost(self, node: Node) -> None:
-        if node is self.manager_node:
+        if node.role == "manager":
             self.sim.fail_job(f"Work Queue manager node lost at {self.env.now:g} s")
             return
         worker = node.data
