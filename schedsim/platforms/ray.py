@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from schedsim.simulation import Simulation
 
 DRIVER_PATTERNS = ("batched", "get_in_loop")
+SUBMIT_BATCH = 64  # .remote() calls the driver makes per simulated step
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,7 @@ class RayPlatform(Platform):
         super().__init__(sim, config or RayConfig())
         cfg = self.config
         self._queue: deque[Task] = deque()  # submitted, waiting for a lease
+        self._results: list[Attempt] = []  # results at the driver, not yet consumed
         self._free: deque[Slot] = deque()
         self._fails: dict[int, int] = {}
         self._ready_results: dict[int, Attempt | None] = {}  # get_in_loop: id -> result/failed
@@ -201,15 +203,24 @@ class RayPlatform(Platform):
                                   f"{used / 2**30:.1f} GiB > {limit:.1f} GiB")
 
     def _pull(self) -> Job | None:
+        """The driver's next step: consume ready results, else submit, else wait on a get.
+
+        Ready results are consumed as one batch (what ray.wait returns), and submissions go
+        out in runs of up to SUBMIT_BATCH ``.remote()`` calls: one timer per batch instead of
+        one per task, with the same driver time per task.
+        """
         if not self.head_up:
             return None
         cfg = self.config
+        if self._results:
+            batch, self._results = self._results, []
+            return cfg.result_time * len(batch), lambda: self._consume_all(batch)
         pending = self.submitted - self.resolved
         wl = self.sim.workload
-        if wl.ready and (cfg.max_pending is None or pending < cfg.max_pending):
-            task = wl.take()
-            assert task is not None
-            return cfg.submit_time, lambda: self._submitted(task)
+        room = wl.ready if cfg.max_pending is None else min(wl.ready, cfg.max_pending - pending)
+        if room > 0:
+            tasks = [wl.take() for _ in range(min(room, SUBMIT_BATCH))]
+            return cfg.submit_time * len(tasks), lambda: self._submit_all(tasks)
         if cfg.driver == "get_in_loop" and self._next_get in self._ready_results:
             attempt = self._ready_results.pop(self._next_get)
             self._next_get += 1
@@ -232,11 +243,17 @@ class RayPlatform(Platform):
             return base
         return base + net.latency + net.lone_transfer_time(self._out)
 
-    def _submitted(self, task: Task) -> None:
-        self.submitted += 1
-        self._queue.append(task)
+    def _submit_all(self, tasks: list[Task | None]) -> None:
+        for task in tasks:
+            assert task is not None
+            self.submitted += 1
+            self._queue.append(task)
         self._check_memory()
         self._lease()
+
+    def _consume_all(self, batch: list[Attempt]) -> None:
+        for attempt in batch:
+            self._consumed(attempt)
 
     def _consumed(self, attempt: Attempt) -> None:
         """The driver holds the result: the task is complete."""
@@ -366,7 +383,8 @@ class RayPlatform(Platform):
 
     def _result_ready(self, attempt: Attempt) -> None:
         if self.config.driver == "batched":
-            self.driver.push(self.config.result_time, lambda: self._consumed(attempt))
+            self._results.append(attempt)
+            self.driver.wake()
         else:
             self._ready_results[attempt.task[0]] = attempt
             self.driver.wake()
