@@ -129,7 +129,7 @@ class Reader:
         if self._data:
             key = sorted(self._data, key=str)[0]
             raise InputError(self.source, self.key_path(str(key)),
-                             "no such key (unknown keys are refused; check the spelling)",
+                             "a known key (this one is unknown; check the spelling)",
                              has_value=False)
 
 

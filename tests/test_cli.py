@@ -116,3 +116,29 @@ def test_stalled_job_reports_failure() -> None:
     summary = run_scenario(s)
     assert summary.data["metrics"]["job_failed"]["mean"] == 1
     assert summary.data["failures"][0].startswith("stalled")
+
+
+def test_compare_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "cmp.json"
+    proc = schedsim("compare", str(CONTRACT_FILE), "--platform", "workqueue", "--platform",
+                    "ray", "--replications", "2", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "ray/workqueue" in proc.stdout and "better" in proc.stdout
+    data = json.loads(out.read_text())
+    assert set(data) == {"workqueue", "ray"}
+    for name, summary in data.items():
+        assert summary["platform"] == name and summary["seed"] == 7
+        assert set(REQUIRED) <= set(summary["metrics"])
+
+
+def test_platform_options_are_strict(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(dict(CONTRACT, platform={
+        "type": "ideal", "ray": {"max_retry": 3}})))
+    proc = schedsim("check", str(path))
+    assert proc.returncode == 2
+    assert "platform.ray.max_retry: expected a known key" in proc.stderr
+    path.write_text(yaml.safe_dump(dict(CONTRACT, platform={
+        "type": "ray", "ray": {"driver": "async"}})))
+    proc = schedsim("check", str(path))
+    assert "platform.ray.driver: expected one of batched | get_in_loop" in proc.stderr

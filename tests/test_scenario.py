@@ -56,9 +56,9 @@ def with_(path: list[str | int], value: object, delete: bool = False) -> dict:
 
 BAD = [
     # (description, data, key path in the message, words expected in the message)
-    ("unknown top key", with_(["colour"], "blue"), "colour", "no such key"),
+    ("unknown top key", with_(["colour"], "blue"), "colour", "a known key"),
     ("typo in pool key", with_(["cluster", "pools", 0, "cors"], 2), "cluster.pools[0].cors",
-     "no such key"),
+     "a known key"),
     ("negative count", with_(["cluster", "pools", 0, "count"], -3), "cluster.pools[0].count",
      "integer >= 0"),
     ("bad market", with_(["cluster", "pools", 0, "market"], "cheap"), "cluster.pools[0].market",
