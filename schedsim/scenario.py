@@ -258,6 +258,7 @@ def parse_scenario(data: Any, source: str, base_dir: Path | None = None) -> Scen
             raise InputError(source, f"churn[{i}].pool",
                              "each pool named in at most one churn entry", c.pool)
         seen.add(c.pool)
+    _check_placements(platform, cluster, source)
     network = None
     if r.has("network") and r.raw("network", None) is not None:
         network = _read_network(Reader(source, "network", data["network"], base_dir))
@@ -266,6 +267,16 @@ def parse_scenario(data: Any, source: str, base_dir: Path | None = None) -> Scen
     return Scenario(name=name, seed=seed, replications=replications, platform=platform,
                     workload=workload, cluster=cluster, churn=churn, network=network,
                     horizon=horizon, source=source, raw=raw)
+
+
+def _check_placements(platform: PlatformSpec, cluster: ClusterSpec, source: str) -> None:
+    """A manager or head placed in a pool (``*_pool`` options) must name an existing pool."""
+    pools = [p.name for p in cluster.pools]
+    for kind, config in platform.configs.items():
+        for key, value in getattr(config, "__dict__", {}).items():
+            if key.endswith("_pool") and value is not None and value not in pools:
+                where = f"platform.{kind}.{key.removesuffix('_pool')}.pool"
+                raise InputError(source, where, "one of " + " | ".join(pools), value)
 
 
 def _read_workload(r: Reader) -> WorkloadSpec:

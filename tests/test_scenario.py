@@ -182,3 +182,9 @@ def test_bad_trace_line(tmp_path: Path) -> None:
     data = with_(["churn", 0], {"pool": "spot", "trace": "t.csv"})
     with pytest.raises(InputError, match=r"t.csv: line 2 event: expected reclaim \| launch"):
         load_scenario(write(tmp_path, data))
+
+
+def test_manager_placement_must_name_a_pool(tmp_path: Path) -> None:
+    data = with_(["platform"], {"type": "ray", "ray": {"head": {"pool": "nowhere"}}})
+    with pytest.raises(InputError, match=r"platform.ray.head.pool: expected one of spot, got"):
+        load_scenario(write(tmp_path, data))

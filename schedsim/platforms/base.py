@@ -14,9 +14,37 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from schedsim.reader import Reader
+
 if TYPE_CHECKING:
     from schedsim.model.cluster import Node
     from schedsim.simulation import Simulation
+
+
+def read_placement(r: Reader, key: str) -> str | None:
+    """``KEY: {pool: NAME}``: run the manager or head on a node of a pool, not a dedicated one."""
+    if not r.has(key):
+        return None
+    placement = r.child(key)
+    pool = placement.take_str("pool")
+    placement.done()
+    return pool
+
+
+class RetryBudget:
+    """Failed attempts per task against a limit; only tasks that failed take memory."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit  # None: unlimited
+        self._fails: dict[int, int] = {}
+
+    def spend(self, task_id: int) -> bool:
+        """Count one failed attempt; True if the task may be tried again."""
+        if self.limit is None:
+            return True
+        fails = self._fails.get(task_id, 0) + 1
+        self._fails[task_id] = fails
+        return fails <= self.limit
 
 
 class Platform(ABC):

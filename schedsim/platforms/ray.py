@@ -31,7 +31,7 @@ from schedsim.metrics import Outcome
 from schedsim.model.cluster import Node
 from schedsim.model.server import Job, SerialServer
 from schedsim.model.workload import Task
-from schedsim.platforms.base import Platform
+from schedsim.platforms.base import Platform, RetryBudget, read_placement
 from schedsim.reader import Reader
 
 if TYPE_CHECKING:
@@ -68,11 +68,7 @@ class RayConfig:
 
 def read_config(r: Reader) -> RayConfig:
     d = RayConfig()
-    head_pool = None
-    if r.has("head"):
-        h = r.child("head")
-        head_pool = h.take_str("pool")
-        h.done()
+    head_pool = read_placement(r, "head")
     max_retries = r.take("max_retries", _retries, "an integer >= -1 (-1: unlimited)",
                          d.max_retries)
     cfg = RayConfig(
@@ -159,7 +155,7 @@ class RayPlatform(Platform):
         self._queue: deque[Task] = deque()  # submitted, waiting for a lease
         self._results: list[Attempt] = []  # results at the driver, not yet consumed
         self._free: deque[Slot] = deque()
-        self._fails: dict[int, int] = {}
+        self._retries = RetryBudget(None if cfg.max_retries < 0 else cfg.max_retries)
         self._ready_results: dict[int, Attempt | None] = {}  # get_in_loop: id -> result/failed
         self._next_get = 0  # get_in_loop: next task id the driver waits for
         self.submitted = 0
@@ -449,18 +445,14 @@ class RayPlatform(Platform):
         self.sim.cluster.launch(pool)
 
     def _retry(self, task: Task, counted: bool) -> None:
-        limit = self.config.max_retries
-        if counted and limit >= 0:
-            fails = self._fails.get(task[0], 0) + 1
-            self._fails[task[0]] = fails
-            if fails > limit:
-                self.resolved += 1
-                self.sim.log.add(task[0], -1, -1, self.env.now, self.env.now, Outcome.FAILED)
-                if self.config.driver == "get_in_loop":
-                    self._ready_results[task[0]] = None
-                self.sim.task_failed()
-                self.driver.wake()
-                return
+        if counted and not self._retries.spend(task[0]):
+            self.resolved += 1
+            self.sim.log.add(task[0], -1, -1, self.env.now, self.env.now, Outcome.FAILED)
+            if self.config.driver == "get_in_loop":
+                self._ready_results[task[0]] = None
+            self.sim.task_failed()
+            self.driver.wake()
+            return
         self._queue.append(task)
 
     def _head_lost(self, node: Node) -> None:

@@ -22,7 +22,7 @@ from schedsim.metrics import Outcome
 from schedsim.model.cluster import Node
 from schedsim.model.server import Job, SerialServer
 from schedsim.model.workload import Task
-from schedsim.platforms.base import Platform
+from schedsim.platforms.base import Platform, RetryBudget, read_placement
 from schedsim.reader import Reader
 
 if TYPE_CHECKING:
@@ -46,11 +46,7 @@ class WorkQueueConfig:
 
 def read_config(r: Reader) -> WorkQueueConfig:
     d = WorkQueueConfig()
-    manager_pool = None
-    if r.has("manager"):
-        m = r.child("manager")
-        manager_pool = m.take_str("pool")
-        m.done()
+    manager_pool = read_placement(r, "manager")
     task_cores = r.take_int("task_cores", 1, default=None) if r.has("task_cores") else None
     cfg = WorkQueueConfig(
         dispatch_time=r.take_duration("dispatch_time", d.dispatch_time),
@@ -108,7 +104,7 @@ class WorkQueuePlatform(Platform):
         self._free: deque[Worker] = deque()  # one entry per free slot (lazily cleaned)
         self._accepts: deque[Worker] = deque()
         self._suspects: deque[Worker] = deque()  # lost abruptly, past the keepalive delay
-        self._fails: dict[int, int] = {}
+        self._retries = RetryBudget(cfg.max_retries or None)
         self._exec_sum = 0.0
         self._exec_n = 0
         self.manager_node: Node | None = None
@@ -199,13 +195,9 @@ class WorkQueuePlatform(Platform):
         worker.running.clear()
 
     def _retry(self, task: Task) -> None:
-        limit = self.config.max_retries
-        if limit:
-            fails = self._fails.get(task[0], 0) + 1
-            self._fails[task[0]] = fails
-            if fails > limit:
-                self.sim.task_failed()
-                return
+        if not self._retries.spend(task[0]):
+            self.sim.task_failed()
+            return
         self.sim.workload.requeue(task)
         self.server.wake()
 
