@@ -277,6 +277,10 @@ def _check_placements(platform: PlatformSpec, cluster: ClusterSpec, source: str)
             if key.endswith("_pool") and value is not None and value not in pools:
                 where = f"platform.{kind}.{key.removesuffix('_pool')}.pool"
                 raise InputError(source, where, "one of " + " | ".join(pools), value)
+            pool = getattr(value, "pool", None)
+            if isinstance(pool, str) and pool not in pools:
+                raise InputError(source, f"platform.{kind}.{key}.pool",
+                                 "one of " + " | ".join(pools), pool)
 
 
 def _read_workload(r: Reader) -> WorkloadSpec:

@@ -181,3 +181,24 @@ def test_shipped_scenarios_run_on_both_platforms(name: str, platform: str) -> No
     result = Simulation(s).run()
     assert result.failure is None
     assert result.metrics["tasks_completed"] == s.workload.tasks
+
+
+def test_workqueue_factory_grows_and_shrinks_the_pool() -> None:
+    data = {"platform": {"type": "workqueue", "workqueue": {"factory": {
+                "pool": "p", "min_workers": 2, "max_workers": 12, "workers_per_cycle": 4,
+                "cycle": "30s", "idle_timeout": "60s"}}},
+            "workload": {"tasks": 60, "duration": "100s"},
+            "cluster": {"pools": [{"name": "p", "count": 0},
+                                  {"name": "static", "count": 1}]}}
+    sim = Simulation(make(data, drop=("churn",)))
+    sizes: list[tuple[float, int]] = []
+    sim.cluster.on_ready.append(
+        lambda n: sizes.append((sim.env.now, len(sim.cluster.live["p"]))) if n.pool == "p"
+        else None)
+    result = sim.run()
+    assert result.metrics["tasks_completed"] == 60
+    # 4 workers per 30 s cycle up to the 12-worker cap, never more
+    assert max(s for _t, s in sizes) == 12
+    assert [s for t, s in sizes if t < 1] == [1, 2, 3, 4]
+    assert result.metrics["nodes_launched"] == 12 + 1
+    assert sim.cluster.nodes_lost >= 1  # idle workers left once the queue ran dry

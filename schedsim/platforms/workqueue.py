@@ -15,8 +15,11 @@ noticed after the keepalive interval plus timeout, in an idle moment of the mana
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import simpy
 
 from schedsim.metrics import Outcome
 from schedsim.model.cluster import Node
@@ -27,6 +30,18 @@ from schedsim.reader import Reader
 
 if TYPE_CHECKING:
     from schedsim.simulation import Simulation
+
+
+@dataclass(frozen=True)
+class FactoryConfig:
+    """work_queue_factory: keeps one worker per waiting or running task within bounds."""
+
+    pool: str
+    min_workers: int = 5  # work_queue_factory defaults
+    max_workers: int = 100
+    workers_per_cycle: int = 5
+    cycle: float = 30.0  # s
+    idle_timeout: float = 300.0  # s a worker may sit idle before it exits
 
 
 @dataclass(frozen=True)
@@ -42,12 +57,26 @@ class WorkQueueConfig:
     fast_abort: float | None = None  # multiplier; off by default
     fast_abort_after: int = 10  # completions before fast abort acts (work_queue.c)
     manager_pool: str | None = None  # None: a dedicated node (cluster.manager)
+    factory: FactoryConfig | None = None  # None: the pools' nodes are all there is
 
 
 def read_config(r: Reader) -> WorkQueueConfig:
     d = WorkQueueConfig()
     manager_pool = read_placement(r, "manager")
     task_cores = r.take_int("task_cores", 1, default=None) if r.has("task_cores") else None
+    factory = None
+    if r.has("factory"):
+        f = r.child("factory")
+        fd = FactoryConfig(pool="")
+        factory = FactoryConfig(
+            pool=f.take_str("pool"),
+            min_workers=f.take_int("min_workers", 0, fd.min_workers),
+            max_workers=f.take_int("max_workers", 1, fd.max_workers),
+            workers_per_cycle=f.take_int("workers_per_cycle", 1, fd.workers_per_cycle),
+            cycle=f.take_duration("cycle", fd.cycle, positive=True),
+            idle_timeout=f.take_duration("idle_timeout", fd.idle_timeout, positive=True),
+        )
+        f.done()
     cfg = WorkQueueConfig(
         dispatch_time=r.take_duration("dispatch_time", d.dispatch_time),
         retrieval_time=r.take_duration("retrieval_time", d.retrieval_time),
@@ -61,6 +90,7 @@ def read_config(r: Reader) -> WorkQueueConfig:
         if r.has("fast_abort") else None,
         fast_abort_after=r.take_int("fast_abort_after", 1, d.fast_abort_after),
         manager_pool=manager_pool,
+        factory=factory,
     )
     r.done()
     return cfg
@@ -69,7 +99,8 @@ def read_config(r: Reader) -> WorkQueueConfig:
 class Worker:
     """A work_queue_worker process on one node, as the manager sees it."""
 
-    __slots__ = ("node", "slots", "free", "connected", "dead", "has_exe", "running")
+    __slots__ = ("node", "slots", "free", "connected", "dead", "has_exe", "running",
+                 "idle_since")
 
     def __init__(self, node: Node, slots: int) -> None:
         self.node = node
@@ -79,6 +110,7 @@ class Worker:
         self.dead = False  # the node is gone, whether or not the manager knows
         self.has_exe = False
         self.running: set[Attempt] = set()
+        self.idle_since = 0.0
 
 
 class Attempt:
@@ -115,8 +147,33 @@ class WorkQueuePlatform(Platform):
     # ------------------------------------------------------------------ manager node
 
     def start(self) -> None:
+        if self.config.factory is not None:
+            self.env.process(self._factory(self.config.factory))
         if self.config.manager_pool is not None:
             self.manager_node = self.sim.cluster.launch(self.config.manager_pool, role="manager")
+
+    def _factory(self, cfg: FactoryConfig) -> Generator[simpy.Event, Any, None]:
+        """Every cycle: launch workers towards one per waiting or running task, within
+        [min_workers, max_workers], at most workers_per_cycle at a time; idle workers past
+        their idle timeout exit. Scans the pool once per cycle, never per event."""
+        cluster = self.sim.cluster
+        while True:
+            now = self.env.now
+            nodes = [n for n in cluster.live[cfg.pool] if n.role == "worker"]
+            for node in nodes:
+                worker = node.data
+                if isinstance(worker, Worker) and worker.connected and not worker.running \
+                        and now - worker.idle_since >= cfg.idle_timeout:
+                    self._disconnect(worker)
+                    cluster.remove(node)
+            live = sum(1 for n in cluster.live[cfg.pool] if n.role == "worker")
+            busy = self.sim.workload.ready + sum(
+                len(n.data.running) for n in cluster.live[cfg.pool]
+                if isinstance(n.data, Worker))
+            target = min(cfg.max_workers, max(cfg.min_workers, busy))
+            for _ in range(min(cfg.workers_per_cycle, max(0, target - live))):
+                cluster.launch(cfg.pool)
+            yield self.env.timeout(cfg.cycle)
 
     def _staging_time(self, size: float) -> float:
         net = self.sim.network
@@ -216,6 +273,7 @@ class WorkQueuePlatform(Platform):
             if worker.dead or not worker.node.usable:
                 continue
             worker.connected = True
+            worker.idle_since = self.env.now
             worker.has_exe = False  # a new connection starts with an empty cache
             worker.free = worker.slots
             self._free.extend([worker] * worker.slots)
@@ -272,6 +330,8 @@ class WorkQueuePlatform(Platform):
         worker = attempt.worker
         worker.running.discard(attempt)
         now = self.env.now
+        if not worker.running:
+            worker.idle_since = now
         self._exec_sum += attempt.task[1]
         self._exec_n += 1
         self.sim.log.add(attempt.task[0], worker.node.id, 0, attempt.start, now, Outcome.DONE,
