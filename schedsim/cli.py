@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -54,20 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", type=Path, metavar="FILE",
                          help="write {platform: summary} here")
     compare.add_argument("--jobs", type=int, default=1, help="replications run in parallel")
+    from schedsim.live.cli import register as register_live  # live runs and calibration
+
+    COMMANDS.update(register_live(sub))
     return parser
 
 
-def _load(args: argparse.Namespace) -> Scenario:
-    overrides = list(args.overrides)
-    if args.seed is not None:
-        overrides.append(f"seed={args.seed}")
-    if args.replications is not None:
-        overrides.append(f"replications={args.replications}")
-    return load_scenario(args.scenario, overrides)
+def load_from_args(args: argparse.Namespace) -> Scenario:
+    """The scenario named on the command line, with ``--set``, ``--seed``, ``--replications``."""
+    return load_scenario(args.scenario, args.overrides, seed=args.seed,
+                         replications=args.replications)
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
-    s = _load(args)
+    s = load_from_args(args)
     pools = ", ".join(f"{p.name}: {p.count} x {p.cores} cores ({p.market})"
                       for p in s.cluster.pools)
     console.print(f"ok: {s.source}: '{s.name}', platform {s.platform.type}, "
@@ -79,7 +80,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from schedsim.report import print_summary, write_json, write_outputs
     from schedsim.runner import run_scenario
 
-    scenario = _load(args)
+    scenario = load_from_args(args)
     if args.jobs < 1:
         raise InputError("--jobs", "", "an integer >= 1", args.jobs)
     err = Console(stderr=True)
@@ -102,7 +103,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from schedsim.report import compare_table, write_json
     from schedsim.runner import compare_platforms
 
-    scenario = _load(args)
+    scenario = load_from_args(args)
     platforms = list(dict.fromkeys(args.platforms))
     if len(platforms) < 2:
         raise InputError("--platform", "", "at least two different platforms", platforms)
@@ -126,7 +127,8 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "compare": cmd_compare}
+COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
+    "run": cmd_run, "check": cmd_check, "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

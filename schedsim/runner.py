@@ -58,7 +58,8 @@ def run_scenario(scenario: Scenario, *, jobs: int = 1, keep_records: bool = Fals
     ordered = [results[r] for r in reps]
     bound = throughput_bound(scenario, _platform_limits(scenario))
     summary = Summary(scenario, ordered, bound)
-    summary.data = summary_json(scenario, ordered, bound)
+    summary.data = summary_json(scenario, [r.metrics for r in ordered], bound,
+                                [r.failure for r in ordered], [r.events for r in ordered])
     return summary
 
 
@@ -69,21 +70,23 @@ def compare_platforms(scenario: Scenario, platforms: list[str], *, jobs: int = 1
             for p in platforms}
 
 
-def summary_json(scenario: Scenario, results: list[RunResult],
-                 bound: dict[str, object]) -> dict[str, Any]:
-    metrics = {name: summarize([r.metrics[name] for r in results]) for name in METRICS}
+def summary_json(scenario: Scenario, runs: list[dict[str, float]], bound: dict[str, object],
+                 failures: list[str | None], events: list[int],
+                 platform: str | None = None) -> dict[str, Any]:
+    """The summary contract (docs/metrics.md) from one metrics dict per replication."""
+    metrics = {name: summarize([run[name] for run in runs]) for name in METRICS}
     return finite({
         "scenario": scenario.name,
-        "platform": scenario.platform.type,
+        "platform": platform or scenario.platform.type,
         "seed": scenario.seed,
-        "replications": len(results),
+        "replications": len(runs),
         "metrics": metrics,
         "bound": {"throughput_tasks_per_s": bound["throughput_tasks_per_s"],
                   "binding": bound["binding"],
                   "makespan_lower_bound_s": bound["makespan_lower_bound_s"],
                   "limits": bound["limits"]},
-        "failures": [r.failure for r in results],
-        "events": [r.events for r in results],
+        "failures": failures,
+        "events": events,
     })
 
 

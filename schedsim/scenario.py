@@ -161,8 +161,14 @@ class Scenario:
 
 # --------------------------------------------------------------------------- loading
 
-def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
-    """Read, override and validate a scenario file."""
+def load_scenario(path: str | Path, overrides: list[str] | None = None, *,
+                  seed: int | None = None, replications: int | None = None) -> Scenario:
+    """Read, override and validate a scenario file (``seed``/``replications`` override too)."""
+    overrides = list(overrides or [])
+    if seed is not None:
+        overrides.append(f"seed={seed}")
+    if replications is not None:
+        overrides.append(f"replications={replications}")
     path = Path(path)
     source = str(path)
     try:
@@ -181,7 +187,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
         raise InputError(source, where, f"valid YAML ({problem})", has_value=False) from None
     if data is None:
         data = {}
-    for item in overrides or []:
+    for item in overrides:
         data = apply_override(data, item)
     return parse_scenario(data, source, path.resolve().parent)
 

@@ -65,23 +65,13 @@ def register(subparsers: Any) -> dict[str, Handler]:
     return {"live": cmd_live, "calibrate": cmd_calibrate}
 
 
-def _load(args: argparse.Namespace) -> Any:
-    from schedsim.scenario import load_scenario
-
-    overrides = list(args.overrides)
-    if args.seed is not None:
-        overrides.append(f"seed={args.seed}")
-    if args.replications is not None:
-        overrides.append(f"replications={args.replications}")
-    return load_scenario(args.scenario, overrides)
-
-
 def cmd_live(args: argparse.Namespace, console: Console) -> int:
+    from schedsim.cli import load_from_args
     from schedsim.live.run import LiveRunError, check_live_scenario, run_live
     from schedsim.live.summary import live_summary
     from schedsim.report import print_summary, write_json
 
-    scenario = _load(args)
+    scenario = load_from_args(args)
     check_live_scenario(scenario, args.platform)
     if not args.timeout > 0:
         raise InputError("--timeout", "", "a number of seconds > 0", args.timeout)

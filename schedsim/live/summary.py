@@ -17,8 +17,7 @@ from typing import Any
 
 from schedsim.bound import throughput_bound
 from schedsim.live.run import LiveResult, run_live
-from schedsim.metrics import METRICS, summarize
-from schedsim.runner import finite
+from schedsim.runner import finite, summary_json
 from schedsim.scenario import Scenario
 
 
@@ -48,26 +47,14 @@ def host_facts() -> dict[str, Any]:
 def live_summary(scenario: Scenario, platform: str,
                  results: list[LiveResult]) -> dict[str, Any]:
     """The summary JSON of ``schedsim run`` for live replications, plus a ``live`` section."""
-    metrics = {name: summarize([r.metrics[name] for r in results]) for name in METRICS}
-    bound = throughput_bound(scenario, {})
-    return finite({
-        "scenario": scenario.name,
-        "platform": platform,
-        "seed": scenario.seed,
-        "replications": len(results),
-        "metrics": metrics,
-        "bound": {"throughput_tasks_per_s": bound["throughput_tasks_per_s"],
-                  "binding": bound["binding"],
-                  "makespan_lower_bound_s": bound["makespan_lower_bound_s"],
-                  "limits": bound["limits"]},
-        "failures": [r.failure for r in results],
-        "events": [0 for _ in results],
-        "live": {
-            "host": host_facts(),
-            "replications": [{k: v for k, v in r.details.items() if k != "tasks"}
-                             for r in results],
-        },
+    data = summary_json(scenario, [r.metrics for r in results], throughput_bound(scenario, {}),
+                        [r.failure for r in results], [0 for _ in results], platform)
+    data["live"] = finite({
+        "host": host_facts(),
+        "replications": [{k: v for k, v in r.details.items() if k != "tasks"}
+                         for r in results],
     })
+    return data
 
 
 def run_live_replications(scenario: Scenario, platform: str, timeout_s: float = 600.0,
