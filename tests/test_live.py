@@ -103,7 +103,7 @@ def test_refuses_what_does_not_fit_with_one_line(profile: Path) -> None:
 
 
 def live_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "schedsim.live.cli", *args],
+    return subprocess.run([sys.executable, "-m", "schedsim", *args],
                           capture_output=True, text=True, cwd=REPO, timeout=TIMEOUT_S, env=env)
 
 
@@ -230,7 +230,7 @@ def test_interrupted_cli_leaves_nothing(profile: Path, tmp_path: Path, sig: int)
     tmp = tmp_path / "t"
     tmp.mkdir()
     env = dict(os.environ, TMPDIR=str(tmp))  # every work folder, so every command line
-    proc = subprocess.Popen([sys.executable, "-m", "schedsim.live.cli", "live", str(scen),
+    proc = subprocess.Popen([sys.executable, "-m", "schedsim", "live", str(scen),
                              "--platform", "workqueue"], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)

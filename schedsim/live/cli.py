@@ -1,8 +1,7 @@
 """Command line of live runs and calibration: ``schedsim live`` and ``schedsim calibrate``.
 
 :func:`register` adds both subcommands to the main parser's subparsers and returns their
-handlers, so ``schedsim.cli`` stays the one entry point; ``python -m schedsim.live.cli`` runs
-them on their own (tests use that). Parse, call, print: the work is in
+handlers, so ``schedsim.cli`` stays the one entry point. Parse, call, print: the work is in
 :mod:`schedsim.live` and :mod:`schedsim.calibration`. Bad input raises
 :class:`~schedsim.errors.InputError` (one line, exit 2, printed by the caller); a live run that
 cannot be carried out prints one line and exits 1.
@@ -14,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -161,30 +160,3 @@ def _med(stats: dict[str, Any], scale: float = 1.0) -> str:
     if not stats or not stats.get("count"):
         return "n/a"
     return f"{stats['median'] * scale:.3g}"
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"schedsim: {message} (see --help)\n")
-        raise SystemExit(2)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m schedsim.live.cli live|calibrate ...``)."""
-    parser = _Parser(prog="schedsim", description="Live runs and calibration.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    handlers = register(sub)
-    args = parser.parse_args(argv)
-    console = Console()
-    try:
-        return handlers[args.command](args, console)
-    except InputError as exc:
-        sys.stderr.write(f"schedsim: {exc.line}\n")
-        return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("schedsim: interrupted\n")
-        return 130
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
