@@ -26,7 +26,7 @@ from itertools import count
 from typing import Any
 
 import simpy
-from simpy.events import NORMAL
+from simpy.events import NORMAL, Timeout
 
 from schedsim.scenario import NetworkSpec
 
@@ -77,20 +77,27 @@ class Link:
         self._heap: list[tuple[float, int, Flow]] = []
         self._seq = count()
         self._timer: simpy.Event | None = None
+        self._capped_below = bandwidth / flow_cap if math.isfinite(flow_cap) else 0.0
 
     @property
     def active(self) -> int:
         return self._n
 
+    def _rate(self, n: int) -> float:
+        # The cap binds while n * flow_cap <= bandwidth; a comparison, not a min() call.
+        return self.flow_cap if n <= self._capped_below else self.bandwidth / n
+
     def rate(self) -> float:
         """Bytes/s each active flow gets now."""
-        return min(self.flow_cap, self.bandwidth / self._n) if self._n else 0.0
+        return self._rate(self._n) if self._n else 0.0
 
     def _advance(self) -> None:
-        now = self.env.now
-        if self._n:
-            self._v += (now - self._t) * min(self.flow_cap, self.bandwidth / self._n)
-            self.busy_time += now - self._t
+        now = self.env._now
+        n = self._n
+        if n:
+            dt = now - self._t
+            self._v += dt * (self.flow_cap if n <= self._capped_below else self.bandwidth / n)
+            self.busy_time += dt
         self._t = now
 
     def start(self, size: float, event: simpy.Event, delay: float = 0.0,
@@ -99,7 +106,7 @@ class Link:
         if self._n:
             self._advance()
         else:
-            self._t = self.env.now  # V does not move while the link is idle
+            self._t = self.env._now  # V does not move while the link is idle
         flow = Flow(self, event, delay, join)
         finish = self._v + size
         heap = self._heap
@@ -131,9 +138,8 @@ class Link:
         if not heap:
             self._timer = None
             return
-        rate = min(self.flow_cap, self.bandwidth / self._n)
-        delay = (heap[0][0] - self._v) / rate
-        timer = self.env.timeout(delay if delay > 0 else 0.0)
+        delay = (heap[0][0] - self._v) / self._rate(self._n)
+        timer = Timeout(self.env, delay if delay > 0 else 0.0)
         timer.callbacks.append(self._fire)
         self._timer = timer
 
@@ -142,15 +148,16 @@ class Link:
             return  # superseded by a later arm
         self._advance()
         heap = self._heap
+        v = self._v
         # Flows within a few clock ticks of done are done: at high bandwidth the rounding of
         # simulated time (~1e-13 s at t = 1e3 s) is worth bytes, and a timer too short to
         # move the clock would fire for ever.
-        now = self.env.now
-        slack_s = 1e-9 + 1e-12 * abs(now)
-        limit = self._v + 1e-9 * max(1.0, abs(self._v)) + slack_s * self.rate()
+        slack_s = 1e-9 + 1e-12 * abs(self._t)
+        limit = v + 1e-9 * (v if v > 1.0 else 1.0) + slack_s * self._rate(self._n)
         done: list[Flow] = []
-        while heap and (not heap[0][2].active or heap[0][0] <= limit):
-            flow = heapq.heappop(heap)[2]
+        pop = heapq.heappop
+        while heap and (heap[0][0] <= limit or not heap[0][2].active):
+            flow = pop(heap)[2]
             if flow.active:
                 flow.active = False
                 self._n -= 1
