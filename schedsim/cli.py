@@ -142,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("schedsim: interrupted\n")
         return 130
+    except OSError as exc:  # an output path that cannot be written, a full disk
+        where = f" {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"schedsim: cannot write{where}: {exc.strerror or exc}\n")
+        return 1
 
 
 if __name__ == "__main__":

@@ -142,3 +142,11 @@ def test_platform_options_are_strict(tmp_path: Path) -> None:
         "type": "ray", "ray": {"driver": "async"}})))
     proc = schedsim("check", str(path))
     assert "platform.ray.driver: expected one of batched | get_in_loop" in proc.stderr
+
+
+def test_unwritable_output_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = schedsim("run", str(CONTRACT_FILE), "--json", str(blocker / "sub" / "s.json"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "cannot write" in proc.stderr
