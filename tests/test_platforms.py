@@ -33,10 +33,12 @@ def doomed(notice: str) -> dict[str, Any]:
 def test_short_tasks_are_capped_by_the_workqueue_manager() -> None:
     work = {"workload": {"tasks": 5000, "duration": "10ms"},
             "cluster": {"pools": [{"name": "p", "count": 200}]}}
-    wq = run("workqueue", {"dispatch_time": "2.3ms", "retrieval_time": "0.5ms"}, **work)
+    manager = {"dispatch_time": "2.3ms", "retrieval_time": "0.5ms"}
+    wq = run("workqueue", manager, **work)
     cap = 1 / 0.0028
     assert 0.9 * cap < wq.metrics["throughput_tasks_per_s"] <= cap
-    summary = run_scenario(make({"platform": {"type": "workqueue"}, **work}, drop=("churn",)))
+    summary = run_scenario(make({"platform": {"type": "workqueue", "workqueue": manager},
+                                 **work}, drop=("churn",)))
     assert summary.bound["binding"] == "manager"
     assert summary.bound["throughput_tasks_per_s"] == pytest.approx(cap)
     assert run("ideal", **work).metrics["throughput_tasks_per_s"] > 10 * cap
@@ -69,7 +71,10 @@ def test_workqueue_resends_the_executable_on_every_connection() -> None:
     ("ray", "5s", 10 + 101, 10 + 101.1),  # drained: the death is reported at once
 ])
 def test_loss_detection_delays(platform: str, notice: str, low: float, high: float) -> None:
-    result = run(platform, **doomed(notice))
+    # Fixed start-up overheads, whatever the calibration profile says.
+    options = {"worker_start_time": "1s", "lease_latency": "1ms"} if platform == "ray" else \
+        {"worker_connect_time": "0.05s", "dispatch_time": 0, "retrieval_time": 0}
+    result = run(platform, options, **doomed(notice))
     assert result.metrics["tasks_completed"] == 1
     assert low <= result.metrics["makespan_s"] <= high
 

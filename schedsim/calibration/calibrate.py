@@ -152,6 +152,7 @@ def calibrate(out: Path, *, quick: bool, console: Console, live: bool = True,
               platforms: Iterable[str] = ("workqueue", "ray"), timeout_s: float = 300.0,
               ) -> dict[str, Any]:
     """Measure, fit and write the profile at ``out``; returns the profile document."""
+    from schedsim.calibration.platform_fit import fit_platforms
     from schedsim.live.summary import host_facts
 
     plan = sweep or (QUICK_SWEEP if quick else FULL_SWEEP)
@@ -209,6 +210,9 @@ def calibrate(out: Path, *, quick: bool, console: Console, live: bool = True,
             doc["measured"] = live_measurements(out, configs, live_path, platforms=platforms,
                                                 timeout_s=timeout_s, on_run=step)
         doc["raw"]["live"] = live_path.name
+        write_profile(out, doc)
+        with console.status("fitting platform overheads to the live runs"):
+            doc["platforms"] = fit_platforms(doc, out)
         write_profile(out, doc)
     doc["elapsed_s"] = (dt.datetime.now(dt.UTC) - started).total_seconds()
     write_profile(out, doc)

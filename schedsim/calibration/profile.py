@@ -264,3 +264,23 @@ def _profile(r: Reader) -> Distribution:
         raise r.error("n", f"an n whose fitted mean time is positive (the profile measured "
                       f"n from {profile.n_range[0]} to {profile.n_range[1]})", n)
     return dist
+
+
+def platform_defaults(kind: str, path: Path | str | None = None) -> dict[str, float]:
+    """Fitted overheads of platform ``kind`` from a profile's ``platforms`` section.
+
+    The platform models start from these values (the shipped default profile unless ``path``
+    names another); a profile without the section, or no profile at all, gives ``{}`` and the
+    models keep their documented source defaults.
+    """
+    p = Path(path) if path is not None else default_profile_path()
+    if not p.is_file():
+        return {}
+    section = load_profile(p).data.get("platforms", {}).get(kind, {})
+    params = section.get("parameters", {}) if isinstance(section, dict) else {}
+    out: dict[str, float] = {}
+    for name, entry in params.items():
+        value = entry.get("value") if isinstance(entry, dict) else None
+        if isinstance(value, int | float) and math.isfinite(value) and value >= 0:
+            out[name] = float(value)
+    return out

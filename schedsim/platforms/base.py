@@ -11,14 +11,28 @@ analytic bound can name it.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from schedsim.reader import Reader
 
 if TYPE_CHECKING:
     from schedsim.model.cluster import Node
     from schedsim.simulation import Simulation
+
+
+C = TypeVar("C")
+
+
+def calibrated(defaults: C, kind: str) -> C:
+    """``defaults`` with the overheads fitted in the default calibration profile applied."""
+    from schedsim.calibration.profile import platform_defaults
+
+    fitted = platform_defaults(kind)
+    fields = {f.name for f in dataclasses.fields(defaults)}  # type: ignore[arg-type]
+    return dataclasses.replace(defaults, **{k: v for k, v in fitted.items()  # type: ignore
+                                            if k in fields})
 
 
 def read_placement(r: Reader, key: str) -> str | None:

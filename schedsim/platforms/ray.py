@@ -31,7 +31,7 @@ from schedsim.metrics import Outcome
 from schedsim.model.cluster import Node
 from schedsim.model.server import Job, SerialServer
 from schedsim.model.workload import Task
-from schedsim.platforms.base import Platform, RetryBudget, read_placement
+from schedsim.platforms.base import Platform, RetryBudget, calibrated, read_placement
 from schedsim.reader import Reader
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class RayConfig:
 
 
 def read_config(r: Reader) -> RayConfig:
-    d = RayConfig()
+    d = calibrated(RayConfig(), "ray")
     head_pool = read_placement(r, "head")
     max_retries = r.take("max_retries", _retries, "an integer >= -1 (-1: unlimited)",
                          d.max_retries)

@@ -25,7 +25,7 @@ from schedsim.metrics import Outcome
 from schedsim.model.cluster import Node
 from schedsim.model.server import Job, SerialServer
 from schedsim.model.workload import Task
-from schedsim.platforms.base import Platform, RetryBudget, read_placement
+from schedsim.platforms.base import Platform, RetryBudget, calibrated, read_placement
 from schedsim.reader import Reader
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class WorkQueueConfig:
 
 
 def read_config(r: Reader) -> WorkQueueConfig:
-    d = WorkQueueConfig()
+    d = calibrated(WorkQueueConfig(), "workqueue")
     manager_pool = read_placement(r, "manager")
     task_cores = r.take_int("task_cores", 1, default=None) if r.has("task_cores") else None
     factory = None

@@ -1,0 +1,68 @@
+"""The platform-overhead fit recovers known values, and its result becomes the defaults."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from schedsim.calibration.platform_fit import Target, fit, simulate
+from schedsim.calibration.profile import default_profile_path, platform_defaults
+from schedsim.platforms import ray as ray_platform
+from schedsim.platforms import workqueue as wq_platform
+from schedsim.reader import Reader
+
+PROFILE = default_profile_path()
+CONFIGS = [("rfc", 12, 200_000, 3, 1), ("large-n", 12, 2_000_000, 2, 1),
+           ("many-small", 60, 100_000, 2, 2)]
+
+
+def synthetic(platform: str, truth: dict[str, float], reps: int) -> list[Target]:
+    """Makespans the simulator itself produces with known parameter values."""
+    goals = []
+    for label, tasks, n, nodes, cores in CONFIGS:
+        probe = Target(label, tasks, n, 1e-3, nodes, cores, 1.0)
+        goals.append(Target(label, tasks, n, 1e-3, nodes, cores,
+                            simulate(platform, truth, probe, PROFILE, reps)))
+    return goals
+
+
+def test_ray_overheads_are_recovered_within_five_percent() -> None:
+    truth = {"worker_start_time": 0.4, "lease_latency": 0.005}
+    goals = synthetic("ray", truth, reps=8)
+    result = fit("ray", goals, PROFILE, {}, {"worker_start_time": 1.0, "lease_latency": 0.001},
+                 replications=8, max_evals=200)
+    for name, value in truth.items():
+        assert result.values[name] == pytest.approx(value, rel=0.05), result.values
+    assert result.rms_relative_error < 0.01
+
+
+def test_workqueue_connect_time_is_recovered_within_five_percent() -> None:
+    fixed = {"dispatch_time": 1e-4, "retrieval_time": 5e-4}
+    goals = synthetic("workqueue", dict(fixed, worker_connect_time=0.2), reps=8)
+    result = fit("workqueue", goals, PROFILE, fixed, {"worker_connect_time": 0.05},
+                 replications=8)
+    assert result.values["worker_connect_time"] == pytest.approx(0.2, rel=0.05)
+
+
+def test_fitted_values_become_the_platform_defaults() -> None:
+    fitted = platform_defaults("workqueue")
+    assert {"dispatch_time", "retrieval_time", "worker_connect_time"} <= set(fitted)
+    config = wq_platform.read_config(Reader("t", "platform.workqueue", {}))
+    assert config.dispatch_time == fitted["dispatch_time"]
+    assert config.worker_connect_time == fitted["worker_connect_time"]
+    ray_config = ray_platform.read_config(Reader("t", "platform.ray", {}))
+    assert ray_config.worker_start_time == platform_defaults("ray")["worker_start_time"]
+    # A scenario's own value still wins.
+    explicit = wq_platform.read_config(Reader("t", "p", {"dispatch_time": "2ms"}))
+    assert explicit.dispatch_time == 0.002
+
+
+def test_profile_without_platforms_gives_no_defaults(tmp_path: Path) -> None:
+    doc = json.loads(PROFILE.read_text())
+    doc.pop("platforms", None)
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(doc))
+    assert platform_defaults("ray", path) == {}
+    assert platform_defaults("ray", tmp_path / "missing.json") == {}
