@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import importlib.metadata
 import json
-import math
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -37,6 +36,7 @@ from schedsim.calibration.measure import (
     task_sweep,
 )
 from schedsim.calibration.profile import FORMAT, FORMAT_VERSION, load_profile
+from schedsim.runner import finite
 
 TIME_FORM = "t(n) = (a + b*n) * eps, eps lognormal with mean 1 and coefficient of variation cv"
 OUTPUT_FORM = "bytes_out(n) = c*n + d"
@@ -128,21 +128,10 @@ def versions(source: str) -> dict[str, Any]:
     return out
 
 
-def _finite(value: Any) -> Any:
-    """NaN and infinities (not JSON) become null, recursively."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
 def write_profile(path: Path, doc: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_finite(doc), indent=2, allow_nan=False) + "\n",
+    tmp.write_text(json.dumps(finite(doc), indent=2, allow_nan=False) + "\n",
                    encoding="utf-8")
     tmp.replace(path)
 
