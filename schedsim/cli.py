@@ -55,6 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", type=Path, metavar="FILE",
                          help="write {platform: summary} here")
     compare.add_argument("--jobs", type=int, default=1, help="replications run in parallel")
+    sweep = sub.add_parser("sweep", help="run the cross product of a grid, resumable")
+    sweep.add_argument("scenario", help="scenario YAML file")
+    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                       help="one axis of the grid (repeat); values are YAML")
+    sweep.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override applied to every point")
+    sweep.add_argument("--replications", type=int, help="replications per point")
+    sweep.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    sweep.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                       help="run on Ray: a local instance, or a running cluster's address")
+    sweep.add_argument("--out", type=Path, metavar="DIR",
+                       help="results folder (default out/sweep-NAME); rerun to resume")
     from schedsim.live.cli import register as register_live  # live runs and calibration
 
     COMMANDS.update(register_live(sub))
@@ -127,8 +139,91 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
+    import json
+
+    from schedsim import sweep
+
+    axes = sweep.parse_grid(args.grid)
+    scenario = load_scenario(args.scenario, args.overrides, replications=args.replications)
+    if args.jobs < 1:
+        raise InputError("--jobs", "", "an integer >= 1", args.jobs)
+    base = tuple(args.overrides)
+    jobs = sweep.plan(axes, scenario.replications, base)
+    for job in jobs:
+        if job.replication == 0:
+            load_scenario(args.scenario, list(job.overrides))  # every point must be valid
+    out = args.out or Path("out") / f"sweep-{scenario.name}"
+    manifest = {"scenario": str(Path(args.scenario).resolve()), "grid": axes,
+                "overrides": list(base), "replications": scenario.replications}
+    manifest = json.loads(json.dumps(manifest))  # compare as it reads back (lists, not tuples)
+    manifest_path = out / "sweep.json"
+    if manifest_path.exists() and json.loads(manifest_path.read_text()) != manifest:
+        raise InputError(str(manifest_path), "", "the same sweep (scenario, grid, overrides, "
+                         "replications) to resume; use another --out for a new one",
+                         has_value=False)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    results = out / "results.csv"
+    done = sweep.done_jobs(results)
+    todo = [j for j in jobs if (j.point, j.replication) not in done]
+    writer = sweep.ResultsFile(results)
+    err = Console(stderr=True)
+    try:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err, transient=True) as progress:
+            bar = progress.add_task(f"sweep {scenario.name}", total=len(jobs),
+                                    completed=len(jobs) - len(todo))
+
+            def on_row(row: dict[str, object]) -> None:
+                writer.append(row)
+                progress.advance(bar)
+
+            sweep.execute(args.scenario, todo, workers=args.jobs,
+                          use_ray=args.ray is not None, ray_address=args.ray or None,
+                          on_row=on_row)
+    finally:
+        writer.close()
+    console.print(sweep_table(results, axes))
+    console.print(f"{len(jobs) - len(todo)} job(s) were already done, {len(todo)} ran; "
+                  f"results: {results}")
+    return 0
+
+
+def sweep_table(results: Path, axes: list[tuple[str, list[str]]]) -> object:
+    """Mean makespan, throughput and cost per point, with 95% CIs."""
+    import json
+
+    from rich.table import Table
+
+    from schedsim.metrics import summarize
+    from schedsim.report import fmt
+    from schedsim.sweep import read_rows
+
+    points: dict[int, list[dict[str, str]]] = {}
+    for row in read_rows(results):
+        points.setdefault(int(row["point"]), []).append(row)
+    table = Table(title="sweep")
+    for key, _ in axes:
+        table.add_column(key)
+    for name in ("makespan_s", "throughput_tasks_per_s", "cost_usd", "tasks_failed"):
+        table.add_column(name, justify="right")
+    for point in sorted(points):
+        rows = points[point]
+        overrides = json.loads(rows[0]["overrides"])
+        values = {o.partition("=")[0]: o.partition("=")[2] for o in overrides}
+        cells = [values.get(key, "") for key, _ in axes]
+        for name in ("makespan_s", "throughput_tasks_per_s", "cost_usd", "tasks_failed"):
+            s = summarize([float(r[name]) for r in rows])
+            ci: list[float] = s["ci95"]  # type: ignore[assignment]
+            mean: float = s["mean"]  # type: ignore[assignment]
+            cells.append(f"{fmt(mean)} ± {fmt((ci[1] - ci[0]) / 2)}")
+        table.add_row(*cells)
+    return table
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
-    "run": cmd_run, "check": cmd_check, "compare": cmd_compare}
+    "run": cmd_run, "check": cmd_check, "compare": cmd_compare, "sweep": cmd_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:
