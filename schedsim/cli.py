@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run on Ray: a local instance, or a running cluster's address")
     sweep.add_argument("--out", type=Path, metavar="DIR",
                        help="results folder (default out/sweep-NAME); rerun to resume")
+    val = sub.add_parser("validate", help="live runs vs the simulator on held-out configs")
+    val.add_argument("--profile", type=Path, help="calibration profile (default: shipped)")
+    val.add_argument("--quick", action="store_true", help="three configs, two repeats")
+    val.add_argument("--out", type=Path, default=Path("out/validation"), metavar="DIR",
+                     help="JSON, markdown and PNG go here (default out/validation)")
+    val.add_argument("--timeout", type=float, default=300.0, help="limit per live run (s)")
     from schedsim.live.cli import register as register_live  # live runs and calibration
 
     COMMANDS.update(register_live(sub))
@@ -222,8 +228,34 @@ def sweep_table(results: Path, axes: list[tuple[str, list[str]]]) -> object:
     return table
 
 
+def cmd_validate(args: argparse.Namespace, console: Console) -> int:
+    from schedsim import validation
+    from schedsim.report import write_json
+
+    configs = validation.QUICK if args.quick else validation.FULL
+    repeats, sims = (2, 20) if args.quick else (5, 50)
+    per_config = repeats * len(validation.PLATFORMS) + len(validation.PLATFORMS)
+    err = Console(stderr=True)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as progress:
+        bar = progress.add_task("validate", total=per_config * (len(configs) + 1))
+        report = validation.validate(
+            configs, repeats=repeats, sim_replications=sims, profile=args.profile,
+            timeout_s=args.timeout,
+            on_step=lambda s: progress.update(bar, advance=1, description=f"validate: {s}"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(report, args.out / "validation.json")
+    validation.plot(report, args.out / "validation.png")
+    text = validation.markdown(report, "validation.png")
+    (args.out / "validation.md").write_text(text, encoding="utf-8")
+    console.print(text)
+    console.print(f"wrote {args.out}/validation.json, validation.md, validation.png")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
-    "run": cmd_run, "check": cmd_check, "compare": cmd_compare, "sweep": cmd_sweep}
+    "run": cmd_run, "check": cmd_check, "compare": cmd_compare, "sweep": cmd_sweep,
+    "validate": cmd_validate}
 
 
 def main(argv: list[str] | None = None) -> int:

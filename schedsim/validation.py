@@ -1,0 +1,231 @@
+"""Validation: the simulator, with the shipped profile, against live runs it never saw.
+
+Each configuration (tasks, n, tolerance, workers, optional injected kills) differs from the
+ones calibration used. It is run live on both platforms several times and simulated with the
+same profile many times; per configuration we report live and simulated makespan (mean and
+spread), the relative error, the per-task latency MAPE (task i's completion time, averaged
+over repeats, live against simulated) and the KS distance between the live and simulated
+task-latency distributions (a task's latency is its completion time since all tasks were
+submitted at time 0; the MAPE compares the k-th completions); overall, per platform, the
+median and P95 absolute makespan error, the bias direction and pass or fail against the tolerance (5% median, 15% P95). The
+RFC's own run (12 tasks, n = 200,000, 3 workers) is reported beside the RFC's 1.78.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from schedsim.metrics import Outcome
+from schedsim.scenario import Scenario, parse_scenario
+from schedsim.simulation import Simulation
+
+MEDIAN_TOLERANCE = 0.05
+P95_TOLERANCE = 0.15
+RFC_RATIO = 1.78  # Work Queue / Ray wall time in the RFC (another machine)
+PLATFORMS = ("workqueue", "ray")
+
+
+@dataclass(frozen=True)
+class Config:
+    label: str
+    tasks: int
+    n: int
+    tolerance: float
+    workers: int
+    kill_after_s: float | None = None  # a worker is killed this long after it is ready
+
+
+QUICK = (Config("one-worker", 8, 500_000, 1e-3, 1),
+         Config("two-workers-1e-2", 16, 1_000_000, 1e-2, 2),
+         Config("kill", 16, 2_000_000, 1e-3, 2, kill_after_s=1.0))
+FULL = QUICK + (Config("one-worker-small", 30, 100_000, 1e-4, 1),
+                Config("two-workers-large", 8, 5_000_000, 1e-3, 2),
+                Config("two-workers-many", 40, 300_000, 1e-3, 2))
+RFC = Config("rfc", 12, 200_000, 1e-3, 3)
+
+
+def scenario_for(cfg: Config, platform: str, profile: Path | None = None,
+                 replications: int = 1) -> Scenario:
+    duration: dict[str, Any] = {"dist": "profile", "n": cfg.n, "tolerance": cfg.tolerance}
+    if profile is not None:
+        duration["profile"] = str(profile)
+    data: dict[str, Any] = {
+        "name": f"validate-{cfg.label}", "seed": 11, "replications": replications,
+        "horizon": "600s",  # a live run here never takes that long
+        "platform": {"type": platform},
+        "workload": {"tasks": cfg.tasks, "duration": duration},
+        "cluster": {"pools": [{"name": "host", "count": cfg.workers}]},
+    }
+    if cfg.kill_after_s is not None:
+        # A killed worker process closes its connections at once, which both platforms see
+        # straight away (unlike a vanished VM): a 1 ms notice models exactly that.
+        data["churn"] = [{"pool": "host", "lifetime": f"{cfg.kill_after_s}s",
+                          "replace": True, "replace_delay": "0s", "notice": "1ms"}]
+    return parse_scenario(data, f"<validate {cfg.label}>")
+
+
+def completion_times(attempts: Sequence[tuple[int, float, str]]) -> dict[int, float]:
+    """Task id -> its completion time, from (task, end, outcome) of every attempt."""
+    return {task: end for task, end, outcome in attempts if outcome == "done"}
+
+
+def compare(live_makespans: Sequence[float], sim_makespans: Sequence[float],
+            live_latency: Sequence[dict[int, float]],
+            sim_latency: Sequence[dict[int, float]]) -> dict[str, float]:
+    """The error measures of one configuration (pure arithmetic, tested on fixed inputs)."""
+    live_mean = float(np.mean(live_makespans))
+    sim_mean = float(np.mean(sim_makespans))
+    # The k-th completion, live against simulated (order statistics averaged over repeats):
+    # task ids are not comparable, since Work Queue 9.9 dispatches newest first.
+    live_k = _kth_completions(live_latency)
+    sim_k = _kth_completions(sim_latency)
+    k = min(len(live_k), len(sim_k))
+    mape = float(np.mean(np.abs(sim_k[:k] - live_k[:k]) / live_k[:k])) if k else math.nan
+    live_all = [v for r in live_latency for v in r.values()]
+    sim_all = [v for r in sim_latency for v in r.values()]
+    ks = float(stats.ks_2samp(live_all, sim_all).statistic) if live_all and sim_all \
+        else math.nan
+    return {"live_makespan_s": live_mean,
+            "live_makespan_sd": float(np.std(live_makespans, ddof=1))
+            if len(live_makespans) > 1 else 0.0,
+            "sim_makespan_s": sim_mean,
+            "sim_makespan_sd": float(np.std(sim_makespans, ddof=1))
+            if len(sim_makespans) > 1 else 0.0,
+            "relative_error": (sim_mean - live_mean) / live_mean,
+            "latency_mape": mape, "latency_ks": ks}
+
+
+def _kth_completions(runs: Sequence[dict[int, float]]) -> np.ndarray:
+    """Mean over runs of the k-th smallest completion time, for k up to the shortest run."""
+    ordered = [sorted(r.values()) for r in runs if r]
+    if not ordered:
+        return np.array([])
+    k = min(len(o) for o in ordered)
+    return np.mean([o[:k] for o in ordered], axis=0)
+
+
+def overall(errors: Sequence[float]) -> dict[str, Any]:
+    """Median and P95 absolute error, bias direction, pass or fail."""
+    absolute = np.abs(np.asarray(errors, dtype=float))
+    median = float(np.median(absolute))
+    p95 = float(np.percentile(absolute, 95))
+    mean_signed = float(np.mean(errors))
+    bias = "over" if mean_signed > 0 else "under" if mean_signed < 0 else "none"
+    return {"configs": len(errors), "median_abs_error": median, "p95_abs_error": p95,
+            "mean_signed_error": mean_signed, "bias": f"simulation {bias}-predicts"
+            if bias != "none" else "no bias",
+            "pass": bool(median <= MEDIAN_TOLERANCE and p95 <= P95_TOLERANCE)}
+
+
+def simulate(scenario: Scenario, replications: int) -> tuple[list[float],
+                                                              list[dict[int, float]]]:
+    makespans, latencies = [], []
+    for r in range(replications):
+        run = Simulation(scenario, r).run()
+        makespans.append(run.metrics["makespan_s"])
+        latencies.append({rec.task: rec.end for rec in run.log if rec.outcome == Outcome.DONE})
+    return makespans, latencies
+
+
+def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
+             profile: Path | None = None, timeout_s: float = 300.0,
+             on_step: Callable[[str], None] = lambda _s: None) -> dict[str, Any]:
+    """Live and simulated runs of every configuration on both platforms, and their errors."""
+    from schedsim.live.run import run_live
+
+    rows: list[dict[str, Any]] = []
+    for cfg in list(configs) + [RFC]:
+        for platform in PLATFORMS:
+            scenario = scenario_for(cfg, platform, profile)
+            live_mk, live_lat = [], []
+            for r in range(repeats):
+                result = run_live(scenario, platform, r, timeout_s=timeout_s)
+                live_mk.append(result.metrics["makespan_s"])
+                live_lat.append(completion_times([(a.task, a.end_s, a.outcome)
+                                                  for a in result.attempts]))
+                on_step(f"{platform} {cfg.label} live r{r}")
+            sim_mk, sim_lat = simulate(scenario, sim_replications)
+            on_step(f"{platform} {cfg.label} simulated")
+            row = {"config": cfg.label, "platform": platform, "tasks": cfg.tasks, "n": cfg.n,
+                   "tolerance": cfg.tolerance, "workers": cfg.workers,
+                   "kills": cfg.kill_after_s is not None, "held_out": cfg is not RFC,
+                   "live_repeats": repeats, "sim_replications": sim_replications}
+            row.update(compare(live_mk, sim_mk, live_lat, sim_lat))
+            rows.append(row)
+    summary = {p: overall([r["relative_error"] for r in rows
+                           if r["platform"] == p and r["held_out"]]) for p in PLATFORMS}
+    rfc = {r["platform"]: r for r in rows if r["config"] == RFC.label}
+    ratio = {"rfc": RFC_RATIO,
+             "live": rfc["workqueue"]["live_makespan_s"] / rfc["ray"]["live_makespan_s"],
+             "simulated": rfc["workqueue"]["sim_makespan_s"] / rfc["ray"]["sim_makespan_s"]}
+    return {"configs": rows, "overall": summary, "rfc_ratio_wq_over_ray": ratio,
+            "tolerance": {"median": MEDIAN_TOLERANCE, "p95": P95_TOLERANCE}}
+
+
+# ------------------------------------------------------------------------------ reports
+
+
+def pct(x: float) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:+.1f}%"
+
+
+def markdown(report: dict[str, Any], plot_name: str | None = None) -> str:
+    lines = ["# Validation", "",
+             "Generated by `schedsim validate` (docs/validation.md describes the method; the "
+             "section below is rewritten by each run).", "",
+             "| platform | config | tasks x n | workers | live makespan | simulated | error "
+             "| latency MAPE | KS |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in report["configs"]:
+        lines.append(f"| {r['platform']} | {r['config']}{'' if r['held_out'] else ' (RFC)'} | "
+                     f"{r['tasks']} x {r['n']:g} | {r['workers']} | "
+                     f"{r['live_makespan_s']:.3f} s ± {r['live_makespan_sd']:.3f} | "
+                     f"{r['sim_makespan_s']:.3f} s ± {r['sim_makespan_sd']:.3f} | "
+                     f"{pct(r['relative_error'])} | {pct(r['latency_mape'])} | "
+                     f"{r['latency_ks']:.2f} |")
+    lines += ["", "| platform | held-out configs | median abs error | P95 abs error | bias "
+              "| pass (5% / 15%) |", "|---|---|---|---|---|---|"]
+    for platform, o in report["overall"].items():
+        lines.append(f"| {platform} | {o['configs']} | {100 * o['median_abs_error']:.1f}% | "
+                     f"{100 * o['p95_abs_error']:.1f}% | {o['bias']} | "
+                     f"{'pass' if o['pass'] else 'FAIL'} |")
+    ratio = report["rfc_ratio_wq_over_ray"]
+    lines += ["", f"RFC run (12 tasks, n = 200,000, 3 workers): Work Queue / Ray makespan "
+              f"ratio live {ratio['live']:.2f}, simulated {ratio['simulated']:.2f}, "
+              f"RFC (another machine) {ratio['rfc']:.2f}."]
+    if plot_name:
+        lines += ["", f"![simulated vs live makespan]({plot_name})"]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for platform, marker in zip(PLATFORMS, ("o", "s"), strict=True):
+        rows = [r for r in report["configs"] if r["platform"] == platform]
+        ax.scatter([r["live_makespan_s"] for r in rows], [r["sim_makespan_s"] for r in rows],
+                   marker=marker, label=platform)
+    values = [v for r in report["configs"] for v in (r["live_makespan_s"], r["sim_makespan_s"])]
+    low, high = min(values) * 0.8, max(values) * 1.2
+    ax.plot([low, high], [low, high], "k--", linewidth=0.8, label="simulated = live")
+    ax.fill_between([low, high], [low * 0.85, high * 0.85], [low * 1.15, high * 1.15],
+                    color="grey", alpha=0.15, label="±15%")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("live makespan (s)")
+    ax.set_ylabel("simulated makespan (s)")
+    ax.set_title("schedsim vs live runs on this host")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,66 @@
+"""Validation: the error arithmetic on fixed inputs, and the pipeline end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from schedsim import validation
+from schedsim.cli import main
+
+
+def test_error_arithmetic_on_fixed_inputs() -> None:
+    live = [{0: 1.0, 1: 2.0}, {0: 1.0, 1: 2.0}]
+    sim = [{5: 1.1, 9: 2.2}]
+    out = validation.compare([2.0, 2.2], [2.31], live, sim)
+    assert out["live_makespan_s"] == pytest.approx(2.1)
+    assert out["relative_error"] == pytest.approx(0.1)
+    assert out["latency_mape"] == pytest.approx(0.1)  # k-th completions, ids ignored
+    # ECDFs of {1, 1, 2, 2} and {1.1, 2.2} differ most (by 0.5) just after 1 and after 2.
+    assert out["latency_ks"] == pytest.approx(0.5)
+    assert out["live_makespan_sd"] == pytest.approx(0.1414, abs=1e-4)
+
+
+def test_overall_summary() -> None:
+    o = validation.overall([0.02, -0.04, 0.01, 0.03])
+    assert o["median_abs_error"] == pytest.approx(0.025)
+    assert o["p95_abs_error"] == pytest.approx(0.0385)
+    assert o["bias"] == "simulation over-predicts" and o["pass"]
+    bad = validation.overall([0.02, -0.30])
+    assert not bad["pass"] and bad["bias"] == "simulation under-predicts"
+
+
+def test_pipeline_end_to_end(tmp_path: Path) -> None:
+    tiny = [validation.Config("tiny", 4, 200_000, 1e-3, 1)]
+    report = validation.validate(tiny, repeats=1, sim_replications=3, timeout_s=120)
+    platforms = {(r["config"], r["platform"]) for r in report["configs"]}
+    assert platforms == {("tiny", "workqueue"), ("tiny", "ray"), ("rfc", "workqueue"),
+                         ("rfc", "ray")}
+    for row in report["configs"]:
+        assert row["live_makespan_s"] > 0 and row["sim_makespan_s"] > 0
+        assert 0 <= row["latency_ks"] <= 1
+    assert set(report["overall"]) == {"workqueue", "ray"}
+    assert report["rfc_ratio_wq_over_ray"]["rfc"] == 1.78
+    validation.plot(report, tmp_path / "v.png")
+    assert (tmp_path / "v.png").read_bytes()[:4] == b"\x89PNG"
+    text = validation.markdown(report, "v.png")
+    assert "| workqueue | tiny |" in text and "RFC run" in text
+
+
+def test_cli_writes_the_report_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = {"configs": [{"config": "c", "platform": p, "tasks": 1, "n": 1e5, "workers": 1,
+                         "held_out": True, "live_makespan_s": 1.0, "live_makespan_sd": 0.0,
+                         "sim_makespan_s": 1.1, "sim_makespan_sd": 0.0,
+                         "relative_error": 0.1, "latency_mape": 0.1, "latency_ks": 0.2}
+                        for p in validation.PLATFORMS],
+            "overall": {p: validation.overall([0.1]) for p in validation.PLATFORMS},
+            "rfc_ratio_wq_over_ray": {"rfc": 1.78, "live": 0.2, "simulated": 0.3},
+            "tolerance": {"median": 0.05, "p95": 0.15}}
+    monkeypatch.setattr(validation, "validate", lambda *a, **k: fake)
+    assert main(["validate", "--quick", "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "validation.json").read_text())["overall"]["ray"]["pass"] \
+        is False
+    assert "FAIL" in (tmp_path / "validation.md").read_text()
+    assert (tmp_path / "validation.png").exists()
