@@ -8,7 +8,8 @@ over repeats, live against simulated) and the KS distance between the live and s
 task-latency distributions (a task's latency is its completion time since all tasks were
 submitted at time 0; the MAPE compares the k-th completions); overall, per platform, the
 median and P95 absolute makespan error, the bias direction and pass or fail against the
-tolerance (5% median, 15% P95). The RFC's own run (12 tasks, n = 200,000, 3 workers) is reported beside the RFC's 1.78.
+tolerance (5% median, 15% P95). The RFC's own run (12 tasks, n = 200,000, 3 workers) is
+reported beside the RFC's 1.78.
 """
 
 from __future__ import annotations
