@@ -67,6 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run on Ray: a local instance, or a running cluster's address")
     sweep.add_argument("--out", type=Path, metavar="DIR",
                        help="results folder (default out/sweep-NAME); rerun to resume")
+    pl = sub.add_parser("plan", help="cheapest configuration meeting a deadline")
+    _add_scenario_args(pl)
+    pl.add_argument("--deadline", required=True, help='makespan deadline, e.g. "6h"')
+    pl.add_argument("--budget", type=float, help="USD the run may cost at most")
+    pl.add_argument("--confidence", type=float, default=0.95,
+                    help="share of replications that must meet the deadline")
+    pl.add_argument("--vary", action="append", default=[], metavar="KEY=LO..HI|V1,V2",
+                    help="a count range to bisect (one) or choices to try (repeat)")
+    pl.add_argument("--out", type=Path, metavar="DIR", help="plan.json and frontier.png here "
+                    "(default out/plan-NAME)")
     val = sub.add_parser("validate", help="live runs vs the simulator on held-out configs")
     val.add_argument("--profile", type=Path, help="calibration profile (default: shipped)")
     val.add_argument("--quick", action="store_true", help="three configs, two repeats")
@@ -228,6 +238,54 @@ def sweep_table(results: Path, axes: list[tuple[str, list[str]]]) -> object:
     return table
 
 
+def cmd_plan(args: argparse.Namespace, console: Console) -> int:
+    from rich.table import Table
+
+    from schedsim import plan as planning
+    from schedsim.report import fmt, write_json
+    from schedsim.units import UnitError, parse_duration
+
+    try:
+        deadline = parse_duration(args.deadline)
+    except UnitError:
+        deadline = -1.0
+    if deadline <= 0:
+        raise InputError("--deadline", "", 'a duration > 0 such as "6h"', args.deadline)
+    if not 0 < args.confidence <= 1:
+        raise InputError("--confidence", "", "a number in (0, 1]", args.confidence)
+    scenario = load_from_args(args)
+    base = list(args.overrides) + [f"replications={scenario.replications}",
+                                   f"seed={scenario.seed}"]
+    err = Console(stderr=True)
+    with err.status("planning") as status:
+        result = planning.plan(args.scenario, base, deadline, confidence=args.confidence,
+                               budget=args.budget, vary=args.vary,
+                               on_point=lambda p: status.update(
+                                   f"planning: {planning.describe(p)}"))
+    table = Table(title=f"{scenario.name}: Pareto frontier (cost vs makespan), deadline "
+                        f"{fmt(deadline)} s at {args.confidence:.0%}")
+    for column in ("configuration", "mean cost USD", "mean makespan s", "P(on time)"):
+        table.add_column(column)
+    for p in result.frontier:
+        mark = " <- cheapest feasible" if p is result.best else ""
+        table.add_row(planning.describe(p) + mark, fmt(p.mean_cost), fmt(p.mean_makespan),
+                      f"{p.success:.0%}")
+    console.print(table)
+    if result.best is not None:
+        console.print(f"cheapest feasible: {planning.describe(result.best)}: "
+                      f"{fmt(result.best.mean_cost)} USD, makespan {fmt(result.best.mean_makespan)}"
+                      f" s; binding: {result.binding}")
+    else:
+        console.print(f"[yellow]no feasible configuration; binding: {result.binding}[/yellow]")
+    console.print(f"{len(result.points)} point(s) simulated, {result.pruned} pruned by the bound")
+    out = args.out or Path("out") / f"plan-{scenario.name}"
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(planning.as_json(result), out / "plan.json")
+    planning.plot(result, deadline, out / "frontier.png")
+    console.print(f"wrote {out}/plan.json, {out}/frontier.png")
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     from schedsim import validation
     from schedsim.report import write_json
@@ -255,7 +313,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "run": cmd_run, "check": cmd_check, "compare": cmd_compare, "sweep": cmd_sweep,
-    "validate": cmd_validate}
+    "validate": cmd_validate, "plan": cmd_plan}
 
 
 def main(argv: list[str] | None = None) -> int:
