@@ -156,7 +156,8 @@ def plan(path: str | Path, base: list[str], deadline: float, *, confidence: floa
         # Cost is minimised subject to the deadline: fewer or cheaper nodes would miss it.
         binding = "deadline"
         if rng is not None and f"{rng.key}={rng.low}" in best.varied:
-            binding = f"the search range ({rng.key} cannot go below {rng.low}; the deadline has slack)"
+            binding = (f"the search range ({rng.key} cannot go below {rng.low}; "
+                       "the deadline has slack)")
         if budget is not None:
             binding += f" (budget slack {budget - best.mean_cost:.2f} USD)"
     elif on_time:
