@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a count range to bisect (one) or choices to try (repeat)")
     pl.add_argument("--out", type=Path, metavar="DIR", help="plan.json and frontier.png here "
                     "(default out/plan-NAME)")
+    rfc = sub.add_parser("rfc", help="Work Queue vs Ray over scale, churn, task size, link")
+    rfc.add_argument("--quick", action="store_true", help="a small grid in a few minutes")
+    rfc.add_argument("--out", type=Path, default=Path("out/rfc"), metavar="DIR",
+                     help="rfc-at-scale.md, rfc-heatmaps.png, rfc.json (docs: --out docs)")
     val = sub.add_parser("validate", help="live runs vs the simulator on held-out configs")
     val.add_argument("--profile", type=Path, help="calibration profile (default: shipped)")
     val.add_argument("--quick", action="store_true", help="three configs, two repeats")
@@ -286,6 +290,31 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
+    import dataclasses
+
+    from schedsim import rfc
+    from schedsim.report import write_json
+
+    grid = rfc.QUICK if args.quick else rfc.FULL
+    total = (len(grid.nodes) * len(grid.churn) * len(grid.n) * len(grid.link_gbps)
+             * len(grid.head))
+    err = Console(stderr=True)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as progress:
+        bar = progress.add_task("rfc", total=total)
+        rows = rfc.run_grid(grid, on_point=lambda s: progress.update(
+            bar, advance=1, description=f"rfc: {s}"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json({"grid": dataclasses.asdict(grid), "rows": rows}, args.out / "rfc.json")
+    rfc.heatmaps(rows, args.out / "rfc-heatmaps.png")
+    text = rfc.report(rows, "rfc-heatmaps.png", rfc.load_validation(), args.quick)
+    (args.out / "rfc-at-scale.md").write_text(text, encoding="utf-8")
+    console.print(text)
+    console.print(f"wrote {args.out}/rfc-at-scale.md, rfc-heatmaps.png, rfc.json")
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     from schedsim import validation
     from schedsim.report import write_json
@@ -313,7 +342,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "run": cmd_run, "check": cmd_check, "compare": cmd_compare, "sweep": cmd_sweep,
-    "validate": cmd_validate, "plan": cmd_plan}
+    "validate": cmd_validate, "plan": cmd_plan, "rfc": cmd_rfc}
 
 
 def main(argv: list[str] | None = None) -> int:
