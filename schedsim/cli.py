@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import NoReturn
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from schedsim.errors import InputError
 from schedsim.platforms import PLATFORMS
+from schedsim.report import progress_bar
 from schedsim.scenario import Scenario, load_scenario
 
 
@@ -115,9 +115,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     scenario = load_from_args(args)
     if args.jobs < 1:
         raise InputError("--jobs", "", "an integer >= 1", args.jobs)
-    err = Console(stderr=True)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True) as progress:
+    with progress_bar() as progress:
         bar = progress.add_task(f"{scenario.name}: replications", total=scenario.replications)
         summary = run_scenario(scenario, jobs=args.jobs, keep_records=args.out is not None,
                                on_done=lambda _r: progress.advance(bar))
@@ -139,9 +137,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     platforms = list(dict.fromkeys(args.platforms))
     if len(platforms) < 2:
         raise InputError("--platform", "", "at least two different platforms", platforms)
-    err = Console(stderr=True)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True) as progress:
+    with progress_bar() as progress:
         bar = progress.add_task(f"{scenario.name}: " + " vs ".join(platforms),
                                 total=scenario.replications * len(platforms))
         results = compare_platforms(scenario, platforms, jobs=args.jobs,
@@ -188,10 +184,8 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     done = sweep.done_jobs(results)
     todo = [j for j in jobs if (j.point, j.replication) not in done]
     writer = sweep.ResultsFile(results)
-    err = Console(stderr=True)
     try:
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=err, transient=True) as progress:
+        with progress_bar() as progress:
             bar = progress.add_task(f"sweep {scenario.name}", total=len(jobs),
                                     completed=len(jobs) - len(todo))
 
@@ -299,9 +293,7 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
     grid = rfc.QUICK if args.quick else rfc.FULL
     total = (len(grid.nodes) * len(grid.churn) * len(grid.n) * len(grid.link_gbps)
              * len(grid.head))
-    err = Console(stderr=True)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True) as progress:
+    with progress_bar() as progress:
         bar = progress.add_task("rfc", total=total)
         rows = rfc.run_grid(grid, on_point=lambda s: progress.update(
             bar, advance=1, description=f"rfc: {s}"))
@@ -322,9 +314,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     configs = validation.QUICK if args.quick else validation.FULL
     repeats, sims = (2, 20) if args.quick else (5, 50)
     per_config = repeats * len(validation.PLATFORMS) + len(validation.PLATFORMS)
-    err = Console(stderr=True)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True) as progress:
+    with progress_bar() as progress:
         bar = progress.add_task("validate", total=per_config * (len(configs) + 1))
         report = validation.validate(
             configs, repeats=repeats, sim_replications=sims, profile=args.profile,

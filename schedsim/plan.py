@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from schedsim.bound import throughput_bound
 from schedsim.errors import InputError
 from schedsim.scenario import load_scenario
 from schedsim.simulation import Simulation
@@ -108,9 +107,8 @@ def plan(path: str | Path, base: list[str], deadline: float, *, confidence: floa
     def evaluate(overrides: tuple[str, ...]) -> Point | None:
         nonlocal pruned
         scenario = load_scenario(path, list(overrides))
-        sim0 = Simulation(scenario, 0, keep_records=False)
-        lower = float(throughput_bound(scenario, sim0.platform.throughput_limits())
-                      ["makespan_lower_bound_s"])  # type: ignore[arg-type]
+        bound = Simulation(scenario, 0, keep_records=False).bound()
+        lower = float(bound["makespan_lower_bound_s"])  # type: ignore[arg-type]
         if lower > deadline:
             pruned += 1
             return None  # hopeless: even the bound misses the deadline

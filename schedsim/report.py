@@ -15,12 +15,19 @@ from typing import Any
 
 import yaml
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from schedsim.metrics import METRICS, Outcome
 from schedsim.runner import Summary
 
 TRACE_LIMIT = 10_000
+
+
+def progress_bar(transient: bool = True) -> Progress:
+    """The progress bar every long command shows on stderr."""
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=transient)
 
 
 def fmt(value: float | None) -> str:

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from schedsim.metrics import summarize
 from schedsim.report import better
 from schedsim.runner import run_scenario
 from schedsim.scenario import parse_scenario
@@ -250,12 +249,6 @@ def report(rows: list[dict[str, Any]], plot_name: str, validation: dict[str, Any
               "nodes rest on the models' mechanisms (docs/models.md), not on measurements "
               "at that scale.", "", f"![heatmaps]({plot_name})", ""]
     return "\n".join(lines)
-
-
-def summarize_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    ratios = [r["throughput_ratio_wq_over_ray"] for r in rows
-              if r["throughput_ratio_wq_over_ray"] == r["throughput_ratio_wq_over_ray"]]
-    return {"points": len(rows), "throughput_ratio": summarize(ratios) if ratios else None}
 
 
 VALIDATION_JSON = Path(__file__).resolve().parents[1] / "docs" / "validation.json"

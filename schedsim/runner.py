@@ -13,7 +13,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from schedsim.bound import throughput_bound
 from schedsim.metrics import METRICS, summarize
 from schedsim.scenario import Scenario
 from schedsim.simulation import RunResult, Simulation
@@ -31,11 +30,6 @@ class Summary:
 
 def run_replication(scenario: Scenario, replication: int, keep_records: bool) -> RunResult:
     return Simulation(scenario, replication, keep_records).run()
-
-
-def _platform_limits(scenario: Scenario) -> dict[str, float]:
-    # A throwaway simulation asks the platform for its limits with the same configuration.
-    return Simulation(scenario, 0, keep_records=False).platform.throughput_limits()
 
 
 def run_scenario(scenario: Scenario, *, jobs: int = 1, keep_records: bool = False,
@@ -56,7 +50,7 @@ def run_scenario(scenario: Scenario, *, jobs: int = 1, keep_records: bool = Fals
                 if on_done:
                     on_done(r)
     ordered = [results[r] for r in reps]
-    bound = throughput_bound(scenario, _platform_limits(scenario))
+    bound = Simulation(scenario, 0, keep_records=False).bound()  # a fresh, unrun model
     summary = Summary(scenario, ordered, bound)
     summary.data = summary_json(scenario, [r.metrics for r in ordered], bound,
                                 [r.failure for r in ordered], [r.events for r in ordered])

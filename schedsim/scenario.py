@@ -146,9 +146,6 @@ class Scenario:
     source: str = "<scenario>"
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def churn_for(self, pool: str) -> ChurnSpec | None:
-        return next((c for c in self.churn if c.pool == pool), None)
-
     def with_platform(self, kind: str) -> Scenario:
         """The same scenario on another platform (its options as the scenario gives them)."""
         import dataclasses

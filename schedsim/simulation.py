@@ -16,6 +16,7 @@ from typing import Any
 
 import simpy
 
+from schedsim.bound import throughput_bound
 from schedsim.distributions import Draws
 from schedsim.metrics import AttemptLog
 from schedsim.model.churn import Churn
@@ -95,6 +96,10 @@ class Simulation:
         self.workload.failed += self.workload.unfinished
         self.done.succeed()
 
+    def bound(self) -> dict[str, object]:
+        """The analytic bound of this scenario on this platform (schedsim/bound.py)."""
+        return throughput_bound(self.scenario, self.platform.throughput_limits())
+
     def horizon(self) -> float:
         """The scenario's horizon, or a watchdog far beyond any sane makespan.
 
@@ -103,10 +108,7 @@ class Simulation:
         """
         if self.scenario.horizon is not None:
             return self.scenario.horizon
-        from schedsim.bound import throughput_bound
-
-        bound = throughput_bound(self.scenario, self.platform.throughput_limits())
-        lower = float(bound["makespan_lower_bound_s"])  # type: ignore[arg-type]
+        lower = float(self.bound()["makespan_lower_bound_s"])  # type: ignore[arg-type]
         return WATCHDOG_FACTOR * lower + WATCHDOG_SLACK_S
 
     def _horizon(self, limit: float) -> Generator[simpy.Event, Any, None]:

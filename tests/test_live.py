@@ -22,7 +22,7 @@ import yaml
 
 from schedsim.errors import InputError
 from schedsim.live import LiveResult, LiveRunError, check_live_scenario, live_summary, run_live
-from schedsim.live.processes import session_members
+from schedsim.live.processes import command_name, session_members
 from schedsim.metrics import METRICS
 from schedsim.runner import finite
 from schedsim.scenario import Scenario, parse_scenario
@@ -213,13 +213,6 @@ def _processes_under(prefix: str) -> list[int]:
     return found
 
 
-def _comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_cli_leaves_nothing(profile: Path, tmp_path: Path, sig: int) -> None:
     scen = tmp_path / "s.yaml"
@@ -236,7 +229,7 @@ def test_interrupted_cli_leaves_nothing(profile: Path, tmp_path: Path, sig: int)
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 30
-        while "compress_task" not in {_comm(p) for p in _processes_under(str(tmp))}:
+        while "compress_task" not in {command_name(p) for p in _processes_under(str(tmp))}:
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.02)
         proc.send_signal(sig)

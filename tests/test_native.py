@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from schedsim.live.processes import command_name, session_members
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NATIVE_DIR = REPO_ROOT / "build" / "native"
 COMPRESS_TASK = NATIVE_DIR / "compress_task"
@@ -172,30 +174,6 @@ def test_compress_task_bad_args_exit_2(
 # ---- process bookkeeping for live runs ---------------------------------------
 
 
-def _sessions_members(sids: set[int]) -> list[int]:
-    """Pids of live (non-zombie) processes whose session id is in sids."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        state, sid = fields[0], int(fields[3])
-        if sid in sids and state != "Z":
-            found.append(int(entry))
-    return found
-
-
-def _comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
 class Processes:
     """Starts processes in sessions of their own and kills those sessions whole.
 
@@ -212,10 +190,10 @@ class Processes:
         return proc
 
     def session_pids(self, proc: subprocess.Popen[Any]) -> list[int]:
-        return _sessions_members({proc.pid})
+        return session_members({proc.pid})
 
     def kill_session(self, proc: subprocess.Popen[Any]) -> None:
-        for pid in _sessions_members({proc.pid}):
+        for pid in session_members({proc.pid}):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -231,9 +209,9 @@ class Processes:
                 pass
         sids = {p.pid for p in self.procs}
         deadline = time.monotonic() + 10
-        while _sessions_members(sids) and time.monotonic() < deadline:
+        while session_members(sids) and time.monotonic() < deadline:
             time.sleep(0.05)
-        left = _sessions_members(sids)
+        left = session_members(sids)
         assert not left, f"processes left behind: {left}"
 
 
@@ -509,7 +487,7 @@ def test_live_run_survives_worker_loss(
     # would leave the orphaned task holding the worker's socket open, and the
     # manager would notice the loss only when that task ended.
     deadline = time.monotonic() + 30
-    while "compress_task" not in {_comm(pid) for pid in processes.session_pids(victim)}:
+    while "compress_task" not in {command_name(pid) for pid in processes.session_pids(victim)}:
         assert time.monotonic() < deadline, "the victim worker never started a task"
         assert manager.poll() is None, "the manager finished before the victim got a task"
         time.sleep(0.005)

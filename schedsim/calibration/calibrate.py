@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from schedsim.calibration.fit import fit_size, fit_time, per_n_table
 from schedsim.calibration.measure import (
@@ -36,6 +35,7 @@ from schedsim.calibration.measure import (
     task_sweep,
 )
 from schedsim.calibration.profile import FORMAT, FORMAT_VERSION, load_profile
+from schedsim.report import progress_bar
 from schedsim.runner import finite
 
 TIME_FORM = "t(n) = (a + b*n) * eps, eps lognormal with mean 1 and coefficient of variation cv"
@@ -151,9 +151,7 @@ def calibrate(out: Path, *, quick: bool, console: Console, live: bool = True,
     sweep_path = out.with_name(f"{name}.task_sweep.jsonl")
     live_path = out.with_name(f"{name}.live.jsonl")
     started = dt.datetime.now(dt.UTC)
-    err = Console(stderr=True)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=False) as progress:
+    with progress_bar(transient=False) as progress:
         bar = progress.add_task("task sweep (compress_task)", total=plan.runs)
         source, records = task_sweep(plan, sweep_path,
                                      on_run=lambda: progress.advance(bar))
@@ -188,8 +186,7 @@ def calibrate(out: Path, *, quick: bool, console: Console, live: bool = True,
     if live and configs:
         platforms = list(platforms)
         total = sum(c.replications for c in configs) * len(platforms)
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=err, transient=False) as progress:
+        with progress_bar(transient=False) as progress:
             bar = progress.add_task("live runs", total=total)
 
             def step(platform: str, label: str, rep: int) -> None:

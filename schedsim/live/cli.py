@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from schedsim.errors import InputError
+from schedsim.report import progress_bar
 
 Handler = Callable[[argparse.Namespace, Console], int]
 DEFAULT_TIMEOUT_S = 600.0
@@ -74,12 +74,9 @@ def cmd_live(args: argparse.Namespace, console: Console) -> int:
     check_live_scenario(scenario, args.platform)
     if not args.timeout > 0:
         raise InputError("--timeout", "", "a number of seconds > 0", args.timeout)
-    err = Console(stderr=True)
     results = []
     try:
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                      MofNCompleteColumn(), TimeElapsedColumn(), console=err,
-                      transient=True) as progress:
+        with progress_bar() as progress:
             bar = progress.add_task(f"{scenario.name} live on {args.platform}",
                                     total=scenario.replications)
             for r in range(scenario.replications):

@@ -33,6 +33,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from schedsim.live.processes import session_members
+
 ABANDONED = "abandoned"  # an attempt that found its slot marked down after claiming it
 
 
@@ -42,19 +44,11 @@ def emit(record: dict[str, Any]) -> None:
 
 
 def _kill_own_session() -> None:
-    sid = os.getsid(0)
     me = os.getpid()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if int(fields[3]) == sid:
+    for pid in session_members({os.getsid(0)}):
+        if pid != me:
             try:
-                os.kill(int(entry), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
     os._exit(3)

@@ -52,10 +52,6 @@ class Node:
         self.data: Any = None
 
     @property
-    def alive(self) -> bool:
-        return self.state != NodeState.GONE
-
-    @property
     def usable(self) -> bool:
         """Ready and not told to leave: may take new work."""
         return self.state == NodeState.READY

@@ -69,8 +69,6 @@ class Link:
         self.latency = latency
         self.flow_cap = flow_cap
         self.bytes_started = 0.0
-        self.flows_started = 0
-        self.busy_time = 0.0  # seconds with at least one active flow
         self._v = 0.0
         self._t = 0.0
         self._n = 0
@@ -87,17 +85,12 @@ class Link:
         # The cap binds while n * flow_cap <= bandwidth; a comparison, not a min() call.
         return self.flow_cap if n <= self._capped_below else self.bandwidth / n
 
-    def rate(self) -> float:
-        """Bytes/s each active flow gets now."""
-        return self._rate(self._n) if self._n else 0.0
-
     def _advance(self) -> None:
         now = self.env._now
         n = self._n
         if n:
-            dt = now - self._t
-            self._v += dt * (self.flow_cap if n <= self._capped_below else self.bandwidth / n)
-            self.busy_time += dt
+            self._v += (now - self._t) * (self.flow_cap if n <= self._capped_below
+                                          else self.bandwidth / n)
         self._t = now
 
     def start(self, size: float, event: simpy.Event, delay: float = 0.0,
@@ -116,7 +109,6 @@ class Link:
         heapq.heappush(heap, (finish, next(self._seq), flow))
         self._n += 1
         self.bytes_started += size
-        self.flows_started += 1
         if first or self._timer is None:
             self._arm()
         return flow
@@ -224,7 +216,6 @@ class Network:
         takes latency + size / the slower link's bandwidth.
         """
         self.manager.bytes_started += size
-        self.manager.flows_started += 1
         return self.latency + size / min(self.spec.manager.bandwidth, self.spec.worker.bandwidth)
 
     def forget_node(self, node_id: int) -> None:

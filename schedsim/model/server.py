@@ -31,9 +31,6 @@ class SerialServer:
         self._idle = idle
         self._pushed: deque[Job] = deque()
         self._wake: simpy.Event | None = None
-        self.busy_time = 0.0
-        self.jobs_served = 0
-        self.paused_until = 0.0
         self.process = env.process(self._loop())
 
     def push(self, service: float, done: Callable[[], None]) -> None:
@@ -47,17 +44,10 @@ class SerialServer:
             self._wake = None
             wake.succeed()
 
-    @property
-    def backlog(self) -> int:
-        return len(self._pushed)
-
     def _loop(self) -> Generator[simpy.Event, Any, None]:
         env = self.env
         pushed = self._pushed
         while True:
-            if self.paused_until > env.now:
-                yield env.timeout(self.paused_until - env.now)
-                continue
             job = pushed.popleft() if pushed else self._pull()
             if job is None:
                 if self._idle():
@@ -68,6 +58,4 @@ class SerialServer:
             service, done = job
             if service > 0:
                 yield env.timeout(service)
-                self.busy_time += service
-            self.jobs_served += 1
             done()
