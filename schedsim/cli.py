@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     rfc.add_argument("--quick", action="store_true", help="a small grid in a few minutes")
     rfc.add_argument("--out", type=Path, default=Path("out/rfc"), metavar="DIR",
                      help="rfc-at-scale.md, rfc-heatmaps.png, rfc.json (docs: --out docs)")
+    rfc.add_argument("--jobs", type=int, default=1, help="grid points run in parallel")
+    rfc.add_argument("--cache", type=Path, metavar="FILE",
+                     help="finished points (JSON lines), default DIR/rfc-points[-quick].jsonl; "
+                          "rerunning resumes from it")
     val = sub.add_parser("validate", help="live runs vs the simulator on held-out configs")
     val.add_argument("--profile", type=Path, help="calibration profile (default: shipped)")
     val.add_argument("--quick", action="store_true", help="three configs, two repeats")
@@ -290,13 +294,16 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
     from schedsim import rfc
     from schedsim.report import write_json
 
+    if args.jobs < 1:
+        raise InputError("--jobs", "", "an integer >= 1", args.jobs)
     grid = rfc.QUICK if args.quick else rfc.FULL
+    cache = args.cache or args.out / f"rfc-points{'-quick' if args.quick else ''}.jsonl"
     total = (len(grid.nodes) * len(grid.churn) * len(grid.n) * len(grid.link_gbps)
              * len(grid.head))
     with progress_bar() as progress:
         bar = progress.add_task("rfc", total=total)
         rows = rfc.run_grid(grid, on_point=lambda s: progress.update(
-            bar, advance=1, description=f"rfc: {s}"))
+            bar, advance=1, description=f"rfc: {s}"), jobs=args.jobs, cache=cache)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json({"grid": dataclasses.asdict(grid), "rows": rows}, args.out / "rfc.json")
     rfc.heatmaps(rows, args.out / "rfc-heatmaps.png")

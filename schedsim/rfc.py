@@ -15,7 +15,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,19 +80,90 @@ def scenario_data(nodes: int, churn: str, n: int, link_gbps: float, head: str,
     }
 
 
-def run_grid(grid: Grid, on_point: Callable[[str], None] = lambda _s: None
-             ) -> list[dict[str, Any]]:
-    rows = []
-    for nodes, churn, n, link, head in itertools.product(grid.nodes, grid.churn, grid.n,
-                                                         grid.link_gbps, grid.head):
-        data = scenario_data(nodes, churn, n, link, head, grid.replications)
-        scenario = parse_scenario(data, f"<rfc {data['name']}>")
-        summaries = {p: run_scenario(scenario.with_platform(p)).data
-                     for p in ("workqueue", "ray")}
-        rows.append(verdict({"nodes": nodes, "churn": churn, "n": n, "link_gbps": link,
-                             "head": head}, summaries))
-        on_point(data["name"])
+def grid_points(grid: Grid) -> list[dict[str, Any]]:
+    """Every point of the grid, in report order."""
+    return [{"nodes": nodes, "churn": churn, "n": n, "link_gbps": link, "head": head}
+            for nodes, churn, n, link, head in itertools.product(
+                grid.nodes, grid.churn, grid.n, grid.link_gbps, grid.head)]
+
+
+def run_point(point: dict[str, Any], replications: int) -> dict[str, Any]:
+    """Both platforms on one point (same scenario, seeds and churn), and the verdict."""
+    data = scenario_data(point["nodes"], point["churn"], point["n"], point["link_gbps"],
+                         point["head"], replications)
+    scenario = parse_scenario(data, f"<rfc {data['name']}>")
+    summaries = {p: run_scenario(scenario.with_platform(p)).data
+                 for p in ("workqueue", "ray")}
+    return verdict(dict(point), summaries)
+
+
+def _key(point: dict[str, Any]) -> str:
+    return json.dumps([point[k] for k in ("nodes", "churn", "n", "link_gbps", "head")])
+
+
+def load_cache(path: Path, replications: int) -> dict[str, dict[str, Any]]:
+    """Rows already computed by an interrupted run with the same replications (by point).
+
+    A line torn by a kill mid-write is ignored; its point runs again.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return rows
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and entry.get("replications") == replications:
+            rows[_key(entry["row"])] = entry["row"]
     return rows
+
+
+def run_grid(grid: Grid, on_point: Callable[[str], None] = lambda _s: None, *,
+             jobs: int = 1, cache: Path | None = None) -> list[dict[str, Any]]:
+    """Every point of the grid, ``jobs`` points at a time, resumable through ``cache``.
+
+    Each finished point is appended to ``cache`` (JSON lines) at once; rerunning with the same
+    cache skips the points already there. Rows come back in grid order whatever the order in
+    which they finished, and a point's numbers do not depend on ``jobs``.
+    """
+    points = grid_points(grid)
+    done = load_cache(cache, grid.replications) if cache is not None else {}
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        # A torn last line (killed mid-write) must not glue itself to the next row.
+        if cache.exists() and cache.read_bytes()[-1:] not in (b"", b"\n"):
+            with cache.open("a", encoding="utf-8") as f:
+                f.write("\n")
+
+    def finished(row: dict[str, Any]) -> None:
+        done[_key(row)] = row
+        if cache is not None:
+            with cache.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"replications": grid.replications, "row": row}) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        on_point(scenario_data(row["nodes"], row["churn"], row["n"], row["link_gbps"],
+                               row["head"], 1)["name"])
+
+    for point in points:
+        if _key(point) in done:
+            on_point(scenario_data(point["nodes"], point["churn"], point["n"],
+                                   point["link_gbps"], point["head"], 1)["name"])
+    todo = [p for p in points if _key(p) not in done]
+    if jobs <= 1:
+        for point in todo:
+            finished(run_point(point, grid.replications))
+    else:
+        # Largest points first, so that the last one to finish is a small one.
+        todo.sort(key=lambda p: -p["nodes"])
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            pending = {pool.submit(run_point, p, grid.replications) for p in todo}
+            while pending:
+                ready, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in ready:
+                    finished(future.result())
+    return [done[_key(p)] for p in points]
 
 
 def _mean(s: dict[str, Any], metric: str) -> float:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import simpy
 
-from schedsim.model.network import Link
+from schedsim.model.network import Link, Transfer
 from schedsim.runner import run_scenario
 from schedsim.simulation import Simulation
 
@@ -62,9 +62,7 @@ def test_k_equal_flows_finish_together() -> None:
     link = Link(env, "l", bandwidth=100.0)
     ends: list[float] = []
     for _ in range(8):
-        ev = env.event()
-        ev.callbacks.append(lambda _e: ends.append(env.now))
-        link.start(50.0, ev)
+        Transfer(env, [link], 50.0, 0.0, lambda _t: ends.append(env.now))
     env.run()
     assert ends == pytest.approx([8 * 50.0 / 100.0] * 8)
 
@@ -76,9 +74,8 @@ def test_flows_share_max_min_and_cancel_speeds_others_up() -> None:
 
     def flow(name: str, size: float, at: float) -> None:
         def go(_e: object) -> None:
-            ev = env.event()
-            ev.callbacks.append(lambda _x: ends.__setitem__(name, env.now))
-            handles[name] = link.start(size, ev)
+            handles[name] = Transfer(env, [link], size, 0.0,
+                                     lambda _t: ends.__setitem__(name, env.now))
         env.timeout(at).callbacks.append(go)
 
     handles: dict[str, object] = {}
@@ -154,8 +151,60 @@ def test_link_terminates_at_high_bandwidth_and_late_times() -> None:
     link = Link(env, "l", bandwidth=1.25e9, flow_cap=1.25e9)
     ends: list[float] = []
     for size in (2048.0, 3000.0, 2048.0):
-        ev = env.event()
-        ev.callbacks.append(lambda _e: ends.append(env.now))
-        link.start(size, ev)
+        Transfer(env, [link], size, 0.0, lambda _t: ends.append(env.now))
     env.run(until=1e6 + 1)
     assert len(ends) == 3 and link.active == 0
+
+
+def _fluid_reference(flows: list[tuple[float, float, float | None]], bw: float,
+                     cap: float) -> dict[int, float]:
+    """Finish times by brute force: recompute every rate at every event."""
+    left: dict[int, float] = {}
+    ends: dict[int, float] = {}
+    t = 0.0
+    arrivals = sorted(range(len(flows)), key=lambda i: flows[i][0])
+    while arrivals or left:
+        rate = min(cap, bw / len(left)) if left else 0.0
+        nxt = [(flows[arrivals[0]][0], "arrive", arrivals[0])] if arrivals else []
+        nxt += [(flows[i][2], "cancel", i) for i in left if flows[i][2] is not None]
+        nxt += [(t + left[i] / rate, "finish", i) for i in left]
+        when, what, i = min(nxt, key=lambda e: e[0])
+        for j in left:
+            left[j] -= (when - t) * rate
+        t = when
+        if what == "arrive":
+            arrivals.pop(0)
+            left[i] = flows[i][1]
+        else:
+            del left[i]
+            if what == "finish":
+                ends[i] = t
+    return ends
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("bw,cap", [(100.0, 30.0), (100.0, 25.0), (100.0, math.inf),
+                                    (10.0, 100.0)])
+def test_link_matches_a_brute_force_fluid_model(seed: int, bw: float, cap: float) -> None:
+    # Random arrivals, sizes and cancellations drive the link in and out of direct mode.
+    rng = np.random.default_rng(seed)
+    flows: list[tuple[float, float, float | None]] = []
+    for _ in range(40):
+        at = float(rng.uniform(0, 20))
+        cancel = at + float(rng.uniform(0, 3)) if rng.random() < 0.2 else None
+        flows.append((at, float(rng.uniform(1, 60)), cancel))
+    expected = _fluid_reference(flows, bw, cap)
+    env = simpy.Environment()
+    link = Link(env, "l", bandwidth=bw, flow_cap=cap)
+    ends: dict[int, float] = {}
+    for i, (at, size, cancel) in enumerate(flows):
+        def go(_e: object, i: int = i, size: float = size, cancel: float | None = cancel) -> None:
+            tr = Transfer(env, [link], size, 0.0, lambda _t: ends.__setitem__(i, env.now))
+            if cancel is not None:
+                env.timeout(cancel - env.now).callbacks.append(lambda _e: tr.cancel())
+        env.timeout(at).callbacks.append(go)
+    env.run()
+    assert set(ends) == set(expected)
+    for i, end in expected.items():
+        assert ends[i] == pytest.approx(end, rel=1e-9, abs=1e-9)
+    assert link.active == 0

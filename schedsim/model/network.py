@@ -1,10 +1,22 @@
-"""Network links with max-min fair sharing, in virtual time.
+"""Network links with max-min fair sharing: exact predictions while uncontended, virtual time
+while shared.
 
 A :class:`Link` serves its concurrent flows by processor sharing: with n flows each gets
-``min(flow_cap, bandwidth / n)`` bytes/s. Instead of updating every flow when n changes, the link
-keeps a virtual clock V (bytes served to each active flow so far); a flow that starts at V0
+``min(flow_cap, bandwidth / n)`` bytes/s. While n is at most ``k`` (the number of flows that
+still get the full per-flow rate: ``bandwidth // flow_cap``, at least 1), every flow moves at
+that rate whatever the others do, so its finish time is known the moment it starts. In this
+*direct* mode the link arms no timer at all: the transfer schedules its own completion, and
+flows that have finished are dropped lazily, from a heap by finish time, at the next start or
+cancel. That is the common case (a lone flow, or a few capped flows on a fat manager link) and
+costs one SimPy event per transfer.
+
+When a start would make n exceed ``k``, the link switches to *shared* mode: a virtual clock V
+(bytes served to each active flow so far) replaces the finish times; a flow that starts at V0
 with S bytes finishes when V reaches V0 + S. Flows sit in a heap by that finish tag, so each
-start, cancel or completion costs O(log n) and at most one timer, never a rescan of all flows.
+start, cancel or completion costs O(log n) and at most one timer, never a rescan of all
+flows. When n falls back to ``k`` the remaining flows get exact finish times again. A switch
+costs O(k), a constant of the scenario (k is 1 for an uncapped link), not of the number of
+flows or workers.
 
 The :class:`Network` gives each transfer its path: the manager's link (shared by every
 transfer to or from the manager, the head or the data store) and the worker node's own link.
@@ -13,49 +25,38 @@ links reduces exactly to a per-flow cap of the node link's bandwidth on the mana
 For multi-core nodes the node's flows also share that node's link, and a transfer ends when
 both links have carried it (an approximation of max-min across two links, see docs/models.md).
 
-A transfer's ``event`` fires ``delay`` seconds after its last byte crossed; the delay is the
-links' latency plus whatever the caller folds in (a task's run time after its input arrived),
-which saves an event per task on the hot path.
+A :class:`Transfer` calls ``done(tag)`` ``delay`` seconds after its last byte crossed; the
+delay is the links' latency plus whatever the caller folds in (a task's run time after its
+input arrived), which saves an event per task on the hot path.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable, Sequence
 from itertools import count
 from typing import Any
 
 import simpy
-from simpy.events import NORMAL, Timeout
+from simpy.events import NORMAL, Event, Timeout
 
 from schedsim.scenario import NetworkSpec
 
-
-def _trigger(env: simpy.Environment, event: simpy.Event, delay: float) -> None:
-    """Succeed ``event`` after ``delay`` without a separate timer (as simpy's Timeout does)."""
-    if delay > 0:
-        event._ok = True
-        event._value = None
-        env.schedule(event, NORMAL, delay)
-    else:
-        event.succeed()
+UNKNOWN = -1.0  # a flow's finish time while it shares its link
 
 
 class Flow:
-    """One transfer's share of one link; ``cancel`` withdraws it."""
+    """One transfer's share of one link."""
 
-    __slots__ = ("link", "event", "delay", "join", "active")
+    __slots__ = ("link", "owner", "active", "finish", "tag")
 
-    def __init__(self, link: Link, event: simpy.Event, delay: float,
-                 join: Transfer | None) -> None:
+    def __init__(self, link: Link, owner: Transfer) -> None:
         self.link = link
-        self.event = event
-        self.delay = delay
-        self.join = join
+        self.owner: Transfer | None = owner
         self.active = True
-
-    def cancel(self) -> None:
-        self.link.cancel(self)
+        self.finish = UNKNOWN  # simulated time its last byte crosses, once known
+        self.tag = 0.0  # shared mode: the virtual time at which it finishes
 
 
 class Link:
@@ -69,59 +70,123 @@ class Link:
         self.latency = latency
         self.flow_cap = flow_cap
         self.bytes_started = 0.0
+        capped_below = bandwidth / flow_cap if math.isfinite(flow_cap) else 0.0
+        self.k = max(1, math.floor(capped_below))  # flows that all get the full rate
+        self.rate_max = flow_cap if capped_below >= 1.0 else bandwidth
+        self._n = 0
+        self._shared = False
+        self._direct: list[tuple[float, int, Flow]] = []  # by finish time
+        self._heap: list[tuple[float, int, Flow]] = []  # shared mode: by finish tag
         self._v = 0.0
         self._t = 0.0
-        self._n = 0
-        self._heap: list[tuple[float, int, Flow]] = []
         self._seq = count()
-        self._timer: simpy.Event | None = None
-        self._capped_below = bandwidth / flow_cap if math.isfinite(flow_cap) else 0.0
+        self._timer: Event | None = None
 
     @property
     def active(self) -> int:
+        """Flows still moving bytes now."""
+        if not self._shared:
+            self._expire(self.env._now)
         return self._n
 
-    def _rate(self, n: int) -> float:
-        # The cap binds while n * flow_cap <= bandwidth; a comparison, not a min() call.
-        return self.flow_cap if n <= self._capped_below else self.bandwidth / n
+    # ---------------------------------------------------------------- direct mode
 
-    def _advance(self) -> None:
-        now = self.env._now
-        n = self._n
-        if n:
-            self._v += (now - self._t) * (self.flow_cap if n <= self._capped_below
-                                          else self.bandwidth / n)
-        self._t = now
+    def _expire(self, now: float) -> None:
+        """Drop the flows whose last byte crossed by ``now``."""
+        direct = self._direct
+        while direct and direct[0][0] <= now:
+            flow = heapq.heappop(direct)[2]
+            if flow.active:
+                flow.active = False
+                self._n -= 1
 
-    def start(self, size: float, event: simpy.Event, delay: float = 0.0,
-              join: Transfer | None = None) -> Flow:
-        """Start a flow of ``size`` bytes; ``event`` fires ``delay`` s after it has crossed."""
-        if self._n:
-            self._advance()
-        else:
-            self._t = self.env._now  # V does not move while the link is idle
-        flow = Flow(self, event, delay, join)
-        finish = self._v + size
-        heap = self._heap
-        # A join only slows the others down, so the pending timer can stay (it fires early
-        # and re-arms) unless the new flow itself is the next to finish.
-        first = not heap or finish < heap[0][0]
-        heapq.heappush(heap, (finish, next(self._seq), flow))
-        self._n += 1
+    def start(self, size: float, owner: Transfer) -> Flow:
+        """Start a flow of ``size`` bytes for ``owner``, which hears of its finish."""
         self.bytes_started += size
+        flow = Flow(self, owner)
+        now = self.env._now
+        if not self._shared:
+            if self._direct and self._direct[0][0] <= now:
+                self._expire(now)
+            if self._n < self.k:
+                flow.finish = now + size / self.rate_max
+                heapq.heappush(self._direct, (flow.finish, next(self._seq), flow))
+                self._n += 1
+                return flow
+            self._to_shared(now)
+        self._advance(now)
+        flow.tag = tag = self._v + size
+        heap = self._heap
+        # A start only slows the others down, so the pending timer can stay (it fires early
+        # and re-arms) unless the new flow itself is the next to finish.
+        first = not heap or tag < heap[0][0]
+        heapq.heappush(heap, (tag, next(self._seq), flow))
+        self._n += 1
         if first or self._timer is None:
             self._arm()
         return flow
 
     def cancel(self, flow: Flow) -> None:
-        """Withdraw a flow (its node was lost); the others speed up."""
+        """Withdraw a flow (its node was lost); in shared mode the others speed up."""
+        now = self.env._now
+        if not self._shared:
+            self._expire(now)
+            if flow.active:
+                flow.active = False
+                self._n -= 1
+            return
         if not flow.active:
             return
-        self._advance()
+        self._advance(now)
         flow.active = False
-        flow.join = None
         self._n -= 1
-        self._arm()
+        if self._n <= self.k:
+            self._to_direct(now)
+        else:
+            self._arm()
+
+    # ---------------------------------------------------------------- switching
+
+    def _to_shared(self, now: float) -> None:
+        """More than k flows: finish times become unknown, the virtual clock takes over."""
+        self._shared = True
+        self._v = 0.0
+        self._t = now
+        rate = self.rate_max
+        heap = self._heap
+        for finish, seq, flow in self._direct:
+            if flow.active:  # all of these finish after now (_expire ran)
+                flow.tag = (finish - now) * rate
+                flow.finish = UNKNOWN
+                heap.append((flow.tag, seq, flow))
+                if flow.owner is not None:
+                    flow.owner.changed()
+        self._direct = []
+        heapq.heapify(heap)
+
+    def _to_direct(self, now: float) -> None:
+        """Back to k flows or fewer: each one's finish time is known again."""
+        self._shared = False
+        self._timer = None  # a pending timer finds itself superseded
+        v, rate = self._v, self.rate_max
+        direct = self._direct
+        for tag, seq, flow in self._heap:
+            if flow.active:
+                left = tag - v
+                flow.finish = now + (left if left > 0.0 else 0.0) / rate
+                direct.append((flow.finish, seq, flow))
+                if flow.owner is not None:
+                    flow.owner.changed()
+        self._heap = []
+        heapq.heapify(direct)
+
+    # ---------------------------------------------------------------- shared mode
+
+    def _advance(self, now: float) -> None:
+        n = self._n
+        if n:
+            self._v += (now - self._t) * self.bandwidth / n
+        self._t = now
 
     def _arm(self) -> None:
         heap = self._heap
@@ -130,63 +195,103 @@ class Link:
         if not heap:
             self._timer = None
             return
-        delay = (heap[0][0] - self._v) / self._rate(self._n)
+        delay = (heap[0][0] - self._v) * self._n / self.bandwidth
         timer = Timeout(self.env, delay if delay > 0 else 0.0)
         timer.callbacks.append(self._fire)
         self._timer = timer
 
     def _fire(self, event: Any) -> None:
         if event is not self._timer:
-            return  # superseded by a later arm
-        self._advance()
+            return  # superseded by a later arm or a switch to direct mode
+        now = self.env._now
+        self._advance(now)
         heap = self._heap
         v = self._v
         # Flows within a few clock ticks of done are done: at high bandwidth the rounding of
         # simulated time (~1e-13 s at t = 1e3 s) is worth bytes, and a timer too short to
         # move the clock would fire for ever.
-        slack_s = 1e-9 + 1e-12 * abs(self._t)
-        limit = v + 1e-9 * (v if v > 1.0 else 1.0) + slack_s * self._rate(self._n)
+        slack_s = 1e-9 + 1e-12 * abs(now)
+        limit = v + 1e-9 * (v if v > 1.0 else 1.0) + slack_s * self.bandwidth / self._n
         done: list[Flow] = []
         pop = heapq.heappop
         while heap and (heap[0][0] <= limit or not heap[0][2].active):
             flow = pop(heap)[2]
             if flow.active:
                 flow.active = False
+                flow.finish = now
                 self._n -= 1
                 done.append(flow)
-        self._arm()
-        env = self.env
+        if self._n <= self.k:
+            self._to_direct(now)
+        else:
+            self._arm()
         for flow in done:
-            join = flow.join
-            if join is None:
-                _trigger(env, flow.event, flow.delay)
-            else:
-                flow.join = None
-                join.part_done()
+            if flow.owner is not None:
+                flow.owner.changed()
+
+
+def _deliver(event: Any) -> None:
+    transfer: Transfer = event._value
+    if transfer.pending is event:
+        transfer.pending = None
+        transfer.flows = ()  # no flow -> transfer -> flow cycle is left for the collector
+        transfer.done(transfer.tag)
 
 
 class Transfer:
-    """A transfer over two links at once; ``event`` fires once both have carried it."""
+    """``size`` bytes over one or more links at once; ``done(tag)`` is called ``delay``
+    seconds after the last link has carried them. ``cancel()`` withdraws it."""
 
-    __slots__ = ("event", "flows", "pending", "delay", "env")
+    __slots__ = ("env", "done", "tag", "delay", "flows", "pending")
 
-    def __init__(self, env: simpy.Environment, delay: float) -> None:
+    def __init__(self, env: simpy.Environment, links: Sequence[Link], size: float,
+                 delay: float, done: Callable[[Any], None], tag: Any = None) -> None:
         self.env = env
-        self.event = env.event()
-        self.flows: list[Flow] = []
-        self.pending = 0
+        self.done = done
+        self.tag = tag
         self.delay = delay
+        self.pending: Event | None = None
+        self.flows: tuple[Flow, ...] = ()
+        if len(links) == 1:
+            self.flows = (links[0].start(size, self),)
+        else:
+            self.flows = tuple([link.start(size, self) for link in links])
+        self.changed()
 
-    def part_done(self) -> None:
-        self.pending -= 1
-        if self.pending == 0:
-            self.flows = []
-            _trigger(self.env, self.event, self.delay)
+    def changed(self) -> None:
+        """A flow's finish time became known, changed or unknown: (re)schedule ``done``."""
+        flows = self.flows
+        if len(flows) == 1:
+            latest = flows[0].finish
+            if latest < 0.0:
+                self.pending = None  # an earlier schedule, if any, is now stale
+                return
+        else:
+            latest = 0.0
+            for flow in flows:
+                finish = flow.finish
+                if finish < 0.0:
+                    self.pending = None
+                    return
+                if finish > latest:
+                    latest = finish
+        env = self.env
+        delay = latest + self.delay - env._now
+        event = Event(env)
+        event._ok = True
+        event._value = self
+        event.callbacks.append(_deliver)
+        # What env.schedule does, without the call.
+        heapq.heappush(env._queue, (env._now + (delay if delay > 0.0 else 0.0), NORMAL,
+                                    next(env._eid), event))
+        self.pending = event
 
     def cancel(self) -> None:
+        self.pending = None
         for flow in self.flows:
-            flow.cancel()
-        self.flows = []
+            flow.owner = None
+            flow.link.cancel(flow)
+        self.flows = ()
 
 
 class Network:
@@ -221,17 +326,11 @@ class Network:
     def forget_node(self, node_id: int) -> None:
         self._node_links.pop(node_id, None)
 
-    def transfer(self, node_id: int, cores: int, size: float,
-                 then: float = 0.0) -> Flow | Transfer:
-        """Move ``size`` bytes between the manager and a worker node (either direction).
-
-        The returned handle has ``event`` (fires ``latency + then`` after the last byte) and
-        ``cancel()``.
-        """
+    def transfer(self, node_id: int, cores: int, size: float, done: Callable[[Any], None],
+                 tag: Any = None, then: float = 0.0) -> Transfer:
+        """Move ``size`` bytes between the manager and a worker node (either direction);
+        ``done(tag)`` is called ``latency + then`` after the last byte."""
         if cores <= 1:
-            return self.manager.start(size, self.env.event(), self.latency + then)
-        tr = Transfer(self.env, self.latency + then)
-        tr.pending = 2
-        tr.flows = [link.start(size, tr.event, 0.0, tr)
-                    for link in (self.manager, self.node_link(node_id))]
-        return tr
+            return Transfer(self.env, (self.manager,), size, self.latency + then, done, tag)
+        return Transfer(self.env, (self.manager, self.node_link(node_id)), size,
+                        self.latency + then, done, tag)

@@ -11,14 +11,14 @@ on slots that have nothing to do.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import simpy
+from simpy.events import NORMAL
 
 from schedsim.metrics import Outcome
 from schedsim.model.cluster import Node, NodeState
-from schedsim.model.network import Flow, Transfer
+from schedsim.model.network import Transfer
 from schedsim.model.workload import Task
 from schedsim.platforms.base import Platform
 from schedsim.reader import Reader
@@ -36,89 +36,105 @@ def read_config(r: Reader) -> None:
 class Slot:
     """One core of a node, running one task at a time."""
 
-    __slots__ = ("node", "index", "process", "wake", "task", "transfer")
+    __slots__ = ("node", "index", "task", "start", "pending", "idle")
 
     def __init__(self, node: Node, index: int) -> None:
         self.node = node
         self.index = index
-        self.process: simpy.Process | None = None
-        self.wake: simpy.Event | None = None  # set while the slot waits for work
         self.task: Task | None = None
-        self.transfer: Flow | Transfer | None = None
+        self.start = 0.0
+        self.pending: Transfer | simpy.Event | None = None  # what the slot waits for
+        self.idle = False  # waiting in the idle FIFO for a requeued task
 
 
 class IdealPlatform(Platform):
+    """Slots are callback-driven: each step of a task is one scheduled event, no process."""
+
     name = "ideal"
 
     def __init__(self, sim: Simulation, config: Any) -> None:
         super().__init__(sim, config)
         self._idle: deque[Slot] = deque()
+        network = sim.network
+        self._network = network
+        self._in = sim.workload.input_size if network is not None else 0.0
+        self._out = sim.workload.output_size if network is not None else 0.0
 
     def node_ready(self, node: Node) -> None:
         slots = [Slot(node, i) for i in range(node.cores)]
         node.data = slots
         for slot in slots:
-            slot.process = self.env.process(self._run(slot))
+            self._next(slot)
 
     def node_notified(self, node: Node) -> None:
         for slot in node.data or ():
-            if slot.wake is not None and slot.process is not None:
-                slot.process.interrupt("drain")
+            slot.idle = False  # drains: a running task finishes, nothing new starts
 
     def node_lost(self, node: Node) -> None:
         for slot in node.data or ():
-            if slot.process is not None and slot.process.is_alive:
-                slot.process.interrupt("lost")
+            slot.idle = False
+            pending, slot.pending = slot.pending, None
+            if isinstance(pending, Transfer):
+                pending.cancel()
+            task = slot.task
+            if task is not None:
+                slot.task = None
+                self.sim.log.add(task[0], node.id, slot.index, slot.start, self.env.now,
+                                 Outcome.PREEMPTED)
+                self._requeue(task)
 
     def _requeue(self, task: Task) -> None:
         self.sim.workload.requeue(task)
         idle = self._idle
         while idle:
             slot = idle.popleft()
-            if slot.wake is not None and slot.node.state == NodeState.READY:
-                wake, slot.wake = slot.wake, None
-                wake.succeed()
+            if slot.idle and slot.node.state == NodeState.READY:
+                slot.idle = False
+                self._next(slot)
                 return
 
-    def _run(self, slot: Slot) -> Generator[simpy.Event, Any, None]:
-        sim = self.sim
-        env = self.env
-        node = slot.node
-        workload = sim.workload
-        log = sim.log
-        network = sim.network
-        in_size = workload.input_size if network is not None else 0.0
-        out_size = workload.output_size if network is not None else 0.0
-        start = 0.0
-        try:
-            while node.state == NodeState.READY:
-                task = workload.take()
-                if task is None:
-                    slot.wake = env.event()
-                    self._idle.append(slot)
-                    yield slot.wake
-                    continue
-                slot.task = task
-                start = env.now
-                if in_size and network is not None:
-                    # The input's arrival and the run time that follows are one event.
-                    slot.transfer = network.transfer(node.id, node.cores, in_size, task[1])
-                    yield slot.transfer.event
-                else:
-                    yield env.timeout(task[1])
-                if out_size and network is not None:
-                    slot.transfer = network.transfer(node.id, node.cores, out_size)
-                    yield slot.transfer.event
-                slot.transfer = None
-                slot.task = None
-                log.add(task[0], node.id, slot.index, start, env.now, Outcome.DONE)
-                sim.task_completed()
-        except simpy.Interrupt:
-            slot.wake = None
-            if slot.transfer is not None:
-                slot.transfer.cancel()
-                slot.transfer = None
-            if slot.task is not None:
-                log.add(slot.task[0], node.id, slot.index, start, env.now, Outcome.PREEMPTED)
-                self._requeue(slot.task)
-                slot.task = None
+    def _next(self, slot: Slot) -> None:
+        """The slot is free: take the next task, or wait in the idle FIFO."""
+        if slot.node.state != NodeState.READY:
+            return
+        task = self.sim.workload.take()
+        if task is None:
+            slot.idle = True
+            self._idle.append(slot)
+            return
+        slot.task = task
+        slot.start = self.env._now
+        if self._in and self._network is not None:
+            # The input's arrival and the run time that follows are one event.
+            node = slot.node
+            slot.pending = self._network.transfer(node.id, node.cores, self._in, self._ran,
+                                                  slot, then=task[1])
+        else:
+            self._after(task[1], self._ran, slot)
+
+    def _after(self, delay: float, fn: Any, slot: Slot) -> None:
+        event = simpy.Event(self.env)
+        event._ok = True
+        event._value = slot
+        event.callbacks.append(lambda ev: fn(slot) if slot.pending is ev else None)
+        self.env.schedule(event, NORMAL, delay)
+        slot.pending = event
+
+    def _ran(self, slot: Slot) -> None:
+        """The task ran; send its output back."""
+        if self._out and self._network is not None:
+            node = slot.node
+            slot.pending = self._network.transfer(node.id, node.cores, self._out,
+                                                  self._returned, slot)
+        else:
+            self._returned(slot)
+
+    def _returned(self, slot: Slot) -> None:
+        task = slot.task
+        assert task is not None
+        slot.pending = None
+        slot.task = None
+        self.sim.log.add(task[0], slot.node.id, slot.index, slot.start, self.env._now,
+                         Outcome.DONE)
+        self.sim.task_completed()
+        self._next(slot)

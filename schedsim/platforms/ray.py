@@ -313,9 +313,8 @@ class RayPlatform(Platform):
         net = self.sim.network
         assert net is not None
         node = attempt.slot.node
-        transfer = net.transfer(node.id, node.cores, self.sim.workload.input_size,
-                                then=attempt.task[1])
-        transfer.event.callbacks.append(lambda _e: self._executed(attempt))
+        net.transfer(node.id, node.cores, self.sim.workload.input_size, self._executed,
+                     attempt, then=attempt.task[1])
 
     def _executed(self, attempt: Attempt) -> None:
         slot = attempt.slot
@@ -335,8 +334,7 @@ class RayPlatform(Platform):
             else:
                 self._result_ready(attempt)
         elif net is not None and self._out > 0:
-            transfer = net.transfer(slot.node.id, slot.node.cores, self._out)
-            transfer.event.callbacks.append(lambda _e: self._arrived(attempt))
+            net.transfer(slot.node.id, slot.node.cores, self._out, self._arrived, attempt)
         else:
             self._arrived(attempt)
         self._lease()
@@ -351,11 +349,11 @@ class RayPlatform(Platform):
             self._pulling += 1
             node = attempt.slot.node
             if net is not None:
-                event = net.transfer(node.id, node.cores, self._out,
-                                     then=self.config.object_fetch_overhead).event
+                net.transfer(node.id, node.cores, self._out, self._pulled, attempt,
+                             then=self.config.object_fetch_overhead)
             else:
-                event = self.env.timeout(self.config.object_fetch_overhead)
-            self._on(event, self._pulled, attempt)
+                self._on(self.env.timeout(self.config.object_fetch_overhead), self._pulled,
+                         attempt)
 
     def _pulled(self, attempt: Attempt) -> None:
         self._pulling -= 1
