@@ -11,16 +11,22 @@ the service ends; the queue is a deque, so each job costs O(1) plus one timer.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Generator
-from typing import Any
+from collections.abc import Callable
 
 import simpy
+
+from schedsim.model.timers import call_later
 
 Job = tuple[float, Callable[[], None]]  # (service time in s, called when served)
 
 
 class SerialServer:
-    """One thread serving pushed jobs first, then pulled work, then idle chores."""
+    """One thread serving pushed jobs first, then pulled work, then idle chores.
+
+    Callback-driven: a job's service is one timer event, and a sleeping server is woken by
+    one event at the time of the wake, so the order of work matches a SimPy process that
+    yields a timeout per job and an event per sleep, without a generator resume per step.
+    """
 
     def __init__(self, env: simpy.Environment, name: str,
                  pull: Callable[[], Job | None] = lambda: None,
@@ -30,8 +36,8 @@ class SerialServer:
         self._pull = pull
         self._idle = idle
         self._pushed: deque[Job] = deque()
-        self._wake: simpy.Event | None = None
-        self.process = env.process(self._loop())
+        self._sleeping = False
+        call_later(env, 0.0, self._serve)  # starts like a process: at time 0, as an event
 
     def push(self, service: float, done: Callable[[], None]) -> None:
         self._pushed.append((service, done))
@@ -39,23 +45,25 @@ class SerialServer:
 
     def wake(self) -> None:
         """Something changed: a sleeping server looks for work again."""
-        wake = self._wake
-        if wake is not None:
-            self._wake = None
-            wake.succeed()
+        if self._sleeping:
+            self._sleeping = False
+            call_later(self.env, 0.0, self._serve)
 
-    def _loop(self) -> Generator[simpy.Event, Any, None]:
-        env = self.env
+    def _serve(self, _arg: object = None) -> None:
         pushed = self._pushed
         while True:
             job = pushed.popleft() if pushed else self._pull()
             if job is None:
                 if self._idle():
                     continue
-                self._wake = env.event()
-                yield self._wake
-                continue
+                self._sleeping = True
+                return
             service, done = job
             if service > 0:
-                yield env.timeout(service)
+                call_later(self.env, service, self._served, done)
+                return
             done()
+
+    def _served(self, done: Callable[[], None]) -> None:
+        done()
+        self._serve()

@@ -21,15 +21,13 @@ node fails the job unless ``gcs_fault_tolerance`` is on. Facts and sources: docs
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import simpy
 
 from schedsim.metrics import Outcome
 from schedsim.model.cluster import Node
 from schedsim.model.server import Job, SerialServer
+from schedsim.model.timers import call_later
 from schedsim.model.workload import Task
 from schedsim.platforms.base import Platform, RetryBudget, calibrated, read_placement
 from schedsim.reader import Reader
@@ -298,14 +296,9 @@ class RayPlatform(Platform):
             net = self.sim.network
             size = self.sim.workload.input_size
             if net is not None and size > 0:
-                self._on(env.timeout(delay), self._fetch_input, attempt)
+                call_later(env, delay, self._fetch_input, attempt)
             else:
-                self._on(env.timeout(delay + task[1]), self._executed, attempt)
-
-    @staticmethod
-    def _on(event: simpy.Event, fn: Callable[[Attempt], None], attempt: Attempt) -> None:
-        """Call ``fn(attempt)`` when ``event`` fires."""
-        event.callbacks.append(lambda _e: fn(attempt))
+                call_later(env, delay + task[1], self._executed, attempt)
 
     def _fetch_input(self, attempt: Attempt) -> None:
         if not attempt.active or attempt.slot.node.data.dead:
@@ -352,8 +345,7 @@ class RayPlatform(Platform):
                 net.transfer(node.id, node.cores, self._out, self._pulled, attempt,
                              then=self.config.object_fetch_overhead)
             else:
-                self._on(self.env.timeout(self.config.object_fetch_overhead), self._pulled,
-                         attempt)
+                call_later(self.env, self.config.object_fetch_overhead, self._pulled, attempt)
 
     def _pulled(self, attempt: Attempt) -> None:
         self._pulling -= 1

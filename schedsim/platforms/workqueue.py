@@ -24,6 +24,7 @@ import simpy
 from schedsim.metrics import Outcome
 from schedsim.model.cluster import Node
 from schedsim.model.server import Job, SerialServer
+from schedsim.model.timers import call_later
 from schedsim.model.workload import Task
 from schedsim.platforms.base import Platform, RetryBudget, calibrated, read_placement
 from schedsim.reader import Reader
@@ -310,11 +311,11 @@ class WorkQueuePlatform(Platform):
         if worker.dead:
             return  # sent into a dead connection: found out when the worker is dropped
         attempt.exec_start = self.env.now
-        self.env.timeout(attempt.task[1]).callbacks.append(lambda _e: self._executed(attempt))
+        call_later(self.env, attempt.task[1], self._executed, attempt)
         cfg = self.config
         if cfg.fast_abort is not None and self._exec_n >= cfg.fast_abort_after:
             limit = cfg.fast_abort * self._exec_sum / self._exec_n
-            self.env.timeout(limit).callbacks.append(lambda _e: self._fast_abort(attempt))
+            call_later(self.env, limit, self._fast_abort, attempt)
 
     def _executed(self, attempt: Attempt) -> None:
         if not attempt.active or attempt.worker.dead:
