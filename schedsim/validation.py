@@ -60,7 +60,8 @@ def scenario_for(cfg: Config, platform: str, profile: Path | None = None,
     data: dict[str, Any] = {
         "name": f"validate-{cfg.label}", "seed": 11, "replications": replications,
         "horizon": "600s",  # a live run here never takes that long
-        "platform": {"type": platform},
+        # A live Ray run has no autoscaler: churn's own replacements stand in for it.
+        "platform": {"type": platform, "ray": {"autoscaler": False}},
         "workload": {"tasks": cfg.tasks, "duration": duration},
         "cluster": {"pools": [{"name": "host", "count": cfg.workers}]},
     }

@@ -95,8 +95,16 @@ def test_profile_distribution_loads_from_a_scenario(tmp_path: Path) -> None:
     model = doc["task"]["models"][0]
     a, b = model["time"]["a"]["value"], model["time"]["b"]["value"]
     c, d = model["output"]["c"]["value"], model["output"]["d"]["value"]
+    pa, pb = model["process_time"]["a"]["value"], model["process_time"]["b"]["value"]
     # The profile path is relative to the scenario file; YAML reads 1e-3 as a string.
     scen = write_scenario(tmp_path / "s.yaml", {"dist": "profile", "n": 200000,
+                                                "tolerance": "1e-3", "profile": "prof.json"})
+    process = load_scenario(scen).workload.duration
+    assert isinstance(process, ProfileDuration)
+    # By default a task is a process (fork to exit), as both platforms run it.
+    assert process.mean == pytest.approx(pa + pb * 200000, rel=1e-12)
+    assert process.mean > a + b * 200000
+    scen = write_scenario(tmp_path / "s.yaml", {"dist": "profile", "n": 200000, "time": "task",
                                                 "tolerance": "1e-3", "profile": "prof.json"})
     dist = load_scenario(scen).workload.duration
     assert isinstance(dist, ProfileDuration)
@@ -108,7 +116,7 @@ def test_profile_distribution_loads_from_a_scenario(tmp_path: Path) -> None:
     assert x.min() > 0
     assert x.mean() == pytest.approx(dist.mean, rel=0.005)
     assert x.std() / x.mean() == pytest.approx(model["time"]["cv"]["value"], rel=0.02)
-    assert dist.describe() == {"dist": "profile", "n": 200000, "tolerance": 1e-3,
+    assert dist.describe() == {"dist": "profile", "n": 200000, "tolerance": 1e-3, "time": "task",
                                "profile": str((tmp_path / "prof.json").resolve())}
 
 
@@ -164,7 +172,7 @@ def test_shipped_default_profile_is_used_when_none_is_named(tmp_path: Path) -> N
     dist = load_scenario(scen).workload.duration
     assert isinstance(dist, ProfileDuration) and dist.default
     assert dist.profile == str(DEFAULT_PROFILE.resolve())
-    assert dist.mean == pytest.approx(prof.mean_time(200000, 1e-3))
+    assert dist.mean == pytest.approx(prof.mean_time(200000, 1e-3, process=True))
     assert dist.describe() == {"dist": "profile", "n": 200000, "tolerance": 1e-3}
     # The raw measurements the profile names are shipped beside it.
     for name in prof.data["raw"].values():

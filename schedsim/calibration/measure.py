@@ -175,6 +175,7 @@ QUICK_LIVE = (LiveConfig("rfc", 12, 200_000, 3, 1, 3),
               LiveConfig("large-n", 8, 2_000_000, 2, 1, 2))
 FULL_LIVE = (LiveConfig("rfc", 12, 200_000, 3, 1, 10),
              LiveConfig("large-n", 12, 2_000_000, 2, 1, 5),
+             LiveConfig("one-slot", 10, 3_000_000, 1, 1, 5),
              LiveConfig("many-small", 60, 100_000, 2, 2, 5))
 
 
@@ -238,6 +239,8 @@ def live_measurements(profile: Path, configs: Iterable[LiveConfig], raw_path: Pa
                         on_run(platform, cfg.label, r)
                 rows.append(_config_stats(platform, cfg, reps))
             measured[platform] = {"configs": rows}
+    # Configurations with more slots than this oversubscribe the host (platform_fit).
+    measured["host_cpus"] = os.cpu_count() or 1
     _add_ratio(measured)
     return measured
 

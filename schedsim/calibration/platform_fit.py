@@ -1,12 +1,20 @@
 """Fitting the platforms' overhead parameters to the live runs (calibration, last step).
 
-Work Queue reports its own per-task phases, so the manager's dispatch and retrieval times are
-taken straight from them (medians over every live task). What no phase shows directly (how long
-a Work Queue worker takes to connect; how long Ray takes to start a worker process and to lease
-a task) is fitted by optimisation: the simulator runs each live configuration with candidate
-values, with common random numbers so the objective is smooth, and the fit
-minimises the squared relative errors between simulated and live mean makespans (bounded
-trust-region least squares). The fit
+What a per-task record shows is read off it: Work Queue reports its own per-task phases, so
+the manager's dispatch and retrieval times are medians over every live task; Ray's lease
+latency is the median idle gap of a worker slot between one task's end and the next one's
+start (the time to hand a warm worker its next task). What no record shows directly (how long
+a Work Queue worker takes to connect; how long Ray takes to start a worker process) is fitted
+by optimisation: the simulator runs each live configuration with candidate values, with common
+random numbers so the objective is smooth, and the fit minimises the squared relative errors
+between simulated and live mean makespans (bounded trust-region least squares).
+
+Only configurations with no more slots than the host has CPUs enter the optimisation. With
+more, the live run oversubscribes the host (three or four emulated one-core nodes on two cores:
+tasks, worker start-up and the platforms' own daemons compete for CPU), which the simulator's
+nodes, each with cores of its own, do not represent; Ray on this host also starts at most
+``min(cpu_count, num_cpus)`` workers at once (its ``maximum_startup_concurrency``). Those
+configurations are still simulated and their errors reported, flagged ``oversubscribed``. The fit
 first proves itself on synthetic makespans made by the simulator with known values
 (tests/test_calibration.py). The result is the profile's ``platforms`` section, which the
 platform models use as their defaults (docs/calibration.md).
@@ -30,12 +38,14 @@ LOWER_S, UPPER_S = 1e-6, 60.0  # search range of every fitted time (s)
 # Parameters fitted by optimisation, with their starting points (the models' own defaults).
 FREE: dict[str, dict[str, float]] = {
     "workqueue": {"worker_connect_time": 0.05},
-    "ray": {"worker_start_time": 1.0, "lease_latency": 0.001},
+    "ray": {"worker_start_time": 1.0},
 }
-# Parameters read off the platform's own per-task phases: name -> measured statistic.
-PHASES: dict[str, dict[str, str]] = {
-    "workqueue": {"dispatch_time": "dispatch_s", "retrieval_time": "retrieval_s"},
-    "ray": {},
+# Parameters read off per-task records: name -> (measured statistic, what it is).
+PHASES: dict[str, dict[str, tuple[str, str]]] = {
+    "workqueue": {"dispatch_time": ("dispatch_s", "Work Queue's own dispatch_s per task"),
+                  "retrieval_time": ("retrieval_s", "Work Queue's own retrieval_s per task")},
+    "ray": {"lease_latency": ("slot_gap_s", "a worker slot's idle gap between one task's "
+                              "end and the next one's start")},
 }
 
 
@@ -50,16 +60,19 @@ class Target:
     nodes: int
     cores: int
     makespan_s: float
+    oversubscribed: bool = False  # more slots than the host had CPUs
 
 
-def targets(measured: dict[str, Any]) -> list[Target]:
+def targets(measured: dict[str, Any], host_cpus: int | None = None) -> list[Target]:
     """The live configurations of one platform from a profile's ``measured`` section."""
     out = []
     for c in measured.get("configs", []):
         mk = c.get("makespan_s") or {}
         if mk.get("count"):
+            slots = c["nodes"] * c["cores"]
             out.append(Target(c["label"], c["tasks"], c["n"], c["tolerance"], c["nodes"],
-                              c["cores"], float(mk["mean"])))
+                              c["cores"], float(mk["mean"]),
+                              host_cpus is not None and slots > host_cpus))
     return out
 
 
@@ -90,8 +103,11 @@ class FitResult:
 
 def fit(platform: str, goals: Sequence[Target], profile: Path, fixed: dict[str, float],
         free: dict[str, float], replications: int = 40, max_evals: int = 120) -> FitResult:
-    """Nelder-Mead in log space over ``free``; ``fixed`` options are held."""
+    """Least squares over ``free`` on the configurations that do not oversubscribe the host
+    (all of them if none qualifies); ``fixed`` options are held. Every configuration's error
+    is reported."""
     names = list(free)
+    usable = [g for g in goals if not g.oversubscribed] or list(goals)
     evals = 0
 
     def options(x: np.ndarray) -> dict[str, float]:
@@ -102,7 +118,7 @@ def fit(platform: str, goals: Sequence[Target], profile: Path, fixed: dict[str, 
         evals += 1
         opts = options(x)
         return np.array([(simulate(platform, opts, g, profile, replications) - g.makespan_s)
-                         / g.makespan_s for g in goals])
+                         / g.makespan_s for g in usable])
 
     x0 = np.array([free[k] for k in names])
     # Makespans are close to linear in overheads (with the seeds fixed), so a bounded
@@ -116,8 +132,10 @@ def fit(platform: str, goals: Sequence[Target], profile: Path, fixed: dict[str, 
         sim = simulate(platform, best, g, profile, replications)
         per_config.append({"config": g.label, "live_makespan_s": g.makespan_s,
                            "simulated_makespan_s": sim,
-                           "relative_error": (sim - g.makespan_s) / g.makespan_s})
-    rms = math.sqrt(float(np.mean([float(p["relative_error"]) ** 2 for p in per_config])))
+                           "relative_error": (sim - g.makespan_s) / g.makespan_s,
+                           "oversubscribed": g.oversubscribed, "fitted": g in usable})
+    rms = math.sqrt(float(np.mean([float(p["relative_error"]) ** 2 for p in per_config
+                                   if p["fitted"]])))
     return FitResult({k: best[k] for k in names}, per_config, rms, evals)
 
 
@@ -129,23 +147,25 @@ def fit_platforms(doc: dict[str, Any], profile: Path, replications: int = 40
         measured = doc.get("measured", {}).get(platform)
         if not measured:
             continue
-        goals = targets(measured)
+        host_cpus = doc.get("measured", {}).get("host_cpus")
+        goals = targets(measured, host_cpus)
         if not goals:
             continue
         fixed: dict[str, float] = {}
         params: dict[str, Any] = {}
-        for name, phase in PHASES[platform].items():
+        for name, (phase, what) in PHASES[platform].items():
             values = [c[phase]["median"] for c in measured["configs"]
                       if c.get(phase, {}).get("count")]
             if values:
                 fixed[name] = float(np.median(values))
                 params[name] = {"value": fixed[name], "unit": "s",
-                                "source": f"median of Work Queue's own {phase} per task, "
-                                          "over the live configurations"}
+                                "source": f"median of {what}, over the live configurations"}
         result = fit(platform, goals, profile, fixed, free, replications)
         for name, value in result.values.items():
             params[name] = {"value": value, "unit": "s",
-                            "source": "fitted: simulated vs live mean makespans, least squares"}
+                            "source": "fitted: simulated vs live mean makespans, least squares, "
+                                      "on the configurations that do not oversubscribe the "
+                                      "host"}
         section[platform] = {"parameters": params,
                              "fit": {"rms_relative_error": result.rms_relative_error,
                                      "per_config": result.per_config,

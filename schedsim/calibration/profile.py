@@ -4,7 +4,8 @@ A profile (written by ``schedsim calibrate``, format in docs/calibration.md) hol
 measured zfp tolerance, the fitted task model of ``compress_task``:
 
 - time: ``t(n) = (a + b n) * eps``, where ``eps`` is lognormal with mean 1 and coefficient of
-  variation ``cv``, so the mean time is exactly ``a + b n``;
+  variation ``cv``, so the mean time is exactly ``a + b n``; fitted twice: to the program's own
+  time (``time``) and to the process's wall time from fork to exit (``process_time``);
 - output: ``bytes_out(n) = c n + d``;
 
 plus the host, the versions, the fit quality and the platform phases measured by live runs.
@@ -13,8 +14,11 @@ outside the measured range a tolerance is refused.
 
 A scenario draws task times from it with ``workload.duration: {dist: profile, n: 200000,
 tolerance: 1e-3}``; ``profile: FILE`` (relative to the scenario file) picks another profile than
-the shipped ``calibration/profiles/default.json``. The simulator reads only this file, never the
-measurement code (:mod:`schedsim.calibration.measure`).
+the shipped ``calibration/profiles/default.json``. ``time: process`` (the default) draws the
+process's wall time, since both platforms start the task as a fresh process for every attempt
+(a Work Queue command line; a Ray task that runs the binary); ``time: task`` draws the
+program's own time, for a task that runs inside a long-lived process. The simulator reads only
+this file, never the measurement code (:mod:`schedsim.calibration.measure`).
 """
 
 from __future__ import annotations
@@ -68,7 +72,8 @@ class Profile:
     path: Path
     name: str
     source: str  # "native" (compress_task) or "zfpy" (in-process fallback)
-    models: tuple[TaskModel, ...]  # sorted by tolerance
+    models: tuple[TaskModel, ...]  # sorted by tolerance: the program's own time
+    process_models: tuple[TaskModel, ...]  # the same, process wall time (may be empty)
     n_range: tuple[int, int]  # smallest and largest n measured
     data: dict[str, Any]  # the whole JSON document
 
@@ -76,16 +81,21 @@ class Profile:
     def tolerance_range(self) -> tuple[float, float]:
         return self.models[0].tolerance, self.models[-1].tolerance
 
-    def model(self, tolerance: float) -> TaskModel:
-        """The task model at ``tolerance``; ValueError outside the measured range."""
+    def model(self, tolerance: float, process: bool = False) -> TaskModel:
+        """The task model at ``tolerance`` (of the process's wall time if ``process``);
+        ValueError outside the measured range."""
+        models = self.process_models if process else self.models
+        if not models:
+            raise ValueError("a profile with process_time fits (rerun schedsim calibrate), "
+                             "or time: task")
         lo, hi = self.tolerance_range
-        for m in self.models:
+        for m in models:
             if math.isclose(m.tolerance, tolerance, rel_tol=1e-9):
                 return m
         if not lo < tolerance < hi:
             raise ValueError(f"a tolerance measured by the profile ({_span(lo, hi)})")
         x = math.log10(tolerance)
-        for left, right in zip(self.models, self.models[1:], strict=False):
+        for left, right in zip(models, models[1:], strict=False):
             if left.tolerance < tolerance < right.tolerance:
                 w = (x - math.log10(left.tolerance)) / (
                     math.log10(right.tolerance) - math.log10(left.tolerance))
@@ -98,9 +108,10 @@ class Profile:
                                  mix(left.d_bytes, right.d_bytes))
         raise AssertionError("unreachable: tolerance inside the range")
 
-    def mean_time(self, n: int, tolerance: float) -> float:
-        """Mean task time (s) for ``n`` values at ``tolerance``."""
-        return self.model(tolerance).mean_time(n)
+    def mean_time(self, n: int, tolerance: float, process: bool = False) -> float:
+        """Mean task time (s) for ``n`` values at ``tolerance`` (process wall time if
+        ``process``)."""
+        return self.model(tolerance, process).mean_time(n)
 
     def output_bytes(self, n: int, tolerance: float) -> float:
         """Fitted size of the task's output (bytes) for ``n`` values at ``tolerance``."""
@@ -134,20 +145,27 @@ def parse_profile(data: Any, path: Path) -> Profile:
     ns = sweep.raw("n")
     if not isinstance(ns, list) or not ns or not all(isinstance(v, int) and v > 0 for v in ns):
         raise sweep.error("n", "a non-empty list of positive integers", ns)
-    models = []
+    models: list[TaskModel] = []
+    process_models: list[TaskModel] = []
     for m in task.items("models"):
         tol = m.take_float("tolerance", 0.0, exclusive_min=True)
-        time_r = m.child("time")
         out_r = m.child("output")
-        model = TaskModel(tolerance=tol, a_s=_param(time_r, "a"), b_s=_param(time_r, "b"),
-                          cv=_param(time_r, "cv", 0.0), c_bytes=_param(out_r, "c"),
-                          d_bytes=_param(out_r, "d"))
-        models.append(model)
+        c_bytes, d_bytes = _param(out_r, "c"), _param(out_r, "d")
+        for key, into in (("time", models), ("process_time", process_models)):
+            if key == "process_time" and not m.has(key):
+                continue
+            time_r = m.child(key)
+            into.append(TaskModel(tolerance=tol, a_s=_param(time_r, "a"),
+                                  b_s=_param(time_r, "b"), cv=_param(time_r, "cv", 0.0),
+                                  c_bytes=c_bytes, d_bytes=d_bytes))
     if not models:
         raise task.error("models", "at least one fitted task model", [])
+    if process_models and len(process_models) != len(models):
+        raise task.error("models", "process_time in every model or in none", "some")
     models.sort(key=lambda m: m.tolerance)
+    process_models.sort(key=lambda m: m.tolerance)
     return Profile(path=path, name=name, source=src, models=tuple(models),
-                   n_range=(min(ns), max(ns)), data=data)
+                   process_models=tuple(process_models), n_range=(min(ns), max(ns)), data=data)
 
 
 @functools.lru_cache(maxsize=16)
@@ -189,13 +207,14 @@ class ProfileDuration(Distribution):
     d_bytes: float
     profile: str  # absolute path of the profile used
     default: bool = True  # the scenario named no profile
+    time: str = "process"  # "process": fork to exit; "task": the program's own time
 
     @classmethod
     def from_profile(cls, profile: Profile, n: int, tolerance: float,
-                     default: bool) -> ProfileDuration:
-        m = profile.model(tolerance)
+                     default: bool, time: str = "process") -> ProfileDuration:
+        m = profile.model(tolerance, process=time == "process")
         return cls(n=n, tolerance=tolerance, a_s=m.a_s, b_s=m.b_s, cv=m.cv, c_bytes=m.c_bytes,
-                   d_bytes=m.d_bytes, profile=str(profile.path), default=default)
+                   d_bytes=m.d_bytes, profile=str(profile.path), default=default, time=time)
 
     @property
     def mean(self) -> float:
@@ -215,6 +234,8 @@ class ProfileDuration(Distribution):
 
     def describe(self) -> dict[str, object]:
         out: dict[str, object] = {"dist": "profile", "n": self.n, "tolerance": self.tolerance}
+        if self.time != "process":
+            out["time"] = self.time
         if not self.default:
             out["profile"] = self.profile
         return out
@@ -251,15 +272,18 @@ def _profile(r: Reader) -> Distribution:
     tolerance = r.take("tolerance", _as_tolerance, "a number > 0 (zfp absolute error bound)",
                        DEFAULT_TOLERANCE)
     given = r.take_path("profile", default=None)
+    time = r.take_choice("time", ("process", "task"), "process")
     path = given if given is not None else default_profile_path()
     if given is None and not path.is_file():
         raise r.error("profile", f"a calibration profile: none given and the default "
                       f"{path} is missing (run schedsim calibrate)")
     profile = load_profile(path)
     try:
-        dist = ProfileDuration.from_profile(profile, n, tolerance, default=given is None)
+        dist = ProfileDuration.from_profile(profile, n, tolerance, default=given is None,
+                                            time=time)
     except ValueError as exc:
-        raise r.error("tolerance", str(exc), tolerance) from None
+        key = "time" if "process_time" in str(exc) else "tolerance"
+        raise r.error(key, str(exc), time if key == "time" else tolerance) from None
     if dist.mean <= 0:
         raise r.error("n", f"an n whose fitted mean time is positive (the profile measured "
                       f"n from {profile.n_range[0]} to {profile.n_range[1]})", n)
