@@ -303,6 +303,7 @@ class Network:
         self.manager = Link(env, "manager", spec.manager.bandwidth, spec.manager.latency,
                             flow_cap=spec.worker.bandwidth)
         self.latency = spec.manager.latency + spec.worker.latency
+        self._lone_rate = min(spec.manager.bandwidth, spec.worker.bandwidth)
         self._node_links: dict[int, Link] = {}
 
     def node_link(self, node_id: int) -> Link:
@@ -321,7 +322,7 @@ class Network:
         takes latency + size / the slower link's bandwidth.
         """
         self.manager.bytes_started += size
-        return self.latency + size / min(self.spec.manager.bandwidth, self.spec.worker.bandwidth)
+        return self.latency + size / self._lone_rate
 
     def forget_node(self, node_id: int) -> None:
         self._node_links.pop(node_id, None)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import simpy
 
 from schedsim.model.timers import call_later
 
-Job = tuple[float, Callable[[], None]]  # (service time in s, called when served)
+Job = tuple[float, Callable[[Any], None], Any]  # (service s, fn, arg): fn(arg) when served
 
 
 class SerialServer:
@@ -39,8 +40,9 @@ class SerialServer:
         self._sleeping = False
         call_later(env, 0.0, self._serve)  # starts like a process: at time 0, as an event
 
-    def push(self, service: float, done: Callable[[], None]) -> None:
-        self._pushed.append((service, done))
+    def push(self, service: float, done: Callable[[Any], None], arg: Any = None) -> None:
+        """Serve ``done(arg)`` after ``service`` seconds, before any pulled work."""
+        self._pushed.append((service, done, arg))
         self.wake()
 
     def wake(self) -> None:
@@ -58,12 +60,12 @@ class SerialServer:
                     continue
                 self._sleeping = True
                 return
-            service, done = job
+            service, done, arg = job
             if service > 0:
-                call_later(self.env, service, self._served, done)
+                call_later(self.env, service, self._served, job)
                 return
-            done()
+            done(arg)
 
-    def _served(self, done: Callable[[], None]) -> None:
-        done()
+    def _served(self, job: Job) -> None:
+        job[1](job[2])
         self._serve()

@@ -17,14 +17,19 @@ import simpy
 from simpy.events import NORMAL, Event
 
 
+def _call(event: Any) -> None:
+    event._call(event._value)
+
+
 def call_later(env: simpy.Environment, delay: float, fn: Callable[[Any], None],
                arg: Any = None) -> Event:
     """Call ``fn(arg)`` ``delay`` seconds from now; returns the event (compare it to tell a
     stale timer from the current one)."""
     event = Event(env)
     event._ok = True
-    event._value = None
-    event.callbacks.append(lambda _e: fn(arg))
+    event._value = arg
+    event._call = fn  # type: ignore[attr-defined]
+    event.callbacks.append(_call)
     heapq.heappush(env._queue, (env._now + (delay if delay > 0.0 else 0.0), NORMAL,
                                 next(env._eid), event))
     return event

@@ -117,6 +117,10 @@ class Slot:
         self.warm = False
 
 
+def _nothing(_arg: object) -> None:
+    pass
+
+
 class RayNode:
     """Per-node state: its slots, attempts running there, results stored there."""
 
@@ -208,13 +212,13 @@ class RayPlatform(Platform):
         cfg = self.config
         if self._results:
             batch, self._results = self._results, []
-            return cfg.result_time * len(batch), lambda: self._consume_all(batch)
+            return cfg.result_time * len(batch), self._consume_all, batch
         pending = self.submitted - self.resolved
         wl = self.sim.workload
         room = wl.ready if cfg.max_pending is None else min(wl.ready, cfg.max_pending - pending)
         if room > 0:
             tasks = [wl.take() for _ in range(min(room, SUBMIT_BATCH))]
-            return cfg.submit_time * len(tasks), lambda: self._submit_all(tasks)
+            return cfg.submit_time * len(tasks), self._submit_all, tasks
         if cfg.driver == "get_in_loop" and self._next_get in self._ready_results:
             attempt = self._ready_results.pop(self._next_get)
             self._next_get += 1
@@ -223,11 +227,11 @@ class RayPlatform(Platform):
                 self._ready_results.pop(self._next_get)  # failed: ray.get raised, move on
                 self._next_get += 1
             if attempt is None:
-                return 0.0, lambda: None
+                return 0.0, _nothing, None
             service = cfg.result_time
             if self._large:
                 service += self._fetch_alone_time()
-            return service, lambda: self._consumed(attempt)
+            return service, self._consumed, attempt
         return None
 
     def _fetch_alone_time(self) -> float:

@@ -302,7 +302,7 @@ class WorkQueuePlatform(Platform):
             size += self.sim.scenario.workload.executable_size
             self.exe_sends += 1
         service = self.config.dispatch_time + self._staging_time(size)
-        return service, lambda: self._dispatched(attempt)
+        return service, self._dispatched, attempt
 
     def _dispatched(self, attempt: Attempt) -> None:
         if not attempt.active:
@@ -322,7 +322,7 @@ class WorkQueuePlatform(Platform):
             return
         size = self.sim.workload.output_size
         service = self.config.retrieval_time + self._staging_time(size)
-        self.server.push(service, lambda: self._retrieved(attempt))
+        self.server.push(service, self._retrieved, attempt)
 
     def _retrieved(self, attempt: Attempt) -> None:
         if not attempt.active or attempt.worker.dead:
