@@ -64,6 +64,7 @@ def main() -> int:
         "ratio_to_bare": round(tasks / wall / floor, 3),
         "tasks_completed": result.metrics["tasks_completed"],
         "preemptions": result.metrics["preemptions"],
+        "failure": result.failure,
         "python": sys.version.split()[0],
     }
     print(json.dumps(out))

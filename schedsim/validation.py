@@ -198,20 +198,24 @@ edit the text in `schedsim/validation.py`, not here.
   bias direction, and pass or fail against 5% median and 15% P95.
 - The RFC's own run (12 tasks, n = 200,000, 3 workers) is reported apart: calibration used it.
 - Injected kills end the worker process, whose connections close at once; the scenarios model
-  that as a 1 ms notice (both platforms notice at once), not as a vanished machine.
+  that as a 1 ms notice (both platforms notice at once), not as a vanished machine. A live Ray
+  run has no autoscaler, so its scenario sets `platform.ray.autoscaler: false` and the churn's
+  own replacement (at once) stands in for the harness that restarts the killed node.
+- Task times are the profile's process wall time (fork to exit): both platforms start the
+  task as a new process for every attempt.
 
 ## Known gaps
-- This host has 2 cores; configurations with more workers than cores make live tasks compete
-  for CPU, which the simulator (a slot is a core) does not model; the matrix keeps to 2
-  workers, but the RFC run (3 workers) is affected.
-- Live Ray nodes are emulated on one raylet (docs/live.md); the simulated Ray model has one
-  worker start per slot and a fitted lease latency that absorbs what the model lacks
-  (docs/calibration.md: Ray's fit has 30% RMS error).
-- Ray "kill": killing a live Ray worker process is a worker crash that Ray restarts at once on
-  the same (emulated) node; the scenario models it as a node loss that the autoscaler
-  replaces on its next 5 s tick, plus a fresh worker start: +595% on that configuration. The
-  live fault injection and the model disagree on what a kill is; fixing that (per-node raylets
-  in live runs, or a worker-crash event in the model) is open.
+- Oversubscription: this host has 2 CPUs. Live configurations with more slots than CPUs (the
+  RFC run: 3 one-core workers) make tasks, worker start-up and the platforms' daemons compete
+  for CPU, which the simulator, whose nodes have cores of their own, does not represent; Ray
+  also starts at most `min(cpu_count, num_cpus)` = 2 workers at once here
+  (`maximum_startup_concurrency`, python/ray/_private/services.py). Calibration therefore fits
+  only configurations with at most 2 slots, the held-out matrix keeps to 2 workers, and the
+  RFC run's errors (3 workers) show what oversubscription costs.
+- Live Ray nodes are emulated on one raylet (docs/live.md): a killed node is a crashed worker
+  process, restarted by the same raylet, which the model shows as a node replaced at once
+  with a fresh worker start; Ray counts such a crash against `max_retries`, the model (which
+  sees a 1 ms notice and a drain) does not.
 - Live runs last well under a second, so start-up costs dominate them; these errors say
   little about long tasks at scale, where both models are limited by cores or by the manager.
 """

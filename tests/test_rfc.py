@@ -45,3 +45,20 @@ def test_every_churn_level_is_a_valid_scenario(churn: str) -> None:
     from schedsim.scenario import parse_scenario
 
     parse_scenario(rfc.scenario_data(10, churn, 200_000, 10.0, "spot", 1), "t")
+
+
+def test_interrupted_grid_resumes_from_its_cache_with_the_same_rows(tmp_path: Path) -> None:
+    grid = rfc.Grid(nodes=(5,), churn=("none", "volatile"), n=(200_000,), link_gbps=(10.0,),
+                    head=("on_demand", "spot"), replications=2)
+    cache = tmp_path / "points.jsonl"
+    first = rfc.run_grid(grid, cache=cache)
+    lines = cache.read_text().splitlines()
+    assert len(lines) == 4
+    # Killed after two points, in the middle of writing the third.
+    cache.write_text("\n".join(lines[:2]) + "\n" + lines[2][:40])
+    ran: list[str] = []
+    resumed = rfc.run_grid(grid, on_point=ran.append, jobs=2, cache=cache)
+    assert resumed == first  # same numbers, in grid order, whatever ran in parallel
+    assert len(ran) == 4  # every point reported, two of them from the cache
+    assert len(rfc.load_cache(cache, 2)) == 4
+    assert rfc.load_cache(cache, 3) == {}  # other replications: nothing is reused
