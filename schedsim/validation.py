@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from schedsim.calibration.platform_fit import live_host
+from schedsim.calibration.profile import default_profile_path
 from schedsim.metrics import Outcome
 from schedsim.scenario import Scenario, parse_scenario
 from schedsim.simulation import Simulation
@@ -65,6 +67,11 @@ def scenario_for(cfg: Config, platform: str, profile: Path | None = None,
         "workload": {"tasks": cfg.tasks, "duration": duration},
         "cluster": {"pools": [{"name": "host", "count": cfg.workers}]},
     }
+    # Outputs cross the loopback at its fitted bandwidth, as in calibration.
+    host = live_host(profile or default_profile_path(), cfg.n, cfg.tolerance)
+    if host:
+        data["network"] = host["network"]
+        data["workload"]["output_size"] = host["output_size"]
     if cfg.kill_after_s is not None:
         # A killed worker process closes its connections at once, which both platforms see
         # straight away (unlike a vanished VM): a 1 ms notice models exactly that.

@@ -35,6 +35,7 @@ from schedsim.calibration.measure import (
     task_sweep,
 )
 from schedsim.calibration.profile import FORMAT, FORMAT_VERSION, load_profile
+from schedsim.errors import InputError
 from schedsim.report import progress_bar
 from schedsim.runner import finite
 
@@ -201,5 +202,23 @@ def calibrate(out: Path, *, quick: bool, console: Console, live: bool = True,
             doc["platforms"] = fit_platforms(doc, out)
         write_profile(out, doc)
     doc["elapsed_s"] = (dt.datetime.now(dt.UTC) - started).total_seconds()
+    write_profile(out, doc)
+    return doc
+
+
+def refit(out: Path, console: Console) -> dict[str, Any]:
+    """Refit only the platform overheads of an existing profile to its own live runs."""
+    import json
+
+    from schedsim.calibration.platform_fit import fit_platforms
+
+    load_profile(out)  # refuses a missing or malformed profile with one line
+    doc: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    if not doc.get("measured"):
+        raise InputError(str(out), "measured", "live runs to fit (run schedsim calibrate)",
+                         has_value=False)
+    with console.status("fitting platform overheads to the live runs"):
+        doc["platforms"] = fit_platforms(doc, out)
+    doc["refitted_utc"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     write_profile(out, doc)
     return doc

@@ -76,17 +76,70 @@ def targets(measured: dict[str, Any], host_cpus: int | None = None) -> list[Targ
     return out
 
 
+def live_host(profile: Path, n: int, tolerance: float,
+              bandwidth: float | None = None) -> dict[str, Any]:
+    """Scenario keys that describe this host's loopback for a live configuration.
+
+    Outputs move over the loopback interface (Work Queue's manager fetches each output file;
+    Ray's results above 100 KiB go through its object store): the scenario gets a network
+    whose links have the loopback bandwidth fitted from Work Queue's retrievals (the
+    profile's ``platforms.loopback``) and the task's fitted output size. Without a fitted
+    bandwidth, no network.
+    """
+    from schedsim.calibration.profile import load_profile, platform_defaults
+
+    if bandwidth is None:
+        bandwidth = platform_defaults("loopback", profile).get("bandwidth")
+    if not bandwidth:
+        return {}
+    size = load_profile(profile).output_bytes(n, tolerance)
+    link = {"bandwidth": bandwidth, "latency": 0.0}
+    return {"network": {"manager": dict(link), "worker": dict(link)},
+            "output_size": max(0.0, size)}
+
+
+def fit_loopback(measured: dict[str, Any], profile: Path) -> tuple[float, float] | None:
+    """Work Queue's retrieval time against the output's size: (fixed s, bytes/s).
+
+    A least-squares line through each live configuration's median ``retrieval_s`` against the
+    profile's output size for its n and tolerance; None when fewer than two sizes or no
+    positive slope.
+    """
+    from schedsim.calibration.profile import load_profile
+
+    prof = load_profile(profile)
+    xs, ys = [], []
+    for c in measured.get("configs", []):
+        stat = c.get("retrieval_s") or {}
+        if stat.get("count"):
+            xs.append(prof.output_bytes(c["n"], c["tolerance"]))
+            ys.append(float(stat["median"]))
+    if len(set(xs)) < 2:
+        return None
+    slope, intercept = np.polyfit(np.asarray(xs), np.asarray(ys), 1)
+    if slope <= 0:
+        return None
+    return max(0.0, float(intercept)), float(1.0 / slope)
+
+
 def simulate(platform: str, options: dict[str, float], target: Target, profile: Path,
-             replications: int) -> float:
+             replications: int, bandwidth: float | None = None) -> float:
     """Mean simulated makespan of a live configuration (seeds fixed: common random numbers)."""
+    host = live_host(profile, target.n, target.tolerance, bandwidth)
+    workload: dict[str, Any] = {"tasks": target.tasks,
+                                "duration": {"dist": "profile", "n": target.n,
+                                             "tolerance": target.tolerance,
+                                             "profile": str(profile)}}
+    if host:
+        workload["output_size"] = host["output_size"]
     data = {
         "name": f"fit-{target.label}", "seed": 1, "replications": 1,
         "platform": {"type": platform, platform: dict(options)},
-        "workload": {"tasks": target.tasks,
-                     "duration": {"dist": "profile", "n": target.n,
-                                  "tolerance": target.tolerance, "profile": str(profile)}},
+        "workload": workload,
         "cluster": {"pools": [{"name": "host", "count": target.nodes, "cores": target.cores}]},
     }
+    if host:
+        data["network"] = host["network"]
     scenario = parse_scenario(data, f"<fit {target.label}>", profile.parent)
     runs = [Simulation(scenario, r, keep_records=False).run().metrics["makespan_s"]
             for r in range(replications)]
@@ -102,7 +155,8 @@ class FitResult:
 
 
 def fit(platform: str, goals: Sequence[Target], profile: Path, fixed: dict[str, float],
-        free: dict[str, float], replications: int = 40, max_evals: int = 120) -> FitResult:
+        free: dict[str, float], replications: int = 40, max_evals: int = 120,
+        bandwidth: float | None = None) -> FitResult:
     """Least squares over ``free`` on the configurations that do not oversubscribe the host
     (all of them if none qualifies); ``fixed`` options are held. Every configuration's error
     is reported."""
@@ -117,8 +171,8 @@ def fit(platform: str, goals: Sequence[Target], profile: Path, fixed: dict[str, 
         nonlocal evals
         evals += 1
         opts = options(x)
-        return np.array([(simulate(platform, opts, g, profile, replications) - g.makespan_s)
-                         / g.makespan_s for g in usable])
+        return np.array([(simulate(platform, opts, g, profile, replications, bandwidth)
+                          - g.makespan_s) / g.makespan_s for g in usable])
 
     x0 = np.array([free[k] for k in names])
     # Makespans are close to linear in overheads (with the seeds fixed), so a bounded
@@ -129,7 +183,7 @@ def fit(platform: str, goals: Sequence[Target], profile: Path, fixed: dict[str, 
     best = options(res.x)
     per_config: list[dict[str, float | str]] = []
     for g in goals:
-        sim = simulate(platform, best, g, profile, replications)
+        sim = simulate(platform, best, g, profile, replications, bandwidth)
         per_config.append({"config": g.label, "live_makespan_s": g.makespan_s,
                            "simulated_makespan_s": sim,
                            "relative_error": (sim - g.makespan_s) / g.makespan_s,
@@ -143,6 +197,13 @@ def fit_platforms(doc: dict[str, Any], profile: Path, replications: int = 40
                   ) -> dict[str, Any]:
     """The profile's ``platforms`` section from its ``measured`` section."""
     section: dict[str, Any] = {}
+    line = fit_loopback(doc.get("measured", {}).get("workqueue", {}), profile)
+    bandwidth = line[1] if line is not None else None
+    if line is not None:
+        section["loopback"] = {"parameters": {"bandwidth": {
+            "value": line[1], "unit": "B/s",
+            "source": "slope of Work Queue's median retrieval_s against the task's fitted "
+                      "output size, least squares over the live configurations"}}}
     for platform, free in FREE.items():
         measured = doc.get("measured", {}).get(platform)
         if not measured:
@@ -160,7 +221,14 @@ def fit_platforms(doc: dict[str, Any], profile: Path, replications: int = 40
                 fixed[name] = float(np.median(values))
                 params[name] = {"value": fixed[name], "unit": "s",
                                 "source": f"median of {what}, over the live configurations"}
-        result = fit(platform, goals, profile, fixed, free, replications)
+        if platform == "workqueue" and line is not None:
+            fixed["retrieval_time"] = line[0]
+            params["retrieval_time"] = {
+                "value": line[0], "unit": "s",
+                "source": "intercept of Work Queue's median retrieval_s against the output "
+                          "size (the size-dependent part is the loopback bandwidth)"}
+        result = fit(platform, goals, profile, fixed, free, replications,
+                     bandwidth=bandwidth)
         for name, value in result.values.items():
             params[name] = {"value": value, "unit": "s",
                             "source": "fitted: simulated vs live mean makespans, least squares, "

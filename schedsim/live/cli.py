@@ -61,6 +61,9 @@ def register(subparsers: Any) -> dict[str, Handler]:
                      help="only the task sweep and its fit, no live runs")
     cal.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
                      help="limit per live replication (default 300 s)")
+    cal.add_argument("--refit", action="store_true",
+                     help="measure nothing: refit the platform overheads to the live runs "
+                     "already in the profile (after a change to the models)")
     return {"live": cmd_live, "calibrate": cmd_calibrate}
 
 
@@ -104,6 +107,13 @@ def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
         raise InputError("--out", "", "a .json file name", str(out))
     if not args.timeout > 0:
         raise InputError("--timeout", "", "a number of seconds > 0", args.timeout)
+    if args.refit:
+        from schedsim.calibration.calibrate import refit
+
+        doc = refit(out, console)
+        console.print(measured_table(doc.get("measured", {})))
+        console.print(f"profile: {out} (platform overheads refitted)")
+        return 0
     try:
         doc = calibrate(out, quick=args.quick, console=console, live=args.live,
                         timeout_s=args.timeout)
