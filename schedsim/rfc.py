@@ -3,7 +3,8 @@
 The RFC recommends Work Queue for a C++ bag of tasks on volatile pools although Ray won its
 12-task local run. This sweep asks where that holds. Each point is one cluster: ``nodes``
 one-core spot workers, 20 tasks per node of the real zfp task at size ``n`` (times from the
-calibration profile), a churn level, a manager/head link, and the manager or head either on a
+calibration profile; the compressed output, also from the profile, comes back to the manager
+or driver), a churn level, a manager/head link, and the manager or head either on a
 dedicated on-demand node or on a spot node of the pool. Both platforms run the same scenario,
 seeds and churn; every metric is compared with its CI, and each region gets a verdict and the
 mechanism behind it (from the bound and the failure reasons), with the validation error
@@ -56,6 +57,13 @@ FULL = Grid(nodes=(10, 100, 1000, 10_000), churn=tuple(CHURN), n=(200_000, 20_00
             replications=5)
 
 
+def output_bytes(n: int) -> float:
+    """The task's compressed output (bytes) at the RFC's tolerance, from the profile's fit."""
+    from schedsim.calibration.profile import default_profile_path, load_profile
+
+    return round(load_profile(default_profile_path()).output_bytes(n, 1e-3))
+
+
 def scenario_data(nodes: int, churn: str, n: int, link_gbps: float, head: str,
                   replications: int) -> dict[str, Any]:
     spot_head = head == "spot"
@@ -68,7 +76,8 @@ def scenario_data(nodes: int, churn: str, n: int, link_gbps: float, head: str,
                      else {"max_pending": 100_000}},
         "workload": {"tasks": TASKS_PER_NODE * nodes,
                      "duration": {"dist": "profile", "n": n, "tolerance": 1e-3},
-                     "output_size": "2 KB", "executable_size": "35 KB"},
+                     # The compressed output comes back to the manager or driver.
+                     "output_size": output_bytes(n), "executable_size": "35 KB"},
         "cluster": {"manager": {"price_per_hour": 0.34},
                     "pools": [{"name": "spot", "count": nodes, "market": "spot",
                                "price_per_hour": 0.0125,
@@ -200,8 +209,22 @@ def verdict(point: dict[str, Any], s: dict[str, dict[str, Any]]) -> dict[str, An
     return row
 
 
+def _link_cap(row: dict[str, Any], serial: bool = False) -> float:
+    """Tasks/s at which the manager's or head's link can bring outputs back (inf if unknown);
+    ``serial``: one file at a time, each capped by a worker's 10 Gbps link (Work Queue)."""
+    if "n" not in row or "link_gbps" not in row:
+        return math.inf
+    gbps = min(row["link_gbps"], 10.0) if serial else row["link_gbps"]
+    return gbps * 1e9 / 8 / output_bytes(row["n"])
+
+
 def mechanism(row: dict[str, Any]) -> str:
     reasons = []
+    cap = _link_cap(row)
+    if row["wq_throughput_tasks_per_s"] >= 0.8 * cap and \
+            row["ray_throughput_tasks_per_s"] >= 0.8 * cap:
+        reasons.append("both are limited by the link that brings every output back to the "
+                       "manager or driver")
     if any("head node lost" in f for f in row["ray_failures"]):
         reasons.append("Ray head-node loss fails the job")
     if any("manager node lost" in f for f in row["wq_failures"]):
@@ -211,7 +234,15 @@ def mechanism(row: dict[str, Any]) -> str:
     # A bound explains a gap only when the loser actually runs close to it.
     if row["winner_throughput"] == "ray" and row["wq_binding"] == "manager" and \
             row["wq_throughput_tasks_per_s"] >= 0.8 * row.get("wq_bound", math.inf):
-        reasons.append("Work Queue's serial manager (dispatch and retrieval) caps throughput")
+        serial_cap = _link_cap(row, serial=True)
+        staging = 1.0 / serial_cap if math.isfinite(serial_cap) else 0.0
+        per_task = 1.0 / row["wq_bound"] if row.get("wq_bound") else 0.0
+        if per_task and staging > 0.5 * per_task:
+            reasons.append("Work Queue's serial manager stages every output through its "
+                           "link one file at a time, which caps throughput")
+        else:
+            reasons.append("Work Queue's serial manager (dispatch and retrieval) caps "
+                           "throughput")
     if row["winner_throughput"] == "workqueue" and row["ray_binding"] == "driver" and \
             row["ray_throughput_tasks_per_s"] >= 0.8 * row.get("ray_bound", math.inf):
         reasons.append("Ray's driver submission rate caps throughput")
