@@ -24,7 +24,12 @@ def test_tiny_grid_writes_report_plots_and_verdicts(tmp_path: Path) -> None:
         "median_abs_error": 0.5, "p95_abs_error": 1.0, "bias": "simulation over-predicts"}}},
         quick=True)
     assert "Where the recommendation holds" in text and "How sure we are" in text
-    assert text.count("\n| 5 |") + text.count("\n| 10 |") == 8
+    every = text.split("## Every point")[1]
+    assert every.count("\n| 5 |") + every.count("\n| 10 |") == 8
+    assert "## The answer" in text and "## By scale and task size" in text
+    # The counts in words are the rows' own: here every verdict is one of three outcomes.
+    wins = sum(1 for r in rows if r["winner_throughput"] == "workqueue")
+    assert f"Work Queue is ahead beyond the CIs at {wins} of 8 points" in text
 
 
 def test_mechanisms_are_named() -> None:
