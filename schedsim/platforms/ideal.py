@@ -59,6 +59,10 @@ class IdealPlatform(Platform):
         self._network = network
         self._in = sim.workload.input_size if network is not None else 0.0
         self._out = sim.workload.output_size if network is not None else 0.0
+        # Bound once: these run once or twice per task.
+        self._take = sim.workload.take
+        self._log = sim.log.add
+        self._completed = sim.task_completed
 
     def node_ready(self, node: Node) -> None:
         slots = [Slot(node, i) for i in range(node.cores)]
@@ -97,7 +101,7 @@ class IdealPlatform(Platform):
         """The slot is free: take the next task, or wait in the idle FIFO."""
         if slot.node.state != NodeState.READY:
             return
-        task = self.sim.workload.take()
+        task = self._take()
         if task is None:
             slot.idle = True
             self._idle.append(slot)
@@ -130,11 +134,9 @@ class IdealPlatform(Platform):
             self._returned(slot)
 
     def _returned(self, slot: Slot) -> None:
-        task = slot.task
-        assert task is not None
+        task: Task = slot.task  # type: ignore[assignment]
         slot.pending = None
         slot.task = None
-        self.sim.log.add(task[0], slot.node.id, slot.index, slot.start, self.env._now,
-                         Outcome.DONE)
-        self.sim.task_completed()
+        self._log(task[0], slot.node.id, slot.index, slot.start, self.env._now, Outcome.DONE)
+        self._completed()
         self._next(slot)
