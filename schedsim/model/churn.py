@@ -19,6 +19,7 @@ import simpy
 
 from schedsim.distributions import Draws
 from schedsim.model.cluster import Cluster, Node, NodeState
+from schedsim.model.timers import call_later
 from schedsim.rng import Streams
 from schedsim.scenario import ChurnSpec
 
@@ -67,14 +68,22 @@ class Churn:
             self._schedule_end(node, life, spec.notice)
 
     def _schedule_end(self, node: Node, remaining: float, notice: float) -> None:
-        env = self.env
+        # One pending timer per node at a time (the notice, then the end), so that the
+        # event heap holds one churn entry per live node, not two.
         if notice > 0:  # no notice at all is an abrupt loss: nobody is told
             warn_in = max(0.0, remaining - notice)
             if warn_in > 0:
-                env.timeout(warn_in).callbacks.append(lambda _e: self.cluster.notify(node))
-            else:
-                self.cluster.notify(node)
-        env.timeout(remaining).callbacks.append(lambda _e: self._gone(node))
+                call_later(self.env, warn_in, self._warn, (node, remaining - warn_in))
+                return
+            self.cluster.notify(node)
+        call_later(self.env, remaining, self._gone, node)
+
+    def _warn(self, arg: tuple[Node, float]) -> None:
+        node, left = arg
+        if node.state == NodeState.GONE:
+            return
+        self.cluster.notify(node)
+        call_later(self.env, left, self._gone, node)
 
     def reclaim(self, node: Node) -> None:
         """Reclaim one node now: notice first if it is running, at once if still booting."""
