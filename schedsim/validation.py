@@ -230,6 +230,11 @@ edit the text in `schedsim/validation.py`, not here.
   about 10 ms live; Ray's fitted worker start is 0.23 s where one slot's first task starts at
   0.15-0.17 s), and the profile's linear fit of process time is high at n = 1e5 (its largest
   per-n error, 18.6%, is at 1e-4). Both weigh most on short runs of short tasks.
+  Measuring Work Queue's connect time directly (its first task starts at about 10 ms) instead
+  of fitting it was tried on the full matrix's live means: median 12.7%, P95 15.5% (2-worker
+  runs then under-predicted by 10-16%), against 7.0% and 28.4% with the fit. No single
+  start-up value fixes both; what is missing is per-task CPU contention between the workers
+  and the manager on 2 CPUs.
 - Host noise: the same configuration's live mean moved by up to 15% between two validation
   runs on the same day (Ray one-worker 0.38 s, then 0.45 s), which alone puts the 5% median
   target near the noise floor of this 2-core host.
