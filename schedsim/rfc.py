@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from schedsim.calibration.profile import platform_defaults
+from schedsim.calibration.profile import default_profile_path, load_profile, platform_defaults
 from schedsim.report import better
 from schedsim.runner import run_scenario
 from schedsim.scenario import parse_scenario
@@ -61,8 +61,6 @@ FULL = Grid(nodes=(10, 100, 1000, 10_000), churn=tuple(CHURN), n=(200_000, 20_00
 
 def output_bytes(n: int) -> float:
     """The task's compressed output (bytes) at the RFC's tolerance, from the profile's fit."""
-    from schedsim.calibration.profile import default_profile_path, load_profile
-
     return round(load_profile(default_profile_path()).output_bytes(n, 1e-3))
 
 

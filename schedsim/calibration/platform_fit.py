@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
+from schedsim.calibration.profile import load_profile, platform_defaults
 from schedsim.scenario import parse_scenario
 from schedsim.simulation import Simulation
 
@@ -86,8 +87,6 @@ def live_host(profile: Path, n: int, tolerance: float,
     profile's ``platforms.loopback``) and the task's fitted output size. Without a fitted
     bandwidth, no network.
     """
-    from schedsim.calibration.profile import load_profile, platform_defaults
-
     if bandwidth is None:
         bandwidth = platform_defaults("loopback", profile).get("bandwidth")
     if not bandwidth:
@@ -105,8 +104,6 @@ def fit_loopback(measured: dict[str, Any], profile: Path) -> tuple[float, float]
     profile's output size for its n and tolerance; None when fewer than two sizes or no
     positive slope.
     """
-    from schedsim.calibration.profile import load_profile
-
     prof = load_profile(profile)
     xs, ys = [], []
     for c in measured.get("configs", []):

@@ -14,11 +14,11 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import simpy
-from simpy.events import NORMAL
 
 from schedsim.metrics import Outcome
 from schedsim.model.cluster import Node, NodeState
 from schedsim.model.network import Transfer
+from schedsim.model.timers import call_later
 from schedsim.model.workload import Task
 from schedsim.platforms.base import Platform
 from schedsim.reader import Reader
@@ -114,15 +114,12 @@ class IdealPlatform(Platform):
             slot.pending = self._network.transfer(node.id, node.cores, self._in, self._ran,
                                                   slot, then=task[1])
         else:
-            self._after(task[1], self._ran, slot)
+            slot.pending = call_later(self.env, task[1], self._timed, slot)
 
-    def _after(self, delay: float, fn: Any, slot: Slot) -> None:
-        event = simpy.Event(self.env)
-        event._ok = True
-        event._value = slot
-        event.callbacks.append(lambda ev: fn(slot) if slot.pending is ev else None)
-        self.env.schedule(event, NORMAL, delay)
-        slot.pending = event
+    def _timed(self, slot: Slot) -> None:
+        """The run time without a network ended (ignored if the node was lost meanwhile)."""
+        if slot.pending is not None:
+            self._ran(slot)
 
     def _ran(self, slot: Slot) -> None:
         """The task ran; send its output back."""
