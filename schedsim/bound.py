@@ -19,7 +19,8 @@ def resource_limits(scenario: Scenario, platform_limits: dict[str, float]) -> di
     """Tasks/s each resource could sustain on its own."""
     limits: dict[str, float] = {}
     mean = scenario.workload.duration.mean
-    cores = scenario.cluster.initial_cores
+    # A core of a pool with speed s runs a task in mean / s on average.
+    cores = sum(p.count * p.cores * p.speed for p in scenario.cluster.pools)
     limits["cores"] = cores / mean if mean > 0 else math.inf
     net = scenario.network
     per_task = scenario.workload.input_size + scenario.workload.output_size

@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--out", type=Path, default=Path("out/validation"), metavar="DIR",
                      help="JSON, markdown and PNG go here (default out/validation)")
     val.add_argument("--timeout", type=float, default=300.0, help="limit per live run (s)")
+    val.add_argument("--live", type=Path, metavar="FILE",
+                     help="no live runs: compare with those recorded in FILE (a DIR/"
+                          "validation-live.jsonl of an earlier validate), e.g. after a refit")
     from schedsim.live.cli import register as register_live  # live runs and calibration
 
     COMMANDS.update(register_live(sub))
@@ -320,14 +323,16 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
     configs = validation.QUICK if args.quick else validation.FULL
     repeats, sims = (2, 20) if args.quick else (5, 50)
-    per_config = repeats * len(validation.PLATFORMS) + len(validation.PLATFORMS)
+    live = validation.read_live(args.live) if args.live is not None else None
+    per_config = (0 if live else repeats * len(validation.PLATFORMS)) + \
+        len(validation.PLATFORMS)
+    args.out.mkdir(parents=True, exist_ok=True)
     with progress_bar() as progress:
         bar = progress.add_task("validate", total=per_config * (len(configs) + 1))
         report = validation.validate(
             configs, repeats=repeats, sim_replications=sims, profile=args.profile,
-            timeout_s=args.timeout,
+            timeout_s=args.timeout, live=live, live_out=args.out / "validation-live.jsonl",
             on_step=lambda s: progress.update(bar, advance=1, description=f"validate: {s}"))
-    args.out.mkdir(parents=True, exist_ok=True)
     write_json(report, args.out / "validation.json")
     validation.plot(report, args.out / "validation.png")
     text = validation.markdown(report, "validation.png")

@@ -60,6 +60,7 @@ class PoolSpec:
     market: str
     price_per_hour: float
     boot_time: Distribution
+    speed: float = 1.0  # relative speed of a node's cores: a task takes duration / speed
 
 
 @dataclass(frozen=True)
@@ -313,6 +314,7 @@ def _read_cluster(r: Reader) -> ClusterSpec:
             market=p.take_choice("market", MARKETS, default="on_demand"),
             price_per_hour=p.take_float("price_per_hour", 0.0, default=0.0),
             boot_time=read_distribution(p, "boot_time", default=_ZERO),
+            speed=p.take_float("speed", 0.0, default=1.0, exclusive_min=True),
         ))
         p.done()
     if not pools:

@@ -14,6 +14,7 @@ reported beside the RFC's 1.78.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from scipy import stats
 
 from schedsim.calibration.platform_fit import live_host
 from schedsim.calibration.profile import default_profile_path
+from schedsim.errors import InputError
 from schedsim.metrics import Outcome
 from schedsim.scenario import Scenario, parse_scenario
 from schedsim.simulation import Simulation
@@ -67,9 +69,13 @@ def scenario_for(cfg: Config, platform: str, profile: Path | None = None,
         "workload": {"tasks": cfg.tasks, "duration": duration},
         "cluster": {"pools": [{"name": "host", "count": cfg.workers}]},
     }
-    # Outputs cross the loopback at its fitted bandwidth, as in calibration.
-    host = live_host(profile or default_profile_path(), cfg.n, cfg.tolerance)
-    if host:
+    # Outputs cross the loopback at its fitted bandwidth, and the task runs at the speed the
+    # platform's live runs measured beside its own processes, as in calibration.
+    host = live_host(profile or default_profile_path(), cfg.n, cfg.tolerance,
+                     platform=platform)
+    if "speed" in host:
+        data["cluster"]["pools"][0]["speed"] = host["speed"]
+    if "network" in host:
         data["network"] = host["network"]
         data["workload"]["output_size"] = host["output_size"]
     if cfg.kill_after_s is not None:
@@ -143,29 +149,89 @@ def simulate(scenario: Scenario, replications: int) -> tuple[list[float],
     return makespans, latencies
 
 
-def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
-             profile: Path | None = None, timeout_s: float = 300.0,
-             on_step: Callable[[str], None] = lambda _s: None) -> dict[str, Any]:
-    """Live and simulated runs of every configuration on both platforms, and their errors."""
+def live_runs(configs: Sequence[Config], *, repeats: int, out: Path,
+              profile: Path | None = None, timeout_s: float = 300.0,
+              on_step: Callable[[str], None] = lambda _s: None) -> list[dict[str, Any]]:
+    """Run every configuration (and the RFC's) live on both platforms, ``repeats`` times.
+
+    Each run is appended to ``out`` (JSON lines) as it ends: platform, configuration,
+    repeat, makespan and every attempt, so that a later profile can be validated against the
+    same live runs (``schedsim validate --live FILE``)."""
     from schedsim.live.run import run_live
 
+    out.parent.mkdir(parents=True, exist_ok=True)
+    records = []
+    with out.open("w", encoding="utf-8") as fh:
+        for cfg in list(configs) + [RFC]:
+            for platform in PLATFORMS:
+                scenario = scenario_for(cfg, platform, profile)
+                for r in range(repeats):
+                    result = run_live(scenario, platform, r, timeout_s=timeout_s)
+                    rec = {"platform": platform, "config": cfg.label, "repeat": r,
+                           "makespan_s": result.metrics["makespan_s"],
+                           "attempts": [a.as_dict() for a in result.attempts]}
+                    fh.write(json.dumps(rec) + "\n")
+                    fh.flush()
+                    records.append(rec)
+                    on_step(f"{platform} {cfg.label} live r{r}")
+    return records
+
+
+def read_live(path: Path) -> list[dict[str, Any]]:
+    """Live runs recorded by :func:`live_runs`; one clear line if the file is not one."""
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(str(path), "", "a file of live runs written by schedsim validate",
+                         exc.strerror or str(exc)) from None
+    for i, line in enumerate(lines, 1):
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, dict) or not {"platform", "config", "makespan_s",
+                                                 "attempts"} <= rec.keys():
+                raise ValueError
+        except ValueError:
+            raise InputError(str(path), f"line {i}", "a live run (platform, config, "
+                             "makespan_s, attempts) as written by schedsim validate",
+                             line[:60]) from None
+        records.append(rec)
+    return records
+
+
+def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
+             profile: Path | None = None, timeout_s: float = 300.0,
+             on_step: Callable[[str], None] = lambda _s: None,
+             live: Sequence[dict[str, Any]] | None = None,
+             live_out: Path | None = None) -> dict[str, Any]:
+    """Live and simulated runs of every configuration on both platforms, and their errors.
+
+    With ``live`` (records of :func:`live_runs`), no live run is made: the simulator is
+    compared with those; otherwise the live runs are made and recorded to ``live_out``."""
+    if live is None:
+        if live_out is None:
+            raise ValueError("live_out: where to record the live runs")
+        live = live_runs(configs, repeats=repeats, out=live_out, profile=profile,
+                         timeout_s=timeout_s, on_step=on_step)
     rows: list[dict[str, Any]] = []
     for cfg in list(configs) + [RFC]:
         for platform in PLATFORMS:
             scenario = scenario_for(cfg, platform, profile)
-            live_mk, live_lat = [], []
-            for r in range(repeats):
-                result = run_live(scenario, platform, r, timeout_s=timeout_s)
-                live_mk.append(result.metrics["makespan_s"])
-                live_lat.append(completion_times([(a.task, a.end_s, a.outcome)
-                                                  for a in result.attempts]))
-                on_step(f"{platform} {cfg.label} live r{r}")
+            runs = [rec for rec in live
+                    if rec["platform"] == platform and rec["config"] == cfg.label]
+            if not runs:
+                raise InputError("live runs", f"{platform} {cfg.label}",
+                                 "live runs of every configuration being validated",
+                                 has_value=False)
+            live_mk = [float(rec["makespan_s"]) for rec in runs]
+            live_lat = [completion_times([(a["task"], a["end_s"], a["outcome"])
+                                          for a in rec["attempts"]]) for rec in runs]
             sim_mk, sim_lat = simulate(scenario, sim_replications)
             on_step(f"{platform} {cfg.label} simulated")
             row = {"config": cfg.label, "platform": platform, "tasks": cfg.tasks, "n": cfg.n,
                    "tolerance": cfg.tolerance, "workers": cfg.workers,
                    "kills": cfg.kill_after_s is not None, "held_out": cfg is not RFC,
-                   "live_repeats": repeats, "sim_replications": sim_replications}
+                   "live_repeats": len(runs), "sim_replications": sim_replications}
             row.update(compare(live_mk, sim_mk, live_lat, sim_lat))
             rows.append(row)
     summary = {p: overall([r["relative_error"] for r in rows

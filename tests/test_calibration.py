@@ -99,14 +99,16 @@ def test_profile_distribution_loads_from_a_scenario(tmp_path: Path) -> None:
     # The profile path is relative to the scenario file; YAML reads 1e-3 as a string.
     scen = write_scenario(tmp_path / "s.yaml", {"dist": "profile", "n": 200000,
                                                 "tolerance": "1e-3", "profile": "prof.json"})
+    dist = load_scenario(scen).workload.duration
+    # By default a task is the program's own time: the platforms add their launch cost.
+    assert isinstance(dist, ProfileDuration) and dist.time == "task"
+    scen = write_scenario(tmp_path / "s.yaml", {"dist": "profile", "n": 200000,
+                                                "time": "process", "tolerance": "1e-3",
+                                                "profile": "prof.json"})
     process = load_scenario(scen).workload.duration
     assert isinstance(process, ProfileDuration)
-    # By default a task is a process (fork to exit), as both platforms run it.
     assert process.mean == pytest.approx(pa + pb * 200000, rel=1e-12)
     assert process.mean > a + b * 200000
-    scen = write_scenario(tmp_path / "s.yaml", {"dist": "profile", "n": 200000, "time": "task",
-                                                "tolerance": "1e-3", "profile": "prof.json"})
-    dist = load_scenario(scen).workload.duration
     assert isinstance(dist, ProfileDuration)
     assert dist.n == 200000 and dist.tolerance == 1e-3
     assert dist.mean == pytest.approx(a + b * 200000, rel=1e-12)
@@ -116,8 +118,9 @@ def test_profile_distribution_loads_from_a_scenario(tmp_path: Path) -> None:
     assert x.min() > 0
     assert x.mean() == pytest.approx(dist.mean, rel=0.005)
     assert x.std() / x.mean() == pytest.approx(model["time"]["cv"]["value"], rel=0.02)
-    assert dist.describe() == {"dist": "profile", "n": 200000, "tolerance": 1e-3, "time": "task",
+    assert dist.describe() == {"dist": "profile", "n": 200000, "tolerance": 1e-3,
                                "profile": str((tmp_path / "prof.json").resolve())}
+    assert process.describe()["time"] == "process"
 
 
 def test_profile_interpolates_between_tolerances_and_refuses_outside(tmp_path: Path) -> None:
@@ -172,7 +175,7 @@ def test_shipped_default_profile_is_used_when_none_is_named(tmp_path: Path) -> N
     dist = load_scenario(scen).workload.duration
     assert isinstance(dist, ProfileDuration) and dist.default
     assert dist.profile == str(DEFAULT_PROFILE.resolve())
-    assert dist.mean == pytest.approx(prof.mean_time(200000, 1e-3, process=True))
+    assert dist.mean == pytest.approx(prof.mean_time(200000, 1e-3))
     assert dist.describe() == {"dist": "profile", "n": 200000, "tolerance": 1e-3}
     # The raw measurements the profile names are shipped beside it.
     for name in prof.data["raw"].values():

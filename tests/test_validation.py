@@ -34,7 +34,9 @@ def test_overall_summary() -> None:
 
 def test_pipeline_end_to_end(tmp_path: Path) -> None:
     tiny = [validation.Config("tiny", 4, 200_000, 1e-3, 1)]
-    report = validation.validate(tiny, repeats=1, sim_replications=3, timeout_s=120)
+    live_file = tmp_path / "live.jsonl"
+    report = validation.validate(tiny, repeats=1, sim_replications=3, timeout_s=120,
+                                 live_out=live_file)
     platforms = {(r["config"], r["platform"]) for r in report["configs"]}
     assert platforms == {("tiny", "workqueue"), ("tiny", "ray"), ("rfc", "workqueue"),
                          ("rfc", "ray")}
@@ -47,6 +49,23 @@ def test_pipeline_end_to_end(tmp_path: Path) -> None:
     assert (tmp_path / "v.png").read_bytes()[:4] == b"\x89PNG"
     text = validation.markdown(report, "v.png")
     assert "| workqueue | tiny |" in text and "RFC run" in text
+    # The live runs were recorded: validating again against them makes no live run and
+    # finds the same live makespans and, with the same profile and seeds, the same errors.
+    again = validation.validate(tiny, repeats=1, sim_replications=3,
+                                live=validation.read_live(live_file))
+    assert [(r["live_makespan_s"], r["relative_error"]) for r in again["configs"]] == \
+        [(r["live_makespan_s"], r["relative_error"]) for r in report["configs"]]
+
+
+def test_a_bad_live_file_is_one_clear_line(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "live.jsonl"
+    bad.write_text('{"platform": "ray"}\n')
+    assert main(["validate", "--live", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "live.jsonl" in err and "line 1" in err
+    assert main(["validate", "--live", str(tmp_path / "none.jsonl"),
+                 "--out", str(tmp_path / "o")]) == 2
 
 
 def test_cli_writes_the_report_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

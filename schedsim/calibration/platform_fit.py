@@ -44,9 +44,13 @@ FREE: dict[str, dict[str, float]] = {
 # Parameters read off per-task records: name -> (measured statistic, what it is).
 PHASES: dict[str, dict[str, tuple[str, str]]] = {
     "workqueue": {"dispatch_time": ("dispatch_s", "Work Queue's own dispatch_s per task"),
-                  "retrieval_time": ("retrieval_s", "Work Queue's own retrieval_s per task")},
+                  "retrieval_time": ("retrieval_s", "Work Queue's own retrieval_s per task"),
+                  "task_launch_time": ("execute_minus_task_s", "the worker's execute_s "
+                                       "less the program's own total_s, per task")},
     "ray": {"lease_latency": ("slot_gap_s", "a worker slot's idle gap between one task's "
-                              "end and the next one's start")},
+                              "end and the next one's start"),
+            "task_launch_time": ("process_overhead_s", "the Ray worker's subprocess wall "
+                                 "time less the program's own total_s, per task")},
 }
 
 
@@ -77,24 +81,51 @@ def targets(measured: dict[str, Any], host_cpus: int | None = None) -> list[Targ
     return out
 
 
-def live_host(profile: Path, n: int, tolerance: float,
-              bandwidth: float | None = None) -> dict[str, Any]:
-    """Scenario keys that describe this host's loopback for a live configuration.
+def live_host(profile: Path, n: int, tolerance: float, bandwidth: float | None = None,
+              platform: str | None = None, speed: float | None = None) -> dict[str, Any]:
+    """Scenario keys that describe this host for a live configuration of ``platform``.
 
     Outputs move over the loopback interface (Work Queue's manager fetches each output file;
     Ray's results above 100 KiB go through its object store): the scenario gets a network
     whose links have the loopback bandwidth fitted from Work Queue's retrievals (the
     profile's ``platforms.loopback``) and the task's fitted output size. Without a fitted
-    bandwidth, no network.
+    bandwidth, no network. The emulated nodes share the host with the platform's own
+    processes, which slows the task itself: ``speed`` is the pool speed that the profile's
+    ``platforms.live_host`` measured for the platform (1 when none).
     """
+    out: dict[str, Any] = {}
+    if speed is None and platform is not None:
+        speed = platform_defaults("live_host", profile).get(f"{platform}_task_speed")
+    if speed is not None:
+        out["speed"] = speed
     if bandwidth is None:
         bandwidth = platform_defaults("loopback", profile).get("bandwidth")
     if not bandwidth:
-        return {}
+        return out
     size = load_profile(profile).output_bytes(n, tolerance)
     link = {"bandwidth": bandwidth, "latency": 0.0}
-    return {"network": {"manager": dict(link), "worker": dict(link)},
-            "output_size": max(0.0, size)}
+    out.update({"network": {"manager": dict(link), "worker": dict(link)},
+                "output_size": max(0.0, size)})
+    return out
+
+
+def task_speed(measured: dict[str, Any], profile: Path,
+               host_cpus: int | None = None) -> float | None:
+    """How fast the task itself runs on the live host beside a platform's processes.
+
+    The profile's mean task time (measured one process at a time on a quiet host) over the
+    mean of the program's own ``total_s`` in the live runs, median over the configurations
+    that do not oversubscribe the host; None without such runs. Read off the task's own
+    timings, never off makespans.
+    """
+    prof = load_profile(profile)
+    ratios = []
+    for c in measured.get("configs", []):
+        stat = c.get("task_total_s") or {}
+        if stat.get("count") and stat.get("mean") and \
+                (host_cpus is None or c["nodes"] * c["cores"] <= host_cpus):
+            ratios.append(prof.mean_time(c["n"], c["tolerance"]) / float(stat["mean"]))
+    return float(np.median(ratios)) if ratios else None
 
 
 def fit_loopback(measured: dict[str, Any], profile: Path) -> tuple[float, float] | None:
@@ -120,9 +151,10 @@ def fit_loopback(measured: dict[str, Any], profile: Path) -> tuple[float, float]
 
 
 def simulate(platform: str, options: dict[str, float], target: Target, profile: Path,
-             replications: int, bandwidth: float | None = None) -> float:
+             replications: int, bandwidth: float | None = None,
+             speed: float | None = None) -> float:
     """Mean simulated makespan of a live configuration (seeds fixed: common random numbers)."""
-    host = live_host(profile, target.n, target.tolerance, bandwidth)
+    host = live_host(profile, target.n, target.tolerance, bandwidth, platform, speed)
     workload: dict[str, Any] = {"tasks": target.tasks,
                                 "duration": {"dist": "profile", "n": target.n,
                                              "tolerance": target.tolerance,
@@ -133,7 +165,8 @@ def simulate(platform: str, options: dict[str, float], target: Target, profile: 
         "name": f"fit-{target.label}", "seed": 1, "replications": 1,
         "platform": {"type": platform, platform: dict(options)},
         "workload": workload,
-        "cluster": {"pools": [{"name": "host", "count": target.nodes, "cores": target.cores}]},
+        "cluster": {"pools": [{"name": "host", "count": target.nodes, "cores": target.cores,
+                               "speed": host.get("speed", 1.0)}]},
     }
     if host:
         data["network"] = host["network"]
@@ -153,7 +186,7 @@ class FitResult:
 
 def fit(platform: str, goals: Sequence[Target], profile: Path, fixed: dict[str, float],
         free: dict[str, float], replications: int = 40, max_evals: int = 120,
-        bandwidth: float | None = None) -> FitResult:
+        bandwidth: float | None = None, speed: float | None = None) -> FitResult:
     """Least squares over ``free`` on the configurations that do not oversubscribe the host
     (all of them if none qualifies); ``fixed`` options are held. Every configuration's error
     is reported."""
@@ -168,7 +201,7 @@ def fit(platform: str, goals: Sequence[Target], profile: Path, fixed: dict[str, 
         nonlocal evals
         evals += 1
         opts = options(x)
-        return np.array([(simulate(platform, opts, g, profile, replications, bandwidth)
+        return np.array([(simulate(platform, opts, g, profile, replications, bandwidth, speed)
                           - g.makespan_s) / g.makespan_s for g in usable])
 
     x0 = np.array([free[k] for k in names])
@@ -180,7 +213,7 @@ def fit(platform: str, goals: Sequence[Target], profile: Path, fixed: dict[str, 
     best = options(res.x)
     per_config: list[dict[str, float | str]] = []
     for g in goals:
-        sim = simulate(platform, best, g, profile, replications, bandwidth)
+        sim = simulate(platform, best, g, profile, replications, bandwidth, speed)
         per_config.append({"config": g.label, "live_makespan_s": g.makespan_s,
                            "simulated_makespan_s": sim,
                            "relative_error": (sim - g.makespan_s) / g.makespan_s,
@@ -211,21 +244,31 @@ def fit_platforms(doc: dict[str, Any], profile: Path, replications: int = 40
             continue
         fixed: dict[str, float] = {}
         params: dict[str, Any] = {}
+        quiet = [c for c in measured["configs"]
+                 if host_cpus is None or c["nodes"] * c["cores"] <= host_cpus]
         for name, (phase, what) in PHASES[platform].items():
-            values = [c[phase]["median"] for c in measured["configs"]
-                      if c.get(phase, {}).get("count")]
+            values = [c[phase]["median"] for c in quiet if c.get(phase, {}).get("count")]
             if values:
                 fixed[name] = float(np.median(values))
                 params[name] = {"value": fixed[name], "unit": "s",
-                                "source": f"median of {what}, over the live configurations"}
+                                "source": f"median of {what}, over the live configurations "
+                                          "that do not oversubscribe the host"}
         if platform == "workqueue" and line is not None:
             fixed["retrieval_time"] = line[0]
             params["retrieval_time"] = {
                 "value": line[0], "unit": "s",
                 "source": "intercept of Work Queue's median retrieval_s against the output "
                           "size (the size-dependent part is the loopback bandwidth)"}
+        speed = task_speed(measured, profile, host_cpus)
+        if speed is not None:
+            section.setdefault("live_host", {"parameters": {}})["parameters"][
+                f"{platform}_task_speed"] = {
+                "value": speed, "unit": "1",
+                "source": f"the profile's mean task time over the mean of compress_task's own "
+                          f"total_s in {platform}'s live runs, median over the configurations "
+                          f"that do not oversubscribe the host"}
         result = fit(platform, goals, profile, fixed, free, replications,
-                     bandwidth=bandwidth)
+                     bandwidth=bandwidth, speed=1.0 if speed is None else speed)
         for name, value in result.values.items():
             params[name] = {"value": value, "unit": "s",
                             "source": "fitted: simulated vs live mean makespans, least squares, "

@@ -14,11 +14,13 @@ outside the measured range a tolerance is refused.
 
 A scenario draws task times from it with ``workload.duration: {dist: profile, n: 200000,
 tolerance: 1e-3}``; ``profile: FILE`` (relative to the scenario file) picks another profile than
-the shipped ``calibration/profiles/default.json``. ``time: process`` (the default) draws the
-process's wall time, since both platforms start the task as a fresh process for every attempt
-(a Work Queue command line; a Ray task that runs the binary); ``time: task`` draws the
-program's own time, for a task that runs inside a long-lived process. The simulator reads only
-this file, never the measurement code (:mod:`schedsim.calibration.measure`).
+the shipped ``calibration/profiles/default.json``. ``time: task`` (the default) draws the
+program's own time; the Work Queue and Ray models add their own measured cost of starting the
+task's process (``task_launch_time``: a C worker's fork and sandbox, a Python worker's
+subprocess), which depends on who forks. ``time: process`` draws the process's wall time as the
+calibration sweep measured it (forked by the calibrating Python process), for a platform model
+without a launch cost of its own. The simulator reads only this file, never the measurement
+code (:mod:`schedsim.calibration.measure`).
 """
 
 from __future__ import annotations
@@ -207,11 +209,11 @@ class ProfileDuration(Distribution):
     d_bytes: float
     profile: str  # absolute path of the profile used
     default: bool = True  # the scenario named no profile
-    time: str = "process"  # "process": fork to exit; "task": the program's own time
+    time: str = "task"  # "task": the program's own time; "process": fork to exit
 
     @classmethod
     def from_profile(cls, profile: Profile, n: int, tolerance: float,
-                     default: bool, time: str = "process") -> ProfileDuration:
+                     default: bool, time: str = "task") -> ProfileDuration:
         m = profile.model(tolerance, process=time == "process")
         return cls(n=n, tolerance=tolerance, a_s=m.a_s, b_s=m.b_s, cv=m.cv, c_bytes=m.c_bytes,
                    d_bytes=m.d_bytes, profile=str(profile.path), default=default, time=time)
@@ -234,7 +236,7 @@ class ProfileDuration(Distribution):
 
     def describe(self) -> dict[str, object]:
         out: dict[str, object] = {"dist": "profile", "n": self.n, "tolerance": self.tolerance}
-        if self.time != "process":
+        if self.time != "task":
             out["time"] = self.time
         if not self.default:
             out["profile"] = self.profile
@@ -272,7 +274,7 @@ def _profile(r: Reader) -> Distribution:
     tolerance = r.take("tolerance", _as_tolerance, "a number > 0 (zfp absolute error bound)",
                        DEFAULT_TOLERANCE)
     given = r.take_path("profile", default=None)
-    time = r.take_choice("time", ("process", "task"), "process")
+    time = r.take_choice("time", ("task", "process"), "task")
     path = given if given is not None else default_profile_path()
     if given is None and not path.is_file():
         raise r.error("profile", f"a calibration profile: none given and the default "

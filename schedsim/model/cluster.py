@@ -35,14 +35,15 @@ class Node:
     """One machine of a pool (or the manager); platforms hang their per-node state on ``data``."""
 
     __slots__ = ("id", "pool", "cores", "price_per_hour", "state", "launched_at", "ready_at",
-                 "released_at", "index", "data", "role")
+                 "released_at", "index", "data", "role", "speed")
 
     def __init__(self, node_id: int, pool: str, cores: int, price_per_hour: float,
-                 launched_at: float, role: str = "worker") -> None:
+                 launched_at: float, role: str = "worker", speed: float = 1.0) -> None:
         self.id = node_id
         self.role = role  # "worker", or "manager" for a manager/head placed in a pool
         self.pool = pool
         self.cores = cores
+        self.speed = speed  # a task on this node takes its duration / speed
         self.price_per_hour = price_per_hour
         self.state = NodeState.REQUESTED
         self.launched_at = launched_at
@@ -98,7 +99,7 @@ class Cluster:
     def launch(self, pool_name: str, role: str = "worker") -> Node:
         pool = self._pools[pool_name]
         node = Node(self._next_id, pool.name, pool.cores, pool.price_per_hour, self.env.now,
-                    role)
+                    role, pool.speed)
         self._next_id += 1
         self.nodes_launched += 1
         live = self.live[pool.name]

@@ -112,9 +112,9 @@ class IdealPlatform(Platform):
             # The input's arrival and the run time that follows are one event.
             node = slot.node
             slot.pending = self._network.transfer(node.id, node.cores, self._in, self._ran,
-                                                  slot, then=task[1])
+                                                  slot, then=task[1] / node.speed)
         else:
-            slot.pending = call_later(self.env, task[1], self._timed, slot)
+            slot.pending = call_later(self.env, task[1] / slot.node.speed, self._timed, slot)
 
     def _timed(self, slot: Slot) -> None:
         """The run time without a network ended (ignored if the node was lost meanwhile)."""

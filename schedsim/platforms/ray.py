@@ -45,6 +45,7 @@ class RayConfig:
     result_time: float = 50e-6  # driver s per result consumed [assumed]
     lease_latency: float = 0.001  # owner -> raylet lease -> worker push, per task [assumed]
     worker_start_time: float = 1.0  # first task on a worker slot starts its process [assumed]
+    task_launch_time: float = 0.004  # s per attempt: the worker's subprocess start and wait
     inline_limit: float = 100 * 1024.0  # bytes, max_direct_call_object_size
     object_fetch_overhead: float = 0.001  # s per result fetched from an object store [assumed]
     max_bytes_in_flight: float = 2 * 1024.0**3  # object manager pull limit (Ray default 2 GiB)
@@ -74,6 +75,7 @@ def read_config(r: Reader) -> RayConfig:
         result_time=r.take_duration("result_time", d.result_time),
         lease_latency=r.take_duration("lease_latency", d.lease_latency),
         worker_start_time=r.take_duration("worker_start_time", d.worker_start_time),
+        task_launch_time=r.take_duration("task_launch_time", d.task_launch_time),
         inline_limit=r.take_size("inline_limit", d.inline_limit),
         object_fetch_overhead=r.take_duration("object_fetch_overhead",
                                               d.object_fetch_overhead),
@@ -302,7 +304,8 @@ class RayPlatform(Platform):
             if net is not None and size > 0:
                 call_later(env, delay, self._fetch_input, attempt)
             else:
-                call_later(env, delay + task[1], self._executed, attempt)
+                call_later(env, delay + cfg.task_launch_time + task[1] / slot.node.speed,
+                           self._executed, attempt)
 
     def _fetch_input(self, attempt: Attempt) -> None:
         if not attempt.active or attempt.slot.node.data.dead:
@@ -311,7 +314,7 @@ class RayPlatform(Platform):
         assert net is not None
         node = attempt.slot.node
         net.transfer(node.id, node.cores, self.sim.workload.input_size, self._executed,
-                     attempt, then=attempt.task[1])
+                     attempt, then=self.config.task_launch_time + attempt.task[1] / node.speed)
 
     def _executed(self, attempt: Attempt) -> None:
         slot = attempt.slot
@@ -468,4 +471,11 @@ class RayPlatform(Platform):
 
     def throughput_limits(self) -> dict[str, float]:
         per_task = self.config.submit_time + self.config.result_time
-        return {"driver": 1.0 / per_task if per_task > 0 else float("inf")}
+        limits = {"driver": 1.0 / per_task if per_task > 0 else float("inf")}
+        # One task per core at a time: the worker's launch, then the run at pool speed.
+        mean, launch = self.sim.scenario.workload.duration.mean, self.config.task_launch_time
+        rate = sum(p.count * p.cores / (launch + mean / p.speed)
+                   for p in self.sim.scenario.cluster.pools if launch + mean > 0)
+        if rate > 0:
+            limits["worker_slots"] = rate
+        return limits

@@ -50,6 +50,7 @@ class WorkQueueConfig:
     dispatch_time: float = 0.0023  # s of manager time per dispatch (docs/native.md, measured)
     retrieval_time: float = 0.0005  # s of manager time per retrieval (docs/native.md)
     worker_connect_time: float = 0.05  # s from node ready to the worker's connect request
+    task_launch_time: float = 0.005  # s per attempt: the worker's sandbox, fork and wait
     keepalive_interval: float = 120.0  # s (work_queue.h)
     keepalive_timeout: float = 30.0  # s (work_queue.h)
     max_retries: int = 0  # 0: unlimited (work_queue.c default)
@@ -82,6 +83,7 @@ def read_config(r: Reader) -> WorkQueueConfig:
         dispatch_time=r.take_duration("dispatch_time", d.dispatch_time),
         retrieval_time=r.take_duration("retrieval_time", d.retrieval_time),
         worker_connect_time=r.take_duration("worker_connect_time", d.worker_connect_time),
+        task_launch_time=r.take_duration("task_launch_time", d.task_launch_time),
         keepalive_interval=r.take_duration("keepalive_interval", d.keepalive_interval),
         keepalive_timeout=r.take_duration("keepalive_timeout", d.keepalive_timeout),
         max_retries=r.take_int("max_retries", 0, d.max_retries),
@@ -117,13 +119,14 @@ class Worker:
 class Attempt:
     """One dispatch of a task to a worker."""
 
-    __slots__ = ("task", "worker", "start", "exec_start", "active")
+    __slots__ = ("task", "worker", "start", "exec_start", "exec_time", "active")
 
     def __init__(self, task: Task, worker: Worker, start: float) -> None:
         self.task = task
         self.worker = worker
         self.start = start
         self.exec_start = -1.0
+        self.exec_time = 0.0  # the worker's launch of the task plus its run on this node
         self.active = True
 
 
@@ -311,7 +314,8 @@ class WorkQueuePlatform(Platform):
         if worker.dead:
             return  # sent into a dead connection: found out when the worker is dropped
         attempt.exec_start = self.env.now
-        call_later(self.env, attempt.task[1], self._executed, attempt)
+        attempt.exec_time = self.config.task_launch_time + attempt.task[1] / worker.node.speed
+        call_later(self.env, attempt.exec_time, self._executed, attempt)
         cfg = self.config
         if cfg.fast_abort is not None and self._exec_n >= cfg.fast_abort_after:
             limit = cfg.fast_abort * self._exec_sum / self._exec_n
@@ -333,7 +337,7 @@ class WorkQueuePlatform(Platform):
         now = self.env.now
         if not worker.running:
             worker.idle_since = now
-        self._exec_sum += attempt.task[1]
+        self._exec_sum += attempt.exec_time
         self._exec_n += 1
         self.sim.log.add(attempt.task[0], worker.node.id, 0, attempt.start, now, Outcome.DONE,
                          self._cores(worker))
@@ -345,7 +349,7 @@ class WorkQueuePlatform(Platform):
     def _fast_abort(self, attempt: Attempt) -> None:
         if not attempt.active or attempt.worker.dead or attempt.exec_start < 0:
             return
-        if self.env.now - attempt.exec_start < attempt.task[1]:
+        if self.env.now - attempt.exec_start < attempt.exec_time:
             attempt.active = False
             worker = attempt.worker
             worker.running.discard(attempt)
@@ -368,10 +372,12 @@ class WorkQueuePlatform(Platform):
                 if size > 0:
                     per_task += lat + size / rate
         limits = {"manager": 1.0 / per_task if per_task > 0 else float("inf")}
-        if self.config.task_cores is None or self.config.task_cores > 1:
-            slots = sum(p.count * (1 if self.config.task_cores is None
-                                   else max(1, p.cores // self.config.task_cores))
-                        for p in s.cluster.pools)
-            mean = s.workload.duration.mean
-            limits["worker_slots"] = slots / mean if mean > 0 else float("inf")
+        # Each slot runs one task at a time: the worker's launch, then the run at pool speed.
+        mean, launch = s.workload.duration.mean, self.config.task_launch_time
+        rate = sum(p.count * (1 if self.config.task_cores is None
+                              else max(1, p.cores // self.config.task_cores))
+                   / (launch + mean / p.speed) for p in s.cluster.pools
+                   if launch + mean > 0)
+        if rate > 0:
+            limits["worker_slots"] = rate
         return limits
