@@ -25,7 +25,7 @@ import numpy as np
 from scipy import stats
 
 from schedsim.calibration.platform_fit import live_host
-from schedsim.calibration.profile import default_profile_path
+from schedsim.calibration.profile import default_profile_path, platform_defaults
 from schedsim.errors import InputError
 from schedsim.metrics import Outcome
 from schedsim.scenario import Scenario, parse_scenario
@@ -64,11 +64,15 @@ def scenario_for(cfg: Config, platform: str, profile: Path | None = None,
     data: dict[str, Any] = {
         "name": f"validate-{cfg.label}", "seed": 11, "replications": replications,
         "horizon": "600s",  # a live run here never takes that long
-        # A live Ray run has no autoscaler: churn's own replacements stand in for it.
-        "platform": {"type": platform, "ray": {"autoscaler": False}},
+        # The overheads fitted in the profile validated (not always the shipped one).
+        "platform": {"type": platform,
+                     platform: platform_defaults(platform, profile or default_profile_path())},
         "workload": {"tasks": cfg.tasks, "duration": duration},
         "cluster": {"pools": [{"name": "host", "count": cfg.workers}]},
     }
+    if platform == "ray":
+        # A live Ray run has no autoscaler: churn's own replacements stand in for it.
+        data["platform"]["ray"]["autoscaler"] = False
     # Outputs cross the loopback at its fitted bandwidth, and the task runs at the speed the
     # platform's live runs measured beside its own processes, as in calibration.
     host = live_host(profile or default_profile_path(), cfg.n, cfg.tolerance,

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 
 from schedsim.calibration.fit import fit_size, fit_time, per_n_table
@@ -31,6 +32,7 @@ from schedsim.calibration.measure import (
     SweepPlan,
     live_measurements,
     native_binary,
+    read_jsonl,
     stats_of,
     task_sweep,
 )
@@ -137,6 +139,25 @@ def write_profile(path: Path, doc: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+def fit_teardown(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The process's wall time beyond the program's own, against n: a least-squares line
+    over every sweep run (all tolerances: freeing memory does not depend on them). Its slope
+    is the teardown that grows with n; its intercept, the fixed cost of starting the process
+    from the calibrating (Python) process, is reported but not used: each platform's own
+    launch cost is measured on its live runs."""
+    rows = [r for r in records if r.get("process_wall_s") is not None]
+    if len({r["n"] for r in rows}) < 2:
+        return None
+    n = np.array([float(r["n"]) for r in rows])
+    extra = np.array([float(r["process_wall_s"]) - float(r["total_s"]) for r in rows])
+    slope, intercept = np.polyfit(n, extra, 1)
+    where = ("least squares of process_wall_s - total_s against n over every run of the "
+             "task sweep")
+    return {"per_value": _param(max(0.0, float(slope)), "s/value", where + " (slope)"),
+            "fixed": _param(float(intercept), "s", where + " (intercept; not used: each "
+                            "platform's launch cost is measured live)")}
+
+
 def calibrate(out: Path, *, quick: bool, console: Console, live: bool = True,
               sweep: SweepPlan | None = None, live_configs: Iterable[LiveConfig] | None = None,
               platforms: Iterable[str] = ("workqueue", "ray"), timeout_s: float = 300.0,
@@ -182,6 +203,9 @@ def calibrate(out: Path, *, quick: bool, console: Console, live: bool = True,
         "measured": {},
         "raw": {"task_sweep": sweep_path.name},
     }
+    teardown = fit_teardown(records) if source == "native" else None
+    if teardown is not None:
+        doc["task"]["teardown"] = teardown
     write_profile(out, doc)
     load_profile(out)  # the profile must read back before anything uses it
     if live and configs:
@@ -217,6 +241,12 @@ def refit(out: Path, console: Console) -> dict[str, Any]:
     if not doc.get("measured"):
         raise InputError(str(out), "measured", "live runs to fit (run schedsim calibrate)",
                          has_value=False)
+    sweep = doc.get("raw", {}).get("task_sweep")
+    if sweep and doc["task"].get("source") == "native" and (out.parent / sweep).is_file():
+        teardown = fit_teardown(read_jsonl(out.parent / sweep))
+        if teardown is not None:
+            doc["task"]["teardown"] = teardown
+            write_profile(out, doc)
     with console.status("fitting platform overheads to the live runs"):
         doc["platforms"] = fit_platforms(doc, out)
     doc["refitted_utc"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -176,7 +176,9 @@ QUICK_LIVE = (LiveConfig("rfc", 12, 200_000, 3, 1, 3),
 FULL_LIVE = (LiveConfig("rfc", 12, 200_000, 3, 1, 10),
              LiveConfig("large-n", 12, 2_000_000, 2, 1, 5),
              LiveConfig("one-slot", 10, 3_000_000, 1, 1, 5),
-             LiveConfig("many-small", 60, 100_000, 2, 2, 5))
+             LiveConfig("many-small", 60, 100_000, 2, 2, 5),
+             # Short tasks on one slot: start-up and per-task costs weigh most here.
+             LiveConfig("short-one-slot", 24, 200_000, 1, 1, 5))
 
 
 def live_scenario_data(cfg: LiveConfig, profile: Path) -> dict[str, Any]:

@@ -46,11 +46,13 @@ PHASES: dict[str, dict[str, tuple[str, str]]] = {
     "workqueue": {"dispatch_time": ("dispatch_s", "Work Queue's own dispatch_s per task"),
                   "retrieval_time": ("retrieval_s", "Work Queue's own retrieval_s per task"),
                   "task_launch_time": ("execute_minus_task_s", "the worker's execute_s "
-                                       "less the program's own total_s, per task")},
+                                       "less the program's own total_s and the task's "
+                                       "teardown, per task")},
     "ray": {"lease_latency": ("slot_gap_s", "a worker slot's idle gap between one task's "
                               "end and the next one's start"),
             "task_launch_time": ("process_overhead_s", "the Ray worker's subprocess wall "
-                                 "time less the program's own total_s, per task")},
+                                 "time less the program's own total_s and the task's "
+                                 "teardown, per task")},
 }
 
 
@@ -246,8 +248,13 @@ def fit_platforms(doc: dict[str, Any], profile: Path, replications: int = 40
         params: dict[str, Any] = {}
         quiet = [c for c in measured["configs"]
                  if host_cpus is None or c["nodes"] * c["cores"] <= host_cpus]
+        prof = load_profile(profile)
         for name, (phase, what) in PHASES[platform].items():
-            values = [c[phase]["median"] for c in quiet if c.get(phase, {}).get("count")]
+            # The launch is what remains once the task's own teardown (which grows with n
+            # and is part of the task's time) is taken out.
+            values = [c[phase]["median"] - (prof.teardown_s(c["n"])
+                                            if name == "task_launch_time" else 0.0)
+                      for c in quiet if c.get(phase, {}).get("count")]
             if values:
                 fixed[name] = float(np.median(values))
                 params[name] = {"value": fixed[name], "unit": "s",

@@ -15,9 +15,11 @@ outside the measured range a tolerance is refused.
 A scenario draws task times from it with ``workload.duration: {dist: profile, n: 200000,
 tolerance: 1e-3}``; ``profile: FILE`` (relative to the scenario file) picks another profile than
 the shipped ``calibration/profiles/default.json``. ``time: task`` (the default) draws the
-program's own time; the Work Queue and Ray models add their own measured cost of starting the
-task's process (``task_launch_time``: a C worker's fork and sandbox, a Python worker's
-subprocess), which depends on who forks. ``time: process`` draws the process's wall time as the
+program's own time plus the process's teardown at exit (``task.teardown``: the part of the
+process wall time beyond the program's own that grows with n, fitted over the sweep); the Work
+Queue and Ray models add their own measured fixed cost of starting the task's process
+(``task_launch_time``: a C worker's fork and sandbox, a Python worker's subprocess), which
+depends on who forks. ``time: process`` draws the process's wall time as the
 calibration sweep measured it (forked by the calibrating Python process), for a platform model
 without a launch cost of its own. The simulator reads only this file, never the measurement
 code (:mod:`schedsim.calibration.measure`).
@@ -78,6 +80,12 @@ class Profile:
     process_models: tuple[TaskModel, ...]  # the same, process wall time (may be empty)
     n_range: tuple[int, int]  # smallest and largest n measured
     data: dict[str, Any]  # the whole JSON document
+    teardown_per_value: float = 0.0  # s/value: the process's exit after the program's end
+
+    def teardown_s(self, n: int) -> float:
+        """The part of the process's wall time after the program's own end that grows with
+        n (the kernel freeing its memory at exit)."""
+        return self.teardown_per_value * n
 
     @property
     def tolerance_range(self) -> tuple[float, float]:
@@ -164,10 +172,14 @@ def parse_profile(data: Any, path: Path) -> Profile:
         raise task.error("models", "at least one fitted task model", [])
     if process_models and len(process_models) != len(models):
         raise task.error("models", "process_time in every model or in none", "some")
+    teardown = 0.0
+    if task.has("teardown"):
+        teardown = _param(task.child("teardown"), "per_value", 0.0)
     models.sort(key=lambda m: m.tolerance)
     process_models.sort(key=lambda m: m.tolerance)
     return Profile(path=path, name=name, source=src, models=tuple(models),
-                   process_models=tuple(process_models), n_range=(min(ns), max(ns)), data=data)
+                   process_models=tuple(process_models), n_range=(min(ns), max(ns)), data=data,
+                   teardown_per_value=teardown)
 
 
 @functools.lru_cache(maxsize=16)
@@ -215,7 +227,10 @@ class ProfileDuration(Distribution):
     def from_profile(cls, profile: Profile, n: int, tolerance: float,
                      default: bool, time: str = "task") -> ProfileDuration:
         m = profile.model(tolerance, process=time == "process")
-        return cls(n=n, tolerance=tolerance, a_s=m.a_s, b_s=m.b_s, cv=m.cv, c_bytes=m.c_bytes,
+        # A task is its program plus the process's teardown, which grows with n; the
+        # platforms add the fixed cost of starting the process (task_launch_time).
+        b_s = m.b_s + (profile.teardown_per_value if time == "task" else 0.0)
+        return cls(n=n, tolerance=tolerance, a_s=m.a_s, b_s=b_s, cv=m.cv, c_bytes=m.c_bytes,
                    d_bytes=m.d_bytes, profile=str(profile.path), default=default, time=time)
 
     @property
