@@ -70,9 +70,19 @@ class ManagerSpec:
 
 
 @dataclass(frozen=True)
+class HostSpec:
+    """Every worker node is processes on one host with ``cpus`` CPUs, ``background`` of
+    them kept busy by the platform's own processes (schedsim/model/host.py)."""
+
+    cpus: float
+    background: float = 0.0
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     pools: tuple[PoolSpec, ...]
     manager: ManagerSpec | None = None
+    host: HostSpec | None = None  # None: every node is a machine of its own
 
     def pool(self, name: str) -> PoolSpec:
         return next(p for p in self.pools if p.name == name)
@@ -327,8 +337,17 @@ def _read_cluster(r: Reader) -> ClusterSpec:
         manager = ManagerSpec(price_per_hour=m.take_float("price_per_hour", 0.0, default=0.0),
                               market=m.take_choice("market", MARKETS, default="on_demand"))
         m.done()
+    host = None
+    if r.has("host"):
+        h = r.child("host")
+        cpus = h.take_float("cpus", 0.0, exclusive_min=True)
+        background = h.take_float("background", 0.0, default=0.0)
+        if background >= cpus:
+            raise h.error("background", f"less than host.cpus ({cpus:g})", background)
+        h.done()
+        host = HostSpec(cpus=cpus, background=background)
     r.done()
-    return ClusterSpec(pools=tuple(pools), manager=manager)
+    return ClusterSpec(pools=tuple(pools), manager=manager, host=host)
 
 
 def _read_churn(r: Reader, cluster: ClusterSpec) -> ChurnSpec:

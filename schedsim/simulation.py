@@ -21,6 +21,7 @@ from schedsim.distributions import Draws
 from schedsim.metrics import AttemptLog
 from schedsim.model.churn import Churn
 from schedsim.model.cluster import Cluster
+from schedsim.model.host import SharedHost
 from schedsim.model.network import Network
 from schedsim.model.workload import Workload
 from schedsim.platforms import create_platform
@@ -55,6 +56,8 @@ class Simulation:
                                  wl.input_size, wl.output_size)
         self.log = AttemptLog(keep_records)
         self.network = Network(self.env, scenario.network) if scenario.network else None
+        self.host = SharedHost(self.env, scenario.cluster.host) \
+            if scenario.cluster.host is not None else None
         self.cluster = Cluster(self.env, scenario.cluster, self.streams)
         self.churn = Churn(self.env, self.cluster, scenario.churn, self.streams)
         self.platform = create_platform(self, scenario.platform)

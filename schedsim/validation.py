@@ -79,6 +79,8 @@ def scenario_for(cfg: Config, platform: str, profile: Path | None = None,
                      platform=platform)
     if "speed" in host:
         data["cluster"]["pools"][0]["speed"] = host["speed"]
+    if "host" in host:
+        data["cluster"]["host"] = host["host"]
     if "network" in host:
         data["network"] = host["network"]
         data["workload"]["output_size"] = host["output_size"]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import simpy
 
+from schedsim.metrics import Outcome
 from schedsim.model.network import Link, Transfer
 from schedsim.runner import run_scenario
 from schedsim.simulation import Simulation
@@ -208,3 +209,44 @@ def test_link_matches_a_brute_force_fluid_model(seed: int, bw: float, cap: float
     for i, end in expected.items():
         assert ends[i] == pytest.approx(end, rel=1e-9, abs=1e-9)
     assert link.active == 0
+
+
+@pytest.mark.parametrize("nodes,cpus,background,expected", [
+    (1, 2, 0.0, 1.0),  # one task, one CPU of its own
+    (2, 2, 0.0, 1.0),  # two tasks, two CPUs
+    (3, 2, 0.0, 1.5),  # three tasks share two CPUs: 2/3 of a CPU each
+    (2, 2, 0.5, 4 / 3),  # the platform's processes keep half a CPU busy: 0.75 each
+    (1, 2, 0.5, 1.0),  # one task still gets a whole CPU
+])
+def test_shared_host_is_processor_sharing_of_its_cpus(nodes: int, cpus: float,
+                                                      background: float,
+                                                      expected: float) -> None:
+    s = make({"workload": {"tasks": nodes, "duration": "1s"},
+              "cluster": {"pools": [{"name": "p", "count": nodes}],
+                          "host": {"cpus": cpus, "background": background}}},
+             drop=("churn",))
+    assert Simulation(s).run().metrics["makespan_s"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("platform", ["ideal", "workqueue", "ray"])
+def test_a_lost_node_stops_taking_a_share_of_the_host(platform: str) -> None:
+    """Two 2 s tasks on a one-CPU host, one on a node killed at 1 s: the survivor runs at
+    half speed until then, alone after, so it ends at 1 + (2 - 0.5) = 2.5 s, not later."""
+    zero = {"workqueue": {"dispatch_time": "0s", "retrieval_time": "0s",
+                          "worker_connect_time": "0s", "task_launch_time": "0s"},
+            "ray": {"submit_time": "0s", "result_time": "0s", "lease_latency": "0s",
+                    "worker_start_time": "0s", "task_launch_time": "0s",
+                    "autoscaler": False}}.get(platform, {})
+    s = make({"platform": {"type": platform, platform: zero},
+              "workload": {"tasks": 2, "duration": "2s"},
+              "cluster": {"pools": [{"name": "doomed", "count": 1},
+                                    {"name": "stable", "count": 1}],
+                          "host": {"cpus": 1}},
+              "churn": [{"pool": "doomed", "lifetime": "1s", "notice": "1ms",
+                         "replace": False}]})
+    sim = Simulation(s)
+    result = sim.run()
+    first = min(r.end for r in result.log if r.outcome == Outcome.DONE)
+    # (Work Queue's worker leaves at the 1 ms notice, a millisecond earlier.)
+    assert first == pytest.approx(2.5, abs=2e-3)
+    assert result.metrics["tasks_completed"] == 2

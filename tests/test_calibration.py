@@ -175,7 +175,7 @@ def test_shipped_default_profile_is_used_when_none_is_named(tmp_path: Path) -> N
     dist = load_scenario(scen).workload.duration
     assert isinstance(dist, ProfileDuration) and dist.default
     assert dist.profile == str(DEFAULT_PROFILE.resolve())
-    assert dist.mean == pytest.approx(prof.mean_time(200000, 1e-3))
+    assert dist.mean == pytest.approx(prof.mean_time(200000, 1e-3) + prof.teardown_s(200000))
     assert dist.describe() == {"dist": "profile", "n": 200000, "tolerance": 1e-3}
     # The raw measurements the profile names are shipped beside it.
     for name in prof.data["raw"].values():
@@ -207,3 +207,30 @@ def test_zfpy_fallback_sweep(tmp_path: Path) -> None:
     source, records = task_sweep(plan, tmp_path / "raw.jsonl", prefer_native=False)
     assert source == "zfpy"
     assert all(r["source"] == "zfpy" and 0 < r["bytes_out"] < r["bytes_in"] for r in records)
+
+
+def test_teardown_is_the_slope_of_process_overhead_against_n() -> None:
+    from schedsim.calibration.calibrate import fit_teardown
+
+    rng = np.random.default_rng(3)
+    records = [{"n": n, "total_s": 1e-8 * n, "process_wall_s": 1e-8 * n + 0.003 + 6e-10 * n
+                + rng.normal(0, 1e-5)} for n in (100_000, 1_000_000, 5_000_000) * 10]
+    fitted = fit_teardown(records)
+    assert fitted is not None
+    assert fitted["per_value"]["value"] == pytest.approx(6e-10, rel=0.02)
+    assert fitted["fixed"]["value"] == pytest.approx(0.003, rel=0.02)
+    assert fit_teardown(records[:1]) is None  # one n: no slope
+
+
+def test_task_time_includes_the_teardown_process_time_does_not(tmp_path: Path) -> None:
+    doc = synthetic_profile(tmp_path / "prof.json")
+    doc["task"]["teardown"] = {"per_value": {"value": 1e-9, "unit": "s/value", "source": "t"}}
+    (tmp_path / "prof.json").write_text(json.dumps(doc))
+    model = doc["task"]["models"][0]
+    a, b = model["time"]["a"]["value"], model["time"]["b"]["value"]
+    pa, pb = model["process_time"]["a"]["value"], model["process_time"]["b"]["value"]
+    for time, mean in (("task", a + (b + 1e-9) * 200000), ("process", pa + pb * 200000)):
+        scen = write_scenario(tmp_path / "s.yaml", {"dist": "profile", "n": 200000,
+                                                    "time": time, "profile": "prof.json"})
+        dist = load_scenario(scen).workload.duration
+        assert dist.mean == pytest.approx(mean, rel=1e-12), time

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from schedsim.calibration.platform_fit import Target, fit, simulate
+from schedsim.calibration.platform_fit import (
+    Target,
+    background_cpus,
+    fit,
+    measured_phases,
+    simulate,
+    task_speed,
+)
 from schedsim.calibration.profile import default_profile_path, platform_defaults
 from schedsim.platforms import ray as ray_platform
 from schedsim.platforms import workqueue as wq_platform
@@ -84,3 +91,46 @@ def test_oversubscribed_configurations_are_reported_but_not_fitted() -> None:
     assert rows["rfc"]["oversubscribed"] and not rows["rfc"]["fitted"]
     assert float(rows["rfc"]["relative_error"]) < -0.5  # reported, not hidden
     assert rows["large-n"]["fitted"]
+
+
+def _config(label: str, n: int, slots: int, **medians: float) -> dict[str, object]:
+    row: dict[str, object] = {"label": label, "tasks": 10, "n": n, "tolerance": 1e-3,
+                              "nodes": slots, "cores": 1}
+    for key, value in medians.items():
+        row[key] = {"count": 10, "median": value, "mean": value}
+    return row
+
+
+def test_launch_is_the_measured_overhead_less_the_teardown(tmp_path: Path) -> None:
+    doc = json.loads(PROFILE.read_text())
+    doc["task"]["teardown"] = {"per_value": {"value": 1e-9, "unit": "s/value", "source": "t"}}
+    prof = tmp_path / "p.json"
+    prof.write_text(json.dumps(doc))
+    measured = {"configs": [
+        _config("a", 1_000_000, 1, execute_minus_task_s=0.004, dispatch_s=1e-4),
+        _config("b", 3_000_000, 2, execute_minus_task_s=0.006, dispatch_s=3e-4),
+        _config("c", 2_000_000, 2, execute_minus_task_s=0.005, dispatch_s=2e-4),
+        # Oversubscribed (3 slots on 2 CPUs): left out of every median.
+        _config("d", 100_000, 3, execute_minus_task_s=0.5, dispatch_s=0.5)]}
+    got = measured_phases("workqueue", measured, prof, host_cpus=2)
+    assert got["task_launch_time"] == pytest.approx(0.003)  # 4-1, 6-3 and 5-2 ms
+    assert got["dispatch_time"] == pytest.approx(2e-4)
+
+
+def test_live_host_speed_and_background_come_from_the_task_own_times() -> None:
+    from schedsim.calibration.profile import load_profile
+
+    prof = load_profile(PROFILE)
+    model = [prof.mean_time(n, 1e-3) for n in (1_000_000, 3_000_000, 2_000_000, 100_000)]
+    measured = {"configs": [
+        # Lone tasks run at 0.9 and 0.8 of the profile's speed: the speed is their median.
+        _config("a", 1_000_000, 1, task_total_s=model[0] / 0.9),
+        _config("b", 3_000_000, 1, task_total_s=model[1] / 0.8),
+        # Two tasks on two CPUs run 2 / (2 - 0.3) times slower again: 0.3 CPU of background.
+        _config("c", 2_000_000, 2, task_total_s=model[2] / 0.85 * 2 / 1.7),
+        _config("d", 100_000, 4, task_total_s=model[3] * 10)]}  # oversubscribed: unused
+    speed = task_speed(measured, PROFILE)
+    assert speed == pytest.approx(0.85)
+    assert background_cpus(measured, PROFILE, 2, speed) == pytest.approx(0.3)
+    assert task_speed({"configs": []}, PROFILE) is None
+    assert background_cpus({"configs": []}, PROFILE, 2, 1.0) is None

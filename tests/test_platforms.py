@@ -207,3 +207,40 @@ def test_workqueue_factory_grows_and_shrinks_the_pool() -> None:
     assert [s for t, s in sizes if t < 1] == [1, 2, 3, 4]
     assert result.metrics["nodes_launched"] == 12 + 1
     assert sim.cluster.nodes_lost >= 1  # idle workers left once the queue ran dry
+
+
+@pytest.mark.parametrize("platform", ["ideal", "workqueue", "ray"])
+def test_pool_speed_divides_task_time(platform: str) -> None:
+    """Ten 10 s tasks in turn on one worker: at speed 2 each takes 5 s, so the makespan
+    drops by 50 s on every platform (their fixed overheads are unchanged)."""
+    def makespan(speed: float) -> float:
+        work = {"workload": {"tasks": 10, "duration": "10s"},
+                "cluster": {"pools": [{"name": "p", "count": 1, "speed": speed}]}}
+        return run(platform, **work).metrics["makespan_s"]
+
+    assert makespan(1.0) - makespan(2.0) == pytest.approx(50.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("platform", ["workqueue", "ray"])
+def test_task_launch_time_is_paid_by_every_attempt(platform: str) -> None:
+    """The worker's per-task launch cost adds to each of ten tasks run in turn."""
+    def makespan(launch: str) -> float:
+        work = {"workload": {"tasks": 10, "duration": "1s"},
+                "cluster": {"pools": [{"name": "p", "count": 1}]}}
+        return run(platform, {"task_launch_time": launch}, **work).metrics["makespan_s"]
+
+    assert makespan("50ms") - makespan("0s") == pytest.approx(10 * 0.05, rel=1e-6)
+
+
+def test_bound_counts_pool_speed_and_launch() -> None:
+    work = {"workload": {"tasks": 100, "duration": "1s"},
+            "cluster": {"pools": [{"name": "fast", "count": 2, "speed": 2.0},
+                                  {"name": "slow", "count": 1}]}}
+    ideal = run_scenario(make({"platform": {"type": "ideal"}, **work}, drop=("churn",)))
+    assert ideal.bound["limits"]["cores"] == pytest.approx(5.0)  # 2 x 2 + 1 task/s
+    ray = run_scenario(make({"platform": {"type": "ray", "ray": {"task_launch_time": "0.5s"}},
+                             **work}, drop=("churn",)))
+    # A fast core: 0.5 s launch + 0.5 s run; a slow core: 0.5 + 1 s.
+    assert ray.bound["limits"]["worker_slots"] == pytest.approx(2 / 1.0 + 1 / 1.5)
+    achieved = run("ray", {"task_launch_time": "0.5s"}, **work).metrics
+    assert achieved["throughput_tasks_per_s"] <= ray.bound["throughput_tasks_per_s"]

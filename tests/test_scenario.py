@@ -90,6 +90,7 @@ BAD = [
     ("pools not a list", with_(["cluster", "pools"], {"name": "x"}), "cluster.pools", "list"),
     ("bool as count", with_(["cluster", "pools", 0, "count"], True), "cluster.pools[0].count",
      "integer"),
+    ("zero speed", with_(["cluster", "pools", 0, "speed"], 0), "cluster.pools[0].speed", "> 0"),
 ]
 
 

@@ -84,22 +84,30 @@ def targets(measured: dict[str, Any], host_cpus: int | None = None) -> list[Targ
 
 
 def live_host(profile: Path, n: int, tolerance: float, bandwidth: float | None = None,
-              platform: str | None = None, speed: float | None = None) -> dict[str, Any]:
+              platform: str | None = None, speed: float | None = None,
+              host: dict[str, float] | None = None) -> dict[str, Any]:
     """Scenario keys that describe this host for a live configuration of ``platform``.
 
     Outputs move over the loopback interface (Work Queue's manager fetches each output file;
     Ray's results above 100 KiB go through its object store): the scenario gets a network
     whose links have the loopback bandwidth fitted from Work Queue's retrievals (the
     profile's ``platforms.loopback``) and the task's fitted output size. Without a fitted
-    bandwidth, no network. The emulated nodes share the host with the platform's own
-    processes, which slows the task itself: ``speed`` is the pool speed that the profile's
-    ``platforms.live_host`` measured for the platform (1 when none).
+    bandwidth, no network. The emulated nodes are processes on this host: their tasks share
+    its CPUs with each other and with the platform's own processes (``host``: ``cluster.host``
+    keys), and even a lone task runs at ``speed`` beside those processes; both as the
+    profile's ``platforms.live_host`` measured them for the platform, unless given.
     """
     out: dict[str, Any] = {}
-    if speed is None and platform is not None:
-        speed = platform_defaults("live_host", profile).get(f"{platform}_task_speed")
+    fitted = platform_defaults("live_host", profile) if platform is not None else {}
+    if speed is None:
+        speed = fitted.get(f"{platform}_task_speed")
     if speed is not None:
         out["speed"] = speed
+    if host is None and "host_cpus" in fitted:
+        host = {"cpus": fitted["host_cpus"],
+                "background": fitted.get(f"{platform}_background_cpus", 0.0)}
+    if host is not None:
+        out["host"] = host
     if bandwidth is None:
         bandwidth = platform_defaults("loopback", profile).get("bandwidth")
     if not bandwidth:
@@ -111,23 +119,42 @@ def live_host(profile: Path, n: int, tolerance: float, bandwidth: float | None =
     return out
 
 
-def task_speed(measured: dict[str, Any], profile: Path,
-               host_cpus: int | None = None) -> float | None:
+def _slowdowns(measured: dict[str, Any], profile: Path) -> list[tuple[int, float]]:
+    """(slots, live mean of the program's own total_s / the profile's mean) per config."""
+    prof = load_profile(profile)
+    out = []
+    for c in measured.get("configs", []):
+        stat = c.get("task_total_s") or {}
+        if stat.get("count") and stat.get("mean"):
+            out.append((c["nodes"] * c["cores"],
+                        float(stat["mean"]) / prof.mean_time(c["n"], c["tolerance"])))
+    return out
+
+
+def task_speed(measured: dict[str, Any], profile: Path) -> float | None:
     """How fast the task itself runs on the live host beside a platform's processes.
 
     The profile's mean task time (measured one process at a time on a quiet host) over the
-    mean of the program's own ``total_s`` in the live runs, median over the configurations
-    that do not oversubscribe the host; None without such runs. Read off the task's own
-    timings, never off makespans.
+    mean of the program's own ``total_s`` in the live runs with one slot (a lone task, which
+    no other task slows down), median over those configurations; None without any. Read off
+    the task's own timings, never off makespans.
     """
-    prof = load_profile(profile)
-    ratios = []
-    for c in measured.get("configs", []):
-        stat = c.get("task_total_s") or {}
-        if stat.get("count") and stat.get("mean") and \
-                (host_cpus is None or c["nodes"] * c["cores"] <= host_cpus):
-            ratios.append(prof.mean_time(c["n"], c["tolerance"]) / float(stat["mean"]))
+    ratios = [1.0 / s for slots, s in _slowdowns(measured, profile) if slots == 1]
     return float(np.median(ratios)) if ratios else None
+
+
+def background_cpus(measured: dict[str, Any], profile: Path, host_cpus: int,
+                    speed: float) -> float | None:
+    """CPUs the platform's own processes keep busy while the host's CPUs all run tasks.
+
+    With as many slots as CPUs (k = C), the tasks share C - D CPUs (schedsim/model/host.py),
+    so each runs k / (C - D) times slower than alone: D = C - k / s, where s is the live
+    slowdown of the program's own time beyond the lone-task speed. Median over such
+    configurations, at least 0; None without any.
+    """
+    values = [host_cpus - slots / (s * speed) for slots, s in _slowdowns(measured, profile)
+              if slots == host_cpus and host_cpus > 1]
+    return max(0.0, float(np.median(values))) if values else None
 
 
 def fit_loopback(measured: dict[str, Any], profile: Path) -> tuple[float, float] | None:
@@ -154,9 +181,9 @@ def fit_loopback(measured: dict[str, Any], profile: Path) -> tuple[float, float]
 
 def simulate(platform: str, options: dict[str, float], target: Target, profile: Path,
              replications: int, bandwidth: float | None = None,
-             speed: float | None = None) -> float:
+             speed: float | None = None, shared: dict[str, float] | None = None) -> float:
     """Mean simulated makespan of a live configuration (seeds fixed: common random numbers)."""
-    host = live_host(profile, target.n, target.tolerance, bandwidth, platform, speed)
+    host = live_host(profile, target.n, target.tolerance, bandwidth, platform, speed, shared)
     workload: dict[str, Any] = {"tasks": target.tasks,
                                 "duration": {"dist": "profile", "n": target.n,
                                              "tolerance": target.tolerance,
@@ -170,6 +197,8 @@ def simulate(platform: str, options: dict[str, float], target: Target, profile: 
         "cluster": {"pools": [{"name": "host", "count": target.nodes, "cores": target.cores,
                                "speed": host.get("speed", 1.0)}]},
     }
+    if "host" in host:
+        data["cluster"]["host"] = host["host"]
     if host:
         data["network"] = host["network"]
     scenario = parse_scenario(data, f"<fit {target.label}>", profile.parent)
@@ -188,7 +217,8 @@ class FitResult:
 
 def fit(platform: str, goals: Sequence[Target], profile: Path, fixed: dict[str, float],
         free: dict[str, float], replications: int = 40, max_evals: int = 120,
-        bandwidth: float | None = None, speed: float | None = None) -> FitResult:
+        bandwidth: float | None = None, speed: float | None = None,
+        shared: dict[str, float] | None = None) -> FitResult:
     """Least squares over ``free`` on the configurations that do not oversubscribe the host
     (all of them if none qualifies); ``fixed`` options are held. Every configuration's error
     is reported."""
@@ -203,8 +233,8 @@ def fit(platform: str, goals: Sequence[Target], profile: Path, fixed: dict[str, 
         nonlocal evals
         evals += 1
         opts = options(x)
-        return np.array([(simulate(platform, opts, g, profile, replications, bandwidth, speed)
-                          - g.makespan_s) / g.makespan_s for g in usable])
+        return np.array([(simulate(platform, opts, g, profile, replications, bandwidth, speed,
+                                   shared) - g.makespan_s) / g.makespan_s for g in usable])
 
     x0 = np.array([free[k] for k in names])
     # Makespans are close to linear in overheads (with the seeds fixed), so a bounded
@@ -215,7 +245,7 @@ def fit(platform: str, goals: Sequence[Target], profile: Path, fixed: dict[str, 
     best = options(res.x)
     per_config: list[dict[str, float | str]] = []
     for g in goals:
-        sim = simulate(platform, best, g, profile, replications, bandwidth, speed)
+        sim = simulate(platform, best, g, profile, replications, bandwidth, speed, shared)
         per_config.append({"config": g.label, "live_makespan_s": g.makespan_s,
                            "simulated_makespan_s": sim,
                            "relative_error": (sim - g.makespan_s) / g.makespan_s,
@@ -223,6 +253,25 @@ def fit(platform: str, goals: Sequence[Target], profile: Path, fixed: dict[str, 
     rms = math.sqrt(float(np.mean([float(p["relative_error"]) ** 2 for p in per_config
                                    if p["fitted"]])))
     return FitResult({k: best[k] for k in names}, per_config, rms, evals)
+
+
+def measured_phases(platform: str, measured: dict[str, Any], profile: Path,
+                    host_cpus: int | None = None) -> dict[str, float]:
+    """The overheads read off per-task records (``PHASES``): for each, the median over the
+    configurations that do not oversubscribe the host of each one's median."""
+    quiet = [c for c in measured.get("configs", [])
+             if host_cpus is None or c["nodes"] * c["cores"] <= host_cpus]
+    prof = load_profile(profile)
+    out = {}
+    for name, (phase, _what) in PHASES[platform].items():
+        # The launch is what remains once the task's own teardown (which grows with n and
+        # is part of the task's time) is taken out.
+        values = [c[phase]["median"] - (prof.teardown_s(c["n"])
+                                        if name == "task_launch_time" else 0.0)
+                  for c in quiet if c.get(phase, {}).get("count")]
+        if values:
+            out[name] = float(np.median(values))
+    return out
 
 
 def fit_platforms(doc: dict[str, Any], profile: Path, replications: int = 40
@@ -244,38 +293,40 @@ def fit_platforms(doc: dict[str, Any], profile: Path, replications: int = 40
         goals = targets(measured, host_cpus)
         if not goals:
             continue
-        fixed: dict[str, float] = {}
-        params: dict[str, Any] = {}
-        quiet = [c for c in measured["configs"]
-                 if host_cpus is None or c["nodes"] * c["cores"] <= host_cpus]
-        prof = load_profile(profile)
-        for name, (phase, what) in PHASES[platform].items():
-            # The launch is what remains once the task's own teardown (which grows with n
-            # and is part of the task's time) is taken out.
-            values = [c[phase]["median"] - (prof.teardown_s(c["n"])
-                                            if name == "task_launch_time" else 0.0)
-                      for c in quiet if c.get(phase, {}).get("count")]
-            if values:
-                fixed[name] = float(np.median(values))
-                params[name] = {"value": fixed[name], "unit": "s",
-                                "source": f"median of {what}, over the live configurations "
-                                          "that do not oversubscribe the host"}
+        fixed = measured_phases(platform, measured, profile, host_cpus)
+        params: dict[str, Any] = {
+            name: {"value": value, "unit": "s",
+                   "source": f"median of {PHASES[platform][name][1]}, over the live "
+                             "configurations that do not oversubscribe the host"}
+            for name, value in fixed.items()}
         if platform == "workqueue" and line is not None:
             fixed["retrieval_time"] = line[0]
             params["retrieval_time"] = {
                 "value": line[0], "unit": "s",
                 "source": "intercept of Work Queue's median retrieval_s against the output "
                           "size (the size-dependent part is the loopback bandwidth)"}
-        speed = task_speed(measured, profile, host_cpus)
+        speed = task_speed(measured, profile)
+        host_params = section.setdefault("live_host", {"parameters": {}})["parameters"]
         if speed is not None:
-            section.setdefault("live_host", {"parameters": {}})["parameters"][
-                f"{platform}_task_speed"] = {
+            host_params[f"{platform}_task_speed"] = {
                 "value": speed, "unit": "1",
                 "source": f"the profile's mean task time over the mean of compress_task's own "
-                          f"total_s in {platform}'s live runs, median over the configurations "
-                          f"that do not oversubscribe the host"}
+                          f"total_s in {platform}'s one-slot live runs (median)"}
+        shared = None
+        if host_cpus:
+            host_params["host_cpus"] = {"value": float(host_cpus), "unit": "CPUs",
+                                        "source": "os.cpu_count() of the calibrating host"}
+            background = background_cpus(measured, profile, host_cpus,
+                                         1.0 if speed is None else speed)
+            if background is not None:
+                host_params[f"{platform}_background_cpus"] = {
+                    "value": background, "unit": "CPUs",
+                    "source": f"C - k / s on {platform}'s live runs with as many slots (k) as "
+                              f"CPUs (C), s the slowdown of compress_task's own total_s "
+                              f"beyond the one-slot speed (median)"}
+            shared = {"cpus": float(host_cpus), "background": background or 0.0}
         result = fit(platform, goals, profile, fixed, free, replications,
-                     bandwidth=bandwidth, speed=1.0 if speed is None else speed)
+                     bandwidth=bandwidth, speed=1.0 if speed is None else speed, shared=shared)
         for name, value in result.values.items():
             params[name] = {"value": value, "unit": "s",
                             "source": "fitted: simulated vs live mean makespans, least squares, "

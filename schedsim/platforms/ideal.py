@@ -59,6 +59,7 @@ class IdealPlatform(Platform):
         self._network = network
         self._in = sim.workload.input_size if network is not None else 0.0
         self._out = sim.workload.output_size if network is not None else 0.0
+        self._host = sim.host
         # Bound once: these run once or twice per task.
         self._take = sim.workload.take
         self._log = sim.log.add
@@ -108,13 +109,25 @@ class IdealPlatform(Platform):
             return
         slot.task = task
         slot.start = self.env._now
-        if self._in and self._network is not None:
+        if self._host is not None:
+            if self._in and self._network is not None:
+                node = slot.node
+                slot.pending = self._network.transfer(node.id, node.cores, self._in,
+                                                      self._on_host, slot)
+            else:
+                self._on_host(slot)
+        elif self._in and self._network is not None:
             # The input's arrival and the run time that follows are one event.
             node = slot.node
             slot.pending = self._network.transfer(node.id, node.cores, self._in, self._ran,
                                                   slot, then=task[1] / node.speed)
         else:
             slot.pending = call_later(self.env, task[1] / slot.node.speed, self._timed, slot)
+
+    def _on_host(self, slot: Slot) -> None:
+        """The task runs as CPU work on the shared host (cancelled if its node is lost)."""
+        assert self._host is not None and slot.task is not None
+        slot.pending = self._host.run(slot.task[1] / slot.node.speed, self._ran, slot)
 
     def _timed(self, slot: Slot) -> None:
         """The run time without a network ended (ignored if the node was lost meanwhile)."""

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from schedsim.metrics import Outcome
 from schedsim.model.cluster import Node
+from schedsim.model.network import Transfer
 from schedsim.model.server import Job, SerialServer
 from schedsim.model.timers import call_later
 from schedsim.model.workload import Task
@@ -139,7 +140,7 @@ class RayNode:
 
 
 class Attempt:
-    __slots__ = ("task", "slot", "start", "active", "done_at")
+    __slots__ = ("task", "slot", "start", "active", "done_at", "run")
 
     def __init__(self, task: Task, slot: Slot, start: float) -> None:
         self.task = task
@@ -147,6 +148,13 @@ class Attempt:
         self.start = start
         self.active = True
         self.done_at = -1.0
+        self.run: Transfer | None = None  # its CPU share on a shared host, while it runs
+
+    def stop(self) -> None:
+        """The task's process dies: it stops taking a share of a shared host's CPUs."""
+        if self.run is not None:
+            self.run.cancel()
+            self.run = None
 
 
 class RayPlatform(Platform):
@@ -303,6 +311,8 @@ class RayPlatform(Platform):
             size = self.sim.workload.input_size
             if net is not None and size > 0:
                 call_later(env, delay, self._fetch_input, attempt)
+            elif self.sim.host is not None:
+                call_later(env, delay + cfg.task_launch_time, self._launched, attempt)
             else:
                 call_later(env, delay + cfg.task_launch_time + task[1] / slot.node.speed,
                            self._executed, attempt)
@@ -313,14 +323,27 @@ class RayPlatform(Platform):
         net = self.sim.network
         assert net is not None
         node = attempt.slot.node
+        if self.sim.host is not None:
+            net.transfer(node.id, node.cores, self.sim.workload.input_size, self._launched,
+                         attempt, then=self.config.task_launch_time)
+            return
         net.transfer(node.id, node.cores, self.sim.workload.input_size, self._executed,
                      attempt, then=self.config.task_launch_time + attempt.task[1] / node.speed)
+
+    def _launched(self, attempt: Attempt) -> None:
+        """The worker started the task's process on a shared host: it runs as CPU work."""
+        if not attempt.active or attempt.slot.node.data.dead:
+            return
+        assert self.sim.host is not None
+        attempt.run = self.sim.host.run(attempt.task[1] / attempt.slot.node.speed,
+                                        self._executed, attempt)
 
     def _executed(self, attempt: Attempt) -> None:
         slot = attempt.slot
         rnode = slot.node.data
         if not attempt.active or rnode.dead:
             return  # lost with its node: retried when the GCS notices
+        attempt.run = None
         attempt.done_at = self.env.now
         if not (rnode.dead or rnode.draining):
             self._free.append(slot)
@@ -397,6 +420,8 @@ class RayPlatform(Platform):
             return
         rnode.dead = True
         now = self.env.now
+        for attempt in rnode.running:
+            attempt.stop()  # the node, and the task's process with it, is gone
         for attempt in rnode.running | rnode.stored:
             end = attempt.done_at if attempt.done_at >= 0 else now
             self.sim.log.add(attempt.task[0], node.id, attempt.slot.index, attempt.start, end,

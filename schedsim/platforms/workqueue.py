@@ -23,6 +23,7 @@ import simpy
 
 from schedsim.metrics import Outcome
 from schedsim.model.cluster import Node
+from schedsim.model.network import Transfer
 from schedsim.model.server import Job, SerialServer
 from schedsim.model.timers import call_later
 from schedsim.model.workload import Task
@@ -119,7 +120,7 @@ class Worker:
 class Attempt:
     """One dispatch of a task to a worker."""
 
-    __slots__ = ("task", "worker", "start", "exec_start", "exec_time", "active")
+    __slots__ = ("task", "worker", "start", "exec_start", "exec_time", "active", "ran", "run")
 
     def __init__(self, task: Task, worker: Worker, start: float) -> None:
         self.task = task
@@ -128,6 +129,14 @@ class Attempt:
         self.exec_start = -1.0
         self.exec_time = 0.0  # the worker's launch of the task plus its run on this node
         self.active = True
+        self.ran = False  # the task's process has exited
+        self.run: Transfer | None = None  # its CPU share on a shared host, while it runs
+
+    def stop(self) -> None:
+        """The task's process dies: it stops taking a share of a shared host's CPUs."""
+        if self.run is not None:
+            self.run.cancel()
+            self.run = None
 
 
 class WorkQueuePlatform(Platform):
@@ -222,6 +231,7 @@ class WorkQueuePlatform(Platform):
             return
         now = self.env.now
         for attempt in worker.running:
+            attempt.stop()  # the node, and the task's process with it, is gone
             if attempt.exec_start >= 0 and attempt.active:
                 # The work is lost now; the manager learns of it later.
                 self.sim.log.add(attempt.task[0], node.id, 0, attempt.start, now,
@@ -246,6 +256,7 @@ class WorkQueuePlatform(Platform):
         worker.dead = True
         now = self.env.now
         for attempt in list(worker.running):
+            attempt.stop()  # the worker kills its tasks as it leaves
             if not attempt.active:
                 continue
             attempt.active = False
@@ -314,16 +325,31 @@ class WorkQueuePlatform(Platform):
         if worker.dead:
             return  # sent into a dead connection: found out when the worker is dropped
         attempt.exec_start = self.env.now
-        attempt.exec_time = self.config.task_launch_time + attempt.task[1] / worker.node.speed
-        call_later(self.env, attempt.exec_time, self._executed, attempt)
         cfg = self.config
+        attempt.exec_time = cfg.task_launch_time + attempt.task[1] / worker.node.speed
+        if self.sim.host is None:
+            call_later(self.env, attempt.exec_time, self._executed, attempt)
+        else:
+            call_later(self.env, cfg.task_launch_time, self._launched, attempt)
         if cfg.fast_abort is not None and self._exec_n >= cfg.fast_abort_after:
             limit = cfg.fast_abort * self._exec_sum / self._exec_n
             call_later(self.env, limit, self._fast_abort, attempt)
 
+    def _launched(self, attempt: Attempt) -> None:
+        """The worker started the task's process on a shared host: it runs as CPU work."""
+        if not attempt.active or attempt.worker.dead:
+            return
+        assert self.sim.host is not None
+        attempt.run = self.sim.host.run(attempt.task[1] / attempt.worker.node.speed,
+                                        self._executed, attempt)
+
     def _executed(self, attempt: Attempt) -> None:
         if not attempt.active or attempt.worker.dead:
             return
+        attempt.ran = True
+        if attempt.run is not None:
+            attempt.run = None
+            attempt.exec_time = self.env.now - attempt.exec_start  # as the host allowed
         size = self.sim.workload.output_size
         service = self.config.retrieval_time + self._staging_time(size)
         self.server.push(service, self._retrieved, attempt)
@@ -349,7 +375,8 @@ class WorkQueuePlatform(Platform):
     def _fast_abort(self, attempt: Attempt) -> None:
         if not attempt.active or attempt.worker.dead or attempt.exec_start < 0:
             return
-        if self.env.now - attempt.exec_start < attempt.exec_time:
+        if not attempt.ran:
+            attempt.stop()
             attempt.active = False
             worker = attempt.worker
             worker.running.discard(attempt)
