@@ -25,7 +25,7 @@ import numpy as np
 from scipy import stats
 
 from schedsim.calibration.platform_fit import live_host
-from schedsim.calibration.profile import default_profile_path, platform_defaults
+from schedsim.calibration.profile import default_profile_path, load_profile, platform_defaults
 from schedsim.errors import InputError
 from schedsim.metrics import Outcome
 from schedsim.scenario import Scenario, parse_scenario
@@ -57,7 +57,10 @@ RFC = Config("rfc", 12, 200_000, 1e-3, 3)
 
 
 def scenario_for(cfg: Config, platform: str, profile: Path | None = None,
-                 replications: int = 1) -> Scenario:
+                 replications: int = 1, task_speed: float | None = None) -> Scenario:
+    """The simulator's scenario of a live configuration. With ``task_speed`` the task runs
+    at that speed on machines of their own, instead of at the profile's live-host speed on
+    the shared host: for a check of the platform model given the task times measured live."""
     duration: dict[str, Any] = {"dist": "profile", "n": cfg.n, "tolerance": cfg.tolerance}
     if profile is not None:
         duration["profile"] = str(profile)
@@ -77,10 +80,13 @@ def scenario_for(cfg: Config, platform: str, profile: Path | None = None,
     # platform's live runs measured beside its own processes, as in calibration.
     host = live_host(profile or default_profile_path(), cfg.n, cfg.tolerance,
                      platform=platform)
-    if "speed" in host:
-        data["cluster"]["pools"][0]["speed"] = host["speed"]
-    if "host" in host:
-        data["cluster"]["host"] = host["host"]
+    if task_speed is not None:
+        data["cluster"]["pools"][0]["speed"] = task_speed
+    else:
+        if "speed" in host:
+            data["cluster"]["pools"][0]["speed"] = host["speed"]
+        if "host" in host:
+            data["cluster"]["host"] = host["host"]
     if "network" in host:
         data["network"] = host["network"]
         data["workload"]["output_size"] = host["output_size"]
@@ -233,15 +239,36 @@ def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
             live_lat = [completion_times([(a["task"], a["end_s"], a["outcome"])
                                           for a in rec["attempts"]]) for rec in runs]
             sim_mk, sim_lat = simulate(scenario, sim_replications)
+            # The platform model alone: the same run, with the task's own time as measured in
+            # these live runs (no task model, no host drift, no shared-host model).
+            measured = [a["task_total_s"] for rec in runs for a in rec["attempts"]
+                        if a["outcome"] == "done" and a.get("task_total_s")]
+            platform_error = math.nan
+            if measured:
+                model = load_profile(profile or default_profile_path()).mean_time(
+                    cfg.n, cfg.tolerance)
+                given = scenario_for(cfg, platform, profile,
+                                     task_speed=model / float(np.mean(measured)))
+                given_mk, _ = simulate(given, sim_replications)
+                platform_error = (float(np.mean(given_mk)) - float(np.mean(live_mk))) / \
+                    float(np.mean(live_mk))
             on_step(f"{platform} {cfg.label} simulated")
             row = {"config": cfg.label, "platform": platform, "tasks": cfg.tasks, "n": cfg.n,
                    "tolerance": cfg.tolerance, "workers": cfg.workers,
                    "kills": cfg.kill_after_s is not None, "held_out": cfg is not RFC,
                    "live_repeats": len(runs), "sim_replications": sim_replications}
             row.update(compare(live_mk, sim_mk, live_lat, sim_lat))
+            row["platform_model_error"] = platform_error
             rows.append(row)
     summary = {p: overall([r["relative_error"] for r in rows
                            if r["platform"] == p and r["held_out"]]) for p in PLATFORMS}
+    for p in PLATFORMS:
+        errors = [r["platform_model_error"] for r in rows if r["platform"] == p
+                  and r["held_out"] and not math.isnan(r["platform_model_error"])]
+        if errors:
+            given = overall(errors)
+            summary[p]["platform_model"] = {k: given[k] for k in (
+                "median_abs_error", "p95_abs_error", "mean_signed_error", "bias")}
     rfc = {r["platform"]: r for r in rows if r["config"] == RFC.label}
     ratio = {"rfc": RFC_RATIO,
              "live": rfc["workqueue"]["live_makespan_s"] / rfc["ray"]["live_makespan_s"],
@@ -253,7 +280,7 @@ def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
 # ------------------------------------------------------------------------------ reports
 
 
-def pct(x: float) -> str:
+def pct(x: float | None) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:+.1f}%"
 
 
@@ -318,20 +345,25 @@ edit the text in `schedsim/validation.py`, not here.
 def markdown(report: dict[str, Any], plot_name: str | None = None) -> str:
     lines = [METHOD, "## Latest results", "",
              "| platform | config | tasks x n | workers | live makespan | simulated | error "
-             "| latency MAPE | KS |", "|---|---|---|---|---|---|---|---|---|"]
+             "| latency MAPE | KS | platform model alone |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["configs"]:
         lines.append(f"| {r['platform']} | {r['config']}{'' if r['held_out'] else ' (RFC)'} | "
                      f"{r['tasks']} x {r['n']:g} | {r['workers']} | "
                      f"{r['live_makespan_s']:.3f} s ± {r['live_makespan_sd']:.3f} | "
                      f"{r['sim_makespan_s']:.3f} s ± {r['sim_makespan_sd']:.3f} | "
                      f"{pct(r['relative_error'])} | {pct(r['latency_mape'])} | "
-                     f"{r['latency_ks']:.2f} |")
+                     f"{r['latency_ks']:.2f} | {pct(r.get('platform_model_error'))} |")
     lines += ["", "| platform | held-out configs | median abs error | P95 abs error | bias "
-              "| pass (5% / 15%) |", "|---|---|---|---|---|---|"]
+              "| pass (5% / 15%) | platform model alone: median / P95 |",
+              "|---|---|---|---|---|---|---|"]
     for platform, o in report["overall"].items():
+        alone = o.get("platform_model")
+        alone_text = (f"{100 * alone['median_abs_error']:.1f}% / "
+                      f"{100 * alone['p95_abs_error']:.1f}%" if alone else "n/a")
         lines.append(f"| {platform} | {o['configs']} | {100 * o['median_abs_error']:.1f}% | "
                      f"{100 * o['p95_abs_error']:.1f}% | {o['bias']} | "
-                     f"{'pass' if o['pass'] else 'FAIL'} |")
+                     f"{'pass' if o['pass'] else 'FAIL'} | {alone_text} |")
     ratio = report["rfc_ratio_wq_over_ray"]
     lines += ["", f"RFC run (12 tasks, n = 200,000, 3 workers): Work Queue / Ray makespan "
               f"ratio live {ratio['live']:.2f}, simulated {ratio['simulated']:.2f}, "

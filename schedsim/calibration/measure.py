@@ -178,7 +178,9 @@ FULL_LIVE = (LiveConfig("rfc", 12, 200_000, 3, 1, 10),
              LiveConfig("one-slot", 10, 3_000_000, 1, 1, 5),
              LiveConfig("many-small", 60, 100_000, 2, 2, 5),
              # Short tasks on one slot: start-up and per-task costs weigh most here.
-             LiveConfig("short-one-slot", 24, 200_000, 1, 1, 5))
+             LiveConfig("short-one-slot", 24, 200_000, 1, 1, 5),
+             # As many slots as CPUs, short tasks: the platform's own CPU use shows here.
+             LiveConfig("short-two-slots", 24, 500_000, 2, 1, 5))
 
 
 def live_scenario_data(cfg: LiveConfig, profile: Path) -> dict[str, Any]:
