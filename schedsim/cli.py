@@ -322,23 +322,28 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     from schedsim.report import write_json
 
     configs = validation.QUICK if args.quick else validation.FULL
-    repeats, sims = (2, 20) if args.quick else (5, 50)
+    repeats, sims = (2, 20) if args.quick else (10, 50)
     live = validation.read_live(args.live) if args.live is not None else None
     per_config = (0 if live else repeats * len(validation.PLATFORMS)) + \
         len(validation.PLATFORMS)
     args.out.mkdir(parents=True, exist_ok=True)
+    recorded = args.out / "validation-live.jsonl"
+    if args.live is not None and args.live.resolve() != recorded.resolve():
+        # The report's directory keeps the live runs it was made from.
+        recorded.write_text(args.live.read_text(encoding="utf-8"), encoding="utf-8")
     with progress_bar() as progress:
         bar = progress.add_task("validate", total=per_config * (len(configs) + 1))
         report = validation.validate(
             configs, repeats=repeats, sim_replications=sims, profile=args.profile,
-            timeout_s=args.timeout, live=live, live_out=args.out / "validation-live.jsonl",
+            timeout_s=args.timeout, live=live, live_out=recorded,
             on_step=lambda s: progress.update(bar, advance=1, description=f"validate: {s}"))
     write_json(report, args.out / "validation.json")
     validation.plot(report, args.out / "validation.png")
     text = validation.markdown(report, "validation.png")
     (args.out / "validation.md").write_text(text, encoding="utf-8")
     console.print(text)
-    console.print(f"wrote {args.out}/validation.json, validation.md, validation.png")
+    console.print(f"wrote {args.out}/validation.json, validation.md, validation.png, "
+                  "validation-live.jsonl")
     return 0
 
 

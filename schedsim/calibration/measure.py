@@ -6,7 +6,8 @@ unrecorded warm-up run of the same point, as in a bag of identical tasks; the bl
 shuffled order (so that drift of the host, such as frequency changes, does not line up with
 ``n``). A small task run straight after a large one is far slower than in a bag of its own
 kind (about 7 ms instead of 4 ms at n = 1e5 here: the kernel is still freeing the large one's
-memory), which a run-by-run shuffle would have put into the small sizes' times. Each run gives one JSON record with the program's own phase times (``total_s`` is what
+memory), which a run-by-run shuffle would have put into the small sizes' times.
+Each run gives one JSON record with the program's own phase times (``total_s`` is what
 the task model is fitted to) and the process wall time measured here from fork to exit. Where
 the native build is missing, the sweep falls back to ``zfpy`` in-process (same zfp mode,
 numpy's generator instead of mt19937_64, no process start) and every record says so.

@@ -188,9 +188,9 @@ def simulate(platform: str, options: dict[str, float], target: Target, profile: 
                                 "duration": {"dist": "profile", "n": target.n,
                                              "tolerance": target.tolerance,
                                              "profile": str(profile)}}
-    if host:
+    if "network" in host:
         workload["output_size"] = host["output_size"]
-    data = {
+    data: dict[str, Any] = {
         "name": f"fit-{target.label}", "seed": 1, "replications": 1,
         "platform": {"type": platform, platform: dict(options)},
         "workload": workload,
@@ -199,7 +199,7 @@ def simulate(platform: str, options: dict[str, float], target: Target, profile: 
     }
     if "host" in host:
         data["cluster"]["host"] = host["host"]
-    if host:
+    if "network" in host:
         data["network"] = host["network"]
     scenario = parse_scenario(data, f"<fit {target.label}>", profile.parent)
     runs = [Simulation(scenario, r, keep_records=False).run().metrics["makespan_s"]
