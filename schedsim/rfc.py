@@ -406,7 +406,11 @@ def report(rows: list[dict[str, Any]], plot_name: str, validation: dict[str, Any
             lines.append(f"- {platform}: validation on this host gives a median absolute "
                          f"makespan error of {100 * o['median_abs_error']:.0f}% and P95 "
                          f"{100 * o['p95_abs_error']:.0f}% ({o['bias']}); a throughput ratio "
-                         "within that band of 1 is not a real difference.")
+                         "within that band of 1 is not a real difference."
+                         + (f" Given the task times measured live, the platform model alone "
+                            f"is within {100 * o['platform_model']['median_abs_error']:.0f}% "
+                            f"(median) and {100 * o['platform_model']['p95_abs_error']:.0f}% "
+                            "(P95)." if o.get("platform_model") else ""))
     else:
         lines.append("- no validation report found (docs/validation.json)")
     late = [r for r in rows
@@ -421,9 +425,11 @@ def report(rows: list[dict[str, Any]], plot_name: str, validation: dict[str, Any
     ray = platform_defaults("ray")
     wq = platform_defaults("workqueue")
     lines += ["- Platform overheads come from this 2-core host (docs/calibration.md): Ray's "
-              f"lease {1e3 * ray.get('lease_latency', math.nan):.1f} ms a task and worker "
+              f"lease {1e3 * ray.get('lease_latency', math.nan):.1f} ms and launch "
+              f"{1e3 * ray.get('task_launch_time', math.nan):.1f} ms a task, worker "
               f"start {ray.get('worker_start_time', math.nan):.2f} s; Work Queue's dispatch "
-              f"{1e6 * wq.get('dispatch_time', math.nan):.0f} us and retrieval "
+              f"{1e6 * wq.get('dispatch_time', math.nan):.0f} us, launch "
+              f"{1e3 * wq.get('task_launch_time', math.nan):.1f} ms and retrieval "
               f"{1e3 * wq.get('retrieval_time', math.nan):.2f} ms a task plus the output's "
               "transfer. Work Queue's serial manager decides the short-task points at 1,000+ "
               "nodes, and its per-task costs were measured on loopback with small files: a "

@@ -296,9 +296,8 @@ edit the text in `schedsim/validation.py`, not here.
 - Configurations that calibration never used (task count, n, tolerance, 1 to 2 workers, one
   with injected worker kills) run live on this host on Work Queue (wq_manager and local
   work_queue_worker processes) and Ray (local, loopback), 10 repeats each (2 with
-  `--quick`), and are
-  simulated with the same scenario and the shipped calibration profile (task model and fitted
-  platform overheads), 20 to 50 replications each.
+  `--quick`), and are simulated with the same scenario and the calibration profile (task
+  model and fitted platform overheads), 50 replications each (20 with `--quick`).
 - Per configuration: live and simulated makespan (mean ± standard deviation), relative error
   (simulated - live) / live, per-task latency MAPE (a task's latency is its completion time
   since time 0; the k-th completions are compared, since Work Queue 9.9 dispatches newest
