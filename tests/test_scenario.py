@@ -91,6 +91,8 @@ BAD = [
     ("bool as count", with_(["cluster", "pools", 0, "count"], True), "cluster.pools[0].count",
      "integer"),
     ("zero speed", with_(["cluster", "pools", 0, "speed"], 0), "cluster.pools[0].speed", "> 0"),
+    ("host background", with_(["cluster", "host"], {"cpus": 2, "background": 2}),
+     "cluster.host.background", "less than host.cpus"),
 ]
 
 

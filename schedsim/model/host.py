@@ -39,8 +39,3 @@ class SharedHost:
         """Run ``work`` CPU-seconds; ``done(tag)`` when finished. ``cancel()`` the result
         when the task's process dies first, so that it stops taking a share."""
         return Transfer(self.env, (self.cpu,), work, 0.0, done, tag)
-
-    @property
-    def running(self) -> int:
-        """Tasks on the host's CPUs now."""
-        return self.cpu.active
