@@ -41,9 +41,15 @@ class SerialServer:
         call_later(env, 0.0, self._serve)  # starts like a process: at time 0, as an event
 
     def push(self, service: float, done: Callable[[Any], None], arg: Any = None) -> None:
-        """Serve ``done(arg)`` after ``service`` seconds, before any pulled work."""
+        """Serve ``done(arg)`` after ``service`` seconds, before any pulled work.
+
+        A sleeping server starts on it at once, inside the caller, which saves the wake-up
+        event (one per task when the server is mostly idle). So a push must be its caller's
+        last act: the server may dispatch work before the push returns."""
         self._pushed.append((service, done, arg))
-        self.wake()
+        if self._sleeping:
+            self._sleeping = False
+            self._serve()
 
     def wake(self) -> None:
         """Something changed: a sleeping server looks for work again."""
