@@ -43,10 +43,15 @@ class SerialServer:
     def push(self, service: float, done: Callable[[Any], None], arg: Any = None) -> None:
         """Serve ``done(arg)`` after ``service`` seconds, before any pulled work.
 
-        A sleeping server starts on it at once, inside the caller, which saves the wake-up
-        event (one per task when the server is mostly idle). So a push must be its caller's
-        last act: the server may dispatch work before the push returns."""
+        A sleeping server starts on it at once (:meth:`poke`)."""
         self._pushed.append((service, done, arg))
+        self.poke()
+
+    def poke(self) -> None:
+        """Like :meth:`wake`, but a sleeping server starts at once, inside the caller, which
+        saves the wake-up event (one per task when the server is mostly idle). The server may
+        then take work before the call returns, so a caller must not hold state the server
+        changes (a loop over its queues, say) across the call."""
         if self._sleeping:
             self._sleeping = False
             self._serve()

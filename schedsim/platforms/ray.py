@@ -398,12 +398,12 @@ class RayPlatform(Platform):
         self._result_ready(attempt)
 
     def _result_ready(self, attempt: Attempt) -> None:
+        # Its callers only lease or start pulls afterwards, so the driver may run at once.
         if self.config.driver == "batched":
             self._results.append(attempt)
-            self.driver.wake()
         else:
             self._ready_results[attempt.task[0]] = attempt
-            self.driver.wake()
+        self.driver.poke()
 
     # ------------------------------------------------------------------ failures
 
