@@ -109,18 +109,18 @@ class IdealPlatform(Platform):
             return
         slot.task = task
         slot.start = self.env._now
-        if self._host is not None:
-            if self._in and self._network is not None:
-                node = slot.node
+        if self._in and self._network is not None:
+            node = slot.node
+            if self._host is None:
+                # The input's arrival and the run time that follows are one event.
+                slot.pending = self._network.transfer(node.id, node.cores, self._in,
+                                                      self._ran, slot,
+                                                      then=task[1] / node.speed)
+            else:
                 slot.pending = self._network.transfer(node.id, node.cores, self._in,
                                                       self._on_host, slot)
-            else:
-                self._on_host(slot)
-        elif self._in and self._network is not None:
-            # The input's arrival and the run time that follows are one event.
-            node = slot.node
-            slot.pending = self._network.transfer(node.id, node.cores, self._in, self._ran,
-                                                  slot, then=task[1] / node.speed)
+        elif self._host is not None:
+            self._on_host(slot)
         else:
             slot.pending = call_later(self.env, task[1] / slot.node.speed, self._timed, slot)
 
