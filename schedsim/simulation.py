@@ -1,11 +1,12 @@
 """One replication of a scenario: builds the SimPy model, runs it, and measures it.
 
-A :class:`Simulation` owns one ``simpy.Environment`` and wires the components explicitly: the
-lazy workload, the cluster and its churn, the network (only when the scenario has one) and the
-platform chosen by the scenario's ``platform.type``. The job ends when every task has finished
-or failed, when the platform fails it (a lost head node, a driver out of memory), when the
-scenario's horizon passes, or when nothing is left to happen (a stalled job: every node gone and
-none replaced). :meth:`Simulation.run` returns the replication's metrics.
+A :class:`Simulation` owns one SimPy environment (an :class:`~schedsim.model.engine.Engine`)
+and wires the components explicitly: the lazy workload, the cluster and its churn, the network
+(only when the scenario has one) and the platform chosen by the scenario's ``platform.type``.
+The job ends when every task has finished or failed, when the platform fails it (a lost head
+node, a driver out of memory), when the scenario's horizon passes, or when nothing is left to
+happen (a stalled job: every node gone and none replaced). :meth:`Simulation.run` returns the
+replication's metrics.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from schedsim.distributions import Draws
 from schedsim.metrics import AttemptLog
 from schedsim.model.churn import Churn
 from schedsim.model.cluster import Cluster
+from schedsim.model.engine import Engine
 from schedsim.model.host import SharedHost
 from schedsim.model.network import Network
 from schedsim.model.workload import Workload
@@ -49,7 +51,7 @@ class Simulation:
                  keep_records: bool = True) -> None:
         self.scenario = scenario
         self.replication = replication
-        self.env = simpy.Environment()
+        self.env = Engine()
         self.streams = Streams(scenario.seed, replication)
         wl = scenario.workload
         self.workload = Workload(wl.tasks, Draws(wl.duration, self.streams.get("durations")),

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
-import simpy
 
 from schedsim.metrics import Outcome
+from schedsim.model.engine import Engine
 from schedsim.model.network import Link, Transfer
 from schedsim.runner import run_scenario
 from schedsim.simulation import Simulation
@@ -59,7 +59,7 @@ def test_restart_bias_would_be_caught() -> None:
 
 
 def test_k_equal_flows_finish_together() -> None:
-    env = simpy.Environment()
+    env = Engine()
     link = Link(env, "l", bandwidth=100.0)
     ends: list[float] = []
     for _ in range(8):
@@ -69,7 +69,7 @@ def test_k_equal_flows_finish_together() -> None:
 
 
 def test_flows_share_max_min_and_cancel_speeds_others_up() -> None:
-    env = simpy.Environment()
+    env = Engine()
     link = Link(env, "l", bandwidth=100.0, flow_cap=30.0)
     ends: dict[str, float] = {}
 
@@ -148,7 +148,7 @@ def test_boot_time_delays_and_is_billed() -> None:
 
 def test_link_terminates_at_high_bandwidth_and_late_times() -> None:
     # Rounding of simulated time is worth bytes at 10 Gbps: completions must still happen.
-    env = simpy.Environment(initial_time=1e6)
+    env = Engine(initial_time=1e6)
     link = Link(env, "l", bandwidth=1.25e9, flow_cap=1.25e9)
     ends: list[float] = []
     for size in (2048.0, 3000.0, 2048.0):
@@ -195,7 +195,7 @@ def test_link_matches_a_brute_force_fluid_model(seed: int, bw: float, cap: float
         cancel = at + float(rng.uniform(0, 3)) if rng.random() < 0.2 else None
         flows.append((at, float(rng.uniform(1, 60)), cancel))
     expected = _fluid_reference(flows, bw, cap)
-    env = simpy.Environment()
+    env = Engine()
     link = Link(env, "l", bandwidth=bw, flow_cap=cap)
     ends: dict[int, float] = {}
     for i, (at, size, cancel) in enumerate(flows):

@@ -1,7 +1,8 @@
 """One live replication: a scenario run for real on this host, measured like a simulated one.
 
-The run reuses the simulator's own node lifecycle. A SimPy ``RealtimeEnvironment`` (one
-simulated second per wall-clock second) drives the same :class:`~schedsim.model.cluster.Cluster`
+The run reuses the simulator's own node lifecycle. A real-time SimPy environment
+(:class:`~schedsim.model.engine.RealtimeEngine`, one simulated second per wall-clock second)
+drives the same :class:`~schedsim.model.cluster.Cluster`
 and :class:`~schedsim.model.churn.Churn` as ``schedsim run``, with the same named random
 streams (``boot/<pool>``, ``lifetime/<pool>``, ...), so replication ``r`` of a scenario loses
 its nodes at the same moments live as in the simulator. The difference is what a node is: a
@@ -31,7 +32,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import simpy
-from simpy.rt import RealtimeEnvironment
 
 from schedsim.calibration.profile import ProfileDuration
 from schedsim.errors import InputError
@@ -39,6 +39,7 @@ from schedsim.live.processes import Sessions, sigterm_as_interrupt
 from schedsim.metrics import AttemptLog, Outcome
 from schedsim.model.churn import Churn
 from schedsim.model.cluster import Cluster, Node
+from schedsim.model.engine import RealtimeEngine
 from schedsim.rng import Streams
 from schedsim.scenario import Scenario
 
@@ -291,7 +292,7 @@ def _run_and_clean(ctx: LiveContext, live: LivePlatform, platform: str,
 def _run(ctx: LiveContext, live: LivePlatform, platform: str, deadline: float) -> LiveResult:
     scenario = ctx.scenario
     live.start(deadline)
-    env = RealtimeEnvironment(strict=False)
+    env = RealtimeEngine()
     ctx.env = env
     streams = Streams(scenario.seed, ctx.replication)
     cluster = Cluster(env, scenario.cluster, streams)

@@ -19,7 +19,7 @@ import simpy
 
 from schedsim.distributions import Draws
 from schedsim.model.cluster import Cluster, Node, NodeState
-from schedsim.model.timers import call_later
+from schedsim.model.engine import call_later
 from schedsim.rng import Streams
 from schedsim.scenario import ChurnSpec
 

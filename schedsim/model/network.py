@@ -39,11 +39,13 @@ from itertools import count
 from typing import Any
 
 import simpy
-from simpy.events import NORMAL, Event, Timeout
+from simpy.events import NORMAL
 
+from schedsim.model.engine import Entry, call_later
 from schedsim.scenario import NetworkSpec
 
 UNKNOWN = -1.0  # a flow's finish time while it shares its link
+NOT_DUE = -1.0  # a transfer's due time while nothing is scheduled
 
 
 class Flow:
@@ -80,7 +82,8 @@ class Link:
         self._v = 0.0
         self._t = 0.0
         self._seq = count()
-        self._timer: Event | None = None
+        self._timer: Entry | None = None
+        self._armed = 0  # arms so far: a timer armed before the last one is stale
 
     @property
     def active(self) -> int:
@@ -196,12 +199,11 @@ class Link:
             self._timer = None
             return
         delay = (heap[0][0] - self._v) * self._n / self.bandwidth
-        timer = Timeout(self.env, delay if delay > 0 else 0.0)
-        timer.callbacks.append(self._fire)
-        self._timer = timer
+        self._armed += 1
+        self._timer = call_later(self.env, delay, self._fire, self._armed)
 
-    def _fire(self, event: Any) -> None:
-        if event is not self._timer:
+    def _fire(self, armed: int) -> None:
+        if self._timer is None or armed != self._armed:
             return  # superseded by a later arm or a switch to direct mode
         now = self.env._now
         self._advance(now)
@@ -230,10 +232,11 @@ class Link:
                 flow.owner.changed()
 
 
-def _deliver(event: Any) -> None:
-    transfer: Transfer = event._value
-    if transfer.pending is event:
-        transfer.pending = None
+def _deliver(transfer: Transfer) -> None:
+    # A rescheduled transfer leaves its earlier entry on the queue: only the one due now
+    # delivers, once.
+    if transfer.due == transfer.env._now:
+        transfer.due = NOT_DUE
         transfer.flows = ()  # no flow -> transfer -> flow cycle is left for the collector
         transfer.done(transfer.tag)
 
@@ -242,7 +245,7 @@ class Transfer:
     """``size`` bytes over one or more links at once; ``done(tag)`` is called ``delay``
     seconds after the last link has carried them. ``cancel()`` withdraws it."""
 
-    __slots__ = ("env", "done", "tag", "delay", "flows", "pending")
+    __slots__ = ("env", "done", "tag", "delay", "flows", "due")
 
     def __init__(self, env: simpy.Environment, links: Sequence[Link], size: float,
                  delay: float, done: Callable[[Any], None], tag: Any = None) -> None:
@@ -250,7 +253,7 @@ class Transfer:
         self.done = done
         self.tag = tag
         self.delay = delay
-        self.pending: Event | None = None
+        self.due = NOT_DUE  # when done(tag) is scheduled, while it is
         self.flows: tuple[Flow, ...] = ()
         if len(links) == 1:
             self.flows = (links[0].start(size, self),)
@@ -264,30 +267,28 @@ class Transfer:
         if len(flows) == 1:
             latest = flows[0].finish
             if latest < 0.0:
-                self.pending = None  # an earlier schedule, if any, is now stale
+                self.due = NOT_DUE  # an earlier schedule, if any, is now stale
                 return
         else:
             latest = 0.0
             for flow in flows:
                 finish = flow.finish
                 if finish < 0.0:
-                    self.pending = None
+                    self.due = NOT_DUE
                     return
                 if finish > latest:
                     latest = finish
         env = self.env
-        delay = latest + self.delay - env._now
-        event = Event(env)
-        event._ok = True
-        event._value = self
-        event.callbacks.append(_deliver)
-        # What env.schedule does, without the call.
-        heapq.heappush(env._queue, (env._now + (delay if delay > 0.0 else 0.0), NORMAL,
-                                    next(env._eid), event))
-        self.pending = event
+        now = env._now
+        due = latest + self.delay
+        if due < now:
+            due = now
+        self.due = due
+        # What call_later does, without the call.
+        heapq.heappush(env._queue, (due, NORMAL, next(env._eid), _deliver, self))  # type: ignore[misc]
 
     def cancel(self) -> None:
-        self.pending = None
+        self.due = NOT_DUE
         for flow in self.flows:
             flow.owner = None
             flow.link.cancel(flow)

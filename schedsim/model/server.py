@@ -16,7 +16,7 @@ from typing import Any
 
 import simpy
 
-from schedsim.model.timers import call_later
+from schedsim.model.engine import call_later
 
 Job = tuple[float, Callable[[Any], None], Any]  # (service s, fn, arg): fn(arg) when served
 

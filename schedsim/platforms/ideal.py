@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-import simpy
-
 from schedsim.metrics import Outcome
 from schedsim.model.cluster import Node, NodeState
+from schedsim.model.engine import Entry, call_later
 from schedsim.model.network import Transfer
-from schedsim.model.timers import call_later
 from schedsim.model.workload import Task
 from schedsim.platforms.base import Platform
 from schedsim.reader import Reader
@@ -43,7 +41,7 @@ class Slot:
         self.index = index
         self.task: Task | None = None
         self.start = 0.0
-        self.pending: Transfer | simpy.Event | None = None  # what the slot waits for
+        self.pending: Transfer | Entry | None = None  # what the slot waits for
         self.idle = False  # waiting in the idle FIFO for a requeued task
 
 

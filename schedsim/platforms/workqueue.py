@@ -23,9 +23,9 @@ import simpy
 
 from schedsim.metrics import Outcome
 from schedsim.model.cluster import Node
+from schedsim.model.engine import call_later
 from schedsim.model.network import Transfer
 from schedsim.model.server import Job, SerialServer
-from schedsim.model.timers import call_later
 from schedsim.model.workload import Task
 from schedsim.platforms.base import Platform, RetryBudget, calibrated, read_placement
 from schedsim.reader import Reader
