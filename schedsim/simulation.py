@@ -11,6 +11,7 @@ replication's metrics.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ from schedsim.scenario import Scenario
 
 WATCHDOG_FACTOR = 1000.0  # default horizon: this many times the makespan lower bound ...
 WATCHDOG_SLACK_S = 7 * 86400.0  # ... plus a week
+GC_YOUNG_THRESHOLD = 100_000  # allocations between young collections during a run (700)
 
 
 @dataclass
@@ -136,10 +138,18 @@ class Simulation:
         self.churn.start()
         self.platform.start()
         env.process(self._horizon(self.horizon()))
+        # The model built so far lives as long as the run: the cyclic collector need not scan
+        # it, and young objects are collected less often (docs/performance.md).
+        threshold = gc.get_threshold()
+        gc.freeze()
+        gc.set_threshold(max(threshold[0], GC_YOUNG_THRESHOLD), *threshold[1:])
         try:
             env.run(until=self.done)
         except RuntimeError:  # no event left at all (cannot happen with a horizon)
             self._stalled()
+        finally:
+            gc.set_threshold(*threshold)
+            gc.unfreeze()
         return RunResult(self.measure(), self.failure, self.log, _event_count(env))
 
     def measure(self) -> dict[str, float]:
