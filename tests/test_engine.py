@@ -1,0 +1,134 @@
+"""The Engine runs SimPy models exactly as simpy.Environment does, plus plain callbacks."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+import simpy
+
+from schedsim.model.engine import Engine, RealtimeEngine, call_later
+
+
+def _script(env: simpy.Environment, order: list[tuple[float, str]],
+            use_callbacks: bool) -> None:
+    """Timers at colliding times, processes, and events triggered from callbacks."""
+    rnd = random.Random(7)
+
+    def note(name: str) -> None:
+        order.append((env.now, name))
+
+    def timer(delay: float, name: str) -> None:
+        if use_callbacks:
+            call_later(env, delay, note, name)
+        else:
+            env.timeout(delay).callbacks.append(lambda _e: note(name))
+
+    def proc(i: int) -> Generator[simpy.Event, Any, None]:
+        for j in range(5):
+            yield env.timeout(rnd.choice([0.0, 0.5, 1.0]))
+            note(f"p{i}.{j}")
+            if j == 2:
+                ev = env.event()
+                timer(0.5, f"t{i}.{j}")
+                env.timeout(0.5).callbacks.append(lambda _e, ev=ev: ev.succeed(i))
+                value = yield ev
+                note(f"p{i} got {value}")
+
+    for i in range(4):
+        env.process(proc(i))
+    for k in range(30):
+        timer(rnd.choice([0.0, 0.5, 1.0, 1.5]), f"t{k}")
+
+
+def test_order_matches_simpy_with_timeouts() -> None:
+    expected: list[tuple[float, str]] = []
+    env = simpy.Environment()
+    _script(env, expected, use_callbacks=False)
+    env.run()
+    got: list[tuple[float, str]] = []
+    eng = Engine()
+    _script(eng, got, use_callbacks=True)
+    eng.run()
+    assert got == expected
+    assert len(got) == 30 + 4 * 5 + 4 * 2
+
+
+def test_run_until_a_time_then_resume() -> None:
+    env = Engine()
+    seen: list[float] = []
+    for t in (1.0, 2.0, 3.0, 4.0):
+        call_later(env, t, seen.append, t)
+    env.run(until=2.5)
+    assert env.now == 2.5 and seen == [1.0, 2.0]
+    env.run()
+    assert seen == [1.0, 2.0, 3.0, 4.0]
+    with pytest.raises(ValueError):
+        env.run(until=1.0)
+
+
+def test_run_until_an_event_returns_its_value() -> None:
+    env = Engine()
+    done = env.event()
+    call_later(env, 3.0, done.succeed, "finished")
+    call_later(env, 9.0, lambda _a: None)
+    assert env.run(until=done) == "finished"
+    assert env.now == 3.0
+    assert env.run(until=done) == "finished"  # already processed
+
+
+def test_until_event_never_triggered_is_an_error() -> None:
+    env = Engine()
+    call_later(env, 1.0, lambda _a: None)
+    with pytest.raises(RuntimeError, match="No scheduled events left"):
+        env.run(until=env.event())
+
+
+def test_failures_propagate_as_in_simpy() -> None:
+    env = Engine()
+
+    def bad() -> Generator[simpy.Event, Any, None]:
+        yield env.timeout(1.0)
+        raise KeyError("boom")
+
+    env.process(bad())
+    with pytest.raises(KeyError, match="boom"):
+        env.run()
+    env2 = Engine()
+    ev = env2.event()
+    ev.fail(ValueError("failed"))
+    with pytest.raises(ValueError, match="failed"):
+        env2.run()
+    env3 = Engine()
+    ev3 = env3.event()
+    ev3.fail(ValueError("defused"))
+    ev3.defused = True
+    env3.run()  # a defused failure does not crash
+
+
+def test_step_and_peek() -> None:
+    env = Engine()
+    out: list[int] = []
+    call_later(env, 2.0, out.append, 2)
+    env.timeout(1.0).callbacks.append(lambda _e: out.append(1))
+    assert env.peek() == 1.0
+    env.step()
+    env.step()
+    assert out == [1, 2] and env.peek() == float("inf")
+    with pytest.raises(simpy.core.EmptySchedule):
+        env.step()
+
+
+def test_realtime_engine_waits_for_the_wall_clock() -> None:
+    env = RealtimeEngine(factor=0.02)
+    stamps: list[float] = []
+    for t in (1.0, 2.0, 3.0):
+        call_later(env, t, lambda _a: stamps.append(time.monotonic()))
+    start = time.monotonic()
+    env.sync()
+    env.run()
+    assert len(stamps) == 3
+    assert stamps[-1] - start >= 3 * 0.02 * 0.99
