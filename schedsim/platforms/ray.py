@@ -186,6 +186,14 @@ class RayPlatform(Platform):
             else 0
         if cfg.autoscaler:
             sim.churn.replacer = self._autoscale
+        # Bound once: these run once or more per task.
+        self._batched = cfg.driver == "batched"
+        self._net = sim.network
+        self._host = sim.host
+        self._in = sim.workload.input_size
+        self._fetch = self._net is not None and self._in > 0
+        self._log = sim.log.add
+        self._completed = sim.task_completed
 
     # ------------------------------------------------------------------ head node
 
@@ -265,16 +273,17 @@ class RayPlatform(Platform):
 
     def _consumed(self, attempt: Attempt) -> None:
         """The driver holds the result: the task is complete."""
+        slot = attempt.slot
         if not self._large:
             self.inline_held -= self._out
-        if self._large and attempt.slot.node.data is not None:
-            attempt.slot.node.data.stored.discard(attempt)
+        elif slot.node.data is not None:
+            slot.node.data.stored.discard(attempt)
         self.resolved += 1
         # The attempt held its slot until it finished running; the wait for the driver is
         # not slot time.
-        self.sim.log.add(attempt.task[0], attempt.slot.node.id, attempt.slot.index,
-                         attempt.start, attempt.done_at, Outcome.DONE)
-        self.sim.task_completed()
+        self._log(attempt.task[0], slot.node.id, slot.index, attempt.start, attempt.done_at,
+                  Outcome.DONE)
+        self._completed()
 
     # ------------------------------------------------------------------ leasing and running
 
@@ -291,44 +300,42 @@ class RayPlatform(Platform):
 
     def _lease(self) -> None:
         free, queue = self._free, self._queue
+        if not (queue and free and self.head_up):
+            return  # nothing to lease (nothing is leased while the GCS is down)
         cfg = self.config
         env = self.env
-        if not self.head_up:
-            return  # nothing is leased while the GCS is down
         while queue and free:
             slot = free.popleft()
             rnode = slot.node.data
             if rnode.dead or rnode.draining:
                 continue
             task = queue.popleft()
-            attempt = Attempt(task, slot, env.now)
+            attempt = Attempt(task, slot, env._now)
             rnode.running.add(attempt)
             delay = cfg.lease_latency
             if not slot.warm:
                 slot.warm = True
                 delay += cfg.worker_start_time
-            net = self.sim.network
-            size = self.sim.workload.input_size
-            if net is not None and size > 0:
+            if self._fetch:
                 call_later(env, delay, self._fetch_input, attempt)
-            elif self.sim.host is not None:
+            elif self._host is not None:
                 call_later(env, delay + cfg.task_launch_time, self._launched, attempt)
             else:
                 call_later(env, delay + cfg.task_launch_time + task[1] / slot.node.speed,
                            self._executed, attempt)
 
     def _fetch_input(self, attempt: Attempt) -> None:
-        if not attempt.active or attempt.slot.node.data.dead:
-            return
-        net = self.sim.network
-        assert net is not None
         node = attempt.slot.node
-        if self.sim.host is not None:
-            net.transfer(node.id, node.cores, self.sim.workload.input_size, self._launched,
-                         attempt, then=self.config.task_launch_time)
+        if not attempt.active or node.data.dead:
             return
-        net.transfer(node.id, node.cores, self.sim.workload.input_size, self._executed,
-                     attempt, then=self.config.task_launch_time + attempt.task[1] / node.speed)
+        net = self._net
+        assert net is not None
+        if self._host is not None:
+            net.transfer(node.id, node.cores, self._in, self._launched, attempt,
+                         then=self.config.task_launch_time)
+            return
+        net.transfer(node.id, node.cores, self._in, self._executed, attempt,
+                     then=self.config.task_launch_time + attempt.task[1] / node.speed)
 
     def _launched(self, attempt: Attempt) -> None:
         """The worker started the task's process on a shared host: it runs as CPU work."""
@@ -344,43 +351,51 @@ class RayPlatform(Platform):
         if not attempt.active or rnode.dead:
             return  # lost with its node: retried when the GCS notices
         attempt.run = None
-        attempt.done_at = self.env.now
-        if not (rnode.dead or rnode.draining):
+        attempt.done_at = self.env._now
+        if not rnode.draining:
             self._free.append(slot)
-        net = self.sim.network
+        net = self._net
         if self._large:
             rnode.running.discard(attempt)
             rnode.stored.add(attempt)
-            if self.config.driver == "batched":
-                self._pulls.append(attempt)
-                self._start_pulls()
+            if self._batched:
+                if not self._pulls and self._pulling < self._pull_limit:
+                    self._pull_one(attempt)  # what _start_pulls would do with it
+                else:
+                    self._pulls.append(attempt)
+                    self._start_pulls()
             else:
                 self._result_ready(attempt)
         elif net is not None and self._out > 0:
             net.transfer(slot.node.id, slot.node.cores, self._out, self._arrived, attempt)
         else:
             self._arrived(attempt)
-        self._lease()
+        if self._queue:
+            self._lease()
 
     def _start_pulls(self) -> None:
         """Fetch stored results concurrently, at most max_bytes_in_flight at a time."""
-        net = self.sim.network
-        while self._pulls and self._pulling < self._pull_limit:
-            attempt = self._pulls.popleft()
+        pulls = self._pulls
+        while pulls and self._pulling < self._pull_limit:
+            attempt = pulls.popleft()
             if not attempt.active or attempt.slot.node.data.dead:
                 continue
-            self._pulling += 1
-            node = attempt.slot.node
-            if net is not None:
-                net.transfer(node.id, node.cores, self._out, self._pulled, attempt,
-                             then=self.config.object_fetch_overhead)
-            else:
-                call_later(self.env, self.config.object_fetch_overhead, self._pulled, attempt)
+            self._pull_one(attempt)
+
+    def _pull_one(self, attempt: Attempt) -> None:
+        self._pulling += 1
+        node = attempt.slot.node
+        if self._net is not None:
+            self._net.transfer(node.id, node.cores, self._out, self._pulled, attempt,
+                               then=self.config.object_fetch_overhead)
+        else:
+            call_later(self.env, self.config.object_fetch_overhead, self._pulled, attempt)
 
     def _pulled(self, attempt: Attempt) -> None:
         self._pulling -= 1
         self._arrived(attempt)
-        self._start_pulls()
+        if self._pulls:
+            self._start_pulls()
 
     def _arrived(self, attempt: Attempt) -> None:
         """The result reached the driver's process (inline reply, or a batched fetch)."""
@@ -399,7 +414,7 @@ class RayPlatform(Platform):
 
     def _result_ready(self, attempt: Attempt) -> None:
         # Its callers only lease or start pulls afterwards, so the driver may run at once.
-        if self.config.driver == "batched":
+        if self._batched:
             self._results.append(attempt)
         else:
             self._ready_results[attempt.task[0]] = attempt
