@@ -256,9 +256,15 @@ class Transfer:
         self.due = NOT_DUE  # when done(tag) is scheduled, while it is
         self.flows: tuple[Flow, ...] = ()
         if len(links) == 1:
-            self.flows = (links[0].start(size, self),)
-        else:
-            self.flows = tuple([link.start(size, self) for link in links])
+            flow = links[0].start(size, self)
+            self.flows = (flow,)
+            if flow.finish >= 0.0:  # what changed() does, for the common case
+                due = flow.finish + delay
+                now = env._now
+                self.due = due = due if due > now else now
+                env._push((due, NORMAL, next(env._eid), _deliver, self))  # type: ignore
+            return
+        self.flows = tuple([link.start(size, self) for link in links])
         self.changed()
 
     def changed(self) -> None:
@@ -285,7 +291,7 @@ class Transfer:
             due = now
         self.due = due
         # What call_later does, without the call.
-        heapq.heappush(env._queue, (due, NORMAL, next(env._eid), _deliver, self))  # type: ignore[misc]
+        env._push((due, NORMAL, next(env._eid), _deliver, self))  # type: ignore[attr-defined]
 
     def cancel(self) -> None:
         self.due = NOT_DUE
@@ -306,6 +312,7 @@ class Network:
         self.latency = spec.manager.latency + spec.worker.latency
         self._lone_rate = min(spec.manager.bandwidth, spec.worker.bandwidth)
         self._node_links: dict[int, Link] = {}
+        self._manager_only = (self.manager,)
 
     def node_link(self, node_id: int) -> Link:
         link = self._node_links.get(node_id)
@@ -333,6 +340,6 @@ class Network:
         """Move ``size`` bytes between the manager and a worker node (either direction);
         ``done(tag)`` is called ``latency + then`` after the last byte."""
         if cores <= 1:
-            return Transfer(self.env, (self.manager,), size, self.latency + then, done, tag)
+            return Transfer(self.env, self._manager_only, size, self.latency + then, done, tag)
         return Transfer(self.env, (self.manager, self.node_link(node_id)), size,
                         self.latency + then, done, tag)
