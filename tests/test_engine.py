@@ -132,3 +132,54 @@ def test_realtime_engine_waits_for_the_wall_clock() -> None:
     env.run()
     assert len(stamps) == 3
     assert stamps[-1] - start >= 3 * 0.02 * 0.99
+
+
+def _random_timers(env: simpy.Environment, order: list[tuple[float, int]], use_callbacks: bool,
+                   n: int) -> None:
+    """Bursts of timers from microseconds to days, equal times, and timers set by timers."""
+    rnd = random.Random(11)
+    scales = [0.0, 1e-6, 1e-3, 0.05, 1.0, 30.0, 3600.0, 86400.0 * 30]
+
+    def fired(k: int) -> None:
+        order.append((env.now, k))
+        if k % 3 == 0 and k < n:  # a timer that sets another one
+            later(rnd.choice(scales) * rnd.random(), k + n)
+
+    def later(delay: float, k: int) -> None:
+        if use_callbacks:
+            call_later(env, delay, fired, k)
+        else:
+            env.timeout(delay).callbacks.append(lambda _e: fired(k))
+
+    for k in range(n):
+        later(rnd.choice(scales) * rnd.choice([0.0, 0.5, 1.0, rnd.random()]), k)
+
+
+@pytest.mark.parametrize("target", [256, 4])
+def test_calendar_pops_in_heap_order_across_resizes(monkeypatch: pytest.MonkeyPatch,
+                                                    target: int) -> None:
+    import schedsim.model.engine as engine
+
+    monkeypatch.setattr(engine, "BUCKET_TARGET", target)
+    monkeypatch.setattr(engine, "RESIZE_EVERY", 8)
+    expected: list[tuple[float, int]] = []
+    env = simpy.Environment()
+    _random_timers(env, expected, use_callbacks=False, n=20_000)
+    env.run()
+    got: list[tuple[float, int]] = []
+    eng = Engine()
+    _random_timers(eng, got, use_callbacks=True, n=20_000)
+    eng.run()
+    assert got == expected
+    assert eng.resizes > 0  # the width changed at least once on the way
+
+
+def test_infinite_times_come_last() -> None:
+    env = Engine()
+    out: list[float] = []
+    call_later(env, float("inf"), out.append, float("inf"))
+    call_later(env, 5.0, out.append, 5.0)
+    env.run(until=100.0)
+    assert out == [5.0]
+    env.run()
+    assert out == [5.0, float("inf")] and env.now == float("inf")
