@@ -211,6 +211,45 @@ def test_link_matches_a_brute_force_fluid_model(seed: int, bw: float, cap: float
     assert link.active == 0
 
 
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("bw,cap", [(100.0, 30.0), (100.0, 25.0), (100.0, math.inf)])
+def test_transfers_booked_ahead_match_the_fluid_model(seed: int, bw: float, cap: float) -> None:
+    # Most transfers are created up to 5 s before they begin (``after``): booked on the link
+    # while it is direct with room, taken back when it fills. Some are cancelled before they
+    # begin (they never move a byte), some while they move.
+    rng = np.random.default_rng(100 + seed)
+    flows: list[tuple[float, float, float | None]] = []
+    leads: list[float] = []
+    for _ in range(40):
+        at = float(rng.uniform(5, 25))
+        lead = float(rng.uniform(0, 5)) if rng.random() < 0.7 else 0.0
+        cancel = at + float(rng.uniform(-min(lead, 2.0), 3)) if rng.random() < 0.25 else None
+        flows.append((at, float(rng.uniform(1, 60)), cancel))
+        leads.append(lead)
+    never = {i for i, (at, _s, cancel) in enumerate(flows) if cancel is not None and cancel < at}
+    expected = _fluid_reference([f for i, f in enumerate(flows) if i not in never], bw, cap)
+    expected = {i: expected[j] for j, i in enumerate(i for i in range(40) if i not in never)
+                if j in expected}
+    env = Engine()
+    link = Link(env, "l", bandwidth=bw, flow_cap=cap)
+    ends: dict[int, float] = {}
+    for i, ((at, size, cancel), lead) in enumerate(zip(flows, leads, strict=True)):
+        def go(_e: object, i: int = i, size: float = size, cancel: float | None = cancel,
+               lead: float = lead) -> None:
+            tr = Transfer(env, [link], size, 0.0, lambda _t: ends.__setitem__(i, env.now),
+                          after=lead)
+            if cancel is not None:
+                env.timeout(cancel - env.now).callbacks.append(lambda _e: tr.cancel())
+        env.timeout(at - lead).callbacks.append(go)
+    env.run()
+    assert set(ends) == set(expected)
+    for i, end in expected.items():
+        assert ends[i] == pytest.approx(end, rel=1e-9, abs=1e-9)
+    assert link.active == 0
+    moved = sum(size for i, (_a, size, _c) in enumerate(flows) if i not in never)
+    assert link.bytes_started == pytest.approx(moved)
+
+
 @pytest.mark.parametrize("nodes,cpus,background,expected", [
     (1, 2, 0.0, 1.0),  # one task, one CPU of its own
     (2, 2, 0.0, 1.0),  # two tasks, two CPUs

@@ -28,6 +28,14 @@ both links have carried it (an approximation of max-min across two links, see do
 A :class:`Transfer` calls ``done(tag)`` ``delay`` seconds after its last byte crossed; the
 delay is the links' latency plus whatever the caller folds in (a task's run time after its
 input arrived), which saves an event per task on the hot path.
+
+A transfer may also begin ``after`` seconds from now (a Ray worker fetches its input once the
+lease and push are done). On a single link in direct mode with room, its flow is booked at
+once with its future begin time: it counts against ``k`` from now until it ends, which can only
+overstate how many flows overlap, so every direct prediction stays exact, and no event marks
+its begin. When a start finds the link full, booked flows that have not begun yet are taken
+back and begin by an event at their time, as any transfer would that could not be booked, so
+the link sees the same flows at the same times either way.
 """
 
 from __future__ import annotations
@@ -51,14 +59,16 @@ NOT_DUE = -1.0  # a transfer's due time while nothing is scheduled
 class Flow:
     """One transfer's share of one link."""
 
-    __slots__ = ("link", "owner", "active", "finish", "tag")
+    __slots__ = ("link", "owner", "active", "finish", "tag", "begin", "size")
 
-    def __init__(self, link: Link, owner: Transfer) -> None:
+    def __init__(self, link: Link, owner: Transfer, begin: float, size: float) -> None:
         self.link = link
         self.owner: Transfer | None = owner
         self.active = True
         self.finish = UNKNOWN  # simulated time its last byte crosses, once known
         self.tag = 0.0  # shared mode: the virtual time at which it finishes
+        self.begin = begin  # when its first byte moves (later than now: booked ahead)
+        self.size = size
 
 
 class Link:
@@ -87,10 +97,12 @@ class Link:
 
     @property
     def active(self) -> int:
-        """Flows still moving bytes now."""
-        if not self._shared:
-            self._expire(self.env._now)
-        return self._n
+        """Flows moving bytes now (not those booked to begin later)."""
+        if self._shared:
+            return self._n
+        now = self.env._now
+        self._expire(now)
+        return sum(1 for _f, _s, flow in self._direct if flow.active and flow.begin <= now)
 
     # ---------------------------------------------------------------- direct mode
 
@@ -106,11 +118,13 @@ class Link:
     def start(self, size: float, owner: Transfer) -> Flow:
         """Start a flow of ``size`` bytes for ``owner``, which hears of its finish."""
         self.bytes_started += size
-        flow = Flow(self, owner)
         now = self.env._now
+        flow = Flow(self, owner, now, size)
         if not self._shared:
             if self._direct and self._direct[0][0] <= now:
                 self._expire(now)
+            if self._n >= self.k:
+                self._take_back(now)
             if self._n < self.k:
                 flow.finish = now + size / self.rate_max
                 heapq.heappush(self._direct, (flow.finish, next(self._seq), flow))
@@ -129,6 +143,35 @@ class Link:
             self._arm()
         return flow
 
+    def book(self, size: float, owner: Transfer, begin: float) -> Flow | None:
+        """A flow that begins at ``begin`` (later than now), booked now if the link is in
+        direct mode with room; None if not (the caller starts it at ``begin`` instead)."""
+        if self._shared:
+            return None
+        now = self.env._now
+        if self._direct and self._direct[0][0] <= now:
+            self._expire(now)
+        if self._n >= self.k:
+            return None
+        self.bytes_started += size
+        flow = Flow(self, owner, begin, size)
+        flow.finish = begin + size / self.rate_max
+        heapq.heappush(self._direct, (flow.finish, next(self._seq), flow))
+        self._n += 1
+        return flow
+
+    def _take_back(self, now: float) -> None:
+        """The link is full: booked flows that have not begun leave it and begin by an event
+        at their time (they will find the link as a transfer started then would)."""
+        later = [flow for _f, _s, flow in self._direct if flow.active and flow.begin > now]
+        for flow in later:
+            flow.active = False
+            self._n -= 1
+            self.bytes_started -= flow.size
+            owner, flow.owner = flow.owner, None
+            if owner is not None:
+                owner.rebook()
+
     def cancel(self, flow: Flow) -> None:
         """Withdraw a flow (its node was lost); in shared mode the others speed up."""
         now = self.env._now
@@ -137,6 +180,8 @@ class Link:
             if flow.active:
                 flow.active = False
                 self._n -= 1
+                if flow.begin > now:
+                    self.bytes_started -= flow.size  # booked, never moved a byte
             return
         if not flow.active:
             return
@@ -241,20 +286,44 @@ def _deliver(transfer: Transfer) -> None:
         transfer.done(transfer.tag)
 
 
-class Transfer:
-    """``size`` bytes over one or more links at once; ``done(tag)`` is called ``delay``
-    seconds after the last link has carried them. ``cancel()`` withdraws it."""
+def _begin(transfer: Transfer) -> None:
+    if transfer.links is not None:  # None: cancelled before it began
+        transfer.flows = tuple([link.start(transfer.size, transfer)
+                                for link in transfer.links])
+        transfer.links = None
+        transfer.changed()
 
-    __slots__ = ("env", "done", "tag", "delay", "flows", "due")
+
+class Transfer:
+    """``size`` bytes over one or more links at once, beginning ``after`` seconds from now;
+    ``done(tag)`` is called ``delay`` seconds after the last link has carried them.
+    ``cancel()`` withdraws it."""
+
+    __slots__ = ("env", "done", "tag", "delay", "flows", "due", "links", "size", "begin")
 
     def __init__(self, env: simpy.Environment, links: Sequence[Link], size: float,
-                 delay: float, done: Callable[[Any], None], tag: Any = None) -> None:
+                 delay: float, done: Callable[[Any], None], tag: Any = None,
+                 after: float = 0.0) -> None:
         self.env = env
         self.done = done
         self.tag = tag
         self.delay = delay
         self.due = NOT_DUE  # when done(tag) is scheduled, while it is
         self.flows: tuple[Flow, ...] = ()
+        self.links: Sequence[Link] | None = None  # while it waits to begin
+        if after > 0.0:
+            self.size = size
+            self.begin = begin = env._now + after
+            if len(links) == 1:
+                flow = links[0].book(size, self, begin)
+                if flow is not None:
+                    self.flows = (flow,)
+                    self.due = due = flow.finish + delay
+                    env._push((due, NORMAL, next(env._eid), _deliver, self))  # type: ignore
+                    return
+            self.links = links
+            env._push((begin, NORMAL, next(env._eid), _begin, self))  # type: ignore
+            return
         if len(links) == 1:
             flow = links[0].start(size, self)
             self.flows = (flow,)
@@ -293,8 +362,17 @@ class Transfer:
         # What call_later does, without the call.
         env._push((due, NORMAL, next(env._eid), _deliver, self))  # type: ignore[attr-defined]
 
+    def rebook(self) -> None:
+        """Its booked flow was taken back: begin by an event at its begin time."""
+        self.due = NOT_DUE
+        self.links = tuple(flow.link for flow in self.flows)
+        self.flows = ()
+        env = self.env
+        env._push((self.begin, NORMAL, next(env._eid), _begin, self))  # type: ignore
+
     def cancel(self) -> None:
         self.due = NOT_DUE
+        self.links = None
         for flow in self.flows:
             flow.owner = None
             flow.link.cancel(flow)
@@ -336,10 +414,12 @@ class Network:
         self._node_links.pop(node_id, None)
 
     def transfer(self, node_id: int, cores: int, size: float, done: Callable[[Any], None],
-                 tag: Any = None, then: float = 0.0) -> Transfer:
-        """Move ``size`` bytes between the manager and a worker node (either direction);
-        ``done(tag)`` is called ``latency + then`` after the last byte."""
+                 tag: Any = None, then: float = 0.0, after: float = 0.0) -> Transfer:
+        """Move ``size`` bytes between the manager and a worker node (either direction),
+        beginning ``after`` seconds from now; ``done(tag)`` is called ``latency + then``
+        after the last byte."""
         if cores <= 1:
-            return Transfer(self.env, self._manager_only, size, self.latency + then, done, tag)
+            return Transfer(self.env, self._manager_only, size, self.latency + then, done, tag,
+                            after)
         return Transfer(self.env, (self.manager, self.node_link(node_id)), size,
-                        self.latency + then, done, tag)
+                        self.latency + then, done, tag, after)

@@ -148,10 +148,13 @@ class Attempt:
         self.start = start
         self.active = True
         self.done_at = -1.0
-        self.run: Transfer | None = None  # its CPU share on a shared host, while it runs
+        # Its input transfer until the input arrived, then its CPU share on a shared host
+        # while it runs.
+        self.run: Transfer | None = None
 
     def stop(self) -> None:
-        """The task's process dies: it stops taking a share of a shared host's CPUs."""
+        """The node is lost: its input stops arriving, its process stops taking a share of
+        a shared host's CPUs."""
         if self.run is not None:
             self.run.cancel()
             self.run = None
@@ -304,6 +307,7 @@ class RayPlatform(Platform):
             return  # nothing to lease (nothing is leased while the GCS is down)
         cfg = self.config
         env = self.env
+        net = self._net
         while queue and free:
             slot = free.popleft()
             rnode = slot.node.data
@@ -317,25 +321,23 @@ class RayPlatform(Platform):
                 slot.warm = True
                 delay += cfg.worker_start_time
             if self._fetch:
-                call_later(env, delay, self._fetch_input, attempt)
+                # The worker fetches the input once leased and pushed: a transfer that begins
+                # after that delay (booked on the link now, no event for its begin).
+                node = slot.node
+                assert net is not None
+                if self._host is not None:
+                    attempt.run = net.transfer(node.id, node.cores, self._in,
+                                                     self._launched, attempt,
+                                                     then=cfg.task_launch_time, after=delay)
+                else:
+                    attempt.run = net.transfer(
+                        node.id, node.cores, self._in, self._executed, attempt,
+                        then=cfg.task_launch_time + task[1] / node.speed, after=delay)
             elif self._host is not None:
                 call_later(env, delay + cfg.task_launch_time, self._launched, attempt)
             else:
                 call_later(env, delay + cfg.task_launch_time + task[1] / slot.node.speed,
                            self._executed, attempt)
-
-    def _fetch_input(self, attempt: Attempt) -> None:
-        node = attempt.slot.node
-        if not attempt.active or node.data.dead:
-            return
-        net = self._net
-        assert net is not None
-        if self._host is not None:
-            net.transfer(node.id, node.cores, self._in, self._launched, attempt,
-                         then=self.config.task_launch_time)
-            return
-        net.transfer(node.id, node.cores, self._in, self._executed, attempt,
-                     then=self.config.task_launch_time + attempt.task[1] / node.speed)
 
     def _launched(self, attempt: Attempt) -> None:
         """The worker started the task's process on a shared host: it runs as CPU work."""
