@@ -57,18 +57,39 @@ NOT_DUE = -1.0  # a transfer's due time while nothing is scheduled
 
 
 class Flow:
-    """One transfer's share of one link."""
+    """One transfer's share of one link. A transfer over a single link is its own flow."""
 
-    __slots__ = ("link", "owner", "active", "finish", "tag", "begin", "size")
+    __slots__ = ("link", "owner", "active", "finish", "vtag", "begin", "size")
 
-    def __init__(self, link: Link, owner: Transfer, begin: float, size: float) -> None:
-        self.link = link
-        self.owner: Transfer | None = owner
-        self.active = True
-        self.finish = UNKNOWN  # simulated time its last byte crosses, once known
-        self.tag = 0.0  # shared mode: the virtual time at which it finishes
-        self.begin = begin  # when its first byte moves (later than now: booked ahead)
-        self.size = size
+    link: Link | None
+    owner: Transfer | None
+    active: bool
+    finish: float
+    vtag: float
+    begin: float
+    size: float
+
+    def changed(self) -> None:
+        """The link changed this flow's finish time: its transfer reschedules."""
+        if self.owner is not None:
+            self.owner.changed()
+
+    def rebook(self) -> None:
+        """The link took this booked flow back: its transfer begins by an event instead."""
+        if self.owner is not None:
+            self.owner.rebook()
+
+
+def _flow(link: Link, owner: Transfer, begin: float, size: float) -> Flow:
+    flow = Flow()
+    flow.link = link
+    flow.owner = owner
+    flow.active = True
+    flow.finish = UNKNOWN  # simulated time its last byte crosses, once known
+    flow.vtag = 0.0  # shared mode: the virtual time at which it finishes
+    flow.begin = begin  # when its first byte moves (later than now: booked ahead)
+    flow.size = size
+    return flow
 
 
 class Link:
@@ -117,22 +138,30 @@ class Link:
 
     def start(self, size: float, owner: Transfer) -> Flow:
         """Start a flow of ``size`` bytes for ``owner``, which hears of its finish."""
-        self.bytes_started += size
         now = self.env._now
-        flow = Flow(self, owner, now, size)
+        flow = _flow(self, owner, now, size)
+        self.add(flow, size, now)
+        return flow
+
+    def add(self, flow: Flow, size: float, now: float) -> None:
+        """``flow`` (active, begun now) starts moving ``size`` bytes: its finish time is set
+        if the link is direct, UNKNOWN if shared (it hears of it later)."""
+        self.bytes_started += size
         if not self._shared:
-            if self._direct and self._direct[0][0] <= now:
+            direct = self._direct
+            if direct and direct[0][0] <= now:
                 self._expire(now)
             if self._n >= self.k:
                 self._take_back(now)
             if self._n < self.k:
-                flow.finish = now + size / self.rate_max
-                heapq.heappush(self._direct, (flow.finish, next(self._seq), flow))
+                flow.finish = finish = now + size / self.rate_max
+                heapq.heappush(direct, (finish, next(self._seq), flow))
                 self._n += 1
-                return flow
+                return
             self._to_shared(now)
+        flow.finish = UNKNOWN
         self._advance(now)
-        flow.tag = tag = self._v + size
+        flow.vtag = tag = self._v + size
         heap = self._heap
         # A start only slows the others down, so the pending timer can stay (it fires early
         # and re-arms) unless the new flow itself is the next to finish.
@@ -141,24 +170,24 @@ class Link:
         self._n += 1
         if first or self._timer is None:
             self._arm()
-        return flow
 
-    def book(self, size: float, owner: Transfer, begin: float) -> Flow | None:
-        """A flow that begins at ``begin`` (later than now), booked now if the link is in
-        direct mode with room; None if not (the caller starts it at ``begin`` instead)."""
+    def book(self, flow: Flow, size: float, begin: float) -> bool:
+        """Book ``flow`` (active), which begins at ``begin`` (later than now), if the link is
+        in direct mode with room, and set its finish time; False if not (the caller starts
+        it at ``begin`` instead)."""
         if self._shared:
-            return None
+            return False
         now = self.env._now
-        if self._direct and self._direct[0][0] <= now:
+        direct = self._direct
+        if direct and direct[0][0] <= now:
             self._expire(now)
         if self._n >= self.k:
-            return None
+            return False
         self.bytes_started += size
-        flow = Flow(self, owner, begin, size)
-        flow.finish = begin + size / self.rate_max
-        heapq.heappush(self._direct, (flow.finish, next(self._seq), flow))
+        flow.finish = finish = begin + size / self.rate_max
+        heapq.heappush(direct, (finish, next(self._seq), flow))
         self._n += 1
-        return flow
+        return True
 
     def _take_back(self, now: float) -> None:
         """The link is full: booked flows that have not begun leave it and begin by an event
@@ -168,9 +197,7 @@ class Link:
             flow.active = False
             self._n -= 1
             self.bytes_started -= flow.size
-            owner, flow.owner = flow.owner, None
-            if owner is not None:
-                owner.rebook()
+            flow.rebook()
 
     def cancel(self, flow: Flow) -> None:
         """Withdraw a flow (its node was lost); in shared mode the others speed up."""
@@ -204,11 +231,10 @@ class Link:
         heap = self._heap
         for finish, seq, flow in self._direct:
             if flow.active:  # all of these finish after now (_expire ran)
-                flow.tag = (finish - now) * rate
+                flow.vtag = (finish - now) * rate
                 flow.finish = UNKNOWN
-                heap.append((flow.tag, seq, flow))
-                if flow.owner is not None:
-                    flow.owner.changed()
+                heap.append((flow.vtag, seq, flow))
+                flow.changed()
         self._direct = []
         heapq.heapify(heap)
 
@@ -223,8 +249,7 @@ class Link:
                 left = tag - v
                 flow.finish = now + (left if left > 0.0 else 0.0) / rate
                 direct.append((flow.finish, seq, flow))
-                if flow.owner is not None:
-                    flow.owner.changed()
+                flow.changed()
         self._heap = []
         heapq.heapify(direct)
 
@@ -273,8 +298,7 @@ class Link:
         else:
             self._arm()
         for flow in done:
-            if flow.owner is not None:
-                flow.owner.changed()
+            flow.changed()
 
 
 def _deliver(transfer: Transfer) -> None:
@@ -287,19 +311,25 @@ def _deliver(transfer: Transfer) -> None:
 
 
 def _begin(transfer: Transfer) -> None:
-    if transfer.links is not None:  # None: cancelled before it began
-        transfer.flows = tuple([link.start(transfer.size, transfer)
-                                for link in transfer.links])
+    links = transfer.links
+    if links is not None:  # None: cancelled before it began
         transfer.links = None
-        transfer.changed()
+        transfer.start(links, transfer.env._now)
 
 
-class Transfer:
+class Transfer(Flow):
     """``size`` bytes over one or more links at once, beginning ``after`` seconds from now;
     ``done(tag)`` is called ``delay`` seconds after the last link has carried them.
-    ``cancel()`` withdraws it."""
+    ``cancel()`` withdraws it.
 
-    __slots__ = ("env", "done", "tag", "delay", "flows", "due", "links", "size", "begin")
+    Over a single link the transfer is that link's flow itself (``link`` is the link); over
+    several it owns one :class:`Flow` per link (``link`` is None, ``flows`` holds them).
+    """
+
+    __slots__ = ("env", "done", "tag", "delay", "flows", "due", "links")
+
+    flows: tuple[Flow, ...]
+    links: Sequence[Link] | None  # while it waits to begin
 
     def __init__(self, env: simpy.Environment, links: Sequence[Link], size: float,
                  delay: float, done: Callable[[Any], None], tag: Any = None,
@@ -308,45 +338,61 @@ class Transfer:
         self.done = done
         self.tag = tag
         self.delay = delay
-        self.due = NOT_DUE  # when done(tag) is scheduled, while it is
-        self.flows: tuple[Flow, ...] = ()
-        self.links: Sequence[Link] | None = None  # while it waits to begin
-        if after > 0.0:
-            self.size = size
-            self.begin = begin = env._now + after
-            if len(links) == 1:
-                flow = links[0].book(size, self, begin)
-                if flow is not None:
-                    self.flows = (flow,)
-                    self.due = due = flow.finish + delay
+        self.size = size
+        now = env._now
+        if after <= 0.0:
+            if len(links) == 1:  # the common case, inline
+                link = self.link = links[0]
+                self.active = True
+                self.begin = now
+                link.add(self, size, now)
+                finish = self.finish
+                if finish >= 0.0:
+                    due = finish + delay
+                    self.due = due = due if due > now else now
                     env._push((due, NORMAL, next(env._eid), _deliver, self))  # type: ignore
-                    return
-            self.links = links
-            env._push((begin, NORMAL, next(env._eid), _begin, self))  # type: ignore
+                else:
+                    self.due = NOT_DUE
+                return
+            self.start(links, now)
             return
+        self.begin = begin = now + after
+        self.due = NOT_DUE
         if len(links) == 1:
-            flow = links[0].start(size, self)
-            self.flows = (flow,)
-            if flow.finish >= 0.0:  # what changed() does, for the common case
-                due = flow.finish + delay
-                now = env._now
-                self.due = due = due if due > now else now
+            link = self.link = links[0]
+            self.active = True
+            if link.book(self, size, begin):
+                self.due = due = self.finish + delay
                 env._push((due, NORMAL, next(env._eid), _deliver, self))  # type: ignore
-            return
-        self.flows = tuple([link.start(size, self) for link in links])
+                return
+        self.link = None
+        self.flows = ()
+        self.links = links
+        env._push((begin, NORMAL, next(env._eid), _begin, self))  # type: ignore
+
+    def start(self, links: Sequence[Link], now: float) -> None:
+        """Begin now on ``links``."""
+        self.begin = now
+        if len(links) == 1:
+            self.link = links[0]
+            self.active = True
+            self.flows = ()
+            self.link.add(self, self.size, now)
+        else:
+            self.link = None
+            self.flows = tuple([link.start(self.size, self) for link in links])
         self.changed()
 
     def changed(self) -> None:
         """A flow's finish time became known, changed or unknown: (re)schedule ``done``."""
-        flows = self.flows
-        if len(flows) == 1:
-            latest = flows[0].finish
+        if self.link is not None:
+            latest = self.finish
             if latest < 0.0:
                 self.due = NOT_DUE  # an earlier schedule, if any, is now stale
                 return
         else:
             latest = 0.0
-            for flow in flows:
+            for flow in self.flows:
                 finish = flow.finish
                 if finish < 0.0:
                     self.due = NOT_DUE
@@ -363,9 +409,11 @@ class Transfer:
         env._push((due, NORMAL, next(env._eid), _deliver, self))  # type: ignore[attr-defined]
 
     def rebook(self) -> None:
-        """Its booked flow was taken back: begin by an event at its begin time."""
+        """The link took it back before it began: begin by an event at its begin time."""
+        assert self.link is not None
         self.due = NOT_DUE
-        self.links = tuple(flow.link for flow in self.flows)
+        self.links = (self.link,)
+        self.link = None
         self.flows = ()
         env = self.env
         env._push((self.begin, NORMAL, next(env._eid), _begin, self))  # type: ignore
@@ -373,8 +421,12 @@ class Transfer:
     def cancel(self) -> None:
         self.due = NOT_DUE
         self.links = None
+        if self.link is not None:
+            self.link.cancel(self)
+            return
         for flow in self.flows:
             flow.owner = None
+            assert flow.link is not None
             flow.link.cancel(flow)
         self.flows = ()
 
@@ -413,13 +465,15 @@ class Network:
     def forget_node(self, node_id: int) -> None:
         self._node_links.pop(node_id, None)
 
+    def path(self, node_id: int, cores: int) -> tuple[Link, ...]:
+        """The links a transfer between the manager and this node crosses (for callers that
+        build :class:`Transfer` themselves on a hot path)."""
+        return self._manager_only if cores <= 1 else (self.manager, self.node_link(node_id))
+
     def transfer(self, node_id: int, cores: int, size: float, done: Callable[[Any], None],
                  tag: Any = None, then: float = 0.0, after: float = 0.0) -> Transfer:
         """Move ``size`` bytes between the manager and a worker node (either direction),
         beginning ``after`` seconds from now; ``done(tag)`` is called ``latency + then``
         after the last byte."""
-        if cores <= 1:
-            return Transfer(self.env, self._manager_only, size, self.latency + then, done, tag,
-                            after)
-        return Transfer(self.env, (self.manager, self.node_link(node_id)), size,
-                        self.latency + then, done, tag, after)
+        return Transfer(self.env, self.path(node_id, cores), size, self.latency + then, done,
+                        tag, after)

@@ -31,11 +31,11 @@ class SerialServer:
 
     def __init__(self, env: simpy.Environment, name: str,
                  pull: Callable[[], Job | None] = lambda: None,
-                 idle: Callable[[], bool] = lambda: False) -> None:
+                 idle: Callable[[], bool] | None = None) -> None:
         self.env = env
         self.name = name
         self._pull = pull
-        self._idle = idle
+        self._idle = idle  # None: no idle chores
         self._pushed: deque[Job] = deque()
         self._sleeping = False
         call_later(env, 0.0, self._serve)  # starts like a process: at time 0, as an event
@@ -67,7 +67,7 @@ class SerialServer:
         while True:
             job = pushed.popleft() if pushed else self._pull()
             if job is None:
-                if self._idle():
+                if self._idle is not None and self._idle():
                     continue
                 self._sleeping = True
                 return

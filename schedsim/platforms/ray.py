@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from schedsim.metrics import Outcome
 from schedsim.model.cluster import Node
 from schedsim.model.engine import call_later
-from schedsim.model.network import Transfer
+from schedsim.model.network import Link, Transfer
 from schedsim.model.server import Job, SerialServer
 from schedsim.model.workload import Task
 from schedsim.platforms.base import Platform, RetryBudget, calibrated, read_placement
@@ -127,10 +127,12 @@ def _nothing(_arg: object) -> None:
 class RayNode:
     """Per-node state: its slots, attempts running there, results stored there."""
 
-    __slots__ = ("slots", "running", "stored", "dead", "draining", "detected", "replace")
+    __slots__ = ("slots", "running", "stored", "dead", "draining", "detected", "replace",
+                 "path")
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, path: tuple[Link, ...] = ()) -> None:
         self.slots = [Slot(node, i) for i in range(node.cores)]
+        self.path = path  # the links between the head and this node
         self.running: set[Attempt] = set()
         self.stored: set[Attempt] = set()  # large results not yet fetched
         self.dead = False
@@ -196,6 +198,7 @@ class RayPlatform(Platform):
         self._in = sim.workload.input_size
         self._fetch = self._net is not None and self._in > 0
         self._log = sim.log.add
+        self._workload = sim.workload
         self._completed = sim.task_completed
 
     # ------------------------------------------------------------------ head node
@@ -234,13 +237,13 @@ class RayPlatform(Platform):
         if self._results:
             batch, self._results = self._results, []
             return cfg.result_time * len(batch), self._consume_all, batch
-        pending = self.submitted - self.resolved
-        wl = self.sim.workload
-        room = wl.ready if cfg.max_pending is None else min(wl.ready, cfg.max_pending - pending)
+        wl = self._workload
+        room = wl.ready if cfg.max_pending is None else \
+            min(wl.ready, cfg.max_pending - (self.submitted - self.resolved))
         if room > 0:
             tasks = [wl.take() for _ in range(min(room, SUBMIT_BATCH))]
             return cfg.submit_time * len(tasks), self._submit_all, tasks
-        if cfg.driver == "get_in_loop" and self._next_get in self._ready_results:
+        if not self._batched and self._next_get in self._ready_results:
             attempt = self._ready_results.pop(self._next_get)
             self._next_get += 1
             while self._next_get in self._ready_results and \
@@ -271,6 +274,15 @@ class RayPlatform(Platform):
         self._lease()
 
     def _consume_all(self, batch: list[Attempt]) -> None:
+        if self._large:  # batched: each fetch took its result out of its node's store
+            log, completed = self._log, self._completed
+            for attempt in batch:
+                slot = attempt.slot
+                self.resolved += 1
+                log(attempt.task[0], slot.node.id, slot.index, attempt.start, attempt.done_at,
+                    Outcome.DONE)
+                completed()
+            return
         for attempt in batch:
             self._consumed(attempt)
 
@@ -279,8 +291,8 @@ class RayPlatform(Platform):
         slot = attempt.slot
         if not self._large:
             self.inline_held -= self._out
-        elif slot.node.data is not None:
-            slot.node.data.stored.discard(attempt)
+        elif not self._batched and slot.node.data is not None:
+            slot.node.data.stored.discard(attempt)  # a batched fetch took it out already
         self.resolved += 1
         # The attempt held its slot until it finished running; the wait for the driver is
         # not slot time.
@@ -297,7 +309,8 @@ class RayPlatform(Platform):
             self.driver.wake()
             self._lease()
             return
-        node.data = RayNode(node)
+        net = self._net
+        node.data = RayNode(node, net.path(node.id, node.cores) if net is not None else ())
         self._free.extend(node.data.slots)
         self._lease()
 
@@ -307,7 +320,8 @@ class RayPlatform(Platform):
             return  # nothing to lease (nothing is leased while the GCS is down)
         cfg = self.config
         env = self.env
-        net = self._net
+        fetch, launch, size = self._fetch, cfg.task_launch_time, self._in
+        latency = self._net.latency if self._net is not None else 0.0
         while queue and free:
             slot = free.popleft()
             rnode = slot.node.data
@@ -320,19 +334,16 @@ class RayPlatform(Platform):
             if not slot.warm:
                 slot.warm = True
                 delay += cfg.worker_start_time
-            if self._fetch:
+            if fetch:
                 # The worker fetches the input once leased and pushed: a transfer that begins
                 # after that delay (booked on the link now, no event for its begin).
-                node = slot.node
-                assert net is not None
                 if self._host is not None:
-                    attempt.run = net.transfer(node.id, node.cores, self._in,
-                                                     self._launched, attempt,
-                                                     then=cfg.task_launch_time, after=delay)
+                    attempt.run = Transfer(env, rnode.path, size, latency + launch,
+                                           self._launched, attempt, delay)
                 else:
-                    attempt.run = net.transfer(
-                        node.id, node.cores, self._in, self._executed, attempt,
-                        then=cfg.task_launch_time + task[1] / node.speed, after=delay)
+                    attempt.run = Transfer(
+                        env, rnode.path, size, latency + launch + task[1] / slot.node.speed,
+                        self._executed, attempt, delay)
             elif self._host is not None:
                 call_later(env, delay + cfg.task_launch_time, self._launched, attempt)
             else:
@@ -356,7 +367,6 @@ class RayPlatform(Platform):
         attempt.done_at = self.env._now
         if not rnode.draining:
             self._free.append(slot)
-        net = self._net
         if self._large:
             rnode.running.discard(attempt)
             rnode.stored.add(attempt)
@@ -368,8 +378,8 @@ class RayPlatform(Platform):
                     self._start_pulls()
             else:
                 self._result_ready(attempt)
-        elif net is not None and self._out > 0:
-            net.transfer(slot.node.id, slot.node.cores, self._out, self._arrived, attempt)
+        elif self._net is not None and self._out > 0:
+            Transfer(self.env, rnode.path, self._out, self._net.latency, self._arrived, attempt)
         else:
             self._arrived(attempt)
         if self._queue:
@@ -386,10 +396,10 @@ class RayPlatform(Platform):
 
     def _pull_one(self, attempt: Attempt) -> None:
         self._pulling += 1
-        node = attempt.slot.node
         if self._net is not None:
-            self._net.transfer(node.id, node.cores, self._out, self._pulled, attempt,
-                               then=self.config.object_fetch_overhead)
+            Transfer(self.env, attempt.slot.node.data.path, self._out,
+                     self._net.latency + self.config.object_fetch_overhead, self._pulled,
+                     attempt)
         else:
             call_later(self.env, self.config.object_fetch_overhead, self._pulled, attempt)
 
