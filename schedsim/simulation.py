@@ -85,9 +85,10 @@ class Simulation:
     # ---------------------------------------------------------------- platform callbacks
 
     def task_completed(self) -> None:
-        self.workload.completed += 1
-        self._last_change = self.env.now
-        if self.workload.finished and not self.done.triggered:
+        wl = self.workload
+        wl.completed += 1
+        self._last_change = self.env._now
+        if wl.completed + wl.failed >= wl.total and not self.done.triggered:  # wl.finished
             self.done.succeed()
 
     def task_failed(self) -> None:

@@ -198,6 +198,9 @@ class RayPlatform(Platform):
         self._in = sim.workload.input_size
         self._fetch = self._net is not None and self._in > 0
         self._log = sim.log.add
+        # A fetch of a stored result: latency, then the object manager's overhead.
+        self._pull_delay = (self._net.latency if self._net is not None else 0.0) + \
+            cfg.object_fetch_overhead
         self._workload = sim.workload
         self._completed = sim.task_completed
 
@@ -371,8 +374,12 @@ class RayPlatform(Platform):
             rnode.running.discard(attempt)
             rnode.stored.add(attempt)
             if self._batched:
-                if not self._pulls and self._pulling < self._pull_limit:
-                    self._pull_one(attempt)  # what _start_pulls would do with it
+                if not self._pulls and self._pulling < self._pull_limit and \
+                        self._net is not None:
+                    # What _start_pulls would do with it, inline: this runs once per task.
+                    self._pulling += 1
+                    Transfer(self.env, rnode.path, self._out, self._pull_delay, self._pulled,
+                             attempt)
                 else:
                     self._pulls.append(attempt)
                     self._start_pulls()
@@ -397,15 +404,21 @@ class RayPlatform(Platform):
     def _pull_one(self, attempt: Attempt) -> None:
         self._pulling += 1
         if self._net is not None:
-            Transfer(self.env, attempt.slot.node.data.path, self._out,
-                     self._net.latency + self.config.object_fetch_overhead, self._pulled,
-                     attempt)
+            Transfer(self.env, attempt.slot.node.data.path, self._out, self._pull_delay,
+                     self._pulled, attempt)
         else:
             call_later(self.env, self.config.object_fetch_overhead, self._pulled, attempt)
 
     def _pulled(self, attempt: Attempt) -> None:
+        """A batched fetch of a stored result reached the driver (what _arrived and
+        _result_ready do for it, inline: this runs once per task)."""
         self._pulling -= 1
-        self._arrived(attempt)
+        rnode = attempt.slot.node.data
+        if attempt.active and not rnode.dead:  # else the transfer died with the node
+            attempt.active = False
+            rnode.stored.discard(attempt)
+            self._results.append(attempt)
+            self.driver.poke()  # only pulls start afterwards: the driver may run at once
         if self._pulls:
             self._start_pulls()
 
