@@ -33,9 +33,10 @@ A transfer may also begin ``after`` seconds from now (a Ray worker fetches its i
 lease and push are done). On a single link in direct mode with room, its flow is booked at
 once with its future begin time: it counts against ``k`` from now until it ends, which can only
 overstate how many flows overlap, so every direct prediction stays exact, and no event marks
-its begin. When a start finds the link full, booked flows that have not begun yet are taken
-back and begin by an event at their time, as any transfer would that could not be booked, so
-the link sees the same flows at the same times either way.
+its begin. When a start finds the link full, just enough booked flows that have not begun yet
+(the latest to begin first) are taken back and begin by an event at their time, as any
+transfer would that could not be booked, so the link sees the same flows at the same times
+either way.
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ class Link:
             if direct and direct[0][0] <= now:
                 self._expire(now)
             if self._n >= self.k:
-                self._take_back(now)
+                self._take_back(now, self._n - self.k + 1)
             if self._n < self.k:
                 flow.finish = finish = now + size / self.rate_max
                 heapq.heappush(direct, (finish, next(self._seq), flow))
@@ -189,10 +190,14 @@ class Link:
         self._n += 1
         return True
 
-    def _take_back(self, now: float) -> None:
-        """The link is full: booked flows that have not begun leave it and begin by an event
-        at their time (they will find the link as a transfer started then would)."""
+    def _take_back(self, now: float, need: int) -> None:
+        """The link is full: up to ``need`` booked flows that have not begun, the latest to
+        begin first, leave it and begin by an event at their time (they will find the link as
+        a transfer started then would). Those left booked still count, so it stays exact."""
         later = [flow for _f, _s, flow in self._direct if flow.active and flow.begin > now]
+        if len(later) > need:
+            later.sort(key=_begin_time, reverse=True)  # stable: ties keep heap order
+            del later[need:]
         for flow in later:
             flow.active = False
             self._n -= 1
@@ -299,6 +304,10 @@ class Link:
             self._arm()
         for flow in done:
             flow.changed()
+
+
+def _begin_time(flow: Flow) -> float:
+    return flow.begin
 
 
 def _deliver(transfer: Transfer) -> None:
