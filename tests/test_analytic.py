@@ -212,7 +212,8 @@ def test_link_matches_a_brute_force_fluid_model(seed: int, bw: float, cap: float
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("bw,cap", [(100.0, 30.0), (100.0, 25.0), (100.0, math.inf)])
+@pytest.mark.parametrize("bw,cap", [(100.0, 30.0), (100.0, 25.0), (100.0, 10.0),
+                                    (100.0, math.inf)])
 def test_transfers_booked_ahead_match_the_fluid_model(seed: int, bw: float, cap: float) -> None:
     # Most transfers are created up to 5 s before they begin (``after``): booked on the link
     # while it is direct with room, taken back when it fills. Some are cancelled before they

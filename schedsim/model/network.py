@@ -30,8 +30,8 @@ delay is the links' latency plus whatever the caller folds in (a task's run time
 input arrived), which saves an event per task on the hot path.
 
 A transfer may also begin ``after`` seconds from now (a Ray worker fetches its input once the
-lease and push are done). On a single link in direct mode with room, its flow is booked at
-once with its future begin time: it counts against ``k`` from now until it ends, which can only
+lease and push are done). On a single link in direct mode and at most half full, its flow is
+booked at once with its future begin time: it counts against ``k`` from now until it ends, which can only
 overstate how many flows overlap, so every direct prediction stays exact, and no event marks
 its begin. When a start finds the link full, just enough booked flows that have not begun yet
 (the latest to begin first) are taken back and begin by an event at their time, as any
@@ -107,6 +107,9 @@ class Link:
         capped_below = bandwidth / flow_cap if math.isfinite(flow_cap) else 0.0
         self.k = max(1, math.floor(capped_below))  # flows that all get the full rate
         self.rate_max = flow_cap if capped_below >= 1.0 else bandwidth
+        # Book ahead only while the link is at most half full: a booked flow that must be
+        # taken back costs more than it saved. Speed only; results are exact either way.
+        self._book_below = max(1, self.k // 2)
         self._n = 0
         self._shared = False
         self._direct: list[tuple[float, int, Flow]] = []  # by finish time
@@ -174,15 +177,15 @@ class Link:
 
     def book(self, flow: Flow, size: float, begin: float) -> bool:
         """Book ``flow`` (active), which begins at ``begin`` (later than now), if the link is
-        in direct mode with room, and set its finish time; False if not (the caller starts
-        it at ``begin`` instead)."""
+        in direct mode and at most half full, and set its finish time; False if not (the
+        caller starts it at ``begin`` instead)."""
         if self._shared:
             return False
         now = self.env._now
         direct = self._direct
         if direct and direct[0][0] <= now:
             self._expire(now)
-        if self._n >= self.k:
+        if self._n >= self._book_below:
             return False
         self.bytes_started += size
         flow.finish = finish = begin + size / self.rate_max
