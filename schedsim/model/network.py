@@ -31,12 +31,12 @@ input arrived), which saves an event per task on the hot path.
 
 A transfer may also begin ``after`` seconds from now (a Ray worker fetches its input once the
 lease and push are done). On a single link in direct mode and at most half full, its flow is
-booked at once with its future begin time: it counts against ``k`` from now until it ends, which can only
-overstate how many flows overlap, so every direct prediction stays exact, and no event marks
-its begin. When a start finds the link full, just enough booked flows that have not begun yet
-(the latest to begin first) are taken back and begin by an event at their time, as any
-transfer would that could not be booked, so the link sees the same flows at the same times
-either way.
+booked at once with its future begin time: it counts against ``k`` from now until it ends,
+which can only overstate how many flows overlap, so every direct prediction stays exact, and
+no event marks its begin. When a start finds the link full, just enough booked flows that
+have not begun yet (the latest to begin first) are taken back and begin by an event at their
+time, as any transfer would that could not be booked, so the link sees the same flows at the
+same times either way.
 """
 
 from __future__ import annotations
