@@ -27,6 +27,9 @@ class Outcome(IntEnum):
     CANCELLED = 4  # stopped by the platform (Work Queue fast abort) and requeued
 
 
+DONE = Outcome.DONE  # a module constant: looking a member up on an enum class is slow (3.11)
+
+
 class AttemptRecord(NamedTuple):
     task: int
     node: int
@@ -56,7 +59,7 @@ class AttemptLog:
         self.attempts += 1
         core_s = (end - start) * cores
         self.busy_core_s += core_s
-        if outcome != Outcome.DONE:
+        if outcome:  # not Outcome.DONE (0)
             self.wasted_core_s += core_s
         if self.keep_records:
             self._task.append(task)

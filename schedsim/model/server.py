@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import simpy
+from simpy.events import NORMAL
 
 from schedsim.model.engine import call_later
 
@@ -73,7 +74,9 @@ class SerialServer:
                 return
             service, done, arg = job
             if service > 0:
-                call_later(self.env, service, self._served, job)
+                env = self.env  # what call_later does, without the call: once per job
+                env._push((env._now + service, NORMAL, next(env._eid),  # type: ignore
+                           self._served, job))
                 return
             done(arg)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from schedsim.metrics import Outcome
+from schedsim.metrics import DONE, Outcome
 from schedsim.model.cluster import Node, NodeState
 from schedsim.model.engine import Entry, call_later
 from schedsim.model.network import Transfer
@@ -145,6 +145,6 @@ class IdealPlatform(Platform):
         task: Task = slot.task  # type: ignore[assignment]
         slot.pending = None
         slot.task = None
-        self._log(task[0], slot.node.id, slot.index, slot.start, self.env._now, Outcome.DONE)
+        self._log(task[0], slot.node.id, slot.index, slot.start, self.env._now, DONE)
         self._completed()
         self._next(slot)

@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from schedsim.metrics import Outcome
+from schedsim.metrics import DONE, Outcome
 from schedsim.model.cluster import Node
 from schedsim.model.engine import call_later
 from schedsim.model.network import Link, Transfer
@@ -283,7 +283,7 @@ class RayPlatform(Platform):
                 slot = attempt.slot
                 self.resolved += 1
                 log(attempt.task[0], slot.node.id, slot.index, attempt.start, attempt.done_at,
-                    Outcome.DONE)
+                    DONE)
                 completed()
             return
         for attempt in batch:
@@ -300,7 +300,7 @@ class RayPlatform(Platform):
         # The attempt held its slot until it finished running; the wait for the driver is
         # not slot time.
         self._log(attempt.task[0], slot.node.id, slot.index, attempt.start, attempt.done_at,
-                  Outcome.DONE)
+                  DONE)
         self._completed()
 
     # ------------------------------------------------------------------ leasing and running

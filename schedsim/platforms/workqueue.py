@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from schedsim.metrics import Outcome
+from schedsim.metrics import DONE, Outcome
 from schedsim.model.cluster import Node
 from schedsim.model.engine import call_later
 from schedsim.model.network import Transfer
@@ -308,7 +308,7 @@ class WorkQueuePlatform(Platform):
         task = self.sim.workload.take()
         assert task is not None
         worker.free -= 1
-        attempt = Attempt(task, worker, self.env.now)
+        attempt = Attempt(task, worker, self.env._now)
         worker.running.add(attempt)
         size = self.sim.workload.input_size
         if not worker.has_exe:
@@ -324,7 +324,7 @@ class WorkQueuePlatform(Platform):
         worker = attempt.worker
         if worker.dead:
             return  # sent into a dead connection: found out when the worker is dropped
-        attempt.exec_start = self.env.now
+        attempt.exec_start = self.env._now
         cfg = self.config
         attempt.exec_time = cfg.task_launch_time + attempt.task[1] / worker.node.speed
         if self.sim.host is None:
@@ -349,7 +349,7 @@ class WorkQueuePlatform(Platform):
         attempt.ran = True
         if attempt.run is not None:
             attempt.run = None
-            attempt.exec_time = self.env.now - attempt.exec_start  # as the host allowed
+            attempt.exec_time = self.env._now - attempt.exec_start  # as the host allowed
         size = self.sim.workload.output_size
         service = self.config.retrieval_time + self._staging_time(size)
         self.server.push(service, self._retrieved, attempt)
@@ -360,12 +360,12 @@ class WorkQueuePlatform(Platform):
         attempt.active = False
         worker = attempt.worker
         worker.running.discard(attempt)
-        now = self.env.now
+        now = self.env._now
         if not worker.running:
             worker.idle_since = now
         self._exec_sum += attempt.exec_time
         self._exec_n += 1
-        self.sim.log.add(attempt.task[0], worker.node.id, 0, attempt.start, now, Outcome.DONE,
+        self.sim.log.add(attempt.task[0], worker.node.id, 0, attempt.start, now, DONE,
                          self._cores(worker))
         self.sim.task_completed()
         if worker.connected:
