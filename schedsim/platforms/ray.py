@@ -124,6 +124,10 @@ def _nothing(_arg: object) -> None:
     pass
 
 
+def _task_id(attempt: Attempt) -> int:
+    return attempt.task[0]
+
+
 class RayNode:
     """Per-node state: its slots, attempts running there, results stored there."""
 
@@ -460,9 +464,11 @@ class RayPlatform(Platform):
             return
         rnode.dead = True
         now = self.env.now
-        for attempt in rnode.running:
+        running = sorted(rnode.running, key=_task_id)  # sets of objects: no fixed order
+        stored = sorted(rnode.stored, key=_task_id)
+        for attempt in running:
             attempt.stop()  # the node, and the task's process with it, is gone
-        for attempt in rnode.running | rnode.stored:
+        for attempt in running + stored:
             end = attempt.done_at if attempt.done_at >= 0 else now
             self.sim.log.add(attempt.task[0], node.id, attempt.slot.index, attempt.start, end,
                              Outcome.PREEMPTED)
@@ -479,7 +485,8 @@ class RayPlatform(Platform):
         """The GCS marks the node dead: its tasks and its stored results are retried."""
         rnode: RayNode = node.data
         rnode.detected = True
-        lost = [a for a in rnode.running if a.active] + [a for a in rnode.stored if a.active]
+        lost = [a for a in sorted(rnode.running, key=_task_id) if a.active] + \
+            [a for a in sorted(rnode.stored, key=_task_id) if a.active]
         rnode.running.clear()
         rnode.stored.clear()
         for attempt in lost:

@@ -139,6 +139,10 @@ class Attempt:
             self.run = None
 
 
+def _task_id(attempt: Attempt) -> int:
+    return attempt.task[0]
+
+
 class WorkQueuePlatform(Platform):
     name = "workqueue"
     config: WorkQueueConfig
@@ -230,7 +234,7 @@ class WorkQueuePlatform(Platform):
         if not worker.connected:
             return
         now = self.env.now
-        for attempt in worker.running:
+        for attempt in sorted(worker.running, key=_task_id):  # a set has no fixed order
             attempt.stop()  # the node, and the task's process with it, is gone
             if attempt.exec_start >= 0 and attempt.active:
                 # The work is lost now; the manager learns of it later.
@@ -255,7 +259,7 @@ class WorkQueuePlatform(Platform):
         worker.connected = False
         worker.dead = True
         now = self.env.now
-        for attempt in list(worker.running):
+        for attempt in sorted(worker.running, key=_task_id):
             attempt.stop()  # the worker kills its tasks as it leaves
             if not attempt.active:
                 continue
