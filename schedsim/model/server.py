@@ -39,6 +39,7 @@ class SerialServer:
         self._idle = idle  # None: no idle chores
         self._pushed: deque[Job] = deque()
         self._sleeping = False
+        self._cb_served = self._served  # bound once: it rides on every job's timer
         call_later(env, 0.0, self._serve)  # starts like a process: at time 0, as an event
 
     def push(self, service: float, done: Callable[[Any], None], arg: Any = None) -> None:
@@ -76,7 +77,7 @@ class SerialServer:
             if service > 0:
                 env = self.env  # what call_later does, without the call: once per job
                 env._push((env._now + service, NORMAL, next(env._eid),  # type: ignore
-                           self._served, job))
+                           self._cb_served, job))
                 return
             done(arg)
 

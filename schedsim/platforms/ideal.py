@@ -62,6 +62,9 @@ class IdealPlatform(Platform):
         self._take = sim.workload.take
         self._log = sim.log.add
         self._completed = sim.task_completed
+        # Callbacks bound once (an attribute read of a method makes a new bound method):
+        # they ride on every task's timers and transfers.
+        self._cb_ran, self._cb_returned = self._ran, self._returned
 
     def node_ready(self, node: Node) -> None:
         slots = [Slot(node, i) for i in range(node.cores)]
@@ -112,7 +115,7 @@ class IdealPlatform(Platform):
             if self._host is None:
                 # The input's arrival and the run time that follows are one event.
                 slot.pending = self._network.transfer(node.id, node.cores, self._in,
-                                                      self._ran, slot,
+                                                      self._cb_ran, slot,
                                                       then=task[1] / node.speed)
             else:
                 slot.pending = self._network.transfer(node.id, node.cores, self._in,
@@ -137,7 +140,7 @@ class IdealPlatform(Platform):
         if self._out and self._network is not None:
             node = slot.node
             slot.pending = self._network.transfer(node.id, node.cores, self._out,
-                                                  self._returned, slot)
+                                                  self._cb_returned, slot)
         else:
             self._returned(slot)
 

@@ -207,6 +207,10 @@ class RayPlatform(Platform):
             cfg.object_fetch_overhead
         self._workload = sim.workload
         self._completed = sim.task_completed
+        # Callbacks bound once (an attribute read of a method makes a new bound method):
+        # they ride on every task's timers, transfers and driver jobs.
+        self._cb_executed, self._cb_pulled = self._executed, self._pulled
+        self._cb_consume_all, self._cb_submit_all = self._consume_all, self._submit_all
 
     # ------------------------------------------------------------------ head node
 
@@ -243,13 +247,13 @@ class RayPlatform(Platform):
         cfg = self.config
         if self._results:
             batch, self._results = self._results, []
-            return cfg.result_time * len(batch), self._consume_all, batch
+            return cfg.result_time * len(batch), self._cb_consume_all, batch
         wl = self._workload
         room = wl.ready if cfg.max_pending is None else \
             min(wl.ready, cfg.max_pending - (self.submitted - self.resolved))
         if room > 0:
             tasks = [wl.take() for _ in range(min(room, SUBMIT_BATCH))]
-            return cfg.submit_time * len(tasks), self._submit_all, tasks
+            return cfg.submit_time * len(tasks), self._cb_submit_all, tasks
         if not self._batched and self._next_get in self._ready_results:
             attempt = self._ready_results.pop(self._next_get)
             self._next_get += 1
@@ -350,7 +354,7 @@ class RayPlatform(Platform):
                 else:
                     attempt.run = Transfer(
                         env, rnode.path, size, latency + launch + task[1] / slot.node.speed,
-                        self._executed, attempt, delay)
+                        self._cb_executed, attempt, delay)
             elif self._host is not None:
                 call_later(env, delay + cfg.task_launch_time, self._launched, attempt)
             else:
@@ -382,8 +386,8 @@ class RayPlatform(Platform):
                         self._net is not None:
                     # What _start_pulls would do with it, inline: this runs once per task.
                     self._pulling += 1
-                    Transfer(self.env, rnode.path, self._out, self._pull_delay, self._pulled,
-                             attempt)
+                    Transfer(self.env, rnode.path, self._out, self._pull_delay,
+                             self._cb_pulled, attempt)
                 else:
                     self._pulls.append(attempt)
                     self._start_pulls()

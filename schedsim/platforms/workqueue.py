@@ -160,6 +160,10 @@ class WorkQueuePlatform(Platform):
         self.manager_up = cfg.manager_pool is None
         self.exe_sends = 0
         self.server = SerialServer(self.env, "manager", self._pull, self._idle)
+        # Callbacks bound once (an attribute read of a method makes a new bound method):
+        # they ride on every task's timers and manager jobs.
+        self._cb_dispatched, self._cb_executed = self._dispatched, self._executed
+        self._cb_retrieved = self._retrieved
 
     # ------------------------------------------------------------------ manager node
 
@@ -320,7 +324,7 @@ class WorkQueuePlatform(Platform):
             size += self.sim.scenario.workload.executable_size
             self.exe_sends += 1
         service = self.config.dispatch_time + self._staging_time(size)
-        return service, self._dispatched, attempt
+        return service, self._cb_dispatched, attempt
 
     def _dispatched(self, attempt: Attempt) -> None:
         if not attempt.active:
@@ -332,7 +336,7 @@ class WorkQueuePlatform(Platform):
         cfg = self.config
         attempt.exec_time = cfg.task_launch_time + attempt.task[1] / worker.node.speed
         if self.sim.host is None:
-            call_later(self.env, attempt.exec_time, self._executed, attempt)
+            call_later(self.env, attempt.exec_time, self._cb_executed, attempt)
         else:
             call_later(self.env, cfg.task_launch_time, self._launched, attempt)
         if cfg.fast_abort is not None and self._exec_n >= cfg.fast_abort_after:
@@ -356,7 +360,7 @@ class WorkQueuePlatform(Platform):
             attempt.exec_time = self.env._now - attempt.exec_start  # as the host allowed
         size = self.sim.workload.output_size
         service = self.config.retrieval_time + self._staging_time(size)
-        self.server.push(service, self._retrieved, attempt)
+        self.server.push(service, self._cb_retrieved, attempt)
 
     def _retrieved(self, attempt: Attempt) -> None:
         if not attempt.active or attempt.worker.dead:
