@@ -285,15 +285,6 @@ class RayPlatform(Platform):
         self._lease()
 
     def _consume_all(self, batch: list[Attempt]) -> None:
-        if self._large:  # batched: each fetch took its result out of its node's store
-            log, completed = self._log, self._completed
-            for attempt in batch:
-                slot = attempt.slot
-                self.resolved += 1
-                log(attempt.task[0], slot.node.id, slot.index, attempt.start, attempt.done_at,
-                    DONE)
-                completed()
-            return
         for attempt in batch:
             self._consumed(attempt)
 
@@ -382,12 +373,8 @@ class RayPlatform(Platform):
             rnode.running.discard(attempt)
             rnode.stored.add(attempt)
             if self._batched:
-                if not self._pulls and self._pulling < self._pull_limit and \
-                        self._net is not None:
-                    # What _start_pulls would do with it, inline: this runs once per task.
-                    self._pulling += 1
-                    Transfer(self.env, rnode.path, self._out, self._pull_delay,
-                             self._cb_pulled, attempt)
+                if not self._pulls and self._pulling < self._pull_limit:
+                    self._pull_one(attempt)  # what _start_pulls would do with it
                 else:
                     self._pulls.append(attempt)
                     self._start_pulls()
@@ -413,7 +400,7 @@ class RayPlatform(Platform):
         self._pulling += 1
         if self._net is not None:
             Transfer(self.env, attempt.slot.node.data.path, self._out, self._pull_delay,
-                     self._pulled, attempt)
+                     self._cb_pulled, attempt)
         else:
             call_later(self.env, self.config.object_fetch_overhead, self._pulled, attempt)
 
