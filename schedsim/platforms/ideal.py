@@ -31,6 +31,8 @@ def read_config(r: Reader) -> None:
     return None
 
 
+_READY = NodeState.READY  # a module constant: an enum member lookup is slow (3.11)
+
 class Slot:
     """One core of a node, running one task at a time."""
 
@@ -101,7 +103,7 @@ class IdealPlatform(Platform):
 
     def _next(self, slot: Slot) -> None:
         """The slot is free: take the next task, or wait in the idle FIFO."""
-        if slot.node.state != NodeState.READY:
+        if slot.node.state is not _READY:
             return
         task = self._take()
         if task is None:
