@@ -124,21 +124,18 @@ def _nothing(_arg: object) -> None:
     pass
 
 
-def _task_id(attempt: Attempt) -> int:
-    return attempt.task[0]
-
-
 class RayNode:
-    """Per-node state: its slots, attempts running there, results stored there."""
+    """Per-node state: its slots, and the attempts that depend on it."""
 
-    __slots__ = ("slots", "running", "stored", "dead", "draining", "detected", "replace",
-                 "path")
+    __slots__ = ("slots", "attempts", "dead", "draining", "detected", "replace", "path")
 
     def __init__(self, node: Node, path: tuple[Link, ...] = ()) -> None:
         self.slots = [Slot(node, i) for i in range(node.cores)]
         self.path = path  # the links between the head and this node
-        self.running: set[Attempt] = set()
-        self.stored: set[Attempt] = set()  # large results not yet fetched
+        # Attempts whose result the driver does not hold yet: running (from the lease),
+        # sending their output, or stored here (a large result not yet fetched; done_at set).
+        # One set, so a task's steps touch one object of its node.
+        self.attempts: set[Attempt] = set()
         self.dead = False
         self.draining = False
         self.detected = False  # the GCS knows the node is dead
@@ -294,7 +291,7 @@ class RayPlatform(Platform):
         if not self._large:
             self.inline_held -= self._out
         elif not self._batched and slot.node.data is not None:
-            slot.node.data.stored.discard(attempt)  # a batched fetch took it out already
+            slot.node.data.attempts.discard(attempt)  # a batched fetch took it out already
         self.resolved += 1
         # The attempt held its slot until it finished running; the wait for the driver is
         # not slot time.
@@ -331,7 +328,7 @@ class RayPlatform(Platform):
                 continue
             task = queue.popleft()
             attempt = Attempt(task, slot, env._now)
-            rnode.running.add(attempt)
+            rnode.attempts.add(attempt)
             delay = cfg.lease_latency
             if not slot.warm:
                 slot.warm = True
@@ -369,9 +366,7 @@ class RayPlatform(Platform):
         attempt.done_at = self.env._now
         if not rnode.draining:
             self._free.append(slot)
-        if self._large:
-            rnode.running.discard(attempt)
-            rnode.stored.add(attempt)
+        if self._large:  # stored on the node (done_at is set) until fetched
             if self._batched:
                 if not self._pulls and self._pulling < self._pull_limit:
                     self._pull_one(attempt)  # what _start_pulls would do with it
@@ -405,31 +400,27 @@ class RayPlatform(Platform):
             call_later(self.env, self.config.object_fetch_overhead, self._pulled, attempt)
 
     def _pulled(self, attempt: Attempt) -> None:
-        """A batched fetch of a stored result reached the driver (what _arrived and
-        _result_ready do for it, inline: this runs once per task)."""
+        """A batched fetch of a stored result reached the driver (_result_ready inline: this
+        runs once per task)."""
         self._pulling -= 1
         rnode = attempt.slot.node.data
         if attempt.active and not rnode.dead:  # else the transfer died with the node
             attempt.active = False
-            rnode.stored.discard(attempt)
+            rnode.attempts.discard(attempt)
             self._results.append(attempt)
             self.driver.poke()  # only pulls start afterwards: the driver may run at once
         if self._pulls:
             self._start_pulls()
 
     def _arrived(self, attempt: Attempt) -> None:
-        """The result reached the driver's process (inline reply, or a batched fetch)."""
+        """A small result reached the driver's process with the reply (inline)."""
         rnode = attempt.slot.node.data
         if not attempt.active or rnode.dead:
             return  # the transfer died with the node
-        if self._large:
-            attempt.active = False
-            rnode.stored.discard(attempt)
-        else:
-            rnode.running.discard(attempt)
-            self.inline_held += self._out
-            self._check_memory()
-            attempt.active = False
+        rnode.attempts.discard(attempt)
+        self.inline_held += self._out
+        self._check_memory()
+        attempt.active = False
         self._result_ready(attempt)
 
     def _result_ready(self, attempt: Attempt) -> None:
@@ -455,11 +446,10 @@ class RayPlatform(Platform):
             return
         rnode.dead = True
         now = self.env.now
-        running = sorted(rnode.running, key=_task_id)  # sets of objects: no fixed order
-        stored = sorted(rnode.stored, key=_task_id)
-        for attempt in running:
+        attempts = self._in_loss_order(rnode.attempts)
+        for attempt in attempts:
             attempt.stop()  # the node, and the task's process with it, is gone
-        for attempt in running + stored:
+        for attempt in attempts:
             end = attempt.done_at if attempt.done_at >= 0 else now
             self.sim.log.add(attempt.task[0], node.id, attempt.slot.index, attempt.start, end,
                              Outcome.PREEMPTED)
@@ -476,16 +466,20 @@ class RayPlatform(Platform):
         """The GCS marks the node dead: its tasks and its stored results are retried."""
         rnode: RayNode = node.data
         rnode.detected = True
-        lost = [a for a in sorted(rnode.running, key=_task_id) if a.active] + \
-            [a for a in sorted(rnode.stored, key=_task_id) if a.active]
-        rnode.running.clear()
-        rnode.stored.clear()
+        lost = [a for a in self._in_loss_order(rnode.attempts) if a.active]
+        rnode.attempts.clear()
         for attempt in lost:
             attempt.active = False
             self._retry(attempt.task, counted)
         if rnode.replace:
             self._launch_replacement(node.pool)
         self._lease()
+
+    def _in_loss_order(self, attempts: set[Attempt]) -> list[Attempt]:
+        """Running ones first, then stored results, each in task order (a set of objects has
+        no fixed order: it follows their addresses)."""
+        large = self._large
+        return sorted(attempts, key=lambda a: (large and a.done_at >= 0, a.task[0]))
 
     def _autoscale(self, node: Node) -> None:
         """Churn asks for a replacement: the autoscaler acts once the GCS knows."""
