@@ -110,14 +110,18 @@ def _retries(value: Any) -> int:
 
 
 class Slot:
-    """One worker process slot (a CPU) on a node."""
+    """One worker process slot (a CPU) on a node. It keeps what a task's steps read of its
+    node, so that they touch the slot and the node's Ray state, not the node itself."""
 
-    __slots__ = ("node", "index", "warm")
+    __slots__ = ("node", "index", "warm", "rnode", "node_id", "speed")
 
-    def __init__(self, node: Node, index: int) -> None:
+    def __init__(self, node: Node, index: int, rnode: RayNode) -> None:
         self.node = node
         self.index = index
         self.warm = False
+        self.rnode = rnode
+        self.node_id = node.id
+        self.speed = node.speed
 
 
 def _nothing(_arg: object) -> None:
@@ -130,7 +134,7 @@ class RayNode:
     __slots__ = ("slots", "attempts", "dead", "draining", "detected", "replace", "path")
 
     def __init__(self, node: Node, path: tuple[Link, ...] = ()) -> None:
-        self.slots = [Slot(node, i) for i in range(node.cores)]
+        self.slots = [Slot(node, i, self) for i in range(node.cores)]
         self.path = path  # the links between the head and this node
         # Attempts whose result the driver does not hold yet: running (from the lease),
         # sending their output, or stored here (a large result not yet fetched; done_at set).
@@ -295,7 +299,7 @@ class RayPlatform(Platform):
         self.resolved += 1
         # The attempt held its slot until it finished running; the wait for the driver is
         # not slot time.
-        self._log(attempt.task[0], slot.node.id, slot.index, attempt.start, attempt.done_at,
+        self._log(attempt.task[0], slot.node_id, slot.index, attempt.start, attempt.done_at,
                   DONE)
         self._completed()
 
@@ -323,7 +327,7 @@ class RayPlatform(Platform):
         latency = self._net.latency if self._net is not None else 0.0
         while queue and free:
             slot = free.popleft()
-            rnode = slot.node.data
+            rnode = slot.rnode
             if rnode.dead or rnode.draining:
                 continue
             task = queue.popleft()
@@ -341,7 +345,7 @@ class RayPlatform(Platform):
                                            self._launched, attempt, delay)
                 else:
                     attempt.run = Transfer(
-                        env, rnode.path, size, latency + launch + task[1] / slot.node.speed,
+                        env, rnode.path, size, latency + launch + task[1] / slot.speed,
                         self._cb_executed, attempt, delay)
             elif self._host is not None:
                 call_later(env, delay + cfg.task_launch_time, self._launched, attempt)
@@ -359,7 +363,7 @@ class RayPlatform(Platform):
 
     def _executed(self, attempt: Attempt) -> None:
         slot = attempt.slot
-        rnode = slot.node.data
+        rnode = slot.rnode
         if not attempt.active or rnode.dead:
             return  # lost with its node: retried when the GCS notices
         attempt.run = None
@@ -394,7 +398,7 @@ class RayPlatform(Platform):
     def _pull_one(self, attempt: Attempt) -> None:
         self._pulling += 1
         if self._net is not None:
-            Transfer(self.env, attempt.slot.node.data.path, self._out, self._pull_delay,
+            Transfer(self.env, attempt.slot.rnode.path, self._out, self._pull_delay,
                      self._cb_pulled, attempt)
         else:
             call_later(self.env, self.config.object_fetch_overhead, self._pulled, attempt)
@@ -403,7 +407,7 @@ class RayPlatform(Platform):
         """A batched fetch of a stored result reached the driver (_result_ready inline: this
         runs once per task)."""
         self._pulling -= 1
-        rnode = attempt.slot.node.data
+        rnode = attempt.slot.rnode
         if attempt.active and not rnode.dead:  # else the transfer died with the node
             attempt.active = False
             rnode.attempts.discard(attempt)
