@@ -483,9 +483,8 @@ class Network:
         return self._manager_only if cores <= 1 else (self.manager, self.node_link(node_id))
 
     def transfer(self, node_id: int, cores: int, size: float, done: Callable[[Any], None],
-                 tag: Any = None, then: float = 0.0, after: float = 0.0) -> Transfer:
-        """Move ``size`` bytes between the manager and a worker node (either direction),
-        beginning ``after`` seconds from now; ``done(tag)`` is called ``latency + then``
-        after the last byte."""
+                 tag: Any = None, then: float = 0.0) -> Transfer:
+        """Move ``size`` bytes between the manager and a worker node (either direction);
+        ``done(tag)`` is called ``latency + then`` after the last byte."""
         return Transfer(self.env, self.path(node_id, cores), size, self.latency + then, done,
-                        tag, after)
+                        tag)
