@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from schedsim.platforms.ray import RayPlatform
 from schedsim.runner import compare_platforms, run_scenario
 from schedsim.scenario import load_scenario
 from schedsim.simulation import RunResult, Simulation
@@ -244,3 +245,45 @@ def test_bound_counts_pool_speed_and_launch() -> None:
     assert ray.bound["limits"]["worker_slots"] == pytest.approx(2 / 1.0 + 1 / 1.5)
     achieved = run("ray", {"task_launch_time": "0.5s"}, **work).metrics
     assert achieved["throughput_tasks_per_s"] <= ray.bound["throughput_tasks_per_s"]
+
+
+@pytest.mark.parametrize(("driver", "output", "max_pending", "submit"),
+                         [("batched", "10 KB", 400, "130us"), ("batched", "400 KB", 400, "130us"),
+                          ("get_in_loop", "10 KB", 400, "130us"),
+                          ("get_in_loop", "400 KB", 400, "130us"),
+                          ("batched", "10 KB", 150, "130us"), ("batched", "10 KB", 140, "5ms"),
+                          ("batched", "10 KB", 151, "5ms"), ("batched", "10 KB", None, "5ms"),
+                          ("get_in_loop", "10 KB", 200, "20ms")])
+def test_staged_submissions_match_the_driver_timer(driver: str, output: str,
+                                                   max_pending: int | None,
+                                                   submit: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under backpressure the driver's last run of submissions is staged for its end with no
+    timer; the attempts, metrics and failures must equal those of the timer path."""
+    work = {"workload": {"tasks": 4000, "duration": {"dist": "lognormal", "mean": "2s",
+                                                     "cv": 0.8},
+                         "input_size": "200 KB", "output_size": output},
+            "cluster": {"pools": [{"name": "calm", "count": 50, "cores": 2},
+                                  {"name": "spot", "count": 50}]},  # 150 cores at first
+            "churn": [{"pool": "spot", "lifetime": {"dist": "exponential", "mean": "60s"},
+                       "notice": "5s"},
+                      {"pool": "calm", "lifetime": {"dist": "exponential", "mean": "200s"},
+                       "notice": "0s"}],
+            "network": NET}
+    options = {"driver": driver, "max_retries": 0, "submit_time": submit,
+               **({"max_pending": max_pending} if max_pending else {}), "health_check_period": "1s",
+               "health_check_timeout": "1s"}
+    scenario = make({"platform": {"type": "ray", "ray": options}, **work})
+    staged = Simulation(scenario).run()
+    monkeypatch.setattr(RayPlatform, "stage_submissions", False)
+    timed = Simulation(scenario).run()
+    assert staged.failure is None and timed.failure is None
+    assert staged.metrics == timed.metrics
+    assert staged.metrics["preemptions"] > 0 and staged.metrics["tasks_failed"] > 0
+    assert len(staged.log) == len(timed.log)
+    for name in ("_task", "_node", "_slot", "_start", "_end", "_outcome"):
+        assert getattr(staged.log, name) == getattr(timed.log, name), name
+    if driver == "batched" and max_pending == 400:
+        # Most tasks wait for a slot, and the driver runs one submission per result: the
+        # staged run needs no timer (with free slots waiting, it has one, as before)
+        assert timed.events - staged.events > 0.5 * staged.metrics["tasks_completed"]

@@ -6,6 +6,11 @@ anything else, and work it pulls when it has nothing pushed (dispatch the next t
 the next one). When it has neither it is idle, runs its idle chores (accepting workers,
 keepalive checks) and sleeps until woken. Each job is a service time and a callback run when
 the service ends; the queue is a deque, so each job costs O(1) plus one timer.
+
+A job may also come with no callback: its effect is already applied, stamped with the time its
+service ends (the Ray driver's submissions), and the server is only busy until then. Such a job
+needs no timer: the server sleeps, busy, and a wake or poke before the end of the service starts
+it at that end, as the timer would have. This is for servers without idle chores.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from simpy.events import NORMAL
 
 from schedsim.model.engine import call_later
 
-Job = tuple[float, Callable[[Any], None], Any]  # (service s, fn, arg): fn(arg) when served
+# (service s, fn, arg): fn(arg) when served; fn None: no callback, the server is only busy
+Job = tuple[float, Callable[[Any], None] | None, Any]
 
 
 class SerialServer:
@@ -39,6 +45,7 @@ class SerialServer:
         self._idle = idle  # None: no idle chores
         self._pushed: deque[Job] = deque()
         self._sleeping = False
+        self._busy_until = 0.0  # the end of the last job without a callback
         self._cb_served = self._served  # bound once: it rides on every job's timer
         call_later(env, 0.0, self._serve)  # starts like a process: at time 0, as an event
 
@@ -56,13 +63,26 @@ class SerialServer:
         changes (a loop over its queues, say) across the call."""
         if self._sleeping:
             self._sleeping = False
-            self._serve()
+            if self.env._now < self._busy_until:
+                self._resume_at_busy_end()
+            else:
+                self._serve()
 
     def wake(self) -> None:
         """Something changed: a sleeping server looks for work again."""
         if self._sleeping:
             self._sleeping = False
-            call_later(self.env, 0.0, self._serve)
+            if self.env._now < self._busy_until:
+                self._resume_at_busy_end()
+            else:
+                call_later(self.env, 0.0, self._serve)
+
+    def _resume_at_busy_end(self) -> None:
+        """Serve again when the current job without a callback ends (the time its timer
+        would have had: the same float, not now plus the time left)."""
+        env = self.env
+        env._push((self._busy_until, NORMAL, next(env._eid),  # type: ignore[attr-defined]
+                   self._serve, None))
 
     def _serve(self, _arg: object = None) -> None:
         pushed = self._pushed
@@ -74,6 +94,14 @@ class SerialServer:
                 self._sleeping = True
                 return
             service, done, arg = job
+            if done is None:  # its effect is applied: busy until its end, then look again
+                assert self._idle is None, "a job without a callback needs no idle chores"
+                end = self.env._now + service
+                if end > self.env._now:
+                    self._busy_until = end
+                    self._sleeping = True
+                    return
+                continue
             if service > 0:
                 env = self.env  # what call_later does, without the call: once per job
                 env._push((env._now + service, NORMAL, next(env._eid),  # type: ignore
@@ -82,5 +110,5 @@ class SerialServer:
             done(arg)
 
     def _served(self, job: Job) -> None:
-        job[1](job[2])
+        job[1](job[2])  # type: ignore[misc]  # jobs with a timer have a callback
         self._serve()

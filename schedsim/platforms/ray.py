@@ -24,6 +24,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from simpy.events import NORMAL
+
 from schedsim.metrics import DONE, Outcome
 from schedsim.model.cluster import Node
 from schedsim.model.engine import call_later
@@ -170,11 +172,19 @@ class Attempt:
 class RayPlatform(Platform):
     name = "ray"
     config: RayConfig
+    stage_submissions = True  # False: every run of submissions ends with a timer (tests)
 
     def __init__(self, sim: Simulation, config: Any) -> None:
         super().__init__(sim, config or RayConfig())
         cfg = self.config
         self._queue: deque[Task] = deque()  # submitted, waiting for a lease
+        # The driver's last run of .remote() calls, when nothing more was to be submitted
+        # after it: its tasks join the queue at the end of the run (_staged_end), applied
+        # then or at the first step that could see them, with a timer only when a free
+        # slot waits for them. Saves the driver's submit event per task under backpressure.
+        self._staged: list[Task] | None = None
+        self._staged_end = 0.0
+        self._staged_timer = False
         self._results: list[Attempt] = []  # results at the driver, not yet consumed
         self._free: deque[Slot] = deque()
         self._retries = RetryBudget(None if cfg.max_retries < 0 else cfg.max_retries)
@@ -212,6 +222,12 @@ class RayPlatform(Platform):
         # they ride on every task's timers, transfers and driver jobs.
         self._cb_executed, self._cb_pulled = self._executed, self._pulled
         self._cb_consume_all, self._cb_submit_all = self._consume_all, self._submit_all
+        self._cb_staged_due = self._staged_due
+        # Staging needs a driver that cannot run out of memory (at most this many pending
+        # tasks, each with at most one inline result held): then no check is due on time.
+        bound = cfg.max_pending if cfg.max_pending is not None else sim.workload.total
+        per_task = cfg.pending_task_bytes + (0.0 if self._large else self._out)
+        self._can_stage = self.stage_submissions and bound * per_task <= cfg.driver_memory
 
     # ------------------------------------------------------------------ head node
 
@@ -243,6 +259,8 @@ class RayPlatform(Platform):
         out in runs of up to SUBMIT_BATCH ``.remote()`` calls: one timer per batch instead of
         one per task, with the same driver time per task.
         """
+        if self._staged is not None and self.env._now >= self._staged_end:
+            self._submit_staged()
         if not self.head_up:
             return None
         cfg = self.config
@@ -253,8 +271,19 @@ class RayPlatform(Platform):
         room = wl.ready if cfg.max_pending is None else \
             min(wl.ready, cfg.max_pending - (self.submitted - self.resolved))
         if room > 0:
-            tasks = [wl.take() for _ in range(min(room, SUBMIT_BATCH))]
-            return cfg.submit_time * len(tasks), self._cb_submit_all, tasks
+            n = min(room, SUBMIT_BATCH)
+            tasks = [wl.take() for _ in range(n)]
+            service = cfg.submit_time * n
+            if n == room and self._can_stage and service > 0 and \
+                    (self._queue or not self._free) and \
+                    (self._batched or self._next_get not in self._ready_results):
+                # The driver has nothing else to do after this run unless woken, and no
+                # free slot waits for its tasks: they are staged for the run's end, and the
+                # driver is busy until then, with no timer.
+                self._staged = tasks  # type: ignore[assignment]  # take() had tasks
+                self._staged_end = self.env._now + service
+                return service, None, None
+            return service, self._cb_submit_all, tasks
         if not self._batched and self._next_get in self._ready_results:
             attempt = self._ready_results.pop(self._next_get)
             self._next_get += 1
@@ -283,6 +312,28 @@ class RayPlatform(Platform):
             self.submitted += 1
             self._queue.append(task)
         self._check_memory()
+        self._lease()
+
+    def _submit_staged(self) -> None:
+        """The staged run of submissions has ended: its tasks join the queue, as
+        :meth:`_submit_all` would have done at that time (the caller leases if it may)."""
+        tasks = self._staged
+        assert tasks is not None
+        self._staged = None
+        self.submitted += len(tasks)
+        self._queue.extend(tasks)
+        self._check_memory()
+
+    def _staged_timer_at_end(self) -> None:
+        """A free slot waits for the staged tasks: lease them at the end of their run."""
+        if not self._staged_timer:
+            self._staged_timer = True
+            env = self.env
+            env._push((self._staged_end, NORMAL, next(env._eid),
+                       self._cb_staged_due, None))
+
+    def _staged_due(self, _arg: object) -> None:
+        self._staged_timer = False
         self._lease()
 
     def _consume_all(self, batch: list[Attempt]) -> None:
@@ -319,8 +370,14 @@ class RayPlatform(Platform):
 
     def _lease(self) -> None:
         free, queue = self._free, self._queue
-        if not (queue and free and self.head_up):
-            return  # nothing to lease (nothing is leased while the GCS is down)
+        if self._staged is not None and self.env._now >= self._staged_end:
+            self._submit_staged()
+        if queue and free and self.head_up:  # (nothing is leased while the GCS is down)
+            self._lease_from(queue, free)
+        if free and self._staged is not None:
+            self._staged_timer_at_end()  # a free slot waits for the staged tasks
+
+    def _lease_from(self, queue: deque[Task], free: deque[Slot]) -> None:
         cfg = self.config
         env = self.env
         fetch, launch, size = self._fetch, cfg.task_launch_time, self._in
@@ -383,7 +440,7 @@ class RayPlatform(Platform):
             Transfer(self.env, rnode.path, self._out, self._net.latency, self._arrived, attempt)
         else:
             self._arrived(attempt)
-        if self._queue:
+        if self._queue or self._staged is not None:
             self._lease()
 
     def _start_pulls(self) -> None:
@@ -503,6 +560,8 @@ class RayPlatform(Platform):
         self.sim.cluster.launch(pool)
 
     def _retry(self, task: Task, counted: bool) -> None:
+        if self._staged is not None and self.env._now >= self._staged_end:
+            self._submit_staged()  # queued before this retry, and counted in memory
         if counted and not self._retries.spend(task[0]):
             self.resolved += 1
             self.sim.log.add(task[0], -1, -1, self.env.now, self.env.now, Outcome.FAILED)
