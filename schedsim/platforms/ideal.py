@@ -14,9 +14,9 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from schedsim.metrics import DONE, Outcome
-from schedsim.model.cluster import Node, NodeState
+from schedsim.model.cluster import Node
 from schedsim.model.engine import Entry, call_later
-from schedsim.model.network import Transfer
+from schedsim.model.network import Link, Transfer
 from schedsim.model.workload import Task
 from schedsim.platforms.base import Platform
 from schedsim.reader import Reader
@@ -31,20 +31,24 @@ def read_config(r: Reader) -> None:
     return None
 
 
-_READY = NodeState.READY  # a module constant: an enum member lookup is slow (3.11)
-
 class Slot:
-    """One core of a node, running one task at a time."""
+    """One core of a node, running one task at a time. It keeps what a task's steps read of
+    its node (id, speed, network path, whether it takes tasks), so that they touch the slot
+    and not the node: at 100k nodes every object touched is a likely cache miss."""
 
-    __slots__ = ("node", "index", "task", "start", "pending", "idle")
+    __slots__ = ("index", "task", "start", "pending", "idle", "ready", "node_id",
+                 "speed", "path")
 
-    def __init__(self, node: Node, index: int) -> None:
-        self.node = node
+    def __init__(self, node: Node, index: int, path: tuple[Link, ...]) -> None:
         self.index = index
         self.task: Task | None = None
         self.start = 0.0
         self.pending: Transfer | Entry | None = None  # what the slot waits for
         self.idle = False  # waiting in the idle FIFO for a requeued task
+        self.ready = True  # its node is ready (not notified, not gone): it takes tasks
+        self.node_id = node.id
+        self.speed = node.speed
+        self.path = path  # the links between the manager and its node
 
 
 class IdealPlatform(Platform):
@@ -67,20 +71,23 @@ class IdealPlatform(Platform):
         # Callbacks bound once (an attribute read of a method makes a new bound method):
         # they ride on every task's timers and transfers.
         self._cb_ran, self._cb_returned = self._ran, self._returned
+        self._latency = network.latency if network is not None else 0.0
 
     def node_ready(self, node: Node) -> None:
-        slots = [Slot(node, i) for i in range(node.cores)]
+        net = self._network
+        path = net.path(node.id, node.cores) if net is not None else ()
+        slots = [Slot(node, i, path) for i in range(node.cores)]
         node.data = slots
         for slot in slots:
             self._next(slot)
 
     def node_notified(self, node: Node) -> None:
         for slot in node.data or ():
-            slot.idle = False  # drains: a running task finishes, nothing new starts
+            slot.idle = slot.ready = False  # drains: a running task finishes, nothing new
 
     def node_lost(self, node: Node) -> None:
         for slot in node.data or ():
-            slot.idle = False
+            slot.idle = slot.ready = False
             pending, slot.pending = slot.pending, None
             if isinstance(pending, Transfer):
                 pending.cancel()
@@ -96,14 +103,14 @@ class IdealPlatform(Platform):
         idle = self._idle
         while idle:
             slot = idle.popleft()
-            if slot.idle and slot.node.state == NodeState.READY:
+            if slot.idle and slot.ready:
                 slot.idle = False
                 self._next(slot)
                 return
 
     def _next(self, slot: Slot) -> None:
         """The slot is free: take the next task, or wait in the idle FIFO."""
-        if slot.node.state is not _READY:
+        if not slot.ready:
             return
         task = self._take()
         if task is None:
@@ -112,25 +119,24 @@ class IdealPlatform(Platform):
             return
         slot.task = task
         slot.start = self.env._now
-        if self._in and self._network is not None:
-            node = slot.node
+        if self._in:  # (a network)
             if self._host is None:
                 # The input's arrival and the run time that follows are one event.
-                slot.pending = self._network.transfer(node.id, node.cores, self._in,
-                                                      self._cb_ran, slot,
-                                                      then=task[1] / node.speed)
+                slot.pending = Transfer(self.env, slot.path, self._in,
+                                        self._latency + task[1] / slot.speed,
+                                        self._cb_ran, slot)
             else:
-                slot.pending = self._network.transfer(node.id, node.cores, self._in,
-                                                      self._on_host, slot)
+                slot.pending = Transfer(self.env, slot.path, self._in, self._latency,
+                                        self._on_host, slot)
         elif self._host is not None:
             self._on_host(slot)
         else:
-            slot.pending = call_later(self.env, task[1] / slot.node.speed, self._timed, slot)
+            slot.pending = call_later(self.env, task[1] / slot.speed, self._timed, slot)
 
     def _on_host(self, slot: Slot) -> None:
         """The task runs as CPU work on the shared host (cancelled if its node is lost)."""
         assert self._host is not None and slot.task is not None
-        slot.pending = self._host.run(slot.task[1] / slot.node.speed, self._ran, slot)
+        slot.pending = self._host.run(slot.task[1] / slot.speed, self._ran, slot)
 
     def _timed(self, slot: Slot) -> None:
         """The run time without a network ended (ignored if the node was lost meanwhile)."""
@@ -139,10 +145,9 @@ class IdealPlatform(Platform):
 
     def _ran(self, slot: Slot) -> None:
         """The task ran; send its output back."""
-        if self._out and self._network is not None:
-            node = slot.node
-            slot.pending = self._network.transfer(node.id, node.cores, self._out,
-                                                  self._cb_returned, slot)
+        if self._out:  # (a network)
+            slot.pending = Transfer(self.env, slot.path, self._out, self._latency,
+                                    self._cb_returned, slot)
         else:
             self._returned(slot)
 
@@ -150,6 +155,6 @@ class IdealPlatform(Platform):
         task: Task = slot.task  # type: ignore[assignment]
         slot.pending = None
         slot.task = None
-        self._log(task[0], slot.node.id, slot.index, slot.start, self.env._now, DONE)
+        self._log(task[0], slot.node_id, slot.index, slot.start, self.env._now, DONE)
         self._completed()
         self._next(slot)
