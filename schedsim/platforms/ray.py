@@ -259,8 +259,7 @@ class RayPlatform(Platform):
         out in runs of up to SUBMIT_BATCH ``.remote()`` calls: one timer per batch instead of
         one per task, with the same driver time per task.
         """
-        if self._staged is not None and self.env._now >= self._staged_end:
-            self._submit_staged()
+        self._submit_staged_if_due()
         if not self.head_up:
             return None
         cfg = self.config
@@ -272,7 +271,7 @@ class RayPlatform(Platform):
             min(wl.ready, cfg.max_pending - (self.submitted - self.resolved))
         if room > 0:
             n = min(room, SUBMIT_BATCH)
-            tasks = [wl.take() for _ in range(n)]
+            tasks: list[Task] = [wl.take() for _ in range(n)]  # type: ignore[misc]  # ready
             service = cfg.submit_time * n
             if n == room and self._can_stage and service > 0 and \
                     (self._queue or not self._free) and \
@@ -280,7 +279,7 @@ class RayPlatform(Platform):
                 # The driver has nothing else to do after this run unless woken, and no
                 # free slot waits for its tasks: they are staged for the run's end, and the
                 # driver is busy until then, with no timer.
-                self._staged = tasks  # type: ignore[assignment]  # take() had tasks
+                self._staged = tasks
                 self._staged_end = self.env._now + service
                 return service, None, None
             return service, self._cb_submit_all, tasks
@@ -306,23 +305,22 @@ class RayPlatform(Platform):
             return base
         return base + net.latency + net.lone_transfer_time(self._out)
 
-    def _submit_all(self, tasks: list[Task | None]) -> None:
-        for task in tasks:
-            assert task is not None
-            self.submitted += 1
-            self._queue.append(task)
-        self._check_memory()
+    def _submit_all(self, tasks: list[Task]) -> None:
+        self._submitted(tasks)
         self._lease()
 
-    def _submit_staged(self) -> None:
-        """The staged run of submissions has ended: its tasks join the queue, as
-        :meth:`_submit_all` would have done at that time (the caller leases if it may)."""
-        tasks = self._staged
-        assert tasks is not None
-        self._staged = None
+    def _submitted(self, tasks: list[Task]) -> None:
+        """A run of submissions ended: its tasks are pending and wait for a lease."""
         self.submitted += len(tasks)
         self._queue.extend(tasks)
         self._check_memory()
+
+    def _submit_staged_if_due(self) -> None:
+        """If the staged run of submissions has ended, its tasks join the queue now, as at
+        its end (nothing could see them in between; the caller leases if it may)."""
+        if self._staged is not None and self.env._now >= self._staged_end:
+            tasks, self._staged = self._staged, None
+            self._submitted(tasks)
 
     def _staged_timer_at_end(self) -> None:
         """A free slot waits for the staged tasks: lease them at the end of their run."""
@@ -370,8 +368,7 @@ class RayPlatform(Platform):
 
     def _lease(self) -> None:
         free, queue = self._free, self._queue
-        if self._staged is not None and self.env._now >= self._staged_end:
-            self._submit_staged()
+        self._submit_staged_if_due()
         if queue and free and self.head_up:  # (nothing is leased while the GCS is down)
             self._lease_from(queue, free)
         if free and self._staged is not None:
@@ -560,8 +557,7 @@ class RayPlatform(Platform):
         self.sim.cluster.launch(pool)
 
     def _retry(self, task: Task, counted: bool) -> None:
-        if self._staged is not None and self.env._now >= self._staged_end:
-            self._submit_staged()  # queued before this retry, and counted in memory
+        self._submit_staged_if_due()  # queued before this retry, and counted in memory
         if counted and not self._retries.spend(task[0]):
             self.resolved += 1
             self.sim.log.add(task[0], -1, -1, self.env.now, self.env.now, Outcome.FAILED)
