@@ -478,13 +478,6 @@ class Network:
         self._node_links.pop(node_id, None)
 
     def path(self, node_id: int, cores: int) -> tuple[Link, ...]:
-        """The links a transfer between the manager and this node crosses (for callers that
-        build :class:`Transfer` themselves on a hot path)."""
+        """The links a transfer between the manager and this node crosses, in either
+        direction: a platform keeps it per node and builds each :class:`Transfer` on it."""
         return self._manager_only if cores <= 1 else (self.manager, self.node_link(node_id))
-
-    def transfer(self, node_id: int, cores: int, size: float, done: Callable[[Any], None],
-                 tag: Any = None, then: float = 0.0) -> Transfer:
-        """Move ``size`` bytes between the manager and a worker node (either direction);
-        ``done(tag)`` is called ``latency + then`` after the last byte."""
-        return Transfer(self.env, self.path(node_id, cores), size, self.latency + then, done,
-                        tag)
