@@ -23,6 +23,9 @@ from schedsim.errors import InputError
 from schedsim.reader import Reader
 
 MARKETS = ("on_demand", "spot")
+# What the deployment does when a node gets its reclaim notice (docs/models.md, Notices):
+# nothing until the node shuts down, or drain it (no new tasks; retries not counted).
+ON_NOTICE = ("shutdown", "drain")
 
 # Monthly interruption-frequency bands (AWS Spot Instance Advisor) and the representative
 # monthly probability used for each: the band's midpoint, 25% for the open ">20%" band.
@@ -116,6 +119,7 @@ class ChurnSpec:
     trace: tuple[TraceEvent, ...] = ()
     zone_reclaims: ZoneReclaimSpec | None = None
     band: str | None = None
+    on_notice: str = "shutdown"  # one of ON_NOTICE, the same for every platform
 
 
 @dataclass(frozen=True)
@@ -372,6 +376,7 @@ def _read_churn(r: Reader, cluster: ClusterSpec) -> ChurnSpec:
     spec = ChurnSpec(
         pool=pool, lifetime=lifetime, band=band,
         notice=r.take_duration("notice", 0.0),
+        on_notice=r.take_choice("on_notice", ON_NOTICE, default="shutdown"),
         max_lifetime=max_lifetime,
         replace=r.take_bool("replace", True),
         replace_delay=r.take_duration("replace_delay", 0.0),

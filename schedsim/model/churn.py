@@ -114,6 +114,11 @@ class Churn:
     def _replace(self, pool: str) -> None:
         self.cluster.launch(pool)
 
+    def on_notice(self, pool: str) -> str:
+        """What the deployment does at a notice to a node of ``pool``: shutdown | drain."""
+        spec = self.specs.get(pool)
+        return spec.on_notice if spec is not None else "shutdown"
+
     def replace_delay(self, pool: str) -> float:
         """Provisioning delay before a replacement of ``pool`` is launched."""
         spec = self.specs.get(pool)
