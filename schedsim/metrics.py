@@ -78,6 +78,10 @@ class AttemptLog:
                                 self._end[i], Outcome(self._outcome[i]))
 
 
+# Why a job as a whole failed (RunResult.failure_kind); None when it did not.
+FAILURE_KINDS = ("manager_lost", "horizon", "stalled", "driver_oom")
+
+
 class MetricInfo(NamedTuple):
     unit: str
     better: str  # "lower" | "higher" | "" (neither)
@@ -90,6 +94,9 @@ METRICS: dict[str, MetricInfo] = {
     "tasks_completed": MetricInfo("tasks", "higher", "tasks that finished"),
     "tasks_failed": MetricInfo("tasks", "lower", "tasks that did not finish (retries "
                                                   "exhausted, job failed or stalled)"),
+    "tasks_out_of_retries": MetricInfo("tasks", "lower", "tasks that failed because they ran "
+                                                         "out of retries (the job went on)"),
+    "bag_completed": MetricInfo("0/1", "higher", "1 when every task of the bag completed"),
     "task_attempts": MetricInfo("attempts", "", "attempts started, retries included"),
     "preemptions": MetricInfo("nodes", "", "worker nodes reclaimed by churn"),
     "nodes_launched": MetricInfo("nodes", "", "worker nodes launched, replacements included"),
@@ -101,6 +108,10 @@ METRICS: dict[str, MetricInfo] = {
     "worker_utilization": MetricInfo("fraction", "higher", "busy core-s / ready core-s of "
                                                            "worker nodes"),
     "job_failed": MetricInfo("0/1", "lower", "1 when the job as a whole failed or stalled"),
+    "job_lost_manager": MetricInfo("0/1", "lower", "1 when the job failed because the manager "
+                                                   "or head node (the driver's) was lost"),
+    "job_hit_horizon": MetricInfo("0/1", "lower", "1 when the job reached the horizon "
+                                                  "unfinished"),
 }
 
 

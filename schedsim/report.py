@@ -20,6 +20,7 @@ from rich.table import Table
 
 from schedsim.metrics import METRICS, Outcome
 from schedsim.runner import Summary
+from schedsim.verdict import winner
 
 TRACE_LIMIT = 10_000
 
@@ -96,27 +97,7 @@ def compare_table(data: dict[str, dict[str, Any]]) -> Table:
 
 def better(data: dict[str, dict[str, Any]], metric: str, direction: str) -> str:
     """The platform whose CI lies wholly on the better side of every other's, or '-'."""
-    if not direction:
-        return ""
-    sign = 1 if direction == "higher" else -1
-    for name, summary in data.items():
-        low, high = summary["metrics"][metric]["ci95"]
-        if low is None or high is None:
-            continue
-        wins = True
-        for other, osum in data.items():
-            if other == name:
-                continue
-            olow, ohigh = osum["metrics"][metric]["ci95"]
-            if olow is None or ohigh is None:
-                wins = False
-            elif sign > 0 and not low > ohigh:
-                wins = False
-            elif sign < 0 and not high < olow:
-                wins = False
-        if wins:
-            return name
-    return "-"
+    return winner(data, metric, direction) if direction else ""
 
 
 def print_summary(data: dict[str, Any], console: Console) -> None:

@@ -53,7 +53,8 @@ def run_scenario(scenario: Scenario, *, jobs: int = 1, keep_records: bool = Fals
     bound = Simulation(scenario, 0, keep_records=False).bound()  # a fresh, unrun model
     summary = Summary(scenario, ordered, bound)
     summary.data = summary_json(scenario, [r.metrics for r in ordered], bound,
-                                [r.failure for r in ordered], [r.events for r in ordered])
+                                [r.failure for r in ordered], [r.events for r in ordered],
+                                kinds=[r.failure_kind for r in ordered])
     return summary
 
 
@@ -66,7 +67,8 @@ def compare_platforms(scenario: Scenario, platforms: list[str], *, jobs: int = 1
 
 def summary_json(scenario: Scenario, runs: list[dict[str, float]], bound: dict[str, object],
                  failures: list[str | None], events: list[int],
-                 platform: str | None = None) -> dict[str, Any]:
+                 platform: str | None = None,
+                 kinds: list[str | None] | None = None) -> dict[str, Any]:
     """The summary contract (docs/metrics.md) from one metrics dict per replication."""
     metrics = {name: summarize([run[name] for run in runs]) for name in METRICS}
     return finite({
@@ -80,6 +82,7 @@ def summary_json(scenario: Scenario, runs: list[dict[str, float]], bound: dict[s
                   "makespan_lower_bound_s": bound["makespan_lower_bound_s"],
                   "limits": bound["limits"]},
         "failures": failures,
+        "failure_kinds": kinds if kinds is not None else [None] * len(runs),
         "events": events,
     })
 

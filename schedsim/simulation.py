@@ -20,7 +20,7 @@ import simpy
 
 from schedsim.bound import throughput_bound
 from schedsim.distributions import Draws
-from schedsim.metrics import AttemptLog
+from schedsim.metrics import FAILURE_KINDS, AttemptLog
 from schedsim.model.churn import Churn
 from schedsim.model.cluster import Cluster
 from schedsim.model.engine import Engine
@@ -44,6 +44,7 @@ class RunResult:
     failure: str | None
     log: AttemptLog
     events: int
+    failure_kind: str | None = None  # one of metrics.FAILURE_KINDS when the job failed
 
 
 class Simulation:
@@ -74,6 +75,8 @@ class Simulation:
                                         if self.network is not None else None)
         self.done = self.env.event()
         self.failure: str | None = None
+        self.failure_kind: str | None = None
+        self.out_of_retries = 0  # tasks failed by their retry limit (not by a job failure)
         self.end: float | None = None  # when the job ended, if not at the last event
         self._last_change = 0.0  # last completion or node event, for a stalled job's end
         self.cluster.on_ready.append(self._changed)
@@ -92,15 +95,20 @@ class Simulation:
             self.done.succeed()
 
     def task_failed(self) -> None:
+        """A task ran out of retries; the job goes on."""
+        self.out_of_retries += 1
         self.workload.failed += 1
         if self.workload.finished and not self.done.triggered:
             self.done.succeed()
 
-    def fail_job(self, reason: str) -> None:
-        """The job as a whole fails now; every unfinished task counts as failed."""
+    def fail_job(self, reason: str, kind: str) -> None:
+        """The job as a whole fails now (``kind``: one of FAILURE_KINDS); every unfinished
+        task counts as failed."""
+        assert kind in FAILURE_KINDS, kind
         if self.done.triggered:
             return
         self.failure = reason
+        self.failure_kind = kind
         self.workload.failed += self.workload.unfinished
         self.done.succeed()
 
@@ -124,12 +132,12 @@ class Simulation:
         if self.env.peek() == float("inf"):
             self._stalled()  # nothing else was going to happen: it stalled long ago
         else:
-            self.fail_job(f"horizon of {limit:g} s reached")
+            self.fail_job(f"horizon of {limit:g} s reached", "horizon")
 
     def _stalled(self) -> None:
         self.end = self._last_change
         self.fail_job(f"stalled at {self.end:g} s: no node left to run "
-                      f"{self.workload.unfinished} unfinished tasks")
+                      f"{self.workload.unfinished} unfinished tasks", "stalled")
 
     # ---------------------------------------------------------------- running
 
@@ -151,7 +159,8 @@ class Simulation:
         finally:
             gc.set_threshold(*threshold)
             gc.unfreeze()
-        return RunResult(self.measure(), self.failure, self.log, _event_count(env))
+        return RunResult(self.measure(), self.failure, self.log, _event_count(env),
+                         self.failure_kind)
 
     def measure(self) -> dict[str, float]:
         end = self.env.now if self.end is None else self.end
@@ -171,6 +180,10 @@ class Simulation:
             "cost_per_1k_tasks_usd": 1000.0 * cost / wl.completed if wl.completed else float("nan"),
             "worker_utilization": self.log.busy_core_s / ready_core_s if ready_core_s else 0.0,
             "job_failed": 1.0 if self.failure else 0.0,
+            "tasks_out_of_retries": float(self.out_of_retries),
+            "bag_completed": 1.0 if wl.completed == wl.total else 0.0,
+            "job_lost_manager": 1.0 if self.failure_kind == "manager_lost" else 0.0,
+            "job_hit_horizon": 1.0 if self.failure_kind == "horizon" else 0.0,
         }
 
 

@@ -378,4 +378,9 @@ def _measure(scenario: Scenario, live: LivePlatform, cluster: Cluster, churn: Ch
         "cost_per_1k_tasks_usd": 1000.0 * cost / completed if completed else float("nan"),
         "worker_utilization": busy / ready_core_s if ready_core_s > 0 else 0.0,
         "job_failed": 1.0 if failure else 0.0,
+        # A live run has no retry limit of its own and no horizon: what failed, failed.
+        "tasks_out_of_retries": float(failed) if not failure else 0.0,
+        "bag_completed": 1.0 if completed == scenario.workload.tasks else 0.0,
+        "job_lost_manager": 0.0,
+        "job_hit_horizon": 1.0 if failure and failure.startswith("horizon") else 0.0,
     }

@@ -250,7 +250,7 @@ class RayPlatform(Platform):
                 limit = self.config.driver_memory / 2**30
                 self.sim.fail_job(f"Ray driver out of memory at {self.env.now:g} s: "
                                   f"{self.submitted - self.resolved} pending tasks, "
-                                  f"{used / 2**30:.1f} GiB > {limit:.1f} GiB")
+                                  f"{used / 2**30:.1f} GiB > {limit:.1f} GiB", "driver_oom")
 
     def _pull(self) -> Job | None:
         """The driver's next step: consume ready results, else submit, else wait on a get.
@@ -571,7 +571,7 @@ class RayPlatform(Platform):
     def _head_lost(self, node: Node) -> None:
         if not self.config.gcs_fault_tolerance:
             self.sim.fail_job(f"Ray head node lost at {self.env.now:g} s "
-                              "(no GCS fault tolerance)")
+                              "(no GCS fault tolerance)", "manager_lost")
             return
         # GCS restored on a new head: nothing is leased or submitted until it is back.
         self.head_up = False

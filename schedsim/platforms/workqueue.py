@@ -235,7 +235,8 @@ class WorkQueuePlatform(Platform):
 
     def node_lost(self, node: Node) -> None:
         if node.role == "manager":
-            self.sim.fail_job(f"Work Queue manager node lost at {self.env.now:g} s")
+            self.sim.fail_job(f"Work Queue manager node lost at {self.env.now:g} s",
+                              "manager_lost")
             return
         worker = node.data
         if not isinstance(worker, Worker) or worker.dead:
