@@ -77,14 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a count range to bisect (one) or choices to try (repeat)")
     pl.add_argument("--out", type=Path, metavar="DIR", help="plan.json and frontier.png here "
                     "(default out/plan-NAME)")
-    rfc = sub.add_parser("rfc", help="Work Queue vs Ray over scale, churn, task size, link")
-    rfc.add_argument("--quick", action="store_true", help="a small grid in a few minutes")
+    rfc = sub.add_parser("rfc", help="Work Queue vs Ray: where the RFC's recommendation holds")
+    rfc.add_argument("--quick", action="store_true", help="three points in under a minute")
     rfc.add_argument("--out", type=Path, default=Path("out/rfc"), metavar="DIR",
-                     help="rfc-at-scale.md, rfc-heatmaps.png, rfc.json (docs: --out docs)")
-    rfc.add_argument("--jobs", type=int, default=1, help="grid points run in parallel")
-    rfc.add_argument("--cache", type=Path, metavar="FILE",
-                     help="finished points (JSON lines), default DIR/rfc-points[-quick].jsonl; "
-                          "rerunning resumes from it")
+                     help="rfc-at-scale.md, rfc-heatmaps.png, rfc.json and the runs "
+                          "(rfc-runs.csv; rerun to resume) go here (docs: --out docs)")
+    rfc.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    rfc.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                     help="run on Ray: a local instance, or a running cluster's address")
+    rfc.add_argument("--nodes", type=int, action="append", metavar="N",
+                     help="only the points of this scale (repeat); the report covers them")
     val = sub.add_parser("validate", help="live runs vs the simulator on held-out configs")
     val.add_argument("--profile", type=Path, help="calibration profile (default: shipped)")
     val.add_argument("--quick", action="store_true", help="three configs, two repeats")
@@ -293,27 +295,49 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
     import dataclasses
+    import json
 
-    from schedsim import rfc
+    from schedsim import rfc, rfc_report
     from schedsim.report import write_json
 
     if args.jobs < 1:
         raise InputError("--jobs", "", "an integer >= 1", args.jobs)
+    if args.ray is not None and args.jobs > 1:
+        raise InputError("--jobs", "", "1 with --ray (Ray schedules the runs itself)",
+                         args.jobs)
     grid = rfc.QUICK if args.quick else rfc.FULL
-    cache = args.cache or args.out / f"rfc-points{'-quick' if args.quick else ''}.jsonl"
-    total = (len(grid.nodes) * len(grid.churn) * len(grid.n) * len(grid.link_gbps)
-             * len(grid.head))
+    if args.nodes:
+        bad = [n for n in args.nodes if n not in grid.nodes]
+        if bad:
+            raise InputError("--nodes", "", "one of " + ", ".join(map(str, grid.nodes)),
+                             bad[0])
+        grid = dataclasses.replace(grid, nodes=tuple(sorted(set(args.nodes))))
+    previous = None
+    old = args.out / "rfc.json"
+    if old.is_file():
+        try:
+            previous = json.loads(old.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = None
     with progress_bar() as progress:
-        bar = progress.add_task("rfc", total=total)
-        rows = rfc.run_grid(grid, on_point=lambda s: progress.update(
-            bar, advance=1, description=f"rfc: {s}"), jobs=args.jobs, cache=cache)
+        bar = progress.add_task("rfc", total=None)
+
+        def on_job(done: int, total: int) -> None:
+            progress.update(bar, completed=done, total=total, description=f"rfc: {done}/{total}")
+
+        study = rfc.run_study(grid, args.out, workers=args.jobs, ray_address=args.ray or None,
+                              use_ray=args.ray is not None, on_job=on_job)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json({"grid": dataclasses.asdict(grid), "rows": rows}, args.out / "rfc.json")
-    rfc.heatmaps(rows, args.out / "rfc-heatmaps.png")
-    text = rfc.report(rows, "rfc-heatmaps.png", rfc.load_validation(), args.quick)
+    write_json(study, args.out / "rfc.json")
+    rfc_report.heatmaps(study["rows"], args.out / "rfc-heatmaps.png")
+    command = "schedsim rfc" + (" --quick" if args.quick else "") + "".join(
+        f" --nodes {n}" for n in (args.nodes or [])) + f" --out {args.out}"
+    text = rfc_report.report(study, "rfc-heatmaps.png", rfc.load_validation(), command,
+                             previous if previous and "winner_throughput" in str(
+                                 previous.get("rows", [])[:1]) else None)
     (args.out / "rfc-at-scale.md").write_text(text, encoding="utf-8")
-    console.print(text)
-    console.print(f"wrote {args.out}/rfc-at-scale.md, rfc-heatmaps.png, rfc.json")
+    console.print(f"{len(study['rows'])} points; wrote {args.out}/rfc-at-scale.md, "
+                  "rfc-heatmaps.png, rfc.json")
     return 0
 
 

@@ -1,14 +1,21 @@
-"""The RFC at scale: Work Queue against Ray over scale, churn, task size, link and head market.
+"""The RFC at scale: does Work Queue's robustness on volatile pools, or Ray's speed, decide?
 
 The RFC recommends Work Queue for a C++ bag of tasks on volatile pools although Ray won its
-12-task local run. This sweep asks where that holds. Each point is one cluster: ``nodes``
-one-core spot workers, 20 tasks per node of the real zfp task at size ``n`` (times from the
-calibration profile; the compressed output, also from the profile, comes back to the manager
-or driver), a churn level, a manager/head link, and the manager or head either on a
-dedicated on-demand node or on a spot node of the pool. Both platforms run the same scenario,
-seeds and churn; every metric is compared with its CI, and each region gets a verdict and the
-mechanism behind it (from the bound and the failure reasons), with the validation error
-carried along.
+12-task local run. This study asks where that holds, on points chosen so that each claim can
+show: short tasks that load the manager or driver, campaign-length jobs (hours) that meet
+churn, outputs sent back through the manager or driver or to shared storage, churn with
+abrupt losses, notices shorter than tasks and zone-wide reclaims, each with and without drain
+glue, Ray's ``max_retries`` at its default and unlimited, the manager or head on demand or on
+spot. Both platforms run the same scenario, seeds and churn.
+
+Every run is a job of the sweep machinery (:mod:`schedsim.sweep`): a base scenario plus
+``--set`` overrides, one replication each, appended to a results file as it finishes, so the
+grid resumes after a kill and runs serially, in a process pool or on a Ray cluster with
+identical rows. The uncertain parameters (guesses, or measured with a few workers only) are
+then moved to the ends of their ranges together, once in Work Queue's favour and once in
+Ray's; a verdict that holds at both corners is robust. Where one does not, the parameters of
+the flipping corner are moved one at a time at one point of that region to name those that
+flip it.
 """
 
 from __future__ import annotations
@@ -16,429 +23,499 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from schedsim.calibration.profile import default_profile_path, load_profile, platform_defaults
-from schedsim.report import better
-from schedsim.runner import run_scenario
-from schedsim.scenario import parse_scenario
+import yaml
 
-TASKS_PER_NODE = 20
-HORIZON = "7d"  # a job not done in a week counts as failed (and costs no more simulation)
+from schedsim.calibration.profile import default_profile_path, load_profile
+from schedsim.metrics import METRICS, summarize
+from schedsim.scenario import parse_scenario
+from schedsim.sweep import Job, ResultsFile, done_rows, execute
+from schedsim.verdict import Margin, winner
+
+HORIZON_S = 12 * 3600.0  # a campaign not done in 12 h is out of scope: its rest counts failed
+LINK = "10 Gbps"  # the manager's or head's link, and each worker's
+SUMMARY_BYTES = 2000  # what a task returns when its data goes to shared storage
+# A difference that matters (docs/rfc-at-scale.md): 5% of throughput or cost, 1% of tasks.
+THROUGHPUT_MARGIN = Margin(relative=0.05)
+COST_MARGIN = Margin(relative=0.05)
+FAILED_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    """A kind of task: its time, how many a node gets, and the output it makes."""
+
+    name: str
+    duration: dict[str, Any]
+    per_node: int
+    n_output: int  # the zfp array size whose compressed output the task returns
+
+    def output_bytes(self) -> float:
+        return round(load_profile(default_profile_path()).output_bytes(self.n_output, 1e-3))
+
+
+TASKS: dict[str, TaskKind] = {
+    # The real zfp task at n = 2e7 (0.7 s): the manager or driver is loaded.
+    "short": TaskKind("short", {"dist": "profile", "n": 20_000_000, "tolerance": 1e-3}, 20,
+                      20_000_000),
+    # At n = 1e9 (about 34 s): the RFC's size class, a job of about 11 minutes.
+    "medium": TaskKind("medium", {"dist": "profile", "n": 1_000_000_000, "tolerance": 1e-3}, 20,
+                       1_000_000_000),
+    # A chain of about 18 compressions at n = 1e9 that returns the last one's output: a job
+    # of about 2 hours, long enough for churn to matter.
+    "long": TaskKind("long", {"dist": "lognormal", "mean": "10min", "cv": 0.3}, 10,
+                     1_000_000_000),
+}
+SINKS = ("manager", "storage")
+_LOSS = {"replace_delay": "60s"}
 CHURN: dict[str, list[dict[str, Any]]] = {
     "none": [],
-    "band 5-10%": [{"pool": "spot", "band": "5-10%", "notice": "120s", "replace_delay": "60s"}],
-    "band >20%": [{"pool": "spot", "band": ">20%", "notice": "120s", "replace_delay": "60s"}],
-    "volatile": [{"pool": "spot", "notice": "120s", "replace_delay": "60s", "lifetime": {
-        "dist": "hyperexponential", "phases": [{"p": 0.3, "mean": "20min"},
-                                               {"p": 0.7, "mean": "8h"}]}}],
-    "preemptible 24h": [{"pool": "spot", "band": "10-15%", "max_lifetime": "24h",
-                         "notice": "30s", "replace_delay": "60s"}],
+    # Hardware failures or reclaims without warning: lifetimes of a few task lengths.
+    "abrupt": [{"pool": "spot", "notice": "0s", **_LOSS,
+                "lifetime": {"dist": "exponential", "mean": "30min"}}],
+    # AWS's 2-minute notice, shorter than a long task; nodes last an hour on average.
+    "notice": [{"pool": "spot", "notice": "120s", **_LOSS,
+                "lifetime": {"dist": "exponential", "mean": "1h"}}],
+    # Correlated: a zone-wide reclaim takes a quarter of the pool about every hour.
+    "zone": [{"pool": "spot", "notice": "120s", **_LOSS,
+              "zone_reclaims": {"mean_interval": "1h", "fraction": 0.25}}],
 }
+CHURN_BY_TASK = {"short": ("none",), "medium": ("none", "abrupt", "notice"),
+                 "long": ("none", "abrupt", "notice", "zone")}
+GLUE = ("shutdown", "drain")  # what the deployment does at a notice (churn[].on_notice)
+HEADS = ("on_demand", "spot")
+PLATFORMS = ("workqueue", "ray")
+
+
+@dataclass(frozen=True)
+class Param:
+    """An uncertain parameter: its override keys, nominal value, plausible range, and which
+    end favours Work Queue."""
+
+    name: str
+    keys: tuple[str, ...]
+    nominal: float
+    low: float
+    high: float
+    wq_likes: str  # "low" or "high"
+    why: str
+
+    def value(self, end: str) -> float:
+        return {"nominal": self.nominal, "low": self.low, "high": self.high}[end]
+
+
+def _nominal(platform: str, name: str) -> float:
+    """What a run uses today for one platform option (profile, else the code's default)."""
+    data = _base(tasks=1)
+    data["platform"]["type"] = platform
+    config = parse_scenario(data, "<rfc nominal>").platform.configs[platform]
+    return float(getattr(config, name))
+
+
+def uncertain_params() -> list[Param]:
+    """The parameters a verdict may hang on (docs/models.md gives each source and range)."""
+    d, r = _nominal("workqueue", "dispatch_time"), _nominal("workqueue", "retrieval_time")
+    scan = _nominal("workqueue", "scan_time_per_worker")
+    submit, result = _nominal("ray", "submit_time"), _nominal("ray", "result_time")
+    intake = _nominal("ray", "driver_intake")
+    return [
+        Param("wq dispatch_time", ("platform.workqueue.dispatch_time",), d, d / 2, 4 * d, "low",
+              "fitted with at most 3 workers on loopback"),
+        Param("wq retrieval_time", ("platform.workqueue.retrieval_time",), r, r / 2, 4 * r,
+              "low", "fitted with at most 3 workers on loopback"),
+        Param("wq scan_time_per_worker", ("platform.workqueue.scan_time_per_worker",), scan,
+              2e-8, 1e-6, "low", "a guess (docs/models.md)"),
+        Param("ray submit_time", ("platform.ray.submit_time",), submit, submit / 2, 4 * submit,
+              "high", "Ray's microbenchmark, not measured at scale"),
+        Param("ray result_time", ("platform.ray.result_time",), result, result / 2, 4 * result,
+              "high", "assumed"),
+        Param("ray driver_intake", ("platform.ray.driver_intake",), intake, 1e9, 5e9, "low",
+              "a guess from ray issue #42632"),
+        Param("link latency", ("network.manager.latency", "network.worker.latency"), 1e-4,
+              2.5e-5, 5e-4, "low", "a guess: one-way per link, same datacenter"),
+    ]
+
+
+def corner(params: list[Param], favour: str) -> dict[str, float]:
+    """Every uncertain parameter at the end that favours ``favour`` (workqueue or ray)."""
+    out = {}
+    for p in params:
+        end = p.wq_likes if favour == "workqueue" else ("high" if p.wq_likes == "low" else "low")
+        out[p.name] = p.value(end)
+    return out
 
 
 @dataclass(frozen=True)
 class Grid:
     nodes: tuple[int, ...]
-    churn: tuple[str, ...]
-    n: tuple[int, ...]
-    link_gbps: tuple[float, ...]
-    head: tuple[str, ...]
-    replications: int
+    tasks: tuple[str, ...] = tuple(TASKS)
+    sinks: tuple[str, ...] = SINKS
+    churn: tuple[str, ...] = tuple(CHURN)
+    heads: tuple[str, ...] = HEADS
+    replications: int = 3
+    corner_replications: int = 2
+    only: tuple[tuple[Any, ...], ...] = field(default=())  # if set: just these points
 
 
-QUICK = Grid(nodes=(10, 100), churn=("none", "volatile"), n=(200_000, 2_000_000_000),
-             link_gbps=(10.0,), head=("on_demand", "spot"), replications=5)
-FULL = Grid(nodes=(10, 100, 1000, 10_000), churn=tuple(CHURN), n=(200_000, 20_000_000,
-            1_000_000_000), link_gbps=(1.0, 10.0, 100.0), head=("on_demand", "spot"),
-            replications=3)  # 3: the 10,000-node points take minutes each
+@dataclass(frozen=True)
+class Point:
+    nodes: int
+    task: str
+    sink: str
+    churn: str
+    glue: str  # "-" without notices
+    head: str
+
+    @property
+    def region(self) -> tuple[str, str, str, str, str]:
+        return (self.task, self.sink, self.churn, self.glue, self.head)
+
+    @property
+    def tasks(self) -> int:
+        return TASKS[self.task].per_node * self.nodes
+
+    def label(self) -> str:
+        glue = f"/{self.glue}" if self.glue != "-" else ""
+        return f"{self.nodes} {self.task} {self.sink} {self.churn}{glue} head:{self.head}"
 
 
-def output_bytes(n: int) -> float:
-    """The task's compressed output (bytes) at the RFC's tolerance, from the profile's fit."""
-    return round(load_profile(default_profile_path()).output_bytes(n, 1e-3))
+QUICK = Grid(nodes=(20, 500), churn=("none", "abrupt"), heads=("on_demand",),
+             replications=3, corner_replications=2,
+             only=((20, "long", "storage", "abrupt"), (500, "short", "storage", "none"),
+                   (20, "medium", "manager", "none")))
+FULL = Grid(nodes=(100, 1000, 10_000))
 
 
-def scenario_data(nodes: int, churn: str, n: int, link_gbps: float, head: str,
-                  replications: int) -> dict[str, Any]:
-    spot_head = head == "spot"
+def grid_points(grid: Grid) -> list[Point]:
+    """Every point of the grid, in report order (short jobs see no churn: they are over
+    before a node is likely to go; a head on spot matters only with churn)."""
+    points: list[Point] = []
+    for task, sink, churn, head, nodes in itertools.product(
+            grid.tasks, grid.sinks, grid.churn, grid.heads, grid.nodes):
+        if churn not in CHURN_BY_TASK[task] or (head == "spot" and churn == "none"):
+            continue
+        if grid.only and (nodes, task, sink, churn) not in grid.only:
+            continue
+        glues = GLUE if any(c.get("notice", "0s") != "0s" for c in CHURN[churn]) else ("-",)
+        points.extend(Point(nodes, task, sink, churn, g, head) for g in glues)
+    return points
+
+
+# ------------------------------------------------------------------ scenarios and runs
+
+def _base(tasks: int) -> dict[str, Any]:
     return {
-        "name": f"rfc-{nodes}-{churn}-{n}-{link_gbps:g}G-{head}",
-        "seed": 2026, "replications": replications,
-        "platform": {"type": "workqueue",
-                     "workqueue": {"manager": {"pool": "spot"}} if spot_head else {},
-                     "ray": {"head": {"pool": "spot"}, "max_pending": 100_000} if spot_head
-                     else {"max_pending": 100_000}},
-        "workload": {"tasks": TASKS_PER_NODE * nodes,
-                     "duration": {"dist": "profile", "n": n, "tolerance": 1e-3},
-                     # The compressed output comes back to the manager or driver.
-                     "output_size": output_bytes(n), "executable_size": "35 KB"},
+        "name": "rfc", "seed": 2026, "replications": 1,
+        "platform": {"type": "workqueue", "workqueue": {}, "ray": {"max_pending": 100_000}},
+        "workload": {"tasks": tasks, "duration": TASKS["short"].duration,
+                     "executable_size": "35 KB"},
         "cluster": {"manager": {"price_per_hour": 0.34},
-                    "pools": [{"name": "spot", "count": nodes, "market": "spot",
+                    "pools": [{"name": "spot", "count": 1, "market": "spot",
                                "price_per_hour": 0.0125,
                                "boot_time": {"dist": "lognormal", "mean": "60s", "cv": 0.3}}]},
-        "churn": CHURN[churn],
-        "network": {"manager": {"bandwidth": f"{link_gbps:g} Gbps", "latency": "0.5ms"},
-                    "worker": {"bandwidth": "10 Gbps", "latency": "0.5ms"}},
-        "horizon": HORIZON,
+        "network": {"manager": {"bandwidth": LINK, "latency": "0.1ms"},
+                    "worker": {"bandwidth": LINK, "latency": "0.1ms"}},
+        "horizon": f"{HORIZON_S:g}s",
     }
 
 
-def grid_points(grid: Grid) -> list[dict[str, Any]]:
-    """Every point of the grid, in report order."""
-    return [{"nodes": nodes, "churn": churn, "n": n, "link_gbps": link, "head": head}
-            for nodes, churn, n, link, head in itertools.product(
-                grid.nodes, grid.churn, grid.n, grid.link_gbps, grid.head)]
+def base_scenario_text() -> str:
+    """The scenario every run starts from; the overrides make each point."""
+    return "# Written by schedsim rfc: the base of every run; each adds --set overrides.\n" + \
+        yaml.safe_dump(_base(tasks=1), sort_keys=False)
 
 
-def run_point(point: dict[str, Any], replications: int) -> dict[str, Any]:
-    """Both platforms on one point (same scenario, seeds and churn), and the verdict."""
-    data = scenario_data(point["nodes"], point["churn"], point["n"], point["link_gbps"],
-                         point["head"], replications)
-    scenario = parse_scenario(data, f"<rfc {data['name']}>")
-    summaries = {p: run_scenario(scenario.with_platform(p)).data
-                 for p in ("workqueue", "ray")}
-    return verdict(dict(point), summaries)
+def _flow(value: Any) -> str:
+    return json.dumps(value, separators=(", ", ": "))  # JSON is YAML: one-line values
 
 
-def _key(point: dict[str, Any]) -> str:
-    return json.dumps([point[k] for k in ("nodes", "churn", "n", "link_gbps", "head")])
+def output_bytes(point: Point) -> float:
+    return TASKS[point.task].output_bytes() if point.sink == "manager" else SUMMARY_BYTES
 
 
-def load_cache(path: Path, replications: int) -> dict[str, dict[str, Any]]:
-    """Rows already computed by an interrupted run with the same replications (by point).
+def point_overrides(point: Point) -> list[str]:
+    kind = TASKS[point.task]
+    churn = [dict(c, on_notice=point.glue) if point.glue != "-" else dict(c)
+             for c in CHURN[point.churn]]
+    out = [f"cluster.pools.spot.count={point.nodes}",
+           f"workload.tasks={point.tasks}",
+           f"workload.duration={_flow(kind.duration)}",
+           f"workload.output_size={output_bytes(point)}",
+           f"churn={_flow(churn)}"]
+    if point.head == "spot":
+        out += ["platform.workqueue.manager={pool: spot}", "platform.ray.head={pool: spot}"]
+    return out
 
-    A line torn by a kill mid-write is ignored; its point runs again.
+
+@dataclass(frozen=True)
+class Variant:
+    """One platform run of a point: which platform, its retry setting, and the values of
+    the uncertain parameters (nominal, a corner, or one parameter moved)."""
+
+    platform: str  # workqueue | ray | ray_unlimited
+    setting: str  # nominal | corner:workqueue | corner:ray | <param>=<end>
+
+    def overrides(self, params: list[Param]) -> list[str]:
+        kind = "ray" if self.platform.startswith("ray") else "workqueue"
+        out = [f"platform.type={kind}"]
+        if self.platform == "ray_unlimited":
+            out.append("platform.ray.max_retries=-1")
+        values: dict[str, float] = {}
+        if self.setting.startswith("corner:"):
+            values = corner(params, self.setting.split(":", 1)[1])
+        elif self.setting != "nominal":
+            name, end = self.setting.rsplit("=", 1)
+            p = next(p for p in params if p.name == name)
+            values = {name: p.value(end)}
+        for p in params:
+            if p.name in values:
+                out += [f"{k}={values[p.name]!r}" for k in p.keys]
+        return out
+
+
+def variants(point: Point) -> list[Variant]:
+    """The runs a point needs before its sensitivity: nominal and both corners."""
+    out = [Variant(p, "nominal") for p in PLATFORMS]
+    if point.churn != "none":
+        out.append(Variant("ray_unlimited", "nominal"))
+    out += [Variant(p, f"corner:{c}") for c in PLATFORMS for p in PLATFORMS]
+    return out
+
+
+def _reps(grid: Grid, variant: Variant) -> int:
+    return grid.replications if variant.setting == "nominal" else grid.corner_replications
+
+
+def jobs_for(grid: Grid, runs: list[tuple[Point, Variant]], params: list[Param]) -> list[Job]:
+    jobs: list[Job] = []
+    for point, variant in runs:
+        ov = tuple(point_overrides(point) + variant.overrides(params))
+        jobs += [Job(len(jobs), r, ov) for r in range(_reps(grid, variant))]
+    return jobs
+
+
+def run_study(grid: Grid, out: Path, *, workers: int = 1, ray_address: str | None = None,
+              use_ray: bool = False, on_job: Callable[[int, int], None] = lambda _d, _t: None
+              ) -> dict[str, Any]:
+    """Run (or resume) every job the grid needs and return the analysed study.
+
+    Phase 1 runs every point at nominal values and at both corners; phase 2 moves one
+    parameter at a time at one point of each region whose verdict a corner flipped.
     """
-    rows: dict[str, dict[str, Any]] = {}
-    if not path.exists():
-        return rows
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(entry, dict) and entry.get("replications") == replications:
-            rows[_key(entry["row"])] = entry["row"]
-    return rows
-
-
-def run_grid(grid: Grid, on_point: Callable[[str], None] = lambda _s: None, *,
-             jobs: int = 1, cache: Path | None = None) -> list[dict[str, Any]]:
-    """Every point of the grid, ``jobs`` points at a time, resumable through ``cache``.
-
-    Each finished point is appended to ``cache`` (JSON lines) at once; rerunning with the same
-    cache skips the points already there. Rows come back in grid order whatever the order in
-    which they finished, and a point's numbers do not depend on ``jobs``.
-    """
+    out.mkdir(parents=True, exist_ok=True)
+    base = out / "rfc-base.yaml"
+    text = base_scenario_text()
+    if not base.exists() or base.read_text(encoding="utf-8") != text:
+        base.write_text(text, encoding="utf-8")
+    results = out / "rfc-runs.csv"
+    params = uncertain_params()
     points = grid_points(grid)
-    done = load_cache(cache, grid.replications) if cache is not None else {}
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        # A torn last line (killed mid-write) must not glue itself to the next row.
-        if cache.exists() and cache.read_bytes()[-1:] not in (b"", b"\n"):
-            with cache.open("a", encoding="utf-8") as f:
-                f.write("\n")
-
-    def finished(row: dict[str, Any]) -> None:
-        done[_key(row)] = row
-        if cache is not None:
-            with cache.open("a", encoding="utf-8") as f:
-                f.write(json.dumps({"replications": grid.replications, "row": row}) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-        on_point(scenario_data(row["nodes"], row["churn"], row["n"], row["link_gbps"],
-                               row["head"], 1)["name"])
-
-    for point in points:
-        if _key(point) in done:
-            on_point(scenario_data(point["nodes"], point["churn"], point["n"],
-                                   point["link_gbps"], point["head"], 1)["name"])
-    todo = [p for p in points if _key(p) not in done]
-    if jobs <= 1:
-        for point in todo:
-            finished(run_point(point, grid.replications))
-    else:
-        # Largest points first, so that the last one to finish is a small one.
-        todo.sort(key=lambda p: -p["nodes"])
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            pending = {pool.submit(run_point, p, grid.replications) for p in todo}
-            while pending:
-                ready, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in ready:
-                    finished(future.result())
-    return [done[_key(p)] for p in points]
+    phase1 = [(p, v) for p in points for v in variants(p)]
+    rows = _run(grid, phase1, params, base, results, workers, ray_address, use_ray, on_job)
+    study = analyse(grid, points, params, rows, base)
+    phase2 = sensitivity_runs(study, params)
+    if phase2:
+        rows = _run(grid, phase1 + phase2, params, base, results, workers, ray_address,
+                    use_ray, on_job)
+        study = analyse(grid, points, params, rows, base)
+    return study
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+def _run(grid: Grid, runs: list[tuple[Point, Variant]], params: list[Param], base: Path,
+         results: Path, workers: int, ray_address: str | None, use_ray: bool,
+         on_job: Callable[[int, int], None]) -> dict[tuple[str, ...], list[dict[str, str]]]:
+    jobs = jobs_for(grid, runs, params)
+    have = done_rows(results)
+    todo = [j for j in jobs if (j.overrides, j.replication) not in have]
+    total, done = len(jobs), len(jobs) - len(todo)
+    on_job(done, total)
+    sink = ResultsFile(results)
+    try:
+        def finished(row: dict[str, Any]) -> None:
+            nonlocal done
+            sink.append(row)
+            have[(tuple(json.loads(row["overrides"])), int(row["replication"]))] = \
+                {k: str(v) for k, v in row.items()}
+            done += 1
+            on_job(done, total)
+
+        # Largest runs first, so the last to finish is a small one.
+        todo.sort(key=lambda j: -_size(j.overrides))
+        execute(str(base), todo, workers=workers, ray_address=ray_address, use_ray=use_ray,
+                on_row=finished)
+    finally:
+        sink.close()
+    by_run: dict[tuple[str, ...], list[dict[str, str]]] = {}
+    for job in jobs:
+        by_run.setdefault(job.overrides, []).append(have[(job.overrides, job.replication)])
+    return by_run
 
 
-def _groups(rows: list[dict[str, Any]], keys: tuple[str, ...]
-            ) -> list[tuple[tuple[Any, ...], list[dict[str, Any]]]]:
-    """Rows grouped by ``keys``, in the order the groups first appear."""
-    out: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for r in rows:
-        out.setdefault(tuple(r[k] for k in keys), []).append(r)
-    return list(out.items())
+def _size(overrides: tuple[str, ...]) -> int:
+    return next(int(o.split("=", 1)[1]) for o in overrides if o.startswith("workload.tasks="))
 
 
-def plain_answer(rows: list[dict[str, Any]]) -> list[str]:
-    """The verdict in words, counted from the rows (nothing here is written by hand)."""
-    def count(metric: str, who: str) -> int:
-        return sum(1 for r in rows if r[f"winner_{metric}"] == who)
+# ------------------------------------------------------------------ analysis
 
-    volatile = [r for r in rows if r["churn"] != "none"]
-    fewer_wq = sum(1 for r in volatile if r["winner_failures"] == "workqueue")
-    fewer_ray = sum(1 for r in volatile if r["winner_failures"] == "ray")
-    short = [r for r in rows if r["nodes"] >= 1000 and r["n"] == min(x["n"] for x in rows)]
-    return ["## The answer", "",
-            "- Throughput: Work Queue is ahead beyond the CIs at "
-            f"{count('throughput', 'workqueue')} of {len(rows)} points, Ray at "
-            f"{count('throughput', 'ray')}; the rest are ties.",
-            f"- Cost per 1,000 tasks: Work Queue cheaper at {count('cost', 'workqueue')} points, "
-            f"Ray at {count('cost', 'ray')}.",
-            f"- Failed tasks under churn ({len(volatile)} points with churn): Work Queue fails "
-            f"fewer at {fewer_wq}, Ray at {fewer_ray}. The RFC's reason for Work Queue, "
-            "robustness on volatile pools, " + ("does not show in these models: both lose "
-            "the same tasks to the same churn, and both fail the whole job when the manager "
-            "or head is on a spot node that is reclaimed." if fewer_wq <= fewer_ray else
-            "shows at these points."),
-            f"- Short tasks on 1,000+ nodes ({len(short)} points): median Work Queue / Ray "
-            f"throughput {_median([r['throughput_ratio_wq_over_ray'] for r in short]):.2f}, "
-            "where Work Queue's single manager, which dispatches and retrieves one task at a "
-            "time, is the bottleneck." if short else "",
-            ""]
+def _summary(rows: list[dict[str, str]]) -> dict[str, Any]:
+    return {"metrics": {m: summarize([float(r[m]) for r in rows]) for m in METRICS},
+            "failures": sorted({r["failure"].split(" at ")[0] for r in rows if r["failure"]})}
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def compare(point: Point, s: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Winners of one point (Work Queue against Ray with the same parameters)."""
+    failed_margin = Margin(absolute=FAILED_SHARE * point.tasks)
+    pair = {"workqueue": s["workqueue"], "ray": s["ray"]}
+    out = {"throughput": winner(pair, "throughput_tasks_per_s", "higher", THROUGHPUT_MARGIN),
+           "cost": winner(pair, "cost_per_1k_tasks_usd", "lower", COST_MARGIN),
+           "out_of_retries": winner(pair, "tasks_out_of_retries", "lower", failed_margin)}
+    if "ray_unlimited" in s:
+        out["out_of_retries_unlimited"] = winner(
+            {"workqueue": s["workqueue"], "ray": s["ray_unlimited"]}, "tasks_out_of_retries",
+            "lower", failed_margin)
+    return out
 
 
 def _mean(s: dict[str, Any], metric: str) -> float:
-    value = s["metrics"][metric]["mean"]
-    return float(value) if value is not None else math.nan
+    v = s["metrics"][metric]["mean"]
+    return float(v) if v is not None else math.nan
 
 
-def verdict(point: dict[str, Any], s: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Winners per metric (CIs apart), ratios, and the mechanism that explains the gap."""
-    wq, ray = s["workqueue"], s["ray"]
-    row = dict(point)
-    for metric in ("throughput_tasks_per_s", "cost_per_1k_tasks_usd", "tasks_failed",
-                   "makespan_s", "wasted_core_s"):
-        row[f"wq_{metric}"] = _mean(wq, metric)
-        row[f"ray_{metric}"] = _mean(ray, metric)
-    row["throughput_ratio_wq_over_ray"] = row["wq_throughput_tasks_per_s"] / \
-        row["ray_throughput_tasks_per_s"] if row["ray_throughput_tasks_per_s"] else math.nan
-    row["cost_ratio_wq_over_ray"] = row["wq_cost_per_1k_tasks_usd"] / \
-        row["ray_cost_per_1k_tasks_usd"] if row["ray_cost_per_1k_tasks_usd"] else math.nan
-    tasks = TASKS_PER_NODE * point["nodes"]
-    row["wq_failed_fraction"] = row["wq_tasks_failed"] / tasks
-    row["ray_failed_fraction"] = row["ray_tasks_failed"] / tasks
-    for metric, short in (("throughput_tasks_per_s", "throughput"),
-                          ("cost_per_1k_tasks_usd", "cost"), ("tasks_failed", "failures")):
-        direction = "higher" if metric == "throughput_tasks_per_s" else "lower"
-        row[f"winner_{short}"] = better(s, metric, direction) or "-"
-    row["wq_binding"] = wq["bound"]["binding"]
-    row["ray_binding"] = ray["bound"]["binding"]
-    row["wq_bound"] = wq["bound"]["throughput_tasks_per_s"]
-    row["ray_bound"] = ray["bound"]["throughput_tasks_per_s"]
-    row["wq_failures"] = sorted({f.split(" at ")[0] for f in wq["failures"] if f})
-    row["ray_failures"] = sorted({f.split(" at ")[0] for f in ray["failures"] if f})
-    row["why"] = mechanism(row)
-    return row
+def _bound(base: Path, overrides: list[str]) -> dict[str, Any]:
+    from schedsim.scenario import load_scenario
+    from schedsim.simulation import Simulation
+
+    return Simulation(load_scenario(base, overrides), 0, keep_records=False).bound()
 
 
-def _link_cap(row: dict[str, Any], serial: bool = False) -> float:
-    """Tasks/s at which the manager's or head's link can bring outputs back (inf if unknown);
-    ``serial``: one file at a time, each capped by a worker's 10 Gbps link (Work Queue)."""
-    if "n" not in row or "link_gbps" not in row:
-        return math.inf
-    gbps = min(row["link_gbps"], 10.0) if serial else row["link_gbps"]
-    return gbps * 1e9 / 8 / output_bytes(row["n"])
+def analyse(grid: Grid, points: list[Point], params: list[Param],
+            runs: dict[tuple[str, ...], list[dict[str, str]]], base_path: Path
+            ) -> dict[str, Any]:
+    """Rows per point (nominal numbers, winners at nominal and both corners) and the
+    one-at-a-time sensitivity runs found."""
+    out_rows = []
+    for point in points:
+        base = point_overrides(point)
+
+        def summary(variant: Variant, point_ov: list[str] = base) -> dict[str, Any] | None:
+            rows = runs.get(tuple(point_ov + variant.overrides(params)))
+            return _summary(rows) if rows else None
+
+        nominal = {v.platform: summary(v) for v in variants(point) if v.setting == "nominal"}
+        if any(v is None for v in nominal.values()):
+            continue
+        s: dict[str, dict[str, Any]] = {k: v for k, v in nominal.items() if v is not None}
+        row: dict[str, Any] = {**point.__dict__, "tasks": point.tasks}
+        wq, ray = s["workqueue"], s["ray"]
+        for key, m in (("throughput", "throughput_tasks_per_s"),
+                       ("cost_per_1k", "cost_per_1k_tasks_usd"), ("makespan", "makespan_s"),
+                       ("out_of_retries", "tasks_out_of_retries"),
+                       ("failed", "tasks_failed"), ("bag_completed", "bag_completed"),
+                       ("job_lost_manager", "job_lost_manager"),
+                       ("job_hit_horizon", "job_hit_horizon"),
+                       ("wasted_core_s", "wasted_core_s")):
+            row[f"wq_{key}"] = _finite(_mean(wq, m))
+            row[f"ray_{key}"] = _finite(_mean(ray, m))
+            if "ray_unlimited" in s:
+                row[f"rayu_{key}"] = _finite(_mean(s["ray_unlimited"], m))
+        row["throughput_ratio"] = _finite(_mean(wq, "throughput_tasks_per_s") /
+                                          _mean(ray, "throughput_tasks_per_s")
+                                          if _mean(ray, "throughput_tasks_per_s") else math.nan)
+        row["cost_ratio"] = _finite(_mean(ray, "cost_per_1k_tasks_usd") /
+                                    _mean(wq, "cost_per_1k_tasks_usd")
+                                    if _mean(wq, "cost_per_1k_tasks_usd") else math.nan)
+        row["wq_failures"], row["ray_failures"] = wq["failures"], ray["failures"]
+        row["winners"] = compare(point, s)
+        for c in PLATFORMS:
+            cs = {p: summary(Variant(p, f"corner:{c}")) for p in PLATFORMS}
+            if all(cs.values()):
+                row[f"winners_corner_{c}"] = compare(point, cs)  # type: ignore[arg-type]
+        row["oat"] = {}
+        for p in params:
+            for end in ("low", "high"):
+                ps = {pl: summary(Variant(pl, f"{p.name}={end}")) for pl in PLATFORMS}
+                if all(ps.values()):
+                    row["oat"][f"{p.name}={end}"] = compare(point, ps)  # type: ignore
+        for pl, key in (("workqueue", "wq"), ("ray", "ray")):
+            b = _bound(base_path, base + Variant(pl, "nominal").overrides(params))
+            row[f"{key}_binding"] = b["binding"]
+            row[f"{key}_bound"] = _finite(float(b["throughput_tasks_per_s"]))
+        row["why"] = mechanism(row)
+        out_rows.append(row)
+    return {"grid": {k: v for k, v in grid.__dict__.items()},
+            "params": [p.__dict__ for p in params], "rows": out_rows}
+
+
+def robust(row: dict[str, Any], verdict: str) -> bool:
+    """The verdict is the same at nominal values and at both corners."""
+    w = row["winners"][verdict]
+    return all(row.get(f"winners_corner_{c}", {}).get(verdict, w) == w for c in PLATFORMS)
+
+
+def flipping_corners(row: dict[str, Any], verdict: str) -> list[str]:
+    w = row["winners"][verdict]
+    return [c for c in PLATFORMS if row.get(f"winners_corner_{c}", {}).get(verdict, w) != w]
+
+
+SENSITIVE = ("throughput", "cost")
+
+
+def sensitivity_runs(study: dict[str, Any], params: list[Param]) -> list[tuple[Point, Variant]]:
+    """One point per region whose throughput or cost verdict a corner flips (the smallest
+    such point, for cost): every parameter of the flipping corner moved alone."""
+    chosen: dict[tuple[Any, ...], tuple[Point, set[str]]] = {}
+    for row in study["rows"]:
+        point = _point(row)
+        flips = {c for v in SENSITIVE for c in flipping_corners(row, v)}
+        if flips and point.region not in chosen:
+            chosen[point.region] = (point, flips)
+    runs = []
+    for point, flips in chosen.values():
+        for c in sorted(flips):
+            ends = corner(params, c)
+            for p in params:
+                end = "low" if ends[p.name] == p.low else "high"
+                runs += [(point, Variant(pl, f"{p.name}={end}")) for pl in PLATFORMS]
+    return runs
+
+
+def _point(row: dict[str, Any]) -> Point:
+    return Point(row["nodes"], row["task"], row["sink"], row["churn"], row["glue"], row["head"])
+
+
+def flipped_by(row: dict[str, Any], verdict: str) -> list[str]:
+    """The parameters that, moved alone, change this row's verdict."""
+    w = row["winners"][verdict]
+    return sorted({k.rsplit("=", 1)[0] for k, v in row.get("oat", {}).items()
+                   if v.get(verdict, w) != w})
 
 
 def mechanism(row: dict[str, Any]) -> str:
+    """What decides the point, read off the runs and bounds, not written by hand: a bound
+    names a loser's limit only where the loser runs within 20% of it."""
     reasons = []
-    cap = _link_cap(row)
-    if row["wq_throughput_tasks_per_s"] >= 0.8 * cap and \
-            row["ray_throughput_tasks_per_s"] >= 0.8 * cap:
-        reasons.append("both are limited by the link that brings every output back to the "
-                       "manager or driver")
-    if any("head node lost" in f for f in row["ray_failures"]):
-        reasons.append("Ray head-node loss fails the job")
-    if any("manager node lost" in f for f in row["wq_failures"]):
-        reasons.append("Work Queue manager-node loss fails the job")
-    if row["ray_failed_fraction"] > 0 and not row["ray_failures"]:
-        reasons.append("Ray retry limit (max_retries) exhausted by node losses")
-    # A bound explains a gap only when the loser actually runs close to it.
-    if row["winner_throughput"] == "ray" and row["wq_binding"] == "manager" and \
-            row["wq_throughput_tasks_per_s"] >= 0.8 * row.get("wq_bound", math.inf):
-        serial_cap = _link_cap(row, serial=True)
-        staging = 1.0 / serial_cap if math.isfinite(serial_cap) else 0.0
-        per_task = 1.0 / row["wq_bound"] if row.get("wq_bound") else 0.0
-        if per_task and staging > 0.5 * per_task:
-            reasons.append("Work Queue's serial manager stages every output through its "
-                           "link one file at a time, which caps throughput")
-        else:
-            reasons.append("Work Queue's serial manager (dispatch and retrieval) caps "
-                           "throughput")
-    if row["winner_throughput"] == "workqueue" and row["ray_binding"] == "driver" and \
-            row["ray_throughput_tasks_per_s"] >= 0.8 * row.get("ray_bound", math.inf):
-        reasons.append("Ray's driver submission rate caps throughput")
-    if not reasons and row["wq_wasted_core_s"] > 1.5 * row["ray_wasted_core_s"] + 1:
-        reasons.append("Work Queue kills running tasks at the notice; Ray drains")
-    if not reasons and row["winner_throughput"] == "ray":
-        reasons.append("Ray's start-up and per-task costs are lower here")
-    if not reasons and row["winner_throughput"] == "workqueue":
-        reasons.append("Ray's per-task lease and worker start-up (fitted here, provisional) "
-                       "cost more than Work Queue's dispatch")
-    return "; ".join(reasons) or "no difference beyond the CIs"
-
-
-def heatmaps(rows: list[dict[str, Any]], path: Path) -> None:
-    """Throughput ratio, cost ratio and failed fraction over nodes x task size, per churn."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    churns = list(dict.fromkeys(r["churn"] for r in rows))
-    nodes = sorted({r["nodes"] for r in rows})
-    sizes = sorted({r["n"] for r in rows})
-    panels = [("throughput_ratio_wq_over_ray", "throughput WQ/Ray"),
-              ("cost_ratio_wq_over_ray", "cost per 1k tasks WQ/Ray"),
-              ("ray_failed_fraction", "Ray failed fraction")]
-    fig, axes = plt.subplots(len(churns), len(panels), figsize=(4.2 * len(panels),
-                                                                3.2 * len(churns)),
-                             squeeze=False)
-    for i, churn in enumerate(churns):
-        for j, (key, title) in enumerate(panels):
-            grid = np.full((len(sizes), len(nodes)), np.nan)
-            for yi, n in enumerate(sizes):
-                for xi, k in enumerate(nodes):
-                    vals = [r[key] for r in rows if r["churn"] == churn and r["n"] == n
-                            and r["nodes"] == k and r[key] == r[key]]
-                    if vals:
-                        grid[yi, xi] = float(np.mean(vals))
-            ax = axes[i][j]
-            log = "ratio" in key
-            shown = np.log2(grid) if log else grid
-            im = ax.imshow(shown, origin="lower", cmap="RdBu" if log else "Reds",
-                           vmin=-2 if log else 0, vmax=2 if log else 1, aspect="auto")
-            if log and np.isfinite(shown).sum() > 1 and len(nodes) > 1 and len(sizes) > 1:
-                ax.contour(shown, levels=[0], colors="k", linewidths=1)  # the crossover
-            for yi in range(len(sizes)):
-                for xi in range(len(nodes)):
-                    if np.isfinite(grid[yi, xi]):
-                        ax.text(xi, yi, f"{grid[yi, xi]:.2g}", ha="center", va="center",
-                                fontsize=7)
-            ax.set_xticks(range(len(nodes)), [str(k) for k in nodes])
-            ax.set_yticks(range(len(sizes)), [f"{n:.0e}" for n in sizes])
-            ax.set_xlabel("nodes")
-            ax.set_ylabel("n (values per task)")
-            ax.set_title(f"{title}\nchurn: {churn}", fontsize=9)
-            fig.colorbar(im, ax=ax, shrink=0.8,
-                         label="log2 ratio (>0: WQ higher)" if log else "fraction")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-def report(rows: list[dict[str, Any]], plot_name: str, validation: dict[str, Any] | None,
-           quick: bool) -> str:
-    holds = [r for r in rows if r["winner_throughput"] != "ray" and r["winner_failures"] != "ray"
-             and r["winner_cost"] != "ray"]
-    fails = [r for r in rows if r not in holds]
-    lines = ["# The RFC at scale", "",
-             "Written by `schedsim rfc" + (" --quick" if quick else "") + " --out docs`; edit "
-             "`schedsim/rfc.py`, not this file.", "",
-             "The RFC recommends Work Queue for a C++ bag of tasks on volatile pools. Each "
-             "point below runs the same scenario, seeds and churn on both platforms "
-             f"({TASKS_PER_NODE} tasks per node, one-core spot workers, task "
-             "times from the calibration profile, platform overheads fitted on this host). A "
-             "platform wins a metric only where the 95% CIs do not overlap.", "",
-             f"**Where the recommendation holds** (Work Queue at least as good on throughput, "
-             f"cost and failures): {len(holds)} of {len(rows)} points. **Where it fails**: "
-             f"{len(fails)} points.", ""]
-    lines += plain_answer(rows)
-    lines += ["## By scale and task size", "",
-              "| nodes | n | points | Ray wins throughput | WQ wins throughput | tie "
-              "| WQ/Ray throughput: median (min-max) |", "|---|---|---|---|---|---|---|"]
-    for (nodes, n), group in _groups(rows, ("nodes", "n")):
-        ratios = [r["throughput_ratio_wq_over_ray"] for r in group]
-        won = [r["winner_throughput"] for r in group]
-        lines.append(f"| {nodes} | {n:.0e} | {len(group)} | {won.count('ray')} | "
-                     f"{won.count('workqueue')} | {won.count('-')} | "
-                     f"{_median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) |")
-    lines += ["", "## By churn and where the manager or head runs", "",
-              "| churn | head | points | failed tasks WQ (mean) | failed tasks Ray (mean) "
-              "| Ray fails fewer | WQ fails fewer |", "|---|---|---|---|---|---|---|"]
-    for (churn, head), group in _groups(rows, ("churn", "head")):
-        won = [r["winner_failures"] for r in group]
-        wq = sum(r["wq_failed_fraction"] for r in group) / len(group)
-        ray = sum(r["ray_failed_fraction"] for r in group) / len(group)
-        lines.append(f"| {churn} | {head} | {len(group)} | {wq:.1%} | {ray:.1%} | "
-                     f"{won.count('ray')} | {won.count('workqueue')} |")
-    lines += ["", "## Every point", ""]
-    lines += ["| nodes | churn | n | link | head | throughput WQ/Ray | cost WQ/Ray | failed WQ "
-              "| failed Ray | winner: throughput / cost / failures | why |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['nodes']} | {r['churn']} | {r['n']:.0e} | {r['link_gbps']:g} "
-                     f"Gbps | {r['head']} | {r['throughput_ratio_wq_over_ray']:.2f} | "
-                     f"{r['cost_ratio_wq_over_ray']:.2f} | {r['wq_failed_fraction']:.1%} | "
-                     f"{r['ray_failed_fraction']:.1%} | {r['winner_throughput']} / "
-                     f"{r['winner_cost']} / {r['winner_failures']} | {r['why']} |")
-    why: dict[str, int] = {}
-    for r in fails:
-        why[r["why"]] = why.get(r["why"], 0) + 1
-    lines += ["", "## Why it fails where it fails", ""]
-    lines += [f"- {reason}: {count} point(s)" for reason, count in
-              sorted(why.items(), key=lambda kv: -kv[1])] or ["- (nowhere in this grid)"]
-    lines += ["", "## How sure we are", ""]
-    if validation:
-        for platform, o in validation.get("overall", {}).items():
-            lines.append(f"- {platform}: validation on this host gives a median absolute "
-                         f"makespan error of {100 * o['median_abs_error']:.0f}% and P95 "
-                         f"{100 * o['p95_abs_error']:.0f}% ({o['bias']}); a throughput ratio "
-                         "within that band of 1 is not a real difference."
-                         + (f" Given the task times measured live, the platform model alone "
-                            f"is within {100 * o['platform_model']['median_abs_error']:.0f}% "
-                            f"(median) and {100 * o['platform_model']['p95_abs_error']:.0f}% "
-                            "(P95)." if o.get("platform_model") else ""))
-    else:
-        lines.append("- no validation report found (docs/validation.json)")
-    late = [r for r in rows
-            if any("horizon" in (f or "") for f in r["wq_failures"] + r["ray_failures"])]
-    if late:
-        shapes = sorted({f"{r['nodes']} nodes, n = {r['n']:.0e}, {r['link_gbps']:g} Gbps"
-                         for r in late})
-        lines.append(f"- {len(late)} point(s) reached the {HORIZON} horizon ({'; '.join(shapes)})"
-                     ": their outputs cannot cross the manager's or head's link within it on "
-                     "either platform, so their unfinished tasks count as failed; they account "
-                     "for the failed tasks of the churn-free rows above.")
-    ray = platform_defaults("ray")
-    wq = platform_defaults("workqueue")
-    lines += ["- Platform overheads come from this 2-core host (docs/calibration.md): Ray's "
-              f"lease {1e3 * ray.get('lease_latency', math.nan):.1f} ms and launch "
-              f"{1e3 * ray.get('task_launch_time', math.nan):.1f} ms a task, worker "
-              f"start {ray.get('worker_start_time', math.nan):.2f} s; Work Queue's dispatch "
-              f"{1e6 * wq.get('dispatch_time', math.nan):.0f} us, launch "
-              f"{1e3 * wq.get('task_launch_time', math.nan):.1f} ms and retrieval "
-              f"{1e3 * wq.get('retrieval_time', math.nan):.2f} ms a task plus the output's "
-              "transfer. Work Queue's serial manager decides the short-task points at 1,000+ "
-              "nodes, and its per-task costs were measured on loopback with small files: a "
-              "real manager on a real network is unlikely to be faster, so the direction of "
-              "those verdicts is robust, their size less so.",
-              "- Validation covers sub-second runs on one 2-core host; projections at 1,000+ "
-              "nodes rest on the models' mechanisms (docs/models.md), not on measurements "
-              "at that scale.", "", f"![heatmaps]({plot_name})", ""]
-    return "\n".join(lines)
+    w = row["winners"]
+    for name, key, other in (("Work Queue", "wq", "ray"), ("Ray", "ray", "workqueue")):
+        bound, got = row.get(f"{key}_bound"), row.get(f"{key}_throughput")
+        if w["throughput"] == other and bound and got and got >= 0.8 * bound:
+            reasons.append(f"{name} runs at its {row[f'{key}_binding']} limit")
+    if w["out_of_retries"] == "workqueue":
+        reasons.append("Ray runs out of retries (max_retries 3) under node losses")
+    if w["out_of_retries"] == "ray":
+        reasons.append("Work Queue runs out of retries")
+    if row["wq_job_lost_manager"] and row["ray_job_lost_manager"]:
+        reasons.append("both lose the whole job with the manager or head node")
+    if row["wq_job_hit_horizon"] or row["ray_job_hit_horizon"]:
+        reasons.append("the 12 h horizon is reached")
+    return "; ".join(reasons)
 
 
 VALIDATION_JSON = Path(__file__).resolve().parents[1] / "docs" / "validation.json"

@@ -106,8 +106,20 @@ def run_job(scenario_path: str, job: Job) -> dict[str, Any]:
 
 def done_jobs(path: Path) -> set[tuple[int, int]]:
     """(point, replication) pairs already in the results file; a torn last line is cut off."""
+    return {(int(row["point"]), int(row["replication"])) for row in _good_rows(path)}
+
+
+def done_rows(path: Path) -> dict[tuple[tuple[str, ...], int], dict[str, str]]:
+    """The rows already in the results file by (overrides, replication): a study that
+    numbers its jobs afresh each time finds its runs by what they are, not by their index."""
+    return {(tuple(json.loads(row["overrides"])), int(row["replication"])): row
+            for row in _good_rows(path)}
+
+
+def _good_rows(path: Path) -> list[dict[str, str]]:
+    """The complete rows of a results file; a torn last line (a kill mid-write) is cut off."""
     if not path.exists():
-        return set()
+        return []
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines(keepends=True)
     good: list[str] = []
@@ -126,9 +138,8 @@ def done_jobs(path: Path) -> set[tuple[int, int]]:
             raise InputError(str(path), "line 1", "the header of a schedsim sweep results file "
                              "(a different sweep lives here; use another --out)",
                              has_value=False)
-        return set()
-    return {(int(row["point"]), int(row["replication"]))
-            for row in csv.DictReader(io.StringIO("".join(good)))}
+        return []
+    return list(csv.DictReader(io.StringIO("".join(good))))
 
 
 class ResultsFile:

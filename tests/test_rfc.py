@@ -1,69 +1,104 @@
-"""The RFC-at-scale pipeline on a tiny grid: report, plots, verdict table."""
+"""The RFC study on tiny grids: runs through the sweep machinery, resumes, corners move the
+right parameters, and the report's words are the rows' own."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from schedsim import rfc
+from schedsim import rfc, rfc_report
+from schedsim.scenario import load_scenario
+from schedsim.verdict import TIE
+
+TINY = rfc.Grid(nodes=(5,), replications=2, corner_replications=2,
+                only=((5, "long", "storage", "abrupt"), (5, "short", "manager", "none")),
+                heads=("on_demand",))
 
 
 def test_tiny_grid_writes_report_plots_and_verdicts(tmp_path: Path) -> None:
-    grid = rfc.Grid(nodes=(5, 10), churn=("none", "volatile"), n=(200_000, 2_000_000_000),
-                    link_gbps=(10.0,), head=("spot",), replications=3)
-    rows = rfc.run_grid(grid)
-    assert len(rows) == 8
+    study = rfc.run_study(TINY, tmp_path)
+    rows = study["rows"]
+    assert [(r["task"], r["churn"]) for r in rows] == [("short", "none"), ("long", "abrupt")]
     for row in rows:
-        assert row["winner_throughput"] in ("workqueue", "ray", "-")
-        assert row["why"]
-        assert row["throughput_ratio_wq_over_ray"] > 0
-    rfc.heatmaps(rows, tmp_path / "h.png")
+        assert set(row["winners"]) >= {"throughput", "cost", "out_of_retries"}
+        assert all(w in ("workqueue", "ray", TIE) for w in row["winners"].values())
+        assert "winners_corner_workqueue" in row and "winners_corner_ray" in row
+    assert "out_of_retries_unlimited" in rows[1]["winners"]  # churn: Ray -1 runs too
+    rfc_report.heatmaps(rows, tmp_path / "h.png")
     assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
-    text = rfc.report(rows, "h.png", {"overall": {"ray": {
-        "median_abs_error": 0.5, "p95_abs_error": 1.0, "bias": "simulation over-predicts"}}},
-        quick=True)
-    assert "Where the recommendation holds" in text and "How sure we are" in text
-    every = text.split("## Every point")[1]
-    assert every.count("\n| 5 |") + every.count("\n| 10 |") == 8
-    assert "## The answer" in text and "## By scale and task size" in text
-    # The counts in words are the rows' own: here every verdict is one of three outcomes.
-    wins = sum(1 for r in rows if r["winner_throughput"] == "workqueue")
-    assert f"Work Queue is ahead beyond the CIs at {wins} of 8 points" in text
+    text = rfc_report.report(study, "h.png", None, "schedsim rfc --test")
+    assert "## The answer" in text and "## By region" in text
+    assert "## How sure we are" in text and "### The uncertain parameters" in text
+    wins = sum(1 for r in rows if r["winners"]["throughput"] == "workqueue")
+    assert f"Work Queue better at {wins} (" in text
+    assert text.count("\n| 5 |") == 2
 
 
-def test_mechanisms_are_named() -> None:
-    base = {"ray_failures": [], "wq_failures": [], "ray_failed_fraction": 0.0,
-            "winner_throughput": "ray", "wq_binding": "manager", "ray_binding": "cores",
-            "wq_wasted_core_s": 0.0, "ray_wasted_core_s": 0.0,
-            "wq_throughput_tasks_per_s": 95.0, "wq_bound": 100.0,
-            "ray_throughput_tasks_per_s": 150.0, "ray_bound": 1000.0}
-    assert "serial manager" in rfc.mechanism(base)
-    lost = dict(base, ray_failures=["Ray head node lost"], winner_throughput="-")
-    assert "head-node loss" in rfc.mechanism(lost)
-    retries = dict(base, ray_failed_fraction=0.1, winner_throughput="-")
-    assert "max_retries" in rfc.mechanism(retries)
+def test_runs_resume_after_a_kill_with_the_same_study(tmp_path: Path) -> None:
+    grid = dataclasses.replace(TINY, only=((5, "short", "manager", "none"),))
+    first = rfc.run_study(grid, tmp_path / "a")
+    runs = tmp_path / "a" / "rfc-runs.csv"
+    lines = runs.read_text().splitlines(keepends=True)
+    runs.write_text("".join(lines[:4]) + lines[4][:30])  # killed while writing a row
+    seen: list[tuple[int, int]] = []
+    again = rfc.run_study(grid, tmp_path / "a", workers=2,
+                          on_job=lambda d, t: seen.append((d, t)))
+    assert again == first  # same numbers, serial or in two processes
+    assert seen[0] == (3, seen[0][1])  # three rows were kept, the torn one ran again
 
 
-@pytest.mark.parametrize("churn", list(rfc.CHURN))
-def test_every_churn_level_is_a_valid_scenario(churn: str) -> None:
-    from schedsim.scenario import parse_scenario
+@pytest.mark.parametrize("point", rfc.grid_points(rfc.FULL)[::7])
+def test_every_point_is_a_valid_scenario(point: rfc.Point, tmp_path: Path) -> None:
+    base = tmp_path / "base.yaml"
+    base.write_text(rfc.base_scenario_text())
+    params = rfc.uncertain_params()
+    for variant in rfc.variants(point):
+        s = load_scenario(base, rfc.point_overrides(point) + variant.overrides(params))
+        assert s.workload.tasks == point.tasks
+        assert (s.churn[0].on_notice if s.churn else "-") in (point.glue, "shutdown")
 
-    parse_scenario(rfc.scenario_data(10, churn, 200_000, 10.0, "spot", 1), "t")
+
+def test_corners_move_every_parameter_to_the_end_that_favours_one_platform() -> None:
+    params = rfc.uncertain_params()
+    wq, ray = rfc.corner(params, "workqueue"), rfc.corner(params, "ray")
+    for p in params:
+        assert p.low < p.nominal < p.high or p.low <= p.nominal <= p.high
+        assert wq[p.name] == (p.low if p.wq_likes == "low" else p.high)
+        assert ray[p.name] == (p.high if p.wq_likes == "low" else p.low)
+    lat = next(p for p in params if p.name == "link latency")
+    ov = rfc.Variant("workqueue", "corner:ray").overrides(params)
+    assert f"network.manager.latency={lat.high!r}" in ov
+    assert f"network.worker.latency={lat.high!r}" in ov
+    assert rfc.Variant("ray_unlimited", "nominal").overrides(params) == \
+        ["platform.type=ray", "platform.ray.max_retries=-1"]
 
 
-def test_interrupted_grid_resumes_from_its_cache_with_the_same_rows(tmp_path: Path) -> None:
-    grid = rfc.Grid(nodes=(5,), churn=("none", "volatile"), n=(200_000,), link_gbps=(10.0,),
-                    head=("on_demand", "spot"), replications=2)
-    cache = tmp_path / "points.jsonl"
-    first = rfc.run_grid(grid, cache=cache)
-    lines = cache.read_text().splitlines()
-    assert len(lines) == 4
-    # Killed after two points, in the middle of writing the third.
-    cache.write_text("\n".join(lines[:2]) + "\n" + lines[2][:40])
-    ran: list[str] = []
-    resumed = rfc.run_grid(grid, on_point=ran.append, jobs=2, cache=cache)
-    assert resumed == first  # same numbers, in grid order, whatever ran in parallel
-    assert len(ran) == 4  # every point reported, two of them from the cache
-    assert len(rfc.load_cache(cache, 2)) == 4
-    assert rfc.load_cache(cache, 3) == {}  # other replications: nothing is reused
+def _row(**winners: Any) -> dict[str, Any]:
+    return {"winners": {"throughput": "ray", "cost": TIE},
+            "winners_corner_workqueue": {"throughput": "ray", "cost": TIE},
+            "winners_corner_ray": {"throughput": "ray", "cost": TIE}, **winners}
+
+
+def test_robustness_and_the_parameters_that_flip_a_verdict() -> None:
+    steady = _row()
+    assert rfc.robust(steady, "throughput") and rfc.robust(steady, "cost")
+    flip = _row(winners_corner_workqueue={"throughput": TIE, "cost": TIE},
+                oat={"wq scan_time_per_worker=low": {"throughput": TIE, "cost": TIE},
+                     "link latency=low": {"throughput": "ray", "cost": TIE}})
+    assert not rfc.robust(flip, "throughput") and rfc.robust(flip, "cost")
+    assert rfc.flipping_corners(flip, "throughput") == ["workqueue"]
+    assert rfc.flipped_by(flip, "throughput") == ["wq scan_time_per_worker"]
+
+
+def test_a_limit_is_named_only_where_the_loser_runs_near_it() -> None:
+    row = {"winners": {"throughput": "ray", "out_of_retries": TIE}, "wq_bound": 100.0,
+           "wq_throughput": 95.0, "wq_binding": "manager", "ray_bound": 1e4,
+           "ray_throughput": 150.0, "ray_binding": "cores", "wq_job_lost_manager": 0,
+           "ray_job_lost_manager": 0, "wq_job_hit_horizon": 0, "ray_job_hit_horizon": 0}
+    assert "Work Queue runs at its manager limit" in rfc.mechanism(row)
+    assert rfc.mechanism(dict(row, wq_throughput=50.0)) == ""
+    lost = dict(row, winners={"throughput": TIE, "out_of_retries": "workqueue"})
+    assert "max_retries" in rfc.mechanism(lost)

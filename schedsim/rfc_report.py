@@ -1,0 +1,313 @@
+"""The RFC study as a person reads it: the markdown report and its heatmaps.
+
+Every number and every sentence of interpretation is computed from the study's rows
+(:func:`schedsim.rfc.analyse`); nothing here states a finding by hand. One colour meaning runs
+through the heatmaps: orange is better for Work Queue, purple better for Ray, white a tie.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from schedsim.rfc import (
+    FAILED_SHARE,
+    HORIZON_S,
+    LINK,
+    SUMMARY_BYTES,
+    TASKS,
+    THROUGHPUT_MARGIN,
+    flipped_by,
+    flipping_corners,
+    robust,
+)
+from schedsim.verdict import TIE
+
+VERDICTS = (("throughput", "throughput"), ("cost", "cost per 1,000 tasks"),
+            ("out_of_retries", "tasks out of retries, Ray max_retries 3"),
+            ("out_of_retries_unlimited", "tasks out of retries, Ray max_retries -1"))
+NAMES = {"workqueue": "Work Queue", "ray": "Ray", TIE: "tie"}
+
+
+def _region_label(region: tuple[Any, ...]) -> str:
+    task, sink, churn, glue, head = region
+    glue = f", {glue}" if glue != "-" else ""
+    return f"{task} / {sink} / {churn}{glue} / head {head}"
+
+
+def _groups(rows: list[dict[str, Any]], keys: tuple[str, ...]
+            ) -> list[tuple[tuple[Any, ...], list[dict[str, Any]]]]:
+    out: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(tuple(r[k] for k in keys), []).append(r)
+    return list(out.items())
+
+
+def _count(rows: list[dict[str, Any]], verdict: str) -> Counter[str]:
+    return Counter(r["winners"][verdict] for r in rows if verdict in r["winners"])
+
+
+def _cell(rows: list[dict[str, Any]], verdict: str) -> str:
+    """'WQ 2 · Ray 1 · tie 3 (robust 5/6)' for one verdict over some rows."""
+    have = [r for r in rows if verdict in r["winners"]]
+    if not have:
+        return "n/a"
+    c = _count(have, verdict)
+    sure = sum(1 for r in have if robust(r, verdict))
+    return (f"WQ {c['workqueue']} · Ray {c['ray']} · tie {c[TIE]}"
+            + (f" (robust {sure}/{len(have)})" if sure < len(have) else " (all robust)"))
+
+
+def _median(values: list[float]) -> float:
+    v = sorted(values)
+    if not v:
+        return math.nan
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+
+
+def answer(rows: list[dict[str, Any]]) -> list[str]:
+    """The verdict in words, each count taken from the rows."""
+    lines = ["## The answer", ""]
+    n = len(rows)
+    for verdict, title in VERDICTS:
+        have = [r for r in rows if verdict in r["winners"]]
+        if not have:
+            continue
+        c = _count(have, verdict)
+        sure = {w: sum(1 for r in have if r["winners"][verdict] == w and robust(r, verdict))
+                for w in ("workqueue", "ray", TIE)}
+        lines.append(f"- **{title.capitalize()}** ({len(have)} of {n} points): Work Queue "
+                     f"better at {c['workqueue']} ({sure['workqueue']} robust), Ray at "
+                     f"{c['ray']} ({sure['ray']} robust), tie at {c[TIE]} ({sure[TIE]} "
+                     "robust).")
+    both_lost = [r for r in rows if r["wq_job_lost_manager"] and r["ray_job_lost_manager"]]
+    spot = [r for r in rows if r["head"] == "spot"]
+    if spot:
+        lines.append(f"- **Manager or head on spot** ({len(spot)} points): both platforms lose "
+                     f"the whole job in some replication at {len(both_lost)} of them; the "
+                     "driver owns every Ray task and the Work Queue manager holds the queue, "
+                     "so neither survives the loss of that node.")
+    wq_rob = [r for r in rows if r["winners"].get("out_of_retries") == "workqueue"]
+    if wq_rob:
+        flips = sum(1 for r in wq_rob if r["winners"].get("out_of_retries_unlimited") == TIE)
+        lines.append(f"- **Where Work Queue's robustness shows** ({len(wq_rob)} points, all "
+                     f"with node losses): Ray's tasks run out of their 3 retries; with "
+                     f"`max_retries: -1` Ray ties at {flips} of them. The RFC's point is about "
+                     "Ray's default, which a deployment can change.")
+    fast = [r for r in rows if r["winners"]["throughput"] == "ray"]
+    if fast:
+        why = Counter(r["why"] for r in fast).most_common(1)[0]
+        lines.append(f"- **Where Ray's speed wins** ({len(fast)} points; median Work Queue / "
+                     f"Ray throughput {_median([r['throughput_ratio'] for r in fast]):.2f}): "
+                     f"most often because {why[0] or 'of smaller per-task costs'} "
+                     f"({why[1]} points).")
+    slow = [r for r in rows if r["winners"]["throughput"] == "workqueue"]
+    if slow:
+        why = Counter(r["why"] for r in slow).most_common(1)[0]
+        lines.append(f"- **Where Work Queue is faster** ({len(slow)} points): most often "
+                     f"because {why[0] or 'of smaller per-task costs'} ({why[1]} points).")
+    return lines + [""]
+
+
+def regions_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["## By region", "",
+             "A region is a task kind, output sink, churn level, notice handling and head "
+             "market; its points are the scales. Each cell counts the points each platform "
+             "wins, and how many of those verdicts hold at both corners of the uncertain "
+             "parameters.", "",
+             "| region | nodes | throughput | cost | out of retries (Ray 3) "
+             "| out of retries (Ray -1) | WQ/Ray throughput (median) | what decides it |",
+             "|---|---|---|---|---|---|---|---|"]
+    for region, group in _groups(rows, ("task", "sink", "churn", "glue", "head")):
+        nodes = ", ".join(str(r["nodes"]) for r in group)
+        why = Counter(r["why"] for r in group if r["why"]).most_common(1)
+        ratio = _median([r["throughput_ratio"] for r in group if r["throughput_ratio"]])
+        lines.append(f"| {_region_label(region)} | {nodes} | {_cell(group, 'throughput')} | "
+                     f"{_cell(group, 'cost')} | {_cell(group, 'out_of_retries')} | "
+                     f"{_cell(group, 'out_of_retries_unlimited')} | "
+                     f"{ratio:.2f} | "
+                     f"{why[0][0] if why else 'no limit named'} |")
+    return lines + [""]
+
+
+def sensitivity_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["## How sure we are: the verdicts that a parameter flips", "",
+             "Each verdict was recomputed with every uncertain parameter at the end of its "
+             "range that favours Work Queue (corner `workqueue`), then at the ends that "
+             "favour Ray (corner `ray`). A verdict is robust where both agree with the "
+             "nominal one. Where a corner flips it, each parameter of that corner was moved "
+             "alone at one point of the region (the first that flipped, smallest scale) to "
+             "name those that flip it.", "",
+             "| region | verdict | points flipped / points | flipped at corner | "
+             "parameters that flip it alone (at nodes) |", "|---|---|---|---|---|"]
+    found = False
+    for region, group in _groups(rows, ("task", "sink", "churn", "glue", "head")):
+        for verdict, title in VERDICTS[:2]:
+            flipped = [r for r in group if not robust(r, verdict)]
+            if not flipped:
+                continue
+            found = True
+            corners = sorted({c for r in flipped for c in flipping_corners(r, verdict)})
+            probe = next((r for r in flipped if r.get("oat")), None)
+            named = ", ".join(flipped_by(probe, verdict)) or "none alone: only together" \
+                if probe else "not probed"
+            at = f" ({probe['nodes']})" if probe else ""
+            lines.append(f"| {_region_label(region)} | {title} | {len(flipped)} / "
+                         f"{len(group)} | {', '.join(corners)} | {named}{at} |")
+    if not found:
+        lines.append("| (none) | | | | |")
+    return lines + [""]
+
+
+def points_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["## Every point", "",
+             "| nodes | task | sink | churn | notice | head | WQ/Ray throughput | Ray/WQ cost "
+             "| out of retries WQ / Ray / Ray -1 | jobs lost WQ / Ray | winners: throughput / "
+             "cost / retries / retries -1 | robust | why |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        w = r["winners"]
+        ret = f"{r['wq_out_of_retries']:.0f} / {r['ray_out_of_retries']:.0f} / " + (
+            f"{r['rayu_out_of_retries']:.0f}" if "rayu_out_of_retries" in r else "-")
+        sure = "/".join("y" if robust(r, v) else "n" for v, _ in VERDICTS[:2])
+        lines.append(
+            f"| {r['nodes']} | {r['task']} | {r['sink']} | {r['churn']} | {r['glue']} | "
+            f"{r['head']} | {_num(r['throughput_ratio'])} | {_num(r['cost_ratio'])} | {ret} | "
+            f"{r['wq_job_lost_manager']:.2f} / {r['ray_job_lost_manager']:.2f} | "
+            f"{NAMES[w['throughput']]} / {NAMES[w['cost']]} / {NAMES[w['out_of_retries']]} / "
+            f"{NAMES[w.get('out_of_retries_unlimited', TIE)]} | {sure} | {r['why'] or '-'} |")
+    return lines + [""]
+
+
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
+def report(study: dict[str, Any], plot_name: str, validation: dict[str, Any] | None,
+           command: str, previous: dict[str, Any] | None = None) -> str:
+    rows = study["rows"]
+    tasks = "; ".join(f"{k}: {TASKS[k].per_node} a node, "
+                      + (f"zfp n = {TASKS[k].duration['n']:.0e} from the calibration profile"
+                         if TASKS[k].duration.get("dist") == "profile" else
+                         f"{TASKS[k].duration['mean']} ({TASKS[k].duration['dist']})")
+                      for k in dict.fromkeys(r["task"] for r in rows))
+    lines = ["# The RFC at scale", "",
+             f"Written by `{command}`; edit `schedsim/rfc.py` and `schedsim/rfc_report.py`, "
+             "not this file.", "",
+             "The RFC recommends Work Queue for a C++ bag of tasks on volatile pools. Each "
+             "point runs the same scenario, seeds and churn on both platforms: one-core spot "
+             f"workers, tasks ({tasks}), {LINK} links, an on-demand or spot manager or head, "
+             "outputs back to the manager or driver (`manager`: the compressed array) or to "
+             f"shared storage (`storage`: a {SUMMARY_BYTES} B summary), and a "
+             f"{HORIZON_S / 3600:g} h horizon. A platform wins a metric only where the 95% "
+             "CIs do not overlap *and* the means differ by a margin that matters: "
+             f"{THROUGHPUT_MARGIN.relative:.0%} of throughput or cost, {FAILED_SHARE:.0%} of "
+             "the tasks for tasks out of retries (docs/rfc-at-scale.md is this file; the rule "
+             "is `schedsim/verdict.py`).", ""]
+    lines += answer(rows)
+    lines += regions_table(rows)
+    lines += sensitivity_table(rows)
+    lines += params_table(study["params"])
+    if previous is not None:
+        lines += changes(previous, rows)
+    lines += validation_lines(validation)
+    lines += points_table(rows)
+    lines += [f"![Work Queue against Ray by region and scale]({plot_name})", "",
+              "Each heatmap cell is one point (one region at one scale), the mean over its "
+              "replications at nominal parameter values; orange favours Work Queue, purple "
+              "Ray, white is even.", ""]
+    return "\n".join(lines)
+
+
+def params_table(params: list[dict[str, Any]]) -> list[str]:
+    lines = ["### The uncertain parameters", "",
+             "| parameter | nominal | low | high | Work Queue favoured by | why uncertain |",
+             "|---|---|---|---|---|---|"]
+    for p in params:
+        lines.append(f"| {p['name']} | {p['nominal']:.3g} | {p['low']:.3g} | {p['high']:.3g} "
+                     f"| {p['wq_likes']} | {p['why']} |")
+    return lines + [""]
+
+
+def changes(previous: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    """The previous report's headline against this one's (the grids differ, so the
+    comparison is of headline counts, with the fixes that changed what each measures)."""
+    old = previous.get("rows", [])
+    if not old or "winner_throughput" not in old[0]:
+        return []
+    oc = Counter(r["winner_throughput"] for r in old)
+    of = Counter(r["winner_failures"] for r in old)
+    new = _count(rows, "throughput")
+    nr = _count(rows, "out_of_retries")
+    return ["## What changed since the previous report", "",
+            "| verdict | previous grid | this grid |", "|---|---|---|",
+            f"| throughput: WQ / Ray / tie | {oc['workqueue']} / {oc['ray']} / {oc['-']} of "
+            f"{len(old)} | {new['workqueue']} / {new['ray']} / {new[TIE]} of {len(rows)} |",
+            f"| failures: WQ fewer / Ray fewer / tie | {of['workqueue']} / {of['ray']} / "
+            f"{of['-']} (tasks_failed, whole-job failures included) | {nr['workqueue']} / "
+            f"{nr['ray']} / {nr[TIE]} (tasks out of retries only) |", ""]
+
+
+def validation_lines(validation: dict[str, Any] | None) -> list[str]:
+    lines = ["## What the models rest on", ""]
+    if validation:
+        for platform, o in validation.get("overall", {}).items():
+            lines.append(f"- {platform}: validation on this host gives a median absolute "
+                         f"makespan error of {100 * o['median_abs_error']:.0f}% and P95 "
+                         f"{100 * o['p95_abs_error']:.0f}% ({o['bias']}); a throughput ratio "
+                         "within that band of 1 is not a real difference.")
+    else:
+        lines.append("- no validation report was found.")
+    lines += ["- Validation covers runs of at most 3 workers on one 2-core host; the verdicts "
+              "at 1,000 and 10,000 nodes rest on the models' mechanisms (docs/models.md), "
+              "and on the uncertain parameters above.", ""]
+    return lines
+
+
+def heatmaps(rows: list[dict[str, Any]], path: Path) -> None:
+    """WQ/Ray throughput, Ray/WQ cost and the out-of-retries gap, per region and scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    regions = [g for g, _ in _groups(rows, ("task", "sink", "churn", "glue", "head"))]
+    nodes = sorted({r["nodes"] for r in rows})
+    panels = [("throughput_ratio", "throughput, WQ / Ray (log2)", True),
+              ("cost_ratio", "cost per task, Ray / WQ (log2)", True),
+              ("retry_gap", "tasks out of retries, (Ray - WQ) / tasks", False)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels),
+                                                      1.2 + 0.38 * len(regions)),
+                             squeeze=False, sharey=True)
+    for j, (key, title, log) in enumerate(panels):
+        grid = np.full((len(regions), len(nodes)), np.nan)
+        for r in rows:
+            y, x = regions.index((r["task"], r["sink"], r["churn"], r["glue"], r["head"])), \
+                nodes.index(r["nodes"])
+            if key == "retry_gap":
+                v = (r["ray_out_of_retries"] - r["wq_out_of_retries"]) / r["tasks"]
+            else:
+                v = r[key] if r[key] else math.nan
+            grid[y, x] = math.log2(v) if log and v and v > 0 else (v if not log else math.nan)
+        ax = axes[0][j]
+        span = 2.0 if log else 0.2
+        im = ax.imshow(grid, cmap="PuOr_r", vmin=-span, vmax=span, aspect="auto")
+        for y in range(len(regions)):
+            for x in range(len(nodes)):
+                if np.isfinite(grid[y, x]):
+                    v = 2 ** grid[y, x] if log else grid[y, x]
+                    ax.text(x, y, f"{v:.2f}" if log else f"{v:.1%}", ha="center",
+                            va="center", fontsize=8)
+        ax.set_xticks(range(len(nodes)), [f"{k:,}" for k in nodes])
+        ax.set_xlabel("nodes")
+        ax.set_title(title, fontsize=10)
+        fig.colorbar(im, ax=ax, shrink=0.8, label="> 0: better for Work Queue (orange)")
+    axes[0][0].set_yticks(range(len(regions)), [_region_label(g) for g in regions], fontsize=8)
+    fig.suptitle("Work Queue against Ray: orange favours Work Queue, purple Ray")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
