@@ -11,11 +11,13 @@ one in submission order with ``get_in_loop``. A task completes when the driver h
 result. The driver's memory is pending tasks x ``pending_task_bytes`` plus inline results not
 yet consumed; beyond ``driver_memory`` the job fails (OOM).
 
-A node with a reclaim notice drains (``drain_on_notice``): no new leases, and retries caused
-by the drain do not count against ``max_retries``. An abrupt loss is noticed by the GCS health
-checks; then the node's tasks, and results stored only there (lineage), are retried while
-retries last. The autoscaler replaces lost nodes on its next reconcile tick. Losing the head
-node fails the job unless ``gcs_fault_tolerance`` is on. Facts and sources: docs/models.md.
+A reclaim notice is handled as the churn entry's ``on_notice`` says: ``shutdown`` (the node
+works on, then shuts down cleanly and the GCS knows at once) or ``drain`` (no new leases from
+the notice; retries it causes do not count against ``max_retries``). A loss with no notice is
+found by the GCS health checks. Then the node's tasks, and results stored only there
+(lineage), are retried while retries last. The autoscaler replaces lost nodes on its next
+reconcile tick. Losing the head node fails the job unless ``gcs_fault_tolerance`` is on.
+Facts and sources: docs/models.md.
 """
 
 from __future__ import annotations
@@ -53,7 +55,6 @@ class RayConfig:
     object_fetch_overhead: float = 0.001  # s per result fetched from an object store [assumed]
     max_bytes_in_flight: float = 2 * 1024.0**3  # object manager pull limit (Ray default 2 GiB)
     max_retries: int = 3  # Ray default; -1 means unlimited
-    drain_on_notice: bool = True  # the cluster turns reclaim notices into drains
     health_check_period: float = 3.0  # s, GCS default
     health_check_timeout: float = 10.0  # s, GCS default
     health_check_failures: int = 5  # GCS default failure threshold
@@ -84,7 +85,6 @@ def read_config(r: Reader) -> RayConfig:
                                               d.object_fetch_overhead),
         max_bytes_in_flight=r.take_size("max_bytes_in_flight", d.max_bytes_in_flight),
         max_retries=max_retries,
-        drain_on_notice=r.take_bool("drain_on_notice", d.drain_on_notice),
         health_check_period=r.take_duration("health_check_period", d.health_check_period,
                                             positive=True),
         health_check_timeout=r.take_duration("health_check_timeout", d.health_check_timeout),
@@ -133,7 +133,8 @@ def _nothing(_arg: object) -> None:
 class RayNode:
     """Per-node state: its slots, and the attempts that depend on it."""
 
-    __slots__ = ("slots", "attempts", "dead", "draining", "detected", "replace", "path")
+    __slots__ = ("slots", "attempts", "dead", "draining", "notified", "detected", "replace",
+                 "path")
 
     def __init__(self, node: Node, path: tuple[Link, ...] = ()) -> None:
         self.slots = [Slot(node, i, self) for i in range(node.cores)]
@@ -143,7 +144,8 @@ class RayNode:
         # One set, so a task's steps touch one object of its node.
         self.attempts: set[Attempt] = set()
         self.dead = False
-        self.draining = False
+        self.draining = False  # drained at its notice: no new leases, retries free
+        self.notified = False  # noticed: shuts down cleanly at the end, reported at once
         self.detected = False  # the GCS knows the node is dead
         self.replace = False  # churn asked for a replacement
 
@@ -492,8 +494,12 @@ class RayPlatform(Platform):
     # ------------------------------------------------------------------ failures
 
     def node_notified(self, node: Node) -> None:
-        if isinstance(node.data, RayNode) and self.config.drain_on_notice:
-            node.data.draining = True
+        """A notice is metadata: the node drains only if the deployment calls drain_node
+        (reason PREEMPTION); otherwise it keeps taking leases until it shuts down."""
+        rnode = node.data
+        if isinstance(rnode, RayNode):
+            rnode.notified = True
+            rnode.draining = self.sim.churn.on_notice(node.pool) == "drain"
 
     def node_lost(self, node: Node) -> None:
         if node.role == "manager":
@@ -511,8 +517,10 @@ class RayPlatform(Platform):
             end = attempt.done_at if attempt.done_at >= 0 else now
             self.sim.log.add(attempt.task[0], node.id, attempt.slot.index, attempt.start, end,
                              Outcome.PREEMPTED)
-        if rnode.draining:
-            self._detected(node, counted=False)  # a drained node's death is reported
+        if rnode.notified:
+            # A clean shutdown (the raylet exits) is reported at once; only the retries a
+            # drain caused are free.
+            self._detected(node, counted=not rnode.draining)
         else:
             cfg = self.config
             delay = float(self._rng.uniform(0.0, cfg.health_check_period)) + \
