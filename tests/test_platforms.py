@@ -165,11 +165,17 @@ def test_ray_head_on_spot_fails_the_job_on_demand_does_not() -> None:
     assert dedicated.failure is None and dedicated.metrics["tasks_completed"] == 100
 
 
-def test_ray_gcs_fault_tolerance_survives_head_loss() -> None:
+def test_ray_gcs_fault_tolerance_does_not_save_the_driver() -> None:
+    """The driver owns every task and lives on the head: GCS fault tolerance restores the
+    cluster's metadata, not the owner, so losing the head still fails the job."""
     data = head_scenario("ray", "head", True)
     data["platform"]["ray"]["gcs_fault_tolerance"] = True
     result = Simulation(make(data)).run()
-    assert result.failure is None and result.metrics["tasks_completed"] == 100
+    assert result.failure is not None
+    assert "head node lost at 50 s" in result.failure and "driver" in result.failure
+    assert result.metrics["job_failed"] == 1
+    assert result.metrics["makespan_s"] == pytest.approx(50.0)
+    assert 0 < result.metrics["tasks_completed"] < 100
 
 
 def test_workqueue_manager_on_spot_fails_the_job() -> None:

@@ -16,7 +16,8 @@ works on, then shuts down cleanly and the GCS knows at once) or ``drain`` (no ne
 the notice; retries it causes do not count against ``max_retries``). A loss with no notice is
 found by the GCS health checks. Then the node's tasks, and results stored only there
 (lineage), are retried while retries last. The autoscaler replaces lost nodes on its next
-reconcile tick. Losing the head node fails the job unless ``gcs_fault_tolerance`` is on.
+reconcile tick. Losing the head node fails the job, GCS fault tolerance or not: the driver,
+which owns every task, runs there.
 Facts and sources: docs/models.md.
 """
 
@@ -64,8 +65,7 @@ class RayConfig:
     max_pending: int | None = None  # backpressure (ray.wait); None: submit everything
     pending_task_bytes: float = 10 * 1024.0  # driver memory per pending task [assumed]
     driver_memory: float = 16 * 1024.0**3  # bytes available to the driver [assumed]
-    gcs_fault_tolerance: bool = False
-    gcs_recovery_time: float = 60.0  # s to restore the GCS on a new head [assumed]
+    gcs_fault_tolerance: bool = False  # restores the GCS, not the driver: no effect on the job
     head_pool: str | None = None  # None: a dedicated head node (cluster.manager)
 
 
@@ -98,7 +98,6 @@ def read_config(r: Reader) -> RayConfig:
         pending_task_bytes=r.take_size("pending_task_bytes", d.pending_task_bytes),
         driver_memory=r.take_size("driver_memory", d.driver_memory),
         gcs_fault_tolerance=r.take_bool("gcs_fault_tolerance", d.gcs_fault_tolerance),
-        gcs_recovery_time=r.take_duration("gcs_recovery_time", d.gcs_recovery_time),
         head_pool=head_pool,
     )
     r.done()
@@ -371,7 +370,7 @@ class RayPlatform(Platform):
     def _lease(self) -> None:
         free, queue = self._free, self._queue
         self._submit_staged_if_due()
-        if queue and free and self.head_up:  # (nothing is leased while the GCS is down)
+        if queue and free and self.head_up:  # (nothing is leased before the head is up)
             self._lease_from(queue, free)
         if free and self._staged is not None:
             self._staged_timer_at_end()  # a free slot waits for the staged tasks
@@ -577,19 +576,12 @@ class RayPlatform(Platform):
         self._queue.append(task)
 
     def _head_lost(self, node: Node) -> None:
-        if not self.config.gcs_fault_tolerance:
-            self.sim.fail_job(f"Ray head node lost at {self.env.now:g} s "
-                              "(no GCS fault tolerance)")
-            return
-        # GCS restored on a new head: nothing is leased or submitted until it is back.
-        self.head_up = False
-        cfg = self.config
-        assert cfg.head_pool is not None
-
-        def relaunch(_e: object) -> None:
-            self.head_node = self.sim.cluster.launch(node.pool, role="manager")
-
-        self.env.timeout(cfg.gcs_recovery_time).callbacks.append(relaunch)
+        """The driver, owner of every task and its results, dies with the head: Ray recovers
+        lost data but not a lost owner, with or without GCS fault tolerance."""
+        why = "the driver, owner of every task, was on it"
+        if self.config.gcs_fault_tolerance:
+            why += "; GCS fault tolerance restores the GCS, not the driver"
+        self.sim.fail_job(f"Ray head node lost at {self.env.now:g} s ({why})")
 
     # ------------------------------------------------------------------ bound
 
