@@ -146,6 +146,27 @@ def test_ray_drain_on_notice_is_an_unknown_key() -> None:
         make({"platform": {"type": "ray", "ray": {"drain_on_notice": True}}})
 
 
+@pytest.mark.parametrize("driver,output,expected", [
+    # lease + worker start, input request + data + latency, run, pull request + data + latency
+    ("batched", "1 MB", 1.001 + 0.015 + 0.008 + 0.015 + 10 + 0.015 + 0.008 + 0.015),
+    ("get_in_loop", "1 MB", 1.001 + 0.015 + 0.008 + 0.015 + 10 + 0.015 + 0.008 + 0.015),
+    # an inline result rides on the reply: one latency
+    ("batched", "10 KB", 1.001 + 0.015 + 0.008 + 0.015 + 10 + 0.00008 + 0.015),
+])
+def test_ray_fetches_pay_a_round_trip(driver: str, output: str, expected: float) -> None:
+    """One task on one node, 15 ms one way (10 + 5), 1 Gbps per flow: fetching the 1 MB
+    input or a stored result is a request then the data (2 x 15 ms + 8 ms)."""
+    work = {"workload": {"tasks": 1, "duration": "10s", "input_size": "1 MB",
+                         "output_size": output},
+            "cluster": {"pools": [{"name": "p", "count": 1}]},
+            "network": {"manager": {"bandwidth": "10 Gbps", "latency": "10ms"},
+                        "worker": {"bandwidth": "1 Gbps", "latency": "5ms"}}}
+    options = {"driver": driver, "submit_time": 0, "result_time": 0, "lease_latency": "1ms",
+               "worker_start_time": "1s", "task_launch_time": 0, "object_fetch_overhead": 0}
+    result = run("ray", options, **work)
+    assert result.metrics["makespan_s"] == pytest.approx(expected, abs=1e-9)
+
+
 def head_scenario(platform: str, key: str, in_pool: bool) -> dict[str, Any]:
     options = {key: {"pool": "heads"}} if in_pool else {}
     return {"platform": {"type": platform, platform: options},

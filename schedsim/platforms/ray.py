@@ -214,8 +214,10 @@ class RayPlatform(Platform):
         self._in = sim.workload.input_size
         self._fetch = self._net is not None and self._in > 0
         self._log = sim.log.add
-        # A fetch of a stored result: latency, then the object manager's overhead.
-        self._pull_delay = (self._net.latency if self._net is not None else 0.0) + \
+        # A fetch of a stored result is a request, then the data: two one-way latencies (the
+        # request's folded into the end: one event less, the same time on an idle path), then
+        # the object manager's overhead.
+        self._pull_delay = 2.0 * (self._net.latency if self._net is not None else 0.0) + \
             cfg.object_fetch_overhead
         self._workload = sim.workload
         self._completed = sim.task_completed
@@ -300,6 +302,8 @@ class RayPlatform(Platform):
         return None
 
     def _fetch_alone_time(self) -> float:
+        """A get of one stored result on an idle path: the request's latency, then the data
+        (its latency and bytes), then the object manager's overhead."""
         net = self.sim.network
         base = self.config.object_fetch_overhead
         if net is None:
@@ -393,15 +397,16 @@ class RayPlatform(Platform):
                 slot.warm = True
                 delay += cfg.worker_start_time
             if fetch:
-                # The worker fetches the input once leased and pushed: a transfer that begins
-                # after that delay (booked on the link now, no event for its begin).
+                # The worker fetches the input once leased and pushed: its request reaches
+                # the head one latency later, then the data moves (booked on the link now, no
+                # event for its begin) and arrives one latency after its last byte left.
                 if self._host is not None:
                     attempt.run = Transfer(env, rnode.path, size, latency + launch,
-                                           self._launched, attempt, delay)
+                                           self._launched, attempt, delay + latency)
                 else:
                     attempt.run = Transfer(
                         env, rnode.path, size, latency + launch + task[1] / slot.speed,
-                        self._cb_executed, attempt, delay)
+                        self._cb_executed, attempt, delay + latency)
             elif self._host is not None:
                 call_later(env, delay + cfg.task_launch_time, self._launched, attempt)
             else:
