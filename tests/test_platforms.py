@@ -167,6 +167,42 @@ def test_ray_fetches_pay_a_round_trip(driver: str, output: str, expected: float)
     assert result.metrics["makespan_s"] == pytest.approx(expected, abs=1e-9)
 
 
+def ten_results(worker_bandwidth: str) -> dict[str, Any]:
+    """Ten tasks on ten one-core nodes finish together, each with a 100 MB stored result."""
+    return {"workload": {"tasks": 10, "duration": "0.5s", "output_size": "100 MB"},
+            "cluster": {"pools": [{"name": "p", "count": 10}]},
+            "network": {"manager": {"bandwidth": "100 Gbps"},
+                        "worker": {"bandwidth": worker_bandwidth}}}
+
+
+FAST_DRIVER = {"submit_time": 0, "result_time": 0, "lease_latency": "1ms",
+               "worker_start_time": 0, "task_launch_time": 0, "object_fetch_overhead": 0}
+
+
+def test_ray_bytes_in_flight_bound_each_sending_node() -> None:
+    """max_bytes_in_flight bounds what one node sends at a time, not the driver's pulls: at
+    one result's size each node still sends its one result at once, 0.8 s at 1 Gbps (read as
+    a global limit, the ten pulls took turns: 8 s)."""
+    options = {**FAST_DRIVER, "max_bytes_in_flight": "100 MB", "driver_intake": "100 GB/s"}
+    result = run("ray", options, **ten_results("1 Gbps"))
+    assert result.metrics["makespan_s"] == pytest.approx(0.001 + 0.5 + 0.8, abs=1e-9)
+
+
+@pytest.mark.parametrize("driver", ["batched", "get_in_loop"])
+def test_ray_driver_intake_limits_a_head_receiving_many_results(driver: str) -> None:
+    """Ten 100 MB results, each on a 10 Gbps node (0.08 s alone), into a driver that takes
+    1 GB/s: the ten pulls share the intake and end together after 1 GB / 1 GB/s (batched),
+    or the driver gets them one by one at 0.1 s each (get_in_loop): 1 s either way."""
+    options = {**FAST_DRIVER, "driver": driver, "driver_intake": "1 GB/s"}
+    scenario = make({"platform": {"type": "ray", "ray": options}, **ten_results("10 Gbps")},
+                    drop=("churn",))
+    summary = run_scenario(scenario)
+    assert summary.bound["binding"] == "driver_intake"
+    assert summary.bound["limits"]["driver_intake"] == pytest.approx(1e9 / 100e6)
+    result = Simulation(scenario).run()
+    assert result.metrics["makespan_s"] == pytest.approx(0.001 + 0.5 + 1.0, abs=1e-9)
+
+
 def head_scenario(platform: str, key: str, in_pool: bool) -> dict[str, Any]:
     options = {key: {"pool": "heads"}} if in_pool else {}
     return {"platform": {"type": platform, platform: options},

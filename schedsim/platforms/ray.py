@@ -5,11 +5,14 @@ The driver is a :class:`~schedsim.model.server.SerialServer`: it submits tasks o
 backpressure is on, and processes each result (``result_time``). A submitted task waits for a
 free worker slot, pays the lease and push latency (and a worker process start the first time a
 slot is used), fetches its input over the head's link, and runs. Results up to
-``inline_limit`` return inline to the driver with the reply; larger ones stay in the node's
-object store until the driver fetches them: at once and concurrently with ``batched``, one by
-one in submission order with ``get_in_loop``. A task completes when the driver holds its
-result. The driver's memory is pending tasks x ``pending_task_bytes`` plus inline results not
-yet consumed; beyond ``driver_memory`` the job fails (OOM).
+``inline_limit`` return inline to the driver with the reply (one-way latency); larger ones
+stay in the node's object store until the driver fetches them: at once and concurrently with
+``batched`` (each node sending at most ``max_bytes_in_flight`` at a time), one by one in
+submission order with ``get_in_loop``. A fetch is a request then the data (two latencies), and
+every fetched result also crosses the driver's intake into the head's store
+(``driver_intake``, a link they share). A task completes when the driver holds its result.
+The driver's memory is pending tasks x ``pending_task_bytes`` plus inline results not yet
+consumed; beyond ``driver_memory`` the job fails (OOM).
 
 A reclaim notice is handled as the churn entry's ``on_notice`` says: ``shutdown`` (the node
 works on, then shuts down cleanly and the GCS knows at once) or ``drain`` (no new leases from
@@ -54,7 +57,8 @@ class RayConfig:
     task_launch_time: float = 0.004  # s per attempt: the worker's subprocess start and wait
     inline_limit: float = 100 * 1024.0  # bytes, max_direct_call_object_size
     object_fetch_overhead: float = 0.001  # s per result fetched from an object store [assumed]
-    max_bytes_in_flight: float = 2 * 1024.0**3  # object manager pull limit (Ray default 2 GiB)
+    max_bytes_in_flight: float = 2 * 1024.0**3  # per sending node's object manager (2 GiB)
+    driver_intake: float = 2.5e9  # bytes/s the driver takes results into the head's store [guess]
     max_retries: int = 3  # Ray default; -1 means unlimited
     health_check_period: float = 3.0  # s, GCS default
     health_check_timeout: float = 10.0  # s, GCS default
@@ -84,6 +88,7 @@ def read_config(r: Reader) -> RayConfig:
         object_fetch_overhead=r.take_duration("object_fetch_overhead",
                                               d.object_fetch_overhead),
         max_bytes_in_flight=r.take_size("max_bytes_in_flight", d.max_bytes_in_flight),
+        driver_intake=r.take_rate("driver_intake", d.driver_intake),
         max_retries=max_retries,
         health_check_period=r.take_duration("health_check_period", d.health_check_period,
                                             positive=True),
@@ -133,7 +138,7 @@ class RayNode:
     """Per-node state: its slots, and the attempts that depend on it."""
 
     __slots__ = ("slots", "attempts", "dead", "draining", "notified", "detected", "replace",
-                 "path")
+                 "path", "pull_path", "pulling", "pulls")
 
     def __init__(self, node: Node, path: tuple[Link, ...] = ()) -> None:
         self.slots = [Slot(node, i, self) for i in range(node.cores)]
@@ -147,6 +152,11 @@ class RayNode:
         self.notified = False  # noticed: shuts down cleanly at the end, reported at once
         self.detected = False  # the GCS knows the node is dead
         self.replace = False  # churn asked for a replacement
+        # Large results the driver pulls from here: the path they take (path and the driver's
+        # intake), how many are in flight and which wait for the node's outbound limit.
+        self.pull_path = path
+        self.pulling = 0
+        self.pulls: deque[Attempt] = deque()
 
 
 class Attempt:
@@ -201,10 +211,17 @@ class RayPlatform(Platform):
         self._out = sim.workload.output_size
         self._large = self._out > cfg.inline_limit
         self._rng = sim.streams.get("ray/health")
-        self._pulls: deque[Attempt] = deque()  # large results waiting for a pull slot
-        self._pulling = 0
+        # Results in flight out of one node (its object manager's outbound limit).
         self._pull_limit = max(1, int(cfg.max_bytes_in_flight // self._out)) if self._large \
             else 0
+        # The driver takes every large result into the head's store: a link they all cross.
+        self._intake: tuple[Link, ...] = (Link(self.env, "driver_intake", cfg.driver_intake),) \
+            if self._large and sim.network is not None else ()
+        # A lone fetch moves at the slower of the path and the intake.
+        spec = sim.scenario.network
+        self._intake_wait = 0.0 if spec is None else max(
+            0.0, self._out / cfg.driver_intake -
+            self._out / min(spec.manager.bandwidth, spec.worker.bandwidth))
         if cfg.autoscaler:
             sim.churn.replacer = self._autoscale
         # Bound once: these run once or more per task.
@@ -308,7 +325,7 @@ class RayPlatform(Platform):
         base = self.config.object_fetch_overhead
         if net is None:
             return base
-        return base + net.latency + net.lone_transfer_time(self._out)
+        return base + net.latency + net.lone_transfer_time(self._out) + self._intake_wait
 
     def _submit_all(self, tasks: list[Task]) -> None:
         self._submitted(tasks)
@@ -367,7 +384,9 @@ class RayPlatform(Platform):
             self._lease()
             return
         net = self._net
-        node.data = RayNode(node, net.path(node.id, node.cores) if net is not None else ())
+        node.data = rnode = RayNode(node, net.path(node.id, node.cores) if net is not None
+                                    else ())
+        rnode.pull_path = rnode.path + self._intake
         self._free.extend(node.data.slots)
         self._lease()
 
@@ -432,11 +451,10 @@ class RayPlatform(Platform):
             self._free.append(slot)
         if self._large:  # stored on the node (done_at is set) until fetched
             if self._batched:
-                if not self._pulls and self._pulling < self._pull_limit:
-                    self._pull_one(attempt)  # what _start_pulls would do with it
+                if rnode.pulling < self._pull_limit:
+                    self._pull_one(attempt, rnode)
                 else:
-                    self._pulls.append(attempt)
-                    self._start_pulls()
+                    rnode.pulls.append(attempt)
             else:
                 self._result_ready(attempt)
         elif self._net is not None and self._out > 0:
@@ -446,35 +464,31 @@ class RayPlatform(Platform):
         if self._queue or self._staged is not None:
             self._lease()
 
-    def _start_pulls(self) -> None:
-        """Fetch stored results concurrently, at most max_bytes_in_flight at a time."""
-        pulls = self._pulls
-        while pulls and self._pulling < self._pull_limit:
-            attempt = pulls.popleft()
-            if not attempt.active or attempt.slot.node.data.dead:
-                continue
-            self._pull_one(attempt)
-
-    def _pull_one(self, attempt: Attempt) -> None:
-        self._pulling += 1
+    def _pull_one(self, attempt: Attempt, rnode: RayNode) -> None:
+        """The driver fetches a stored result: the node sends at most max_bytes_in_flight at
+        a time, and every result crosses the driver's intake."""
+        rnode.pulling += 1
         if self._net is not None:
-            Transfer(self.env, attempt.slot.rnode.path, self._out, self._pull_delay,
-                     self._cb_pulled, attempt)
+            Transfer(self.env, rnode.pull_path, self._out, self._pull_delay, self._cb_pulled,
+                     attempt)
         else:
-            call_later(self.env, self.config.object_fetch_overhead, self._pulled, attempt)
+            call_later(self.env, self.config.object_fetch_overhead, self._cb_pulled, attempt)
 
     def _pulled(self, attempt: Attempt) -> None:
         """A batched fetch of a stored result reached the driver (_result_ready inline: this
         runs once per task)."""
-        self._pulling -= 1
         rnode = attempt.slot.rnode
-        if attempt.active and not rnode.dead:  # else the transfer died with the node
+        rnode.pulling -= 1
+        if rnode.dead:  # the transfer died with the node, and so did the ones waiting
+            rnode.pulls.clear()
+            return
+        if attempt.active:
             attempt.active = False
             rnode.attempts.discard(attempt)
             self._results.append(attempt)
             self.driver.poke()  # only pulls start afterwards: the driver may run at once
-        if self._pulls:
-            self._start_pulls()
+        if rnode.pulls:
+            self._pull_one(rnode.pulls.popleft(), rnode)
 
     def _arrived(self, attempt: Attempt) -> None:
         """A small result reached the driver's process with the reply (inline)."""
@@ -591,8 +605,11 @@ class RayPlatform(Platform):
     # ------------------------------------------------------------------ bound
 
     def throughput_limits(self) -> dict[str, float]:
-        per_task = self.config.submit_time + self.config.result_time
+        cfg = self.config
+        per_task = cfg.submit_time + cfg.result_time
         limits = {"driver": 1.0 / per_task if per_task > 0 else float("inf")}
+        if self._intake:  # every large result enters the head's store through the driver
+            limits["driver_intake"] = cfg.driver_intake / self._out
         # One task per core at a time: the worker's launch, then the run at pool speed.
         mean, launch = self.sim.scenario.workload.duration.mean, self.config.task_launch_time
         rate = sum(p.count * p.cores / (launch + mean / p.speed)
