@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from schedsim.errors import InputError
+from schedsim.metrics import Outcome
 from schedsim.platforms.ray import RayPlatform
 from schedsim.runner import compare_platforms, run_scenario
 from schedsim.scenario import load_scenario
@@ -22,13 +24,13 @@ def run(platform: str, options: dict[str, Any] | None = None, **top: Any) -> Run
     return Simulation(make(data, drop=() if "churn" in top else ("churn",))).run()
 
 
-def doomed(notice: str) -> dict[str, Any]:
+def doomed(notice: str, on_notice: str = "shutdown") -> dict[str, Any]:
     """One task; it starts on a node that dies at t = 10 s; a stable node takes it over."""
     return {"workload": {"tasks": 1, "duration": "100s"},
             "cluster": {"pools": [{"name": "doomed", "count": 1},
                                   {"name": "stable", "count": 1}]},
             "churn": [{"pool": "doomed", "lifetime": "10s", "notice": notice,
-                       "replace": False}]}
+                       "on_notice": on_notice, "replace": False}]}
 
 
 def test_short_tasks_are_capped_by_the_workqueue_manager() -> None:
@@ -65,17 +67,20 @@ def test_workqueue_resends_the_executable_on_every_connection() -> None:
     assert churned.network.manager.bytes_started == exe * connections
 
 
-@pytest.mark.parametrize("platform,notice,low,high", [
-    ("workqueue", "0s", 10 + 150 + 100, 10 + 150 + 100.1),  # keepalive 120 s + timeout 30 s
-    ("workqueue", "5s", 5 + 100, 5 + 100.1),  # the worker exits cleanly at the notice
-    ("ray", "0s", 10 + 62 + 101, 10 + 65 + 101.1),  # health checks: 5 x 10 s + 4 x 3 s + phase
-    ("ray", "5s", 10 + 101, 10 + 101.1),  # drained: the death is reported at once
+@pytest.mark.parametrize("platform,notice,on_notice,low,high", [
+    ("workqueue", "0s", "shutdown", 10 + 150 + 100, 10 + 150 + 100.1),  # keepalive + timeout
+    ("workqueue", "5s", "shutdown", 5 + 100, 5 + 100.1),  # the worker exits at the notice
+    # health checks: 5 x 10 s + 4 x 3 s + phase
+    ("ray", "0s", "shutdown", 10 + 62 + 101, 10 + 65 + 101.1),
+    ("ray", "5s", "shutdown", 10 + 101, 10 + 101.1),  # a clean shutdown is reported at once
+    ("ray", "5s", "drain", 10 + 101, 10 + 101.1),  # and so is a drained node's death
 ])
-def test_loss_detection_delays(platform: str, notice: str, low: float, high: float) -> None:
+def test_loss_detection_delays(platform: str, notice: str, on_notice: str, low: float,
+                               high: float) -> None:
     # Fixed start-up overheads, whatever the calibration profile says.
     options = {"worker_start_time": "1s", "lease_latency": "1ms"} if platform == "ray" else \
         {"worker_connect_time": "0.05s", "dispatch_time": 0, "retrieval_time": 0}
-    result = run(platform, options, **doomed(notice))
+    result = run(platform, options, **doomed(notice, on_notice))
     assert result.metrics["tasks_completed"] == 1
     assert low <= result.metrics["makespan_s"] <= high
 
@@ -95,14 +100,107 @@ def test_unlimited_retries_finish_what_ray_retry_limits_fail() -> None:
 
 
 def test_ray_drain_retries_do_not_count() -> None:
-    churny = {"workload": {"tasks": 100, "duration": "100s"},
-              "cluster": {"pools": [{"name": "p", "count": 20}]},
-              "churn": [{"pool": "p", "lifetime": {"dist": "exponential", "mean": "150s"},
-                         "notice": "30s"}]}
-    drained = run("ray", {"max_retries": 0, "drain_on_notice": True}, **churny)
-    abrupt = run("ray", {"max_retries": 0, "drain_on_notice": False}, **churny)
+    def churny(on_notice: str) -> dict[str, Any]:
+        return {"workload": {"tasks": 100, "duration": "100s"},
+                "cluster": {"pools": [{"name": "p", "count": 20}]},
+                "churn": [{"pool": "p", "lifetime": {"dist": "exponential", "mean": "150s"},
+                           "notice": "30s", "on_notice": on_notice}]}
+
+    drained = run("ray", {"max_retries": 0}, **churny("drain"))
+    shutdown = run("ray", {"max_retries": 0}, **churny("shutdown"))
     assert drained.metrics["tasks_failed"] == 0
-    assert abrupt.metrics["tasks_failed"] > 0
+    assert shutdown.metrics["tasks_failed"] > 0
+
+
+def test_ray_notice_is_metadata_unless_the_deployment_drains() -> None:
+    """Twenty 1.5 s tasks; one node is noticed at 2 s and gone at 10 s. With ``shutdown`` it
+    keeps taking leases through the notice, is reported dead at once (no health checks) and
+    the task it was running counts a retry (max_retries 0: it fails); with ``drain`` it takes
+    nothing after 2 s and loses nothing."""
+    def scenario(on_notice: str) -> dict[str, Any]:
+        return {"workload": {"tasks": 20, "duration": "1.5s"},
+                "cluster": {"pools": [{"name": "doomed", "count": 1},
+                                      {"name": "stable", "count": 1}]},
+                "churn": [{"pool": "doomed", "lifetime": "10s", "notice": "8s",
+                           "on_notice": on_notice, "replace": False}]}
+
+    options = {"max_retries": 0, "worker_start_time": "1s", "lease_latency": "1ms",
+               "task_launch_time": "0s"}
+    doomed_id = 0  # the first pool's node is launched first
+
+    def late_starts(result: RunResult) -> int:
+        return sum(1 for a in result.log if a.node == doomed_id and a.start > 2.0)
+
+    shutdown = run("ray", options, **scenario("shutdown"))
+    assert late_starts(shutdown) >= 4
+    assert shutdown.metrics["tasks_failed"] == 1  # the task running at 10 s, counted
+    failed = [a for a in shutdown.log if a.outcome == Outcome.FAILED]
+    assert [a.start for a in failed] == [10.0]  # no 62 s health-check wait
+    drain = run("ray", options, **scenario("drain"))
+    assert late_starts(drain) == 0
+    assert drain.metrics["tasks_failed"] == 0
+
+
+def test_ray_drain_on_notice_is_an_unknown_key() -> None:
+    with pytest.raises(InputError, match="drain_on_notice"):
+        make({"platform": {"type": "ray", "ray": {"drain_on_notice": True}}})
+
+
+@pytest.mark.parametrize("driver,output,expected", [
+    # lease + worker start, input request + data + latency, run, pull request + data + latency
+    ("batched", "1 MB", 1.001 + 0.015 + 0.008 + 0.015 + 10 + 0.015 + 0.008 + 0.015),
+    ("get_in_loop", "1 MB", 1.001 + 0.015 + 0.008 + 0.015 + 10 + 0.015 + 0.008 + 0.015),
+    # an inline result rides on the reply: one latency
+    ("batched", "10 KB", 1.001 + 0.015 + 0.008 + 0.015 + 10 + 0.00008 + 0.015),
+])
+def test_ray_fetches_pay_a_round_trip(driver: str, output: str, expected: float) -> None:
+    """One task on one node, 15 ms one way (10 + 5), 1 Gbps per flow: fetching the 1 MB
+    input or a stored result is a request then the data (2 x 15 ms + 8 ms)."""
+    work = {"workload": {"tasks": 1, "duration": "10s", "input_size": "1 MB",
+                         "output_size": output},
+            "cluster": {"pools": [{"name": "p", "count": 1}]},
+            "network": {"manager": {"bandwidth": "10 Gbps", "latency": "10ms"},
+                        "worker": {"bandwidth": "1 Gbps", "latency": "5ms"}}}
+    options = {"driver": driver, "submit_time": 0, "result_time": 0, "lease_latency": "1ms",
+               "worker_start_time": "1s", "task_launch_time": 0, "object_fetch_overhead": 0}
+    result = run("ray", options, **work)
+    assert result.metrics["makespan_s"] == pytest.approx(expected, abs=1e-9)
+
+
+def ten_results(worker_bandwidth: str) -> dict[str, Any]:
+    """Ten tasks on ten one-core nodes finish together, each with a 100 MB stored result."""
+    return {"workload": {"tasks": 10, "duration": "0.5s", "output_size": "100 MB"},
+            "cluster": {"pools": [{"name": "p", "count": 10}]},
+            "network": {"manager": {"bandwidth": "100 Gbps"},
+                        "worker": {"bandwidth": worker_bandwidth}}}
+
+
+FAST_DRIVER = {"submit_time": 0, "result_time": 0, "lease_latency": "1ms",
+               "worker_start_time": 0, "task_launch_time": 0, "object_fetch_overhead": 0}
+
+
+def test_ray_bytes_in_flight_bound_each_sending_node() -> None:
+    """max_bytes_in_flight bounds what one node sends at a time, not the driver's pulls: at
+    one result's size each node still sends its one result at once, 0.8 s at 1 Gbps (read as
+    a global limit, the ten pulls took turns: 8 s)."""
+    options = {**FAST_DRIVER, "max_bytes_in_flight": "100 MB", "driver_intake": "100 GB/s"}
+    result = run("ray", options, **ten_results("1 Gbps"))
+    assert result.metrics["makespan_s"] == pytest.approx(0.001 + 0.5 + 0.8, abs=1e-9)
+
+
+@pytest.mark.parametrize("driver", ["batched", "get_in_loop"])
+def test_ray_driver_intake_limits_a_head_receiving_many_results(driver: str) -> None:
+    """Ten 100 MB results, each on a 10 Gbps node (0.08 s alone), into a driver that takes
+    1 GB/s: the ten pulls share the intake and end together after 1 GB / 1 GB/s (batched),
+    or the driver gets them one by one at 0.1 s each (get_in_loop): 1 s either way."""
+    options = {**FAST_DRIVER, "driver": driver, "driver_intake": "1 GB/s"}
+    scenario = make({"platform": {"type": "ray", "ray": options}, **ten_results("10 Gbps")},
+                    drop=("churn",))
+    summary = run_scenario(scenario)
+    assert summary.bound["binding"] == "driver_intake"
+    assert summary.bound["limits"]["driver_intake"] == pytest.approx(1e9 / 100e6)
+    result = Simulation(scenario).run()
+    assert result.metrics["makespan_s"] == pytest.approx(0.001 + 0.5 + 1.0, abs=1e-9)
 
 
 def head_scenario(platform: str, key: str, in_pool: bool) -> dict[str, Any]:
@@ -124,11 +222,17 @@ def test_ray_head_on_spot_fails_the_job_on_demand_does_not() -> None:
     assert dedicated.failure is None and dedicated.metrics["tasks_completed"] == 100
 
 
-def test_ray_gcs_fault_tolerance_survives_head_loss() -> None:
+def test_ray_gcs_fault_tolerance_does_not_save_the_driver() -> None:
+    """The driver owns every task and lives on the head: GCS fault tolerance restores the
+    cluster's metadata, not the owner, so losing the head still fails the job."""
     data = head_scenario("ray", "head", True)
     data["platform"]["ray"]["gcs_fault_tolerance"] = True
     result = Simulation(make(data)).run()
-    assert result.failure is None and result.metrics["tasks_completed"] == 100
+    assert result.failure is not None
+    assert "head node lost at 50 s" in result.failure and "driver" in result.failure
+    assert result.metrics["job_failed"] == 1
+    assert result.metrics["makespan_s"] == pytest.approx(50.0)
+    assert 0 < result.metrics["tasks_completed"] < 100
 
 
 def test_workqueue_manager_on_spot_fails_the_job() -> None:

@@ -5,17 +5,23 @@ The driver is a :class:`~schedsim.model.server.SerialServer`: it submits tasks o
 backpressure is on, and processes each result (``result_time``). A submitted task waits for a
 free worker slot, pays the lease and push latency (and a worker process start the first time a
 slot is used), fetches its input over the head's link, and runs. Results up to
-``inline_limit`` return inline to the driver with the reply; larger ones stay in the node's
-object store until the driver fetches them: at once and concurrently with ``batched``, one by
-one in submission order with ``get_in_loop``. A task completes when the driver holds its
-result. The driver's memory is pending tasks x ``pending_task_bytes`` plus inline results not
-yet consumed; beyond ``driver_memory`` the job fails (OOM).
+``inline_limit`` return inline to the driver with the reply (one-way latency); larger ones
+stay in the node's object store until the driver fetches them: at once and concurrently with
+``batched`` (each node sending at most ``max_bytes_in_flight`` at a time), one by one in
+submission order with ``get_in_loop``. A fetch is a request then the data (two latencies), and
+every fetched result also crosses the driver's intake into the head's store
+(``driver_intake``, a link they share). A task completes when the driver holds its result.
+The driver's memory is pending tasks x ``pending_task_bytes`` plus inline results not yet
+consumed; beyond ``driver_memory`` the job fails (OOM).
 
-A node with a reclaim notice drains (``drain_on_notice``): no new leases, and retries caused
-by the drain do not count against ``max_retries``. An abrupt loss is noticed by the GCS health
-checks; then the node's tasks, and results stored only there (lineage), are retried while
-retries last. The autoscaler replaces lost nodes on its next reconcile tick. Losing the head
-node fails the job unless ``gcs_fault_tolerance`` is on. Facts and sources: docs/models.md.
+A reclaim notice is handled as the churn entry's ``on_notice`` says: ``shutdown`` (the node
+works on, then shuts down cleanly and the GCS knows at once) or ``drain`` (no new leases from
+the notice; retries it causes do not count against ``max_retries``). A loss with no notice is
+found by the GCS health checks. Then the node's tasks, and results stored only there
+(lineage), are retried while retries last. The autoscaler replaces lost nodes on its next
+reconcile tick. Losing the head node fails the job, GCS fault tolerance or not: the driver,
+which owns every task, runs there.
+Facts and sources: docs/models.md.
 """
 
 from __future__ import annotations
@@ -51,9 +57,9 @@ class RayConfig:
     task_launch_time: float = 0.004  # s per attempt: the worker's subprocess start and wait
     inline_limit: float = 100 * 1024.0  # bytes, max_direct_call_object_size
     object_fetch_overhead: float = 0.001  # s per result fetched from an object store [assumed]
-    max_bytes_in_flight: float = 2 * 1024.0**3  # object manager pull limit (Ray default 2 GiB)
+    max_bytes_in_flight: float = 2 * 1024.0**3  # per sending node's object manager (2 GiB)
+    driver_intake: float = 2.5e9  # bytes/s the driver takes results into the head's store [guess]
     max_retries: int = 3  # Ray default; -1 means unlimited
-    drain_on_notice: bool = True  # the cluster turns reclaim notices into drains
     health_check_period: float = 3.0  # s, GCS default
     health_check_timeout: float = 10.0  # s, GCS default
     health_check_failures: int = 5  # GCS default failure threshold
@@ -63,8 +69,7 @@ class RayConfig:
     max_pending: int | None = None  # backpressure (ray.wait); None: submit everything
     pending_task_bytes: float = 10 * 1024.0  # driver memory per pending task [assumed]
     driver_memory: float = 16 * 1024.0**3  # bytes available to the driver [assumed]
-    gcs_fault_tolerance: bool = False
-    gcs_recovery_time: float = 60.0  # s to restore the GCS on a new head [assumed]
+    gcs_fault_tolerance: bool = False  # restores the GCS, not the driver: no effect on the job
     head_pool: str | None = None  # None: a dedicated head node (cluster.manager)
 
 
@@ -83,8 +88,8 @@ def read_config(r: Reader) -> RayConfig:
         object_fetch_overhead=r.take_duration("object_fetch_overhead",
                                               d.object_fetch_overhead),
         max_bytes_in_flight=r.take_size("max_bytes_in_flight", d.max_bytes_in_flight),
+        driver_intake=r.take_rate("driver_intake", d.driver_intake),
         max_retries=max_retries,
-        drain_on_notice=r.take_bool("drain_on_notice", d.drain_on_notice),
         health_check_period=r.take_duration("health_check_period", d.health_check_period,
                                             positive=True),
         health_check_timeout=r.take_duration("health_check_timeout", d.health_check_timeout),
@@ -98,7 +103,6 @@ def read_config(r: Reader) -> RayConfig:
         pending_task_bytes=r.take_size("pending_task_bytes", d.pending_task_bytes),
         driver_memory=r.take_size("driver_memory", d.driver_memory),
         gcs_fault_tolerance=r.take_bool("gcs_fault_tolerance", d.gcs_fault_tolerance),
-        gcs_recovery_time=r.take_duration("gcs_recovery_time", d.gcs_recovery_time),
         head_pool=head_pool,
     )
     r.done()
@@ -133,7 +137,8 @@ def _nothing(_arg: object) -> None:
 class RayNode:
     """Per-node state: its slots, and the attempts that depend on it."""
 
-    __slots__ = ("slots", "attempts", "dead", "draining", "detected", "replace", "path")
+    __slots__ = ("slots", "attempts", "dead", "draining", "notified", "detected", "replace",
+                 "path", "pull_path", "pulling", "pulls")
 
     def __init__(self, node: Node, path: tuple[Link, ...] = ()) -> None:
         self.slots = [Slot(node, i, self) for i in range(node.cores)]
@@ -143,9 +148,15 @@ class RayNode:
         # One set, so a task's steps touch one object of its node.
         self.attempts: set[Attempt] = set()
         self.dead = False
-        self.draining = False
+        self.draining = False  # drained at its notice: no new leases, retries free
+        self.notified = False  # noticed: shuts down cleanly at the end, reported at once
         self.detected = False  # the GCS knows the node is dead
         self.replace = False  # churn asked for a replacement
+        # Large results the driver pulls from here: the path they take (path and the driver's
+        # intake), how many are in flight and which wait for the node's outbound limit.
+        self.pull_path = path
+        self.pulling = 0
+        self.pulls: deque[Attempt] = deque()
 
 
 class Attempt:
@@ -200,10 +211,17 @@ class RayPlatform(Platform):
         self._out = sim.workload.output_size
         self._large = self._out > cfg.inline_limit
         self._rng = sim.streams.get("ray/health")
-        self._pulls: deque[Attempt] = deque()  # large results waiting for a pull slot
-        self._pulling = 0
+        # Results in flight out of one node (its object manager's outbound limit).
         self._pull_limit = max(1, int(cfg.max_bytes_in_flight // self._out)) if self._large \
             else 0
+        # The driver takes every large result into the head's store: a link they all cross.
+        self._intake: tuple[Link, ...] = (Link(self.env, "driver_intake", cfg.driver_intake),) \
+            if self._large and sim.network is not None else ()
+        # A lone fetch moves at the slower of the path and the intake.
+        spec = sim.scenario.network
+        self._intake_wait = 0.0 if spec is None else max(
+            0.0, self._out / cfg.driver_intake -
+            self._out / min(spec.manager.bandwidth, spec.worker.bandwidth))
         if cfg.autoscaler:
             sim.churn.replacer = self._autoscale
         # Bound once: these run once or more per task.
@@ -213,8 +231,10 @@ class RayPlatform(Platform):
         self._in = sim.workload.input_size
         self._fetch = self._net is not None and self._in > 0
         self._log = sim.log.add
-        # A fetch of a stored result: latency, then the object manager's overhead.
-        self._pull_delay = (self._net.latency if self._net is not None else 0.0) + \
+        # A fetch of a stored result is a request, then the data: two one-way latencies (the
+        # request's folded into the end: one event less, the same time on an idle path), then
+        # the object manager's overhead.
+        self._pull_delay = 2.0 * (self._net.latency if self._net is not None else 0.0) + \
             cfg.object_fetch_overhead
         self._workload = sim.workload
         self._completed = sim.task_completed
@@ -299,11 +319,13 @@ class RayPlatform(Platform):
         return None
 
     def _fetch_alone_time(self) -> float:
+        """A get of one stored result on an idle path: the request's latency, then the data
+        (its latency and bytes), then the object manager's overhead."""
         net = self.sim.network
         base = self.config.object_fetch_overhead
         if net is None:
             return base
-        return base + net.latency + net.lone_transfer_time(self._out)
+        return base + net.latency + net.lone_transfer_time(self._out) + self._intake_wait
 
     def _submit_all(self, tasks: list[Task]) -> None:
         self._submitted(tasks)
@@ -362,14 +384,16 @@ class RayPlatform(Platform):
             self._lease()
             return
         net = self._net
-        node.data = RayNode(node, net.path(node.id, node.cores) if net is not None else ())
+        node.data = rnode = RayNode(node, net.path(node.id, node.cores) if net is not None
+                                    else ())
+        rnode.pull_path = rnode.path + self._intake
         self._free.extend(node.data.slots)
         self._lease()
 
     def _lease(self) -> None:
         free, queue = self._free, self._queue
         self._submit_staged_if_due()
-        if queue and free and self.head_up:  # (nothing is leased while the GCS is down)
+        if queue and free and self.head_up:  # (nothing is leased before the head is up)
             self._lease_from(queue, free)
         if free and self._staged is not None:
             self._staged_timer_at_end()  # a free slot waits for the staged tasks
@@ -392,15 +416,16 @@ class RayPlatform(Platform):
                 slot.warm = True
                 delay += cfg.worker_start_time
             if fetch:
-                # The worker fetches the input once leased and pushed: a transfer that begins
-                # after that delay (booked on the link now, no event for its begin).
+                # The worker fetches the input once leased and pushed: its request reaches
+                # the head one latency later, then the data moves (booked on the link now, no
+                # event for its begin) and arrives one latency after its last byte left.
                 if self._host is not None:
                     attempt.run = Transfer(env, rnode.path, size, latency + launch,
-                                           self._launched, attempt, delay)
+                                           self._launched, attempt, delay + latency)
                 else:
                     attempt.run = Transfer(
                         env, rnode.path, size, latency + launch + task[1] / slot.speed,
-                        self._cb_executed, attempt, delay)
+                        self._cb_executed, attempt, delay + latency)
             elif self._host is not None:
                 call_later(env, delay + cfg.task_launch_time, self._launched, attempt)
             else:
@@ -426,11 +451,10 @@ class RayPlatform(Platform):
             self._free.append(slot)
         if self._large:  # stored on the node (done_at is set) until fetched
             if self._batched:
-                if not self._pulls and self._pulling < self._pull_limit:
-                    self._pull_one(attempt)  # what _start_pulls would do with it
+                if rnode.pulling < self._pull_limit:
+                    self._pull_one(attempt, rnode)
                 else:
-                    self._pulls.append(attempt)
-                    self._start_pulls()
+                    rnode.pulls.append(attempt)
             else:
                 self._result_ready(attempt)
         elif self._net is not None and self._out > 0:
@@ -440,35 +464,31 @@ class RayPlatform(Platform):
         if self._queue or self._staged is not None:
             self._lease()
 
-    def _start_pulls(self) -> None:
-        """Fetch stored results concurrently, at most max_bytes_in_flight at a time."""
-        pulls = self._pulls
-        while pulls and self._pulling < self._pull_limit:
-            attempt = pulls.popleft()
-            if not attempt.active or attempt.slot.node.data.dead:
-                continue
-            self._pull_one(attempt)
-
-    def _pull_one(self, attempt: Attempt) -> None:
-        self._pulling += 1
+    def _pull_one(self, attempt: Attempt, rnode: RayNode) -> None:
+        """The driver fetches a stored result: the node sends at most max_bytes_in_flight at
+        a time, and every result crosses the driver's intake."""
+        rnode.pulling += 1
         if self._net is not None:
-            Transfer(self.env, attempt.slot.rnode.path, self._out, self._pull_delay,
-                     self._cb_pulled, attempt)
+            Transfer(self.env, rnode.pull_path, self._out, self._pull_delay, self._cb_pulled,
+                     attempt)
         else:
-            call_later(self.env, self.config.object_fetch_overhead, self._pulled, attempt)
+            call_later(self.env, self.config.object_fetch_overhead, self._cb_pulled, attempt)
 
     def _pulled(self, attempt: Attempt) -> None:
         """A batched fetch of a stored result reached the driver (_result_ready inline: this
         runs once per task)."""
-        self._pulling -= 1
         rnode = attempt.slot.rnode
-        if attempt.active and not rnode.dead:  # else the transfer died with the node
+        rnode.pulling -= 1
+        if rnode.dead:  # the transfer died with the node, and so did the ones waiting
+            rnode.pulls.clear()
+            return
+        if attempt.active:
             attempt.active = False
             rnode.attempts.discard(attempt)
             self._results.append(attempt)
             self.driver.poke()  # only pulls start afterwards: the driver may run at once
-        if self._pulls:
-            self._start_pulls()
+        if rnode.pulls:
+            self._pull_one(rnode.pulls.popleft(), rnode)
 
     def _arrived(self, attempt: Attempt) -> None:
         """A small result reached the driver's process with the reply (inline)."""
@@ -492,8 +512,12 @@ class RayPlatform(Platform):
     # ------------------------------------------------------------------ failures
 
     def node_notified(self, node: Node) -> None:
-        if isinstance(node.data, RayNode) and self.config.drain_on_notice:
-            node.data.draining = True
+        """A notice is metadata: the node drains only if the deployment calls drain_node
+        (reason PREEMPTION); otherwise it keeps taking leases until it shuts down."""
+        rnode = node.data
+        if isinstance(rnode, RayNode):
+            rnode.notified = True
+            rnode.draining = self.sim.churn.on_notice(node.pool) == "drain"
 
     def node_lost(self, node: Node) -> None:
         if node.role == "manager":
@@ -511,8 +535,10 @@ class RayPlatform(Platform):
             end = attempt.done_at if attempt.done_at >= 0 else now
             self.sim.log.add(attempt.task[0], node.id, attempt.slot.index, attempt.start, end,
                              Outcome.PREEMPTED)
-        if rnode.draining:
-            self._detected(node, counted=False)  # a drained node's death is reported
+        if rnode.notified:
+            # A clean shutdown (the raylet exits) is reported at once; only the retries a
+            # drain caused are free.
+            self._detected(node, counted=not rnode.draining)
         else:
             cfg = self.config
             delay = float(self._rng.uniform(0.0, cfg.health_check_period)) + \
@@ -569,25 +595,21 @@ class RayPlatform(Platform):
         self._queue.append(task)
 
     def _head_lost(self, node: Node) -> None:
-        if not self.config.gcs_fault_tolerance:
-            self.sim.fail_job(f"Ray head node lost at {self.env.now:g} s "
-                              "(no GCS fault tolerance)", "manager_lost")
-            return
-        # GCS restored on a new head: nothing is leased or submitted until it is back.
-        self.head_up = False
-        cfg = self.config
-        assert cfg.head_pool is not None
-
-        def relaunch(_e: object) -> None:
-            self.head_node = self.sim.cluster.launch(node.pool, role="manager")
-
-        self.env.timeout(cfg.gcs_recovery_time).callbacks.append(relaunch)
+        """The driver, owner of every task and its results, dies with the head: Ray recovers
+        lost data but not a lost owner, with or without GCS fault tolerance."""
+        why = "the driver, owner of every task, was on it"
+        if self.config.gcs_fault_tolerance:
+            why += "; GCS fault tolerance restores the GCS, not the driver"
+        self.sim.fail_job(f"Ray head node lost at {self.env.now:g} s ({why})", "manager_lost")
 
     # ------------------------------------------------------------------ bound
 
     def throughput_limits(self) -> dict[str, float]:
-        per_task = self.config.submit_time + self.config.result_time
+        cfg = self.config
+        per_task = cfg.submit_time + cfg.result_time
         limits = {"driver": 1.0 / per_task if per_task > 0 else float("inf")}
+        if self._intake:  # every large result enters the head's store through the driver
+            limits["driver_intake"] = cfg.driver_intake / self._out
         # One task per core at a time: the worker's launch, then the run at pool speed.
         mean, launch = self.sim.scenario.workload.duration.mean, self.config.task_launch_time
         rate = sum(p.count * p.cores / (launch + mean / p.speed)
