@@ -36,7 +36,7 @@ def doomed(notice: str, on_notice: str = "shutdown") -> dict[str, Any]:
 def test_short_tasks_are_capped_by_the_workqueue_manager() -> None:
     work = {"workload": {"tasks": 5000, "duration": "10ms"},
             "cluster": {"pools": [{"name": "p", "count": 200}]}}
-    manager = {"dispatch_time": "2.3ms", "retrieval_time": "0.5ms"}
+    manager = {"dispatch_time": "2.3ms", "retrieval_time": "0.5ms", "scan_time_per_worker": 0}
     wq = run("workqueue", manager, **work)
     cap = 1 / 0.0028
     assert 0.9 * cap < wq.metrics["throughput_tasks_per_s"] <= cap
@@ -68,8 +68,10 @@ def test_workqueue_resends_the_executable_on_every_connection() -> None:
 
 
 @pytest.mark.parametrize("platform,notice,on_notice,low,high", [
-    ("workqueue", "0s", "shutdown", 10 + 150 + 100, 10 + 150 + 100.1),  # keepalive + timeout
-    ("workqueue", "5s", "shutdown", 5 + 100, 5 + 100.1),  # the worker exits at the notice
+    ("workqueue", "0s", "shutdown", 10 + 30 + 100, 10 + 150 + 100.1),  # keepalive: 30 + U(0, 120)
+    # SIGTERM at the end of the notice: the close is seen at once
+    ("workqueue", "5s", "shutdown", 10 + 100, 10 + 100.1),
+    ("workqueue", "5s", "drain", 10 + 100, 10 + 100.1),
     # health checks: 5 x 10 s + 4 x 3 s + phase
     ("ray", "0s", "shutdown", 10 + 62 + 101, 10 + 65 + 101.1),
     ("ray", "5s", "shutdown", 10 + 101, 10 + 101.1),  # a clean shutdown is reported at once
@@ -391,3 +393,116 @@ def test_staged_submissions_match_the_driver_timer(driver: str, output: str,
         # Most tasks wait for a slot, and the driver runs one submission per result: the
         # staged run needs no timer (with free slots waiting, it has one, as before)
         assert timed.events - staged.events > 0.5 * staged.metrics["tasks_completed"]
+
+
+WQ_ZERO = {"worker_connect_time": "0s", "dispatch_time": 0, "retrieval_time": 0,
+           "task_launch_time": 0, "scan_time_per_worker": 0}
+
+
+def test_workqueue_silent_loss_detection_is_spread_over_the_keepalive_cycle() -> None:
+    """An abrupt loss is dropped 30 s after the next keepalive check, which comes up to
+    120 s after the loss: the delay is spread over 30..150 s, the same for the same seed."""
+    def delay(seed: int) -> float:
+        result = run("workqueue", WQ_ZERO, seed=seed, **doomed("0s"))
+        return result.metrics["makespan_s"] - 10 - 100
+
+    delays = [delay(seed) for seed in range(20)]
+    assert all(30 <= d <= 150 for d in delays)
+    assert min(delays) < 60 and max(delays) > 120
+    assert delay(3) == delays[3]
+
+
+def notice_modes(on_notice: str) -> dict[str, Any]:
+    """Three 60 s tasks; 'doomed' (speed 1) gets its notice at 30 s and is gone at 100 s;
+    'stable' (speed 0.75) takes 80 s a task."""
+    return {"workload": {"tasks": 3, "duration": "60s"},
+            "cluster": {"pools": [{"name": "doomed", "count": 1},
+                                  {"name": "stable", "count": 1, "speed": 0.75}]},
+            "churn": [{"pool": "doomed", "lifetime": "100s", "notice": "70s",
+                       "on_notice": on_notice, "replace": False}]}
+
+
+@pytest.mark.parametrize("on_notice,makespan", [
+    # the notified worker still gets the third task at 60 s; it dies with the node at 100 s
+    # and reruns on 'stable' from 100 s
+    ("shutdown", 100 + 80),
+    # drained at 30 s: the third task waits for 'stable', free at 80 s
+    ("drain", 80 + 80),
+])
+def test_workqueue_notice_shutdown_or_drain(on_notice: str, makespan: float) -> None:
+    result = run("workqueue", WQ_ZERO, **notice_modes(on_notice))
+    assert result.metrics["tasks_completed"] == 3
+    assert result.metrics["makespan_s"] == pytest.approx(makespan)
+
+
+def test_workqueue_drained_retries_do_not_count() -> None:
+    """With one retry allowed, tasks lost to shutdowns fail; tasks lost to drains never do."""
+    def failed(on_notice: str) -> float:
+        churny = {"workload": {"tasks": 100, "duration": "100s"},
+                  "cluster": {"pools": [{"name": "p", "count": 20}]},
+                  "churn": [{"pool": "p", "lifetime": {"dist": "exponential", "mean": "150s"},
+                             "notice": "30s", "on_notice": on_notice}]}
+        result = run("workqueue", {"max_retries": 1}, **churny)
+        assert result.metrics["tasks_completed"] + result.metrics["tasks_failed"] == 100
+        return result.metrics["tasks_failed"]
+
+    assert failed("shutdown") > 0
+    assert failed("drain") == 0
+
+
+def test_workqueue_honour_notice_is_gone() -> None:
+    with pytest.raises(InputError, match="honour_notice"):
+        run("workqueue", {"honour_notice": True})
+
+
+def test_workqueue_skips_fetches_from_dropped_workers() -> None:
+    """Two 1 s tasks with 10 s outputs. 'fast' (speed 2) ends its task at 0.5 s and the
+    manager fetches it until 10.5 s; 'doomed' ends at 1 s and its fetch waits in the queue,
+    but its node is gone at 3 s. The manager must not spend 10 s fetching from a dropped
+    worker: the task reruns on 'fast' at 10.5 s, is fetched from 11 s, done at 21 s."""
+    data = {"platform": {"type": "workqueue", "workqueue": WQ_ZERO},
+            "workload": {"tasks": 2, "duration": "1s", "output_size": "12.5 MB"},
+            "cluster": {"pools": [{"name": "fast", "count": 1, "speed": 2.0},
+                                  {"name": "doomed", "count": 1}]},
+            "churn": [{"pool": "doomed", "lifetime": "3s", "notice": "1s",
+                       "replace": False}],
+            "network": {"manager": {"bandwidth": "10 Mbps"},
+                        "worker": {"bandwidth": "10 Mbps"}}}
+    sim = Simulation(make(data))
+    result = sim.run()
+    assert result.metrics["tasks_completed"] == 2
+    assert result.metrics["makespan_s"] == pytest.approx(21.0)
+    platform: Any = sim.platform
+    assert platform.server.skipped == 1
+
+
+def test_workqueue_scan_of_connected_workers_lowers_the_manager_cap() -> None:
+    """Each dispatch scans every connected worker: 2000 workers x 1 us add 2 ms to the
+    2.8 ms a task costs the manager."""
+    work = {"workload": {"tasks": 5000, "duration": "10ms"},
+            "cluster": {"pools": [{"name": "p", "count": 2000}]}}
+    manager = {"dispatch_time": "2.3ms", "retrieval_time": "0.5ms",
+               "scan_time_per_worker": "1us"}
+    cap = 1 / (0.0028 + 2000 * 1e-6)
+    summary = run_scenario(make({"platform": {"type": "workqueue", "workqueue": manager},
+                                 **work}, drop=("churn",)))
+    assert summary.bound["binding"] == "manager"
+    assert summary.bound["throughput_tasks_per_s"] == pytest.approx(cap)
+    wq = run("workqueue", manager, **work)
+    assert 0.9 * cap < wq.metrics["throughput_tasks_per_s"] <= cap
+
+
+def test_workqueue_fetch_is_a_round_trip() -> None:
+    """One worker, three 1 s tasks, 1 MB in and out over 8 Mbps links with 50 ms latency
+    each: a dispatch sends the input (0.1 s one way + 1 s), a retrieval fetches the output
+    (0.2 s round trip + 1 s), so each task takes 1.1 + 1 + 1.2 s."""
+    work = {"workload": {"tasks": 3, "duration": "1s", "input_size": "1 MB",
+                         "output_size": "1 MB"},
+            "cluster": {"pools": [{"name": "p", "count": 1}]},
+            "network": {"manager": {"bandwidth": "8 Mbps", "latency": "50ms"},
+                        "worker": {"bandwidth": "8 Mbps", "latency": "50ms"}}}
+    result = run("workqueue", WQ_ZERO, **work)
+    assert result.metrics["makespan_s"] == pytest.approx(3 * (1.1 + 1 + 1.2))
+    summary = run_scenario(make({"platform": {"type": "workqueue", "workqueue": WQ_ZERO},
+                                 **work}, drop=("churn",)))
+    assert summary.bound["limits"]["manager"] == pytest.approx(1 / (1.1 + 1.2))

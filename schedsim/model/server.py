@@ -7,6 +7,11 @@ the next one). When it has neither it is idle, runs its idle chores (accepting w
 keepalive checks) and sleeps until woken. Each job is a service time and a callback run when
 the service ends; the queue is a deque, so each job costs O(1) plus one timer.
 
+A pushed job may go stale while it waits (the Work Queue manager dropped the worker whose
+output it was to fetch): with a ``stale`` predicate the server asks it of each pushed job's
+argument when the job comes up and skips a stale one at no cost, so a disconnect need not
+search the queue.
+
 A job may also come with no callback: its effect is already applied, stamped with the time its
 service ends (the Ray driver's submissions), and the server is only busy until then. Such a job
 needs no timer: the server sleeps, busy, and a wake or poke before the end of the service starts
@@ -38,11 +43,14 @@ class SerialServer:
 
     def __init__(self, env: simpy.Environment, name: str,
                  pull: Callable[[], Job | None] = lambda: None,
-                 idle: Callable[[], bool] | None = None) -> None:
+                 idle: Callable[[], bool] | None = None,
+                 stale: Callable[[Any], bool] | None = None) -> None:
         self.env = env
         self.name = name
         self._pull = pull
         self._idle = idle  # None: no idle chores
+        self._stale = stale  # None: pushed jobs never go stale
+        self.skipped = 0  # stale pushed jobs dropped unserved
         self._pushed: deque[Job] = deque()
         self._sleeping = False
         self._busy_until = 0.0  # the end of the last job without a callback
@@ -86,13 +94,21 @@ class SerialServer:
 
     def _serve(self, _arg: object = None) -> None:
         pushed = self._pushed
+        stale = self._stale
         while True:
-            job = pushed.popleft() if pushed else self._pull()
-            if job is None:
-                if self._idle is not None and self._idle():
+            if pushed:
+                job = pushed.popleft()
+                if stale is not None and stale(job[2]):
+                    self.skipped += 1
                     continue
-                self._sleeping = True
-                return
+            else:
+                pulled = self._pull()
+                if pulled is None:
+                    if self._idle is not None and self._idle():
+                        continue
+                    self._sleeping = True
+                    return
+                job = pulled
             service, done, arg = job
             if done is None:  # its effect is applied: busy until its end, then look again
                 assert self._idle is None, "a job without a callback needs no idle chores"

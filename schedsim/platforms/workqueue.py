@@ -3,13 +3,18 @@
 The manager is a :class:`~schedsim.model.server.SerialServer`. Retrievals of finished tasks are
 pushed to it and served first; otherwise it dispatches the next ready task to a free worker
 slot; only when it has neither does it accept connecting workers and notice workers lost
-without a goodbye. Dispatch and retrieval each take a per-task service time plus the
-synchronous transfer of the task's files over the manager's and the worker's links; the
-executable is sent once per worker connection (cached) and again to every new connection.
-A task takes a whole worker unless ``task_cores`` says otherwise. A worker told of its
-reclaim exits cleanly and its tasks return to the queue at once; a worker lost abruptly is
-noticed after the keepalive interval plus timeout, in an idle moment of the manager.
-``max_retries`` 0 retries for ever. Facts and sources: docs/models.md.
+without a goodbye. A dispatch costs a per-task service time, a scan of every connected worker
+and the one-way send of the task's files; a retrieval costs its service time and a fetch (a
+round trip plus the bytes). The executable is sent once per worker connection (cached) and
+again to every new connection. A retrieval still queued when its worker is dropped is
+skipped at no cost. A task takes a whole worker unless ``task_cores`` says otherwise.
+
+At a reclaim notice (``churn[].on_notice``) the worker either keeps working (``shutdown``) or
+is drained (no new tasks); either way it closes its connection when the node goes, the
+manager sees it at once and requeues its tasks, which count as retries only after a
+shutdown. A node lost with no notice is noticed by the keepalive check 30 to 150 s later
+(drawn), in an idle moment of the manager. ``max_retries`` 0 retries for ever. Facts and
+sources: docs/models.md.
 """
 
 from __future__ import annotations
@@ -50,13 +55,13 @@ class FactoryConfig:
 class WorkQueueConfig:
     dispatch_time: float = 0.0023  # s of manager time per dispatch (docs/native.md, measured)
     retrieval_time: float = 0.0005  # s of manager time per retrieval (docs/native.md)
+    scan_time_per_worker: float = 5e-7  # s per connected worker per dispatch [guess]
     worker_connect_time: float = 0.05  # s from node ready to the worker's connect request
     task_launch_time: float = 0.005  # s per attempt: the worker's sandbox, fork and wait
     keepalive_interval: float = 120.0  # s (work_queue.h)
     keepalive_timeout: float = 30.0  # s (work_queue.h)
     max_retries: int = 0  # 0: unlimited (work_queue.c default)
     task_cores: int | None = None  # None: a task takes a whole worker (WQ default)
-    honour_notice: bool = True  # the worker exits cleanly when its node gets a notice
     fast_abort: float | None = None  # multiplier; off by default
     fast_abort_after: int = 10  # completions before fast abort acts (work_queue.c)
     manager_pool: str | None = None  # None: a dedicated node (cluster.manager)
@@ -83,13 +88,13 @@ def read_config(r: Reader) -> WorkQueueConfig:
     cfg = WorkQueueConfig(
         dispatch_time=r.take_duration("dispatch_time", d.dispatch_time),
         retrieval_time=r.take_duration("retrieval_time", d.retrieval_time),
+        scan_time_per_worker=r.take_duration("scan_time_per_worker", d.scan_time_per_worker),
         worker_connect_time=r.take_duration("worker_connect_time", d.worker_connect_time),
         task_launch_time=r.take_duration("task_launch_time", d.task_launch_time),
         keepalive_interval=r.take_duration("keepalive_interval", d.keepalive_interval),
         keepalive_timeout=r.take_duration("keepalive_timeout", d.keepalive_timeout),
         max_retries=r.take_int("max_retries", 0, d.max_retries),
         task_cores=task_cores,
-        honour_notice=r.take_bool("honour_notice", d.honour_notice),
         fast_abort=r.take_float("fast_abort", 1.0, default=None, exclusive_min=True)
         if r.has("fast_abort") else None,
         fast_abort_after=r.take_int("fast_abort_after", 1, d.fast_abort_after),
@@ -105,8 +110,8 @@ class Worker:
     task's steps read of its node (id, speed, the cores an attempt holds), so that they touch
     the worker and not the node: at 100k nodes every object touched is a likely cache miss."""
 
-    __slots__ = ("node", "slots", "free", "connected", "dead", "has_exe", "running",
-                 "idle_since", "node_id", "speed", "cores")
+    __slots__ = ("node", "slots", "free", "connected", "open", "dead", "notified", "has_exe",
+                 "running", "idle_since", "node_id", "speed", "cores")
 
     def __init__(self, node: Node, slots: int, cores: int) -> None:
         self.node = node
@@ -116,7 +121,9 @@ class Worker:
         self.slots = slots
         self.free = 0
         self.connected = False
+        self.open = False  # connected and not draining: may be sent tasks
         self.dead = False  # the node is gone, whether or not the manager knows
+        self.notified = False  # its node got a reclaim notice: it will leave cleanly
         self.has_exe = False
         self.running: set[Attempt] = set()
         self.idle_since = 0.0
@@ -148,6 +155,11 @@ def _task_id(attempt: Attempt) -> int:
     return attempt.task[0]
 
 
+def _stale(attempt: Attempt) -> bool:
+    """A queued retrieval whose worker was dropped: its task is back in the queue."""
+    return not attempt.active
+
+
 class WorkQueuePlatform(Platform):
     name = "workqueue"
     config: WorkQueueConfig
@@ -158,13 +170,15 @@ class WorkQueuePlatform(Platform):
         self._free: deque[Worker] = deque()  # one entry per free slot (lazily cleaned)
         self._accepts: deque[Worker] = deque()
         self._suspects: deque[Worker] = deque()  # lost abruptly, past the keepalive delay
+        self._keepalive = sim.streams.get("workqueue/keepalive")
+        self._connected = 0  # workers the manager holds, for its per-worker scan
         self._retries = RetryBudget(cfg.max_retries or None)
         self._exec_sum = 0.0
         self._exec_n = 0
         self.manager_node: Node | None = None
         self.manager_up = cfg.manager_pool is None
         self.exe_sends = 0
-        self.server = SerialServer(self.env, "manager", self._pull, self._idle)
+        self.server = SerialServer(self.env, "manager", self._pull, self._idle, _stale)
         # Callbacks bound once (an attribute read of a method makes a new bound method):
         # they ride on every task's timers and manager jobs.
         self._cb_dispatched, self._cb_executed = self._dispatched, self._executed
@@ -206,6 +220,12 @@ class WorkQueuePlatform(Platform):
         net = self.sim.network
         return net.lone_transfer_time(size) if net is not None and size > 0 else 0.0
 
+    def _fetch_time(self, size: float) -> float:
+        """A fetch asks for the file and waits for it: a round trip plus the bytes."""
+        net = self.sim.network
+        return net.lone_transfer_time(size) + net.latency \
+            if net is not None and size > 0 else 0.0
+
     # ------------------------------------------------------------------ node events
 
     def node_ready(self, node: Node) -> None:
@@ -222,16 +242,20 @@ class WorkQueuePlatform(Platform):
             lambda _e: self._request_accept(worker))
 
     def _request_accept(self, worker: Worker) -> None:
-        if not worker.dead and worker.node.usable:
+        if not worker.dead and not self._draining(worker):
             self._accepts.append(worker)
             self.server.wake()
 
+    def _draining(self, worker: Worker) -> bool:
+        return worker.notified and self.sim.churn.on_notice(worker.node.pool) == "drain"
+
     def node_notified(self, node: Node) -> None:
         worker = node.data
-        if isinstance(worker, Worker) and self.config.honour_notice:
-            # The worker gets SIGTERM, kills its tasks and closes its connection: the
-            # manager sees the disconnect at once.
-            self._disconnect(worker)
+        if not isinstance(worker, Worker):
+            return
+        worker.notified = True  # shutdown: nothing yet; SIGTERM comes when the node goes
+        if self._draining(worker):
+            worker.open = False  # work_queue_specify_draining_by_hostname
 
     def node_lost(self, node: Node) -> None:
         if node.role == "manager":
@@ -240,6 +264,11 @@ class WorkQueuePlatform(Platform):
             return
         worker = node.data
         if not isinstance(worker, Worker) or worker.dead:
+            return
+        if worker.notified:
+            # SIGTERM at shutdown: the worker aborts its tasks and closes its connection,
+            # which the manager sees at once. Retries forced by a drain do not count.
+            self._disconnect(worker, counts=not self._draining(worker))
             return
         worker.dead = True
         if not worker.connected:
@@ -252,7 +281,10 @@ class WorkQueuePlatform(Platform):
                 self.sim.log.add(attempt.task[0], node.id, 0, attempt.start, now,
                                  Outcome.PREEMPTED, worker.cores)
                 attempt.exec_start = -2.0  # already logged
-        delay = self.config.keepalive_interval + self.config.keepalive_timeout
+        # The next keepalive check comes up to an interval after the loss, and the worker
+        # is dropped a timeout after it.
+        cfg = self.config
+        delay = cfg.keepalive_timeout + cfg.keepalive_interval * float(self._keepalive.random())
         self.env.timeout(delay).callbacks.append(lambda _e: self._suspect(worker))
 
     def _suspect(self, worker: Worker) -> None:
@@ -262,13 +294,15 @@ class WorkQueuePlatform(Platform):
     def _cores_of(self, node: Node) -> int:
         return node.cores if self.config.task_cores is None else self.config.task_cores
 
-    def _disconnect(self, worker: Worker) -> None:
-        """The manager drops a worker: its tasks go back to the queue (or fail)."""
+    def _disconnect(self, worker: Worker, counts: bool = True) -> None:
+        """The manager drops a worker: its tasks go back to the queue (or fail, when
+        ``counts`` and a task is out of retries)."""
         if not worker.connected:
             worker.dead = True
             return
-        worker.connected = False
+        worker.connected = worker.open = False
         worker.dead = True
+        self._connected -= 1
         now = self.env.now
         for attempt in sorted(worker.running, key=_task_id):
             attempt.stop()  # the worker kills its tasks as it leaves
@@ -278,7 +312,11 @@ class WorkQueuePlatform(Platform):
             if attempt.exec_start != -2.0:
                 self.sim.log.add(attempt.task[0], worker.node.id, 0, attempt.start, now,
                                  Outcome.PREEMPTED, worker.cores)
-            self._retry(attempt.task)
+            if counts:
+                self._retry(attempt.task)
+            else:
+                self.sim.workload.requeue(attempt.task)
+                self.server.wake()
         worker.running.clear()
 
     def _retry(self, task: Task) -> None:
@@ -300,9 +338,10 @@ class WorkQueuePlatform(Platform):
             did = True
         while self._accepts:
             worker = self._accepts.popleft()
-            if worker.dead or not worker.node.usable:
+            if worker.dead or self._draining(worker):
                 continue
-            worker.connected = True
+            worker.connected = worker.open = True
+            self._connected += 1
             worker.idle_since = self.env.now
             worker.has_exe = False  # a new connection starts with an empty cache
             worker.free = worker.slots
@@ -316,7 +355,7 @@ class WorkQueuePlatform(Platform):
         if not self.manager_up or not wl.ready:
             return None
         free = self._free
-        while free and not free[0].connected:
+        while free and not free[0].open:
             free.popleft()
         if not free:
             return None
@@ -331,7 +370,9 @@ class WorkQueuePlatform(Platform):
             worker.has_exe = True
             size += self.sim.scenario.workload.executable_size
             self.exe_sends += 1
-        service = self.config.dispatch_time + self._staging_time(size)
+        cfg = self.config
+        service = cfg.dispatch_time + cfg.scan_time_per_worker * self._connected \
+            + self._staging_time(size)
         return service, self._cb_dispatched, attempt
 
     def _dispatched(self, attempt: Attempt) -> None:
@@ -367,7 +408,7 @@ class WorkQueuePlatform(Platform):
             attempt.run = None
             attempt.exec_time = self.env._now - attempt.exec_start  # as the host allowed
         size = self._workload.output_size
-        service = self.config.retrieval_time + self._staging_time(size)
+        service = self.config.retrieval_time + self._fetch_time(size)
         self.server.push(service, self._cb_retrieved, attempt)
 
     def _retrieved(self, attempt: Attempt) -> None:
@@ -384,7 +425,7 @@ class WorkQueuePlatform(Platform):
         self.sim.log.add(attempt.task[0], worker.node_id, 0, attempt.start, now, DONE,
                          worker.cores)
         self.sim.task_completed()
-        if worker.connected:
+        if worker.open:
             worker.free += 1
             self._free.append(worker)
 
@@ -400,20 +441,25 @@ class WorkQueuePlatform(Platform):
                              Outcome.CANCELLED, worker.cores)
             self.sim.workload.requeue(attempt.task)
             worker.free += 1
-            self._free.append(worker)
+            if worker.open:
+                self._free.append(worker)
             self.server.wake()
 
     # ------------------------------------------------------------------ bound
 
     def throughput_limits(self) -> dict[str, float]:
         s = self.sim.scenario
-        per_task = self.config.dispatch_time + self.config.retrieval_time
+        cfg = self.config
+        # The scan counts the workers the pools start with.
+        workers = sum(p.count for p in s.cluster.pools)
+        per_task = cfg.dispatch_time + cfg.retrieval_time + cfg.scan_time_per_worker * workers
         if s.network is not None:
             rate = min(s.network.manager.bandwidth, s.network.worker.bandwidth)
             lat = s.network.manager.latency + s.network.worker.latency
-            for size in (s.workload.input_size, s.workload.output_size):
-                if size > 0:
-                    per_task += lat + size / rate
+            if s.workload.input_size > 0:
+                per_task += lat + s.workload.input_size / rate  # sent: one way
+            if s.workload.output_size > 0:
+                per_task += 2 * lat + s.workload.output_size / rate  # fetched: a round trip
         limits = {"manager": 1.0 / per_task if per_task > 0 else float("inf")}
         # Each slot runs one task at a time: the worker's launch, then the run at pool speed.
         mean, launch = s.workload.duration.mean, self.config.task_launch_time
