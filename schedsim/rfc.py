@@ -128,7 +128,7 @@ def uncertain_params() -> list[Param]:
         Param("wq retrieval_time", ("platform.workqueue.retrieval_time",), r, r / 2, 4 * r,
               "low", "fitted with at most 3 workers on loopback"),
         Param("wq scan_time_per_worker", ("platform.workqueue.scan_time_per_worker",), scan,
-              2e-8, 1e-6, "low", "a guess (docs/models.md)"),
+              1e-7, 2e-6, "low", "a guess (docs/models.md)"),
         Param("ray submit_time", ("platform.ray.submit_time",), submit, submit / 2, 4 * submit,
               "high", "Ray's microbenchmark, not measured at scale"),
         Param("ray result_time", ("platform.ray.result_time",), result, result / 2, 4 * result,
@@ -183,9 +183,9 @@ class Point:
         return f"{self.nodes} {self.task} {self.sink} {self.churn}{glue} head:{self.head}"
 
 
-QUICK = Grid(nodes=(20, 500), churn=("none", "abrupt"), heads=("on_demand",),
+QUICK = Grid(nodes=(20, 2000), churn=("none", "abrupt"), heads=("on_demand",),
              replications=3, corner_replications=2,
-             only=((20, "long", "storage", "abrupt"), (500, "short", "storage", "none"),
+             only=((20, "long", "storage", "abrupt"), (2000, "short", "storage", "none"),
                    (20, "medium", "manager", "none")))
 FULL = Grid(nodes=(100, 1000, 10_000))
 
