@@ -133,11 +133,14 @@ def _nothing(_arg: object) -> None:
 class RayNode:
     """Per-node state: its slots, and the attempts that depend on it."""
 
-    __slots__ = ("slots", "attempts", "dead", "draining", "detected", "replace", "path")
+    __slots__ = ("slots", "attempts", "dead", "draining", "detected", "replace",
+                 "path_to_node", "path_to_manager")
 
-    def __init__(self, node: Node, path: tuple[Link, ...] = ()) -> None:
+    def __init__(self, node: Node, path_to_node: tuple[Link, ...] = (),
+                 path_to_manager: tuple[Link, ...] = ()) -> None:
         self.slots = [Slot(node, i, self) for i in range(node.cores)]
-        self.path = path  # the links between the head and this node
+        self.path_to_node = path_to_node  # the links from the head to this node (inputs)
+        self.path_to_manager = path_to_manager  # from this node to the head (outputs)
         # Attempts whose result the driver does not hold yet: running (from the lease),
         # sending their output, or stored here (a large result not yet fetched; done_at set).
         # One set, so a task's steps touch one object of its node.
@@ -303,7 +306,7 @@ class RayPlatform(Platform):
         base = self.config.object_fetch_overhead
         if net is None:
             return base
-        return base + net.latency + net.lone_transfer_time(self._out)
+        return base + net.latency + net.lone_transfer_time(self._out, to_manager=True)
 
     def _submit_all(self, tasks: list[Task]) -> None:
         self._submitted(tasks)
@@ -362,7 +365,8 @@ class RayPlatform(Platform):
             self._lease()
             return
         net = self._net
-        node.data = RayNode(node, net.path(node.id, node.cores) if net is not None else ())
+        node.data = RayNode(node) if net is None else RayNode(
+            node, net.path_to_node(node.id, node.cores), net.path_to_manager(node.id, node.cores))
         self._free.extend(node.data.slots)
         self._lease()
 
@@ -395,11 +399,11 @@ class RayPlatform(Platform):
                 # The worker fetches the input once leased and pushed: a transfer that begins
                 # after that delay (booked on the link now, no event for its begin).
                 if self._host is not None:
-                    attempt.run = Transfer(env, rnode.path, size, latency + launch,
+                    attempt.run = Transfer(env, rnode.path_to_node, size, latency + launch,
                                            self._launched, attempt, delay)
                 else:
                     attempt.run = Transfer(
-                        env, rnode.path, size, latency + launch + task[1] / slot.speed,
+                        env, rnode.path_to_node, size, latency + launch + task[1] / slot.speed,
                         self._cb_executed, attempt, delay)
             elif self._host is not None:
                 call_later(env, delay + cfg.task_launch_time, self._launched, attempt)
@@ -434,7 +438,8 @@ class RayPlatform(Platform):
             else:
                 self._result_ready(attempt)
         elif self._net is not None and self._out > 0:
-            Transfer(self.env, rnode.path, self._out, self._net.latency, self._arrived, attempt)
+            Transfer(self.env, rnode.path_to_manager, self._out, self._net.latency,
+                     self._arrived, attempt)
         else:
             self._arrived(attempt)
         if self._queue or self._staged is not None:
@@ -452,7 +457,7 @@ class RayPlatform(Platform):
     def _pull_one(self, attempt: Attempt) -> None:
         self._pulling += 1
         if self._net is not None:
-            Transfer(self.env, attempt.slot.rnode.path, self._out, self._pull_delay,
+            Transfer(self.env, attempt.slot.rnode.path_to_manager, self._out, self._pull_delay,
                      self._cb_pulled, attempt)
         else:
             call_later(self.env, self.config.object_fetch_overhead, self._pulled, attempt)

@@ -202,9 +202,9 @@ class WorkQueuePlatform(Platform):
                 cluster.launch(cfg.pool)
             yield self.env.timeout(cfg.cycle)
 
-    def _staging_time(self, size: float) -> float:
+    def _staging_time(self, size: float, to_manager: bool = False) -> float:
         net = self.sim.network
-        return net.lone_transfer_time(size) if net is not None and size > 0 else 0.0
+        return net.lone_transfer_time(size, to_manager) if net is not None and size > 0 else 0.0
 
     # ------------------------------------------------------------------ node events
 
@@ -366,7 +366,7 @@ class WorkQueuePlatform(Platform):
             attempt.run = None
             attempt.exec_time = self.env._now - attempt.exec_start  # as the host allowed
         size = self._workload.output_size
-        service = self.config.retrieval_time + self._staging_time(size)
+        service = self.config.retrieval_time + self._staging_time(size, to_manager=True)
         self.server.push(service, self._cb_retrieved, attempt)
 
     def _retrieved(self, attempt: Attempt) -> None:
