@@ -26,6 +26,9 @@ MARKETS = ("on_demand", "spot")
 # What the deployment does when a node gets its reclaim notice (docs/models.md, Notices):
 # nothing until the node shuts down, or drain it (no new tasks; retries not counted).
 ON_NOTICE = ("shutdown", "drain")
+# A link's two directions: independent (full duplex, as Ethernet) or one shared bandwidth.
+FULL, HALF = "full", "half"
+DUPLEX = (FULL, HALF)
 
 # Monthly interruption-frequency bands (AWS Spot Instance Advisor) and the representative
 # monthly probability used for each: the band's midpoint, 25% for the open ">20%" band.
@@ -47,6 +50,7 @@ def band_lifetime(band: str) -> Exponential:
 class LinkSpec:
     bandwidth: float  # bytes/s
     latency: float = 0.0  # s
+    duplex: str = FULL  # FULL: each direction has the bandwidth; HALF: both share it
 
 
 @dataclass(frozen=True)
@@ -420,7 +424,8 @@ def _read_trace(r: Reader, cluster: ClusterSpec) -> tuple[TraceEvent, ...]:
 
 
 def _read_link(r: Reader) -> LinkSpec:
-    spec = LinkSpec(bandwidth=r.take_rate("bandwidth"), latency=r.take_duration("latency", 0.0))
+    spec = LinkSpec(bandwidth=r.take_rate("bandwidth"), latency=r.take_duration("latency", 0.0),
+                    duplex=r.take_choice("duplex", DUPLEX, default=FULL))
     r.done()
     return spec
 

@@ -55,7 +55,7 @@ def test_workqueue_resends_the_executable_on_every_connection() -> None:
                              drop=("churn",)))
     steady.run()
     assert steady.network is not None
-    assert steady.network.manager.bytes_started == exe  # cached after the first task
+    assert steady.network.manager_tx.bytes_started == exe  # cached after the first task
     churned = Simulation(make({"platform": {"type": "workqueue"}, **common,
                                "churn": [{"pool": "p", "lifetime": "45s", "notice": "5s"}]}))
     result = churned.run()
@@ -64,7 +64,7 @@ def test_workqueue_resends_the_executable_on_every_connection() -> None:
     assert connections >= 5
     platform: Any = churned.platform
     assert platform.exe_sends == connections
-    assert churned.network.manager.bytes_started == exe * connections
+    assert churned.network.manager_tx.bytes_started == exe * connections
 
 
 @pytest.mark.parametrize("platform,notice,on_notice,low,high", [

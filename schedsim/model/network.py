@@ -20,6 +20,8 @@ flows or workers.
 
 The :class:`Network` gives each transfer its path: the manager's link (shared by every
 transfer to or from the manager, the head or the data store) and the worker node's own link.
+A full-duplex link (the default, as Ethernet) is two links, one per direction, so inputs and
+outputs do not share bandwidth; a half-duplex link is one link both directions share.
 For nodes with one core the node link is never shared, and max-min fairness across the two
 links reduces exactly to a per-flow cap of the node link's bandwidth on the manager's link.
 For multi-core nodes the node's flows also share that node's link, and a transfer ends when
@@ -51,7 +53,7 @@ import simpy
 from simpy.events import NORMAL
 
 from schedsim.model.engine import Entry, call_later
-from schedsim.scenario import NetworkSpec
+from schedsim.scenario import HALF, NetworkSpec
 
 UNKNOWN = -1.0  # a flow's finish time while it shares its link
 NOT_DUE = -1.0  # a transfer's due time while nothing is scheduled
@@ -444,40 +446,68 @@ class Transfer(Flow):
 
 
 class Network:
-    """The manager's shared link and one link per worker node."""
+    """The manager's link and one link per worker node, each full or half duplex.
+
+    A full-duplex link is two independent :class:`Link` objects, one per direction, so
+    inputs (manager to node) and outputs (node to manager) never share bandwidth; a
+    half-duplex link is one :class:`Link` that both directions share. ``manager_tx`` carries
+    what the manager sends, ``manager_rx`` what it receives (the same link if half duplex).
+    """
 
     def __init__(self, env: simpy.Environment, spec: NetworkSpec) -> None:
         self.env = env
         self.spec = spec
-        self.manager = Link(env, "manager", spec.manager.bandwidth, spec.manager.latency,
-                            flow_cap=spec.worker.bandwidth)
-        self.latency = spec.manager.latency + spec.worker.latency
-        self._lone_rate = min(spec.manager.bandwidth, spec.worker.bandwidth)
-        self._node_links: dict[int, Link] = {}
-        self._manager_only = (self.manager,)
+        m, w = spec.manager, spec.worker
+        self.manager_tx = Link(env, "manager" if m.duplex == HALF else "manager>", m.bandwidth,
+                               m.latency, flow_cap=w.bandwidth)
+        self.manager_rx = self.manager_tx if m.duplex == HALF else Link(
+            env, "manager<", m.bandwidth, m.latency, flow_cap=w.bandwidth)
+        self._worker_half = w.duplex == HALF
+        self.latency = m.latency + w.latency
+        self._lone_rate = min(m.bandwidth, w.bandwidth)
+        # Per node: (the link into the node, the link out of it), one Link if half duplex.
+        self._node_links: dict[int, tuple[Link, Link]] = {}
+        self._to_node = (self.manager_tx,)
+        self._to_manager = (self.manager_rx,)
 
-    def node_link(self, node_id: int) -> Link:
-        link = self._node_links.get(node_id)
-        if link is None:
-            link = Link(self.env, f"node{node_id}", self.spec.worker.bandwidth,
-                        self.spec.worker.latency)
-            self._node_links[node_id] = link
-        return link
+    def node_links(self, node_id: int) -> tuple[Link, Link]:
+        """The node's own link towards the node and towards the manager (one Link if half
+        duplex), made on first use."""
+        links = self._node_links.get(node_id)
+        if links is None:
+            w = self.spec.worker
+            if self._worker_half:
+                link = Link(self.env, f"node{node_id}", w.bandwidth, w.latency)
+                links = (link, link)
+            else:
+                links = (Link(self.env, f"node{node_id}<", w.bandwidth, w.latency),
+                         Link(self.env, f"node{node_id}>", w.bandwidth, w.latency))
+            self._node_links[node_id] = links
+        return links
 
-    def lone_transfer_time(self, size: float) -> float:
-        """Time to move ``size`` bytes when nothing else uses the path, and count the bytes.
+    def lone_transfer_time(self, size: float, to_manager: bool = False) -> float:
+        """Time to move ``size`` bytes when nothing else uses the path, and count the bytes
+        on the manager's link in that direction.
 
         A serial sender (the Work Queue manager pushes one file at a time, synchronously)
         never overlaps its own transfers, so its transfers need no fair sharing: each
-        takes latency + size / the slower link's bandwidth.
+        takes latency + size / the slower link's bandwidth, whatever the duplex.
         """
-        self.manager.bytes_started += size
+        (self.manager_rx if to_manager else self.manager_tx).bytes_started += size
         return self.latency + size / self._lone_rate
 
     def forget_node(self, node_id: int) -> None:
-        self._node_links.pop(node_id, None)
+        self._node_links.pop(node_id, None)  # both directions
 
-    def path(self, node_id: int, cores: int) -> tuple[Link, ...]:
-        """The links a transfer between the manager and this node crosses, in either
-        direction: a platform keeps it per node and builds each :class:`Transfer` on it."""
-        return self._manager_only if cores <= 1 else (self.manager, self.node_link(node_id))
+    def path_to_node(self, node_id: int, cores: int) -> tuple[Link, ...]:
+        """The links a transfer from the manager to this node (an input) crosses: a
+        platform keeps it per node and builds each :class:`Transfer` on it."""
+        if cores <= 1:
+            return self._to_node
+        return (self.manager_tx, self.node_links(node_id)[0])
+
+    def path_to_manager(self, node_id: int, cores: int) -> tuple[Link, ...]:
+        """The links a transfer from this node to the manager (an output) crosses."""
+        if cores <= 1:
+            return self._to_manager
+        return (self.manager_rx, self.node_links(node_id)[1])

@@ -33,13 +33,14 @@ def read_config(r: Reader) -> None:
 
 class Slot:
     """One core of a node, running one task at a time. It keeps what a task's steps read of
-    its node (id, speed, network path, whether it takes tasks), so that they touch the slot
+    its node (id, speed, network paths, whether it takes tasks), so that they touch the slot
     and not the node: at 100k nodes every object touched is a likely cache miss."""
 
     __slots__ = ("index", "task", "start", "pending", "idle", "ready", "node_id",
-                 "speed", "path")
+                 "speed", "path_to_node", "path_to_manager")
 
-    def __init__(self, node: Node, index: int, path: tuple[Link, ...]) -> None:
+    def __init__(self, node: Node, index: int, path_to_node: tuple[Link, ...],
+                 path_to_manager: tuple[Link, ...]) -> None:
         self.index = index
         self.task: Task | None = None
         self.start = 0.0
@@ -48,7 +49,8 @@ class Slot:
         self.ready = True  # its node is ready (not notified, not gone): it takes tasks
         self.node_id = node.id
         self.speed = node.speed
-        self.path = path  # the links between the manager and its node
+        self.path_to_node = path_to_node  # the links its inputs cross
+        self.path_to_manager = path_to_manager  # the links its outputs cross
 
 
 class IdealPlatform(Platform):
@@ -75,8 +77,9 @@ class IdealPlatform(Platform):
 
     def node_ready(self, node: Node) -> None:
         net = self._network
-        path = net.path(node.id, node.cores) if net is not None else ()
-        slots = [Slot(node, i, path) for i in range(node.cores)]
+        to_node = net.path_to_node(node.id, node.cores) if net is not None else ()
+        to_manager = net.path_to_manager(node.id, node.cores) if net is not None else ()
+        slots = [Slot(node, i, to_node, to_manager) for i in range(node.cores)]
         node.data = slots
         for slot in slots:
             self._next(slot)
@@ -122,11 +125,11 @@ class IdealPlatform(Platform):
         if self._in:  # (a network)
             if self._host is None:
                 # The input's arrival and the run time that follows are one event.
-                slot.pending = Transfer(self.env, slot.path, self._in,
+                slot.pending = Transfer(self.env, slot.path_to_node, self._in,
                                         self._latency + task[1] / slot.speed,
                                         self._cb_ran, slot)
             else:
-                slot.pending = Transfer(self.env, slot.path, self._in, self._latency,
+                slot.pending = Transfer(self.env, slot.path_to_node, self._in, self._latency,
                                         self._on_host, slot)
         elif self._host is not None:
             self._on_host(slot)
@@ -146,7 +149,7 @@ class IdealPlatform(Platform):
     def _ran(self, slot: Slot) -> None:
         """The task ran; send its output back."""
         if self._out:  # (a network)
-            slot.pending = Transfer(self.env, slot.path, self._out, self._latency,
+            slot.pending = Transfer(self.env, slot.path_to_manager, self._out, self._latency,
                                     self._cb_returned, slot)
         else:
             self._returned(slot)

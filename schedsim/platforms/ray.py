@@ -138,11 +138,13 @@ class RayNode:
     """Per-node state: its slots, and the attempts that depend on it."""
 
     __slots__ = ("slots", "attempts", "dead", "draining", "notified", "detected", "replace",
-                 "path", "pull_path", "pulling", "pulls")
+                 "path_to_node", "path_to_manager", "pull_path", "pulling", "pulls")
 
-    def __init__(self, node: Node, path: tuple[Link, ...] = ()) -> None:
+    def __init__(self, node: Node, path_to_node: tuple[Link, ...] = (),
+                 path_to_manager: tuple[Link, ...] = ()) -> None:
         self.slots = [Slot(node, i, self) for i in range(node.cores)]
-        self.path = path  # the links between the head and this node
+        self.path_to_node = path_to_node  # the links from the head to this node (inputs)
+        self.path_to_manager = path_to_manager  # from this node to the head (outputs)
         # Attempts whose result the driver does not hold yet: running (from the lease),
         # sending their output, or stored here (a large result not yet fetched; done_at set).
         # One set, so a task's steps touch one object of its node.
@@ -152,9 +154,9 @@ class RayNode:
         self.notified = False  # noticed: shuts down cleanly at the end, reported at once
         self.detected = False  # the GCS knows the node is dead
         self.replace = False  # churn asked for a replacement
-        # Large results the driver pulls from here: the path they take (path and the driver's
-        # intake), how many are in flight and which wait for the node's outbound limit.
-        self.pull_path = path
+        # Large results the driver pulls from here: the path they take (to the head, then
+        # the driver's intake), how many are in flight and which wait for the node's outbound limit.
+        self.pull_path = path_to_manager
         self.pulling = 0
         self.pulls: deque[Attempt] = deque()
 
@@ -325,7 +327,8 @@ class RayPlatform(Platform):
         base = self.config.object_fetch_overhead
         if net is None:
             return base
-        return base + net.latency + net.lone_transfer_time(self._out) + self._intake_wait
+        return base + net.latency + net.lone_transfer_time(self._out, to_manager=True) + \
+            self._intake_wait
 
     def _submit_all(self, tasks: list[Task]) -> None:
         self._submitted(tasks)
@@ -384,9 +387,9 @@ class RayPlatform(Platform):
             self._lease()
             return
         net = self._net
-        node.data = rnode = RayNode(node, net.path(node.id, node.cores) if net is not None
-                                    else ())
-        rnode.pull_path = rnode.path + self._intake
+        node.data = rnode = RayNode(node) if net is None else RayNode(
+            node, net.path_to_node(node.id, node.cores), net.path_to_manager(node.id, node.cores))
+        rnode.pull_path = rnode.path_to_manager + self._intake
         self._free.extend(node.data.slots)
         self._lease()
 
@@ -420,11 +423,11 @@ class RayPlatform(Platform):
                 # the head one latency later, then the data moves (booked on the link now, no
                 # event for its begin) and arrives one latency after its last byte left.
                 if self._host is not None:
-                    attempt.run = Transfer(env, rnode.path, size, latency + launch,
+                    attempt.run = Transfer(env, rnode.path_to_node, size, latency + launch,
                                            self._launched, attempt, delay + latency)
                 else:
                     attempt.run = Transfer(
-                        env, rnode.path, size, latency + launch + task[1] / slot.speed,
+                        env, rnode.path_to_node, size, latency + launch + task[1] / slot.speed,
                         self._cb_executed, attempt, delay + latency)
             elif self._host is not None:
                 call_later(env, delay + cfg.task_launch_time, self._launched, attempt)
@@ -458,7 +461,8 @@ class RayPlatform(Platform):
             else:
                 self._result_ready(attempt)
         elif self._net is not None and self._out > 0:
-            Transfer(self.env, rnode.path, self._out, self._net.latency, self._arrived, attempt)
+            Transfer(self.env, rnode.path_to_manager, self._out, self._net.latency,
+                     self._arrived, attempt)
         else:
             self._arrived(attempt)
         if self._queue or self._staged is not None:

@@ -216,14 +216,14 @@ class WorkQueuePlatform(Platform):
                 cluster.launch(cfg.pool)
             yield self.env.timeout(cfg.cycle)
 
-    def _staging_time(self, size: float) -> float:
+    def _staging_time(self, size: float, to_manager: bool = False) -> float:
         net = self.sim.network
-        return net.lone_transfer_time(size) if net is not None and size > 0 else 0.0
+        return net.lone_transfer_time(size, to_manager) if net is not None and size > 0 else 0.0
 
     def _fetch_time(self, size: float) -> float:
         """A fetch asks for the file and waits for it: a round trip plus the bytes."""
         net = self.sim.network
-        return net.lone_transfer_time(size) + net.latency \
+        return net.lone_transfer_time(size, to_manager=True) + net.latency \
             if net is not None and size > 0 else 0.0
 
     # ------------------------------------------------------------------ node events
