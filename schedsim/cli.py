@@ -295,7 +295,6 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
     import dataclasses
-    import json
 
     from schedsim import rfc, rfc_report
     from schedsim.report import write_json
@@ -312,13 +311,6 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
             raise InputError("--nodes", "", "one of " + ", ".join(map(str, grid.nodes)),
                              bad[0])
         grid = dataclasses.replace(grid, nodes=tuple(sorted(set(args.nodes))))
-    previous = None
-    old = args.out / "rfc.json"
-    if old.is_file():
-        try:
-            previous = json.loads(old.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            previous = None
     with progress_bar() as progress:
         bar = progress.add_task("rfc", total=None)
 
@@ -333,8 +325,7 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
     command = "schedsim rfc" + (" --quick" if args.quick else "") + "".join(
         f" --nodes {n}" for n in (args.nodes or [])) + f" --out {args.out}"
     text = rfc_report.report(study, "rfc-heatmaps.png", rfc.load_validation(), command,
-                             previous if previous and "winner_throughput" in str(
-                                 previous.get("rows", [])[:1]) else None)
+                             rfc.load_previous())
     (args.out / "rfc-at-scale.md").write_text(text, encoding="utf-8")
     console.print(f"{len(study['rows'])} points; wrote {args.out}/rfc-at-scale.md, "
                   "rfc-heatmaps.png, rfc.json")

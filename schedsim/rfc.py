@@ -34,7 +34,7 @@ from schedsim.calibration.profile import default_profile_path, load_profile
 from schedsim.metrics import METRICS, summarize
 from schedsim.scenario import parse_scenario
 from schedsim.sweep import Job, ResultsFile, done_rows, execute
-from schedsim.verdict import Margin, winner
+from schedsim.verdict import NO_MARGIN, Margin, winner
 
 HORIZON_S = 12 * 3600.0  # a campaign not done in 12 h is out of scope: its rest counts failed
 LINK = "10 Gbps"  # the manager's or head's link, and each worker's
@@ -159,6 +159,8 @@ class Grid:
     replications: int = 3
     corner_replications: int = 2
     only: tuple[tuple[Any, ...], ...] = field(default=())  # if set: just these points
+    # The previous report's points (nodes, n) to rerun step by step (attribution_jobs).
+    attribution: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -187,10 +189,12 @@ QUICK = Grid(nodes=(20, 2000), churn=("none", "abrupt"), heads=("on_demand",),
              replications=3, corner_replications=2,
              only=((20, "long", "storage", "abrupt"), (2000, "short", "storage", "none"),
                    (20, "medium", "manager", "none")))
-FULL = Grid(nodes=(100, 1000, 10_000))
+FULL = Grid(nodes=(100, 1000, 10_000),
+            attribution=tuple(itertools.product((10, 100, 1000, 10_000),
+                                                (200_000, 20_000_000, 1_000_000_000))))
 
 
-def grid_points(grid: Grid) -> list[Point]:
+def grid_points(grid: Grid, every: bool = False) -> list[Point]:
     """Every point of the grid, in report order (short jobs see no churn: they are over
     before a node is likely to go; a head on spot matters only with churn)."""
     points: list[Point] = []
@@ -201,8 +205,30 @@ def grid_points(grid: Grid) -> list[Point]:
         if grid.only and (nodes, task, sink, churn) not in grid.only:
             continue
         glues = GLUE if any(c.get("notice", "0s") != "0s" for c in CHURN[churn]) else ("-",)
-        points.extend(Point(nodes, task, sink, churn, g, head) for g in glues)
+        for g in glues:
+            point = Point(nodes, task, sink, churn, g, head)
+            if every or feasible(point):
+                points.append(point)
     return points
+
+
+def link_floor_s(point: Point) -> float:
+    """The least time the head's link needs to carry every output (full duplex)."""
+    from schedsim.units import parse_rate
+
+    return point.tasks * output_bytes(point) / parse_rate(LINK)
+
+
+def feasible(point: Point) -> bool:
+    """False where no platform could finish within the horizon even at the link's full
+    rate: such a point is reported from its bound, not run (it would only measure how much
+    of a hopeless job fits in the horizon)."""
+    return link_floor_s(point) <= HORIZON_S
+
+
+def infeasible_points(grid: Grid) -> list[Point]:
+    """The grid's points left out by :func:`feasible`."""
+    return [p for p in grid_points(grid, every=True) if not feasible(p)]
 
 
 # ------------------------------------------------------------------ scenarios and runs
@@ -312,6 +338,7 @@ def run_study(grid: Grid, out: Path, *, workers: int = 1, ray_address: str | Non
     if not base.exists() or base.read_text(encoding="utf-8") != text:
         base.write_text(text, encoding="utf-8")
     results = out / "rfc-runs.csv"
+    _check_fingerprint(results)
     params = uncertain_params()
     points = grid_points(grid)
     phase1 = [(p, v) for p in points for v in variants(p)]
@@ -322,13 +349,53 @@ def run_study(grid: Grid, out: Path, *, workers: int = 1, ray_address: str | Non
         rows = _run(grid, phase1 + phase2, params, base, results, workers, ray_address,
                     use_ray, on_job)
         study = analyse(grid, points, params, rows, base)
+    if grid.attribution:
+        jobs = jobs_for(grid, phase1 + phase2, params) + attribution_jobs(grid)
+        rows = _run_jobs(jobs, base, results, workers, ray_address, use_ray, on_job)
+        study["attribution"] = attribution(grid, rows)
     return study
+
+
+def model_fingerprint() -> str:
+    """A hash of the code and the calibration profile that produce a run's numbers."""
+    import hashlib
+
+    h = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        if path.name not in ("rfc.py", "rfc_report.py", "cli.py"):  # they only ask and show
+            h.update(path.read_bytes())
+    h.update(default_profile_path().read_bytes())
+    h.update(base_scenario_text().encode())
+    return h.hexdigest()[:16]
+
+
+def _check_fingerprint(results: Path) -> None:
+    """Runs made by other code must not mix with these: a results file of another model is
+    moved aside (kept, not reused) and the study starts afresh."""
+    stamp = results.with_suffix(".fingerprint")
+    now = model_fingerprint()
+    if results.exists() and (not stamp.exists() or stamp.read_text().strip() != now):
+        stale = results.with_suffix(".csv.stale")
+        results.replace(stale)
+        import sys
+
+        print(f"schedsim: {results} came from another model version; moved to {stale}",
+              file=sys.stderr)
+    stamp.write_text(now + "\n", encoding="utf-8")
 
 
 def _run(grid: Grid, runs: list[tuple[Point, Variant]], params: list[Param], base: Path,
          results: Path, workers: int, ray_address: str | None, use_ray: bool,
          on_job: Callable[[int, int], None]) -> dict[tuple[str, ...], list[dict[str, str]]]:
-    jobs = jobs_for(grid, runs, params)
+    return _run_jobs(jobs_for(grid, runs, params), base, results, workers, ray_address,
+                     use_ray, on_job)
+
+
+def _run_jobs(jobs: list[Job], base: Path, results: Path, workers: int,
+              ray_address: str | None, use_ray: bool, on_job: Callable[[int, int], None]
+              ) -> dict[tuple[str, ...], list[dict[str, str]]]:
+    """Run the jobs not yet in ``results``; every job's rows, by its overrides."""
     have = done_rows(results)
     todo = [j for j in jobs if (j.overrides, j.replication) not in have]
     total, done = len(jobs), len(jobs) - len(todo)
@@ -518,8 +585,94 @@ def mechanism(row: dict[str, Any]) -> str:
     return "; ".join(reasons)
 
 
+# ------------------------------------------------------------------ what changed, and why
+
+# The previous report (before issue 15) compared the platforms with half-duplex links, no
+# per-worker scan, one-way fetches, a global pull cap, 0.5 ms per link, outputs always back
+# to the manager or driver, and winners by CIs alone. Its points without churn, on demand,
+# at 10 Gbps are rerun here with today's models, then with each later change added in turn,
+# and with two model fixes taken back one at a time, so each change of verdict has a cause.
+STEPS: tuple[tuple[str, str], ...] = (
+    ("models", "today's models, the previous study's choices"),
+    ("models, half duplex", "... with half-duplex links again"),
+    ("models, no scan", "... with no per-worker scan in Work Queue's manager"),
+    ("+ margin", "today's models; winners need a 5% margin"),
+    ("+ latency 0.1 ms", "... and 0.1 ms per link instead of 0.5 ms"),
+    ("+ storage", "... and outputs to shared storage (this study's other sink)"),
+)
+
+
+def attribution_overrides(nodes: int, n: int, step: str) -> list[str]:
+    """The previous report's point (20 tasks a node, zfp at n, output back to the manager,
+    no churn, head on demand, 10 Gbps) under a step of :data:`STEPS`."""
+    kind = TaskKind("zfp", {"dist": "profile", "n": n, "tolerance": 1e-3}, 20, n)
+    latency = "0.1ms" if step in ("+ latency 0.1 ms", "+ storage") else "0.5ms"
+    out = [f"cluster.pools.spot.count={nodes}", f"workload.tasks={20 * nodes}",
+           f"workload.duration={_flow(kind.duration)}",
+           f"workload.output_size={SUMMARY_BYTES if step == '+ storage' else kind.output_bytes()}",
+           "churn=[]", f"network.manager.latency={latency}",
+           f"network.worker.latency={latency}"]
+    if step == "models, half duplex":
+        out += ["network.manager.duplex=half", "network.worker.duplex=half"]
+    if step == "models, no scan":
+        out.append("platform.workqueue.scan_time_per_worker=0")
+    return out
+
+
+def _step_runs(step: str) -> str:
+    """The runs a step reads ('+ margin' reads those of 'models': only the rule differs)."""
+    return "models" if step == "+ margin" else step
+
+
+def attribution_jobs(grid: Grid) -> list[Job]:
+    jobs: list[Job] = []
+    for (nodes, n), (step, _), platform in itertools.product(grid.attribution, STEPS,
+                                                             PLATFORMS):
+        if step == "+ margin":
+            continue
+        ov = tuple(attribution_overrides(nodes, n, step) + [f"platform.type={platform}"])
+        jobs += [Job(len(jobs), r, ov) for r in range(grid.replications)]
+    return jobs
+
+
+def attribution(grid: Grid, runs: dict[tuple[str, ...], list[dict[str, str]]]
+                ) -> list[dict[str, Any]]:
+    """Per previous point: the throughput and cost winners at each step."""
+    out = []
+    for nodes, n in grid.attribution:
+        row: dict[str, Any] = {"nodes": nodes, "n": n, "steps": {}}
+        for step, _ in STEPS:
+            s = {}
+            for platform in PLATFORMS:
+                ov = tuple(attribution_overrides(nodes, n, _step_runs(step)) +
+                           [f"platform.type={platform}"])
+                if ov not in runs:
+                    break
+                s[platform] = _summary(runs[ov])
+            if len(s) < len(PLATFORMS):
+                continue
+            margin = step not in ("models", "models, half duplex", "models, no scan")
+            row["steps"][step] = {
+                "throughput": winner(s, "throughput_tasks_per_s", "higher",
+                                     THROUGHPUT_MARGIN if margin else NO_MARGIN),
+                "cost": winner(s, "cost_per_1k_tasks_usd", "lower",
+                               COST_MARGIN if margin else NO_MARGIN),
+                "throughput_ratio": _finite(_mean(s["workqueue"], "throughput_tasks_per_s") /
+                                            _mean(s["ray"], "throughput_tasks_per_s"))}
+        out.append(row)
+    return out
+
+
 VALIDATION_JSON = Path(__file__).resolve().parents[1] / "docs" / "validation.json"
 
 
 def load_validation(path: Path = VALIDATION_JSON) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+PREVIOUS_JSON = VALIDATION_JSON.parent / "rfc-previous.json"
+
+
+def load_previous(path: Path = PREVIOUS_JSON) -> dict[str, Any] | None:
+    """The previous report's verdicts at the points :data:`STEPS` reruns."""
     return json.loads(path.read_text()) if path.is_file() else None

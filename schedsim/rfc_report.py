@@ -16,6 +16,7 @@ from schedsim.rfc import (
     FAILED_SHARE,
     HORIZON_S,
     LINK,
+    STEPS,
     SUMMARY_BYTES,
     TASKS,
     THROUGHPUT_MARGIN,
@@ -211,8 +212,7 @@ def report(study: dict[str, Any], plot_name: str, validation: dict[str, Any] | N
     lines += regions_table(rows)
     lines += sensitivity_table(rows)
     lines += params_table(study["params"])
-    if previous is not None:
-        lines += changes(previous, rows)
+    lines += changes(previous, study.get("attribution", []))
     lines += validation_lines(validation)
     lines += points_table(rows)
     lines += [f"![Work Queue against Ray by region and scale]({plot_name})", "",
@@ -232,23 +232,46 @@ def params_table(params: list[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
-def changes(previous: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
-    """The previous report's headline against this one's (the grids differ, so the
-    comparison is of headline counts, with the fixes that changed what each measures)."""
-    old = previous.get("rows", [])
-    if not old or "winner_throughput" not in old[0]:
+def changes(previous: dict[str, Any] | None, attribution: list[dict[str, Any]]) -> list[str]:
+    """Which verdicts changed since the previous report, and which change changed them."""
+    if not attribution:
         return []
-    oc = Counter(r["winner_throughput"] for r in old)
-    of = Counter(r["winner_failures"] for r in old)
-    new = _count(rows, "throughput")
-    nr = _count(rows, "out_of_retries")
-    return ["## What changed since the previous report", "",
-            "| verdict | previous grid | this grid |", "|---|---|---|",
-            f"| throughput: WQ / Ray / tie | {oc['workqueue']} / {oc['ray']} / {oc['-']} of "
-            f"{len(old)} | {new['workqueue']} / {new['ray']} / {new[TIE]} of {len(rows)} |",
-            f"| failures: WQ fewer / Ray fewer / tie | {of['workqueue']} / {of['ray']} / "
-            f"{of['-']} (tasks_failed, whole-job failures included) | {nr['workqueue']} / "
-            f"{nr['ray']} / {nr[TIE]} (tasks out of retries only) |", ""]
+    old = {(r["nodes"], r["n"]): r for r in (previous or {}).get("rows", [])}
+    steps = [s for s, _ in STEPS]
+    lines = ["## What changed since the previous report, and why", "",
+             "The previous report's points without churn (head on demand, 10 Gbps, 20 tasks a "
+             "node, outputs back to the manager or driver) rerun with today's models, then "
+             "with each change of this study added in turn; two model fixes are also taken "
+             "back one at a time. Each cell is the throughput winner (WQ/Ray throughput).", "",
+             "| nodes | n | previous report | " + " | ".join(steps) + " |",
+             "|---|---|---|" + "---|" * len(steps)]
+    changed: Counter[str] = Counter()
+    for row in attribution:
+        prev = old.get((row["nodes"], row["n"]))
+        cells = []
+        last = prev["winner_throughput"] if prev else None
+        for step in steps:
+            v = row["steps"].get(step)
+            if v is None:
+                cells.append("n/a")
+                continue
+            cells.append(f"{NAMES[v['throughput']]} ({_num(v['throughput_ratio'])})")
+            base = last if step in steps[:3] else row["steps"].get(
+                steps[steps.index(step) - 1] if step != "+ margin" else "models", {}).get(
+                    "throughput")
+            if base is not None and v["throughput"] != base:
+                changed[step] += 1
+        if prev:
+            cells_prev = f"{NAMES[prev['winner_throughput']]} " \
+                f"({prev['throughput_ratio_wq_over_ray']:.2f})"
+        else:
+            cells_prev = "n/a"
+        lines.append(f"| {row['nodes']:,} | {row['n']:.0e} | {cells_prev} | "
+                     + " | ".join(cells) + " |")
+    lines += ["", "Verdicts changed, by step (against the previous report for the model rows, "
+              "against the step before for the others): " + "; ".join(
+                  f"{step}: {changed[step]}" for step in steps) + ".", ""]
+    return lines
 
 
 def validation_lines(validation: dict[str, Any] | None) -> list[str]:

@@ -506,3 +506,25 @@ def test_workqueue_fetch_is_a_round_trip() -> None:
     summary = run_scenario(make({"platform": {"type": "workqueue", "workqueue": WQ_ZERO},
                                  **work}, drop=("churn",)))
     assert summary.bound["limits"]["manager"] == pytest.approx(1 / (1.1 + 1.2))
+
+
+def test_ray_head_object_store_admits_pulls_first_come_first_served() -> None:
+    # 100 one-core nodes each finish a 1 GB result at about t = 1 s; the head's link takes
+    # 1 GB/s. With room for two pulls in the head's store, results arrive two every 2 s, so
+    # by a 61 s horizon about 29 pairs are in; with every pull active at once (the link
+    # shared 100 ways) none is.
+    def completed(store: str) -> float:
+        data = {"platform": {"type": "ray", "ray": {
+                    "head_object_store": store, "driver_intake": "1000 GB/s",
+                    "worker_start_time": 0, "lease_latency": 0, "task_launch_time": 0,
+                    "object_fetch_overhead": 0}},
+                "workload": {"tasks": 100, "duration": "1s", "output_size": "1 GB"},
+                "cluster": {"pools": [{"name": "p", "count": 100}]},
+                "network": {"manager": {"bandwidth": "8 Gbps"},
+                            "worker": {"bandwidth": "8 Gbps"}},
+                "horizon": "61s"}
+        return run_scenario(make(data, drop=("churn",))).data["metrics"][
+            "tasks_completed"]["mean"]
+
+    assert 54 <= completed("2 GB") <= 60
+    assert completed("1000 GB") == 0

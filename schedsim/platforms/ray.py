@@ -59,6 +59,7 @@ class RayConfig:
     object_fetch_overhead: float = 0.001  # s per result fetched from an object store [assumed]
     max_bytes_in_flight: float = 2 * 1024.0**3  # per sending node's object manager (2 GiB)
     driver_intake: float = 2.5e9  # bytes/s the driver takes results into the head's store [guess]
+    head_object_store: float = 16 * 1024.0**3  # bytes the head's store holds for pulls [guess]
     max_retries: int = 3  # Ray default; -1 means unlimited
     health_check_period: float = 3.0  # s, GCS default
     health_check_timeout: float = 10.0  # s, GCS default
@@ -89,6 +90,7 @@ def read_config(r: Reader) -> RayConfig:
                                               d.object_fetch_overhead),
         max_bytes_in_flight=r.take_size("max_bytes_in_flight", d.max_bytes_in_flight),
         driver_intake=r.take_rate("driver_intake", d.driver_intake),
+        head_object_store=r.take_size("head_object_store", d.head_object_store),
         max_retries=max_retries,
         health_check_period=r.take_duration("health_check_period", d.health_check_period,
                                             positive=True),
@@ -216,6 +218,12 @@ class RayPlatform(Platform):
         # Results in flight out of one node (its object manager's outbound limit).
         self._pull_limit = max(1, int(cfg.max_bytes_in_flight // self._out)) if self._large \
             else 0
+        # The head's pull manager activates pulls only while they fit in its object store:
+        # the others wait, first come first served.
+        self._store_limit = max(1, int(cfg.head_object_store // self._out)) if self._large \
+            else 0
+        self._in_store = 0  # pulls active into the head's store
+        self._admit: deque[Attempt] = deque()  # stored results waiting for room there
         # The driver takes every large result into the head's store: a link they all cross.
         self._intake: tuple[Link, ...] = (Link(self.env, "driver_intake", cfg.driver_intake),) \
             if self._large and sim.network is not None else ()
@@ -454,7 +462,9 @@ class RayPlatform(Platform):
             self._free.append(slot)
         if self._large:  # stored on the node (done_at is set) until fetched
             if self._batched:
-                if rnode.pulling < self._pull_limit:
+                if self._in_store >= self._store_limit:
+                    self._admit.append(attempt)
+                elif rnode.pulling < self._pull_limit:
                     self._pull_one(attempt, rnode)
                 else:
                     rnode.pulls.append(attempt)
@@ -469,9 +479,11 @@ class RayPlatform(Platform):
             self._lease()
 
     def _pull_one(self, attempt: Attempt, rnode: RayNode) -> None:
-        """The driver fetches a stored result: the node sends at most max_bytes_in_flight at
-        a time, and every result crosses the driver's intake."""
+        """The driver fetches a stored result: the head's store holds at most
+        head_object_store of active pulls, the node sends at most max_bytes_in_flight at a
+        time, and every result crosses the driver's intake."""
         rnode.pulling += 1
+        self._in_store += 1
         if self._net is not None:
             Transfer(self.env, rnode.pull_path, self._out, self._pull_delay, self._cb_pulled,
                      attempt)
@@ -483,16 +495,31 @@ class RayPlatform(Platform):
         runs once per task)."""
         rnode = attempt.slot.rnode
         rnode.pulling -= 1
+        self._in_store -= 1  # handed to the driver, or died with its node
         if rnode.dead:  # the transfer died with the node, and so did the ones waiting
             rnode.pulls.clear()
-            return
-        if attempt.active:
-            attempt.active = False
-            rnode.attempts.discard(attempt)
-            self._results.append(attempt)
-            self.driver.poke()  # only pulls start afterwards: the driver may run at once
-        if rnode.pulls:
-            self._pull_one(rnode.pulls.popleft(), rnode)
+        else:
+            if attempt.active:
+                attempt.active = False
+                rnode.attempts.discard(attempt)
+                self._results.append(attempt)
+                self.driver.poke()  # only pulls start afterwards: the driver may run at once
+            if rnode.pulls:
+                nxt = rnode.pulls.popleft()
+                if self._in_store < self._store_limit:
+                    self._pull_one(nxt, rnode)
+                else:
+                    self._admit.append(nxt)
+        admit = self._admit
+        while admit and self._in_store < self._store_limit:
+            waiting = admit.popleft()
+            wnode = waiting.slot.rnode
+            if not waiting.active or wnode.dead:
+                continue
+            if wnode.pulling < self._pull_limit:
+                self._pull_one(waiting, wnode)
+            else:
+                wnode.pulls.append(waiting)
 
     def _arrived(self, attempt: Attempt) -> None:
         """A small result reached the driver's process with the reply (inline)."""
