@@ -34,7 +34,7 @@ from schedsim.calibration.profile import default_profile_path, load_profile
 from schedsim.metrics import METRICS, summarize
 from schedsim.scenario import parse_scenario
 from schedsim.sweep import Job, ResultsFile, done_rows, execute
-from schedsim.verdict import NO_MARGIN, Margin, winner
+from schedsim.verdict import NO_MARGIN, TIE, Margin, winner
 
 HORIZON_S = 12 * 3600.0  # a campaign not done in 12 h is out of scope: its rest counts failed
 LINK = "10 Gbps"  # the manager's or head's link, and each worker's
@@ -157,7 +157,6 @@ class Grid:
     churn: tuple[str, ...] = tuple(CHURN)
     heads: tuple[str, ...] = HEADS
     replications: int = 3
-    corner_replications: int = 2
     only: tuple[tuple[Any, ...], ...] = field(default=())  # if set: just these points
     # The previous report's points (nodes, n) to rerun step by step (attribution_jobs).
     attribution: tuple[tuple[int, int], ...] = ()
@@ -186,7 +185,7 @@ class Point:
 
 
 QUICK = Grid(nodes=(20, 2000), churn=("none", "abrupt"), heads=("on_demand",),
-             replications=3, corner_replications=2,
+             replications=3,
              only=((20, "long", "storage", "abrupt"), (2000, "short", "storage", "none"),
                    (20, "medium", "manager", "none")))
 FULL = Grid(nodes=(100, 1000, 10_000),
@@ -312,15 +311,15 @@ def variants(point: Point) -> list[Variant]:
     return out
 
 
-def _reps(grid: Grid, variant: Variant) -> int:
-    return grid.replications if variant.setting == "nominal" else grid.corner_replications
 
 
 def jobs_for(grid: Grid, runs: list[tuple[Point, Variant]], params: list[Param]) -> list[Job]:
     jobs: list[Job] = []
     for point, variant in runs:
         ov = tuple(point_overrides(point) + variant.overrides(params))
-        jobs += [Job(len(jobs), r, ov) for r in range(_reps(grid, variant))]
+        # Every setting has the nominal runs' replications: CIs of different widths would
+        # turn a verdict into a tie by the replication count alone.
+        jobs += [Job(len(jobs), r, ov) for r in range(grid.replications)]
     return jobs
 
 
@@ -565,15 +564,30 @@ def flipped_by(row: dict[str, Any], verdict: str) -> list[str]:
                    if v.get(verdict, w) != w})
 
 
+LIMITS = {"manager": "serial manager", "driver": "driver", "manager_link": "head's link",
+          "driver_intake": "driver's intake", "worker_links": "worker links",
+          "worker_slots": "worker slots", "cores": "cores"}
+
+
 def mechanism(row: dict[str, Any]) -> str:
     """What decides the point, read off the runs and bounds, not written by hand: a bound
-    names a loser's limit only where the loser runs within 20% of it."""
+    names a loser's limit only where the loser runs at half of it or more (a serial
+    manager loses its workers' time long before it is saturated: they wait for it)."""
     reasons = []
     w = row["winners"]
     for name, key, other in (("Work Queue", "wq", "ray"), ("Ray", "ray", "workqueue")):
         bound, got = row.get(f"{key}_bound"), row.get(f"{key}_throughput")
-        if w["throughput"] == other and bound and got and got >= 0.8 * bound:
-            reasons.append(f"{name} runs at its {row[f'{key}_binding']} limit")
+        binding = row.get(f"{key}_binding")
+        if w["throughput"] == other and bound and got and got >= 0.5 * bound and \
+                binding not in ("cores", "worker_slots"):
+            reasons.append(f"{name} is held by its {LIMITS.get(str(binding), str(binding))} "
+                           f"({got / bound:.0%} of its limit)")
+    wq_w, ray_w = row.get("wq_wasted_core_s") or 0.0, row.get("ray_wasted_core_s") or 0.0
+    if w["throughput"] != TIE and max(wq_w, ray_w) > 1.2 * min(wq_w, ray_w) + 60 and \
+            not reasons:
+        more, less = ("Work Queue", "Ray") if wq_w > ray_w else ("Ray", "Work Queue")
+        reasons.append(f"{more} loses more work to node losses ({max(wq_w, ray_w) / 3600:.0f}"
+                       f" core-h against {min(wq_w, ray_w) / 3600:.0f} for {less})")
     if w["out_of_retries"] == "workqueue":
         reasons.append("Ray runs out of retries (max_retries 3) under node losses")
     if w["out_of_retries"] == "ray":

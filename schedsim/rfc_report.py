@@ -246,31 +246,33 @@ def changes(previous: dict[str, Any] | None, attribution: list[dict[str, Any]]) 
              "| nodes | n | previous report | " + " | ".join(steps) + " |",
              "|---|---|---|" + "---|" * len(steps)]
     changed: Counter[str] = Counter()
+    causes: Counter[str] = Counter()
+    toggles = {"models, half duplex": "full duplex", "models, no scan": "per-worker scan"}
     for row in attribution:
         prev = old.get((row["nodes"], row["n"]))
-        cells = []
-        last = prev["winner_throughput"] if prev else None
-        for step in steps:
-            v = row["steps"].get(step)
-            if v is None:
-                cells.append("n/a")
-                continue
-            cells.append(f"{NAMES[v['throughput']]} ({_num(v['throughput_ratio'])})")
-            base = last if step in steps[:3] else row["steps"].get(
-                steps[steps.index(step) - 1] if step != "+ margin" else "models", {}).get(
-                    "throughput")
-            if base is not None and v["throughput"] != base:
+        got = row["steps"]
+        cells = [f"{NAMES[v['throughput']]} ({_num(v['throughput_ratio'])})"
+                 if (v := got.get(step)) else "n/a" for step in steps]
+        if prev and "models" in got and got["models"]["throughput"] != prev["winner_throughput"]:
+            changed["models"] += 1
+            undo = [name for step, name in toggles.items()
+                    if got.get(step, {}).get("throughput") == prev["winner_throughput"]]
+            for name in undo or ["neither (another fix)"]:
+                causes[name] += 1
+        for before, step in zip(["models"] + steps[3:-1], steps[3:], strict=True):
+            if before in got and step in got and \
+                    got[step]["throughput"] != got[before]["throughput"]:
                 changed[step] += 1
-        if prev:
-            cells_prev = f"{NAMES[prev['winner_throughput']]} " \
-                f"({prev['throughput_ratio_wq_over_ray']:.2f})"
-        else:
-            cells_prev = "n/a"
-        lines.append(f"| {row['nodes']:,} | {row['n']:.0e} | {cells_prev} | "
+        prev_cell = f"{NAMES[prev['winner_throughput']]} " \
+            f"({prev['throughput_ratio_wq_over_ray']:.2f})" if prev else "n/a"
+        lines.append(f"| {row['nodes']:,} | {row['n']:.0e} | {prev_cell} | "
                      + " | ".join(cells) + " |")
-    lines += ["", "Verdicts changed, by step (against the previous report for the model rows, "
-              "against the step before for the others): " + "; ".join(
-                  f"{step}: {changed[step]}" for step in steps) + ".", ""]
+    why = ", ".join(f"{name} {k}" for name, k in causes.items())
+    lines += ["", f"Throughput verdicts changed by today's models against the previous report: "
+              f"{changed['models']}" + (f" (undone by taking back: {why})" if why else "")
+              + "; then by the 5% margin: " + f"{changed['+ margin']}; by 0.1 ms links: "
+              f"{changed['+ latency 0.1 ms']}; by outputs to storage: {changed['+ storage']}.",
+              ""]
     return lines
 
 

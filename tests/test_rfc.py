@@ -13,7 +13,7 @@ from schedsim import rfc, rfc_report
 from schedsim.scenario import load_scenario
 from schedsim.verdict import TIE
 
-TINY = rfc.Grid(nodes=(5,), replications=2, corner_replications=2,
+TINY = rfc.Grid(nodes=(5,), replications=2,
                 only=((5, "long", "storage", "abrupt"), (5, "short", "manager", "none")),
                 heads=("on_demand",))
 
@@ -98,7 +98,67 @@ def test_a_limit_is_named_only_where_the_loser_runs_near_it() -> None:
            "wq_throughput": 95.0, "wq_binding": "manager", "ray_bound": 1e4,
            "ray_throughput": 150.0, "ray_binding": "cores", "wq_job_lost_manager": 0,
            "ray_job_lost_manager": 0, "wq_job_hit_horizon": 0, "ray_job_hit_horizon": 0}
-    assert "Work Queue runs at its manager limit" in rfc.mechanism(row)
-    assert rfc.mechanism(dict(row, wq_throughput=50.0)) == ""
+    assert "Work Queue is held by its serial manager (95% of its limit)" in rfc.mechanism(row)
+    assert rfc.mechanism(dict(row, wq_throughput=40.0)) == ""
+    churned = dict(row, wq_throughput=40.0, wq_wasted_core_s=36000.0, ray_wasted_core_s=3600.0)
+    assert rfc.mechanism(churned) == "Work Queue loses more work to node losses (10 core-h " \
+        "against 1 for Ray)"
     lost = dict(row, winners={"throughput": TIE, "out_of_retries": "workqueue"})
     assert "max_retries" in rfc.mechanism(lost)
+
+
+def test_points_no_platform_could_finish_are_left_out_by_the_bound() -> None:
+    out = rfc.infeasible_points(rfc.FULL)
+    assert out and all(rfc.link_floor_s(p) > rfc.HORIZON_S for p in out)
+    assert all(p.sink == "manager" for p in out)  # a 2 kB summary never fills the link
+    kept = rfc.grid_points(rfc.FULL)
+    assert not set(out) & set(kept)
+    assert all(rfc.link_floor_s(p) <= rfc.HORIZON_S for p in kept)
+
+
+def test_runs_of_another_model_are_moved_aside_not_mixed(tmp_path: Path) -> None:
+    grid = dataclasses.replace(TINY, only=((5, "short", "manager", "none"),))
+    rfc.run_study(grid, tmp_path)
+    stamp = tmp_path / "rfc-runs.fingerprint"
+    stamp.write_text("another model\n")
+    rows = (tmp_path / "rfc-runs.csv").read_text()
+    rfc.run_study(grid, tmp_path)
+    assert (tmp_path / "rfc-runs.csv.stale").read_text() == rows  # kept, not reused
+    assert stamp.read_text().strip() == rfc.model_fingerprint()
+
+
+def test_attribution_steps_change_one_thing_each() -> None:
+    models = rfc.attribution_overrides(100, 20_000_000, "models")
+    assert "network.manager.latency=0.5ms" in models
+    half = rfc.attribution_overrides(100, 20_000_000, "models, half duplex")
+    assert set(half) - set(models) == {"network.manager.duplex=half",
+                                       "network.worker.duplex=half"}
+    scan = rfc.attribution_overrides(100, 20_000_000, "models, no scan")
+    assert set(scan) - set(models) == {"platform.workqueue.scan_time_per_worker=0"}
+    fast = rfc.attribution_overrides(100, 20_000_000, "+ latency 0.1 ms")
+    storage = rfc.attribution_overrides(100, 20_000_000, "+ storage")
+    assert len(set(fast) - set(models)) == 2 and len(set(storage) - set(fast)) == 1
+
+
+def test_cli_runs_one_slice(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "schedsim", "rfc", "--quick", "--nodes", "20",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "rfc-at-scale.md").read_text()
+    assert "--quick --nodes 20" in text
+    every = text.split("## Every point")[1]
+    assert "\n| 20 |" in every and "\n| 2000 |" not in every
+    bad = subprocess.run([sys.executable, "-m", "schedsim", "rfc", "--quick", "--nodes", "7",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "--nodes" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_study_on_ray_gives_the_serial_rows(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    grid = dataclasses.replace(TINY, only=((5, "long", "storage", "abrupt"),))
+    serial = rfc.run_study(grid, tmp_path / "serial")
+    on_ray = rfc.run_study(grid, tmp_path / "ray", use_ray=True)
+    assert on_ray == serial
