@@ -348,6 +348,9 @@ def run_study(grid: Grid, out: Path, *, workers: int = 1, ray_address: str | Non
         rows = _run(grid, phase1 + phase2, params, base, results, workers, ray_address,
                     use_ray, on_job)
         study = analyse(grid, points, params, rows, base)
+    study["not_run"] = [{"point": p.label(), "nodes": p.nodes, "task": p.task,
+                         "sink": p.sink, "link_floor_h": link_floor_s(p) / 3600}
+                        for p in infeasible_points(grid)]
     if grid.attribution:
         jobs = jobs_for(grid, phase1 + phase2, params) + attribution_jobs(grid)
         rows = _run_jobs(jobs, base, results, workers, ray_address, use_ray, on_job)

@@ -8,6 +8,7 @@ through the heatmaps: orange is better for Work Queue, purple better for Ray, wh
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,11 @@ def _cell(rows: list[dict[str, Any]], verdict: str) -> str:
             + (f" (robust {sure}/{len(have)})" if sure < len(have) else " (all robust)"))
 
 
+def _kind(why: str) -> str:
+    """A mechanism without its numbers, to count points that share it."""
+    return re.sub(r" \([^)]*\d[^)]*\)", "", why)
+
+
 def _median(values: list[float]) -> float:
     v = sorted(values)
     if not v:
@@ -100,14 +106,19 @@ def answer(rows: list[dict[str, Any]]) -> list[str]:
                      "Ray's default, which a deployment can change.")
     fast = [r for r in rows if r["winners"]["throughput"] == "ray"]
     if fast:
-        why = Counter(r["why"] for r in fast).most_common(1)[0]
+        why = Counter(_kind(r["why"]) for r in fast).most_common(1)[0]
         lines.append(f"- **Where Ray's speed wins** ({len(fast)} points; median Work Queue / "
                      f"Ray throughput {_median([r['throughput_ratio'] for r in fast]):.2f}): "
                      f"most often because {why[0] or 'of smaller per-task costs'} "
                      f"({why[1]} points).")
+    even = [r for r in rows if all(w == TIE for w in r["winners"].values())]
+    if even:
+        kinds = Counter(f"{r['task']} tasks, outputs to {r['sink']}" for r in even)
+        lines.append(f"- **Where they tie on every verdict** ({len(even)} points): "
+                     + "; ".join(f"{k} ({n})" for k, n in kinds.most_common()) + ".")
     slow = [r for r in rows if r["winners"]["throughput"] == "workqueue"]
     if slow:
-        why = Counter(r["why"] for r in slow).most_common(1)[0]
+        why = Counter(_kind(r["why"]) for r in slow).most_common(1)[0]
         lines.append(f"- **Where Work Queue is faster** ({len(slow)} points): most often "
                      f"because {why[0] or 'of smaller per-task costs'} ({why[1]} points).")
     return lines + [""]
@@ -124,7 +135,7 @@ def regions_table(rows: list[dict[str, Any]]) -> list[str]:
              "|---|---|---|---|---|---|---|---|"]
     for region, group in _groups(rows, ("task", "sink", "churn", "glue", "head")):
         nodes = ", ".join(str(r["nodes"]) for r in group)
-        why = Counter(r["why"] for r in group if r["why"]).most_common(1)
+        why = Counter(_kind(r["why"]) for r in group if r["why"]).most_common(1)
         ratio = _median([r["throughput_ratio"] for r in group if r["throughput_ratio"]])
         lines.append(f"| {_region_label(region)} | {nodes} | {_cell(group, 'throughput')} | "
                      f"{_cell(group, 'cost')} | {_cell(group, 'out_of_retries')} | "
@@ -209,6 +220,15 @@ def report(study: dict[str, Any], plot_name: str, validation: dict[str, Any] | N
              "the tasks for tasks out of retries (docs/rfc-at-scale.md is this file; the rule "
              "is `schedsim/verdict.py`).", ""]
     lines += answer(rows)
+    skipped = study.get("not_run", [])
+    if skipped:
+        floor = min(p["link_floor_h"] for p in skipped)
+        kinds = sorted({(p["nodes"], p["task"], p["sink"]) for p in skipped})
+        lines += [f"Not run: {len(skipped)} points (" + "; ".join(
+            f"{n:,} nodes, {t} tasks, outputs to the {k}" for n, t, k in kinds) + ") where "
+                  f"carrying every output through the head's {LINK} link alone would take at "
+                  f"least {floor:.0f} h, beyond the {HORIZON_S / 3600:g} h horizon, on either "
+                  "platform.", ""]
     lines += regions_table(rows)
     lines += sensitivity_table(rows)
     lines += params_table(study["params"])
@@ -218,7 +238,9 @@ def report(study: dict[str, Any], plot_name: str, validation: dict[str, Any] | N
     lines += [f"![Work Queue against Ray by region and scale]({plot_name})", "",
               "Each heatmap cell is one point (one region at one scale), the mean over its "
               "replications at nominal parameter values; orange favours Work Queue, purple "
-              "Ray, white is even.", ""]
+              "Ray, white is even; a blank cell is a point not run (no platform could carry "
+              "its outputs through the head's link within the horizon) or with no task "
+              "completed.", ""]
     return "\n".join(lines)
 
 
@@ -325,8 +347,9 @@ def heatmaps(rows: list[dict[str, Any]], path: Path) -> None:
             for x in range(len(nodes)):
                 if np.isfinite(grid[y, x]):
                     v = 2 ** grid[y, x] if log else grid[y, x]
+                    dark = abs(grid[y, x]) > 0.6 * span  # white on the deep colours
                     ax.text(x, y, f"{v:.2f}" if log else f"{v:.1%}", ha="center",
-                            va="center", fontsize=8)
+                            va="center", fontsize=8, color="white" if dark else "black")
         ax.set_xticks(range(len(nodes)), [f"{k:,}" for k in nodes])
         ax.set_xlabel("nodes")
         ax.set_title(title, fontsize=10)
