@@ -19,6 +19,7 @@ sources: docs/models.md.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -450,9 +451,7 @@ class WorkQueuePlatform(Platform):
     def throughput_limits(self) -> dict[str, float]:
         s = self.sim.scenario
         cfg = self.config
-        # The scan counts the workers the pools start with.
-        workers = sum(p.count for p in s.cluster.pools)
-        per_task = cfg.dispatch_time + cfg.retrieval_time + cfg.scan_time_per_worker * workers
+        per_task = cfg.dispatch_time + cfg.retrieval_time
         if s.network is not None:
             rate = min(s.network.manager.bandwidth, s.network.worker.bandwidth)
             lat = s.network.manager.latency + s.network.worker.latency
@@ -460,13 +459,28 @@ class WorkQueuePlatform(Platform):
                 per_task += lat + s.workload.input_size / rate  # sent: one way
             if s.workload.output_size > 0:
                 per_task += 2 * lat + s.workload.output_size / rate  # fetched: a round trip
-        limits = {"manager": 1.0 / per_task if per_task > 0 else float("inf")}
         # Each slot runs one task at a time: the worker's launch, then the run at pool speed.
         mean, launch = s.workload.duration.mean, self.config.task_launch_time
-        rate = sum(p.count * (1 if self.config.task_cores is None
-                              else max(1, p.cores // self.config.task_cores))
-                   / (launch + mean / p.speed) for p in s.cluster.pools
-                   if launch + mean > 0)
+        slots = sum(p.count * (1 if cfg.task_cores is None else max(1, p.cores // cfg.task_cores))
+                    for p in s.cluster.pools)
+        rate = sum(p.count * (1 if cfg.task_cores is None else max(1, p.cores // cfg.task_cores))
+                   / (launch + mean / p.speed) for p in s.cluster.pools if launch + mean > 0)
+        limits = {"manager": _manager_cap(per_task, cfg.scan_time_per_worker, slots,
+                                          slots / rate if rate > 0 else 0.0)}
         if rate > 0:
             limits["worker_slots"] = rate
         return limits
+
+
+def _manager_cap(per_task: float, scan: float, workers: int, cycle: float) -> float:
+    """Tasks/s the manager can serve, at best. With c workers connected it serves at most
+    1 / (per_task + scan c), and they run at most c / cycle: the first falls and the second
+    rises with c, so no run does better than at the c where they meet (scan c^2 + per_task c
+    = cycle), or with every worker connected if that comes first. (A manager that accepts
+    workers only in idle passes may hold fewer than all of them, and scan less.)"""
+    if per_task <= 0 and scan <= 0:
+        return math.inf
+    if scan <= 0 or cycle <= 0:
+        return 1.0 / per_task
+    best = (-per_task + math.sqrt(per_task * per_task + 4 * scan * cycle)) / (2 * scan)
+    return 1.0 / (per_task + scan * min(float(workers), best))
