@@ -532,3 +532,30 @@ def test_ray_head_object_store_admits_pulls_first_come_first_served() -> None:
 
     assert 54 <= completed("2 GB") <= 60
     assert completed("1000 GB") == 0
+
+
+@pytest.mark.parametrize("intake", ["2.5 GB/s", "0.5 GB/s"])
+def test_ray_pulls_over_one_merged_link_match_the_two_links(
+        intake: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Full duplex, one-core nodes, large results: the head's inbound link carries only the
+    # pulls, so it and the intake hold the same flows. Where one of them binds throughout
+    # (the head's 1.25 GB/s link, or a 0.5 GB/s intake) one merged link is the same, attempt
+    # by attempt, with churn and retries.
+    data = {"platform": {"type": "ray", "ray": {"driver_intake": intake}},
+            "workload": {"tasks": 400, "duration": {"dist": "exponential", "mean": "20s"},
+                         "output_size": "200 MB"},
+            "cluster": {"pools": [{"name": "p", "count": 40}]},
+            "churn": [{"pool": "p", "lifetime": {"dist": "exponential", "mean": "10min"},
+                       "notice": "0s"}],
+            "network": {"manager": {"bandwidth": "10 Gbps", "latency": "0.1ms"},
+                        "worker": {"bandwidth": "10 Gbps", "latency": "0.1ms"}}}
+
+    def attempts() -> tuple[list[Any], dict[str, float]]:
+        result = Simulation(make(data)).run()
+        return list(result.log), result.metrics
+
+    merged = attempts()
+    monkeypatch.setattr(RayPlatform, "merge_pull_links", False)
+    apart = attempts()
+    assert merged == apart
+    assert merged[1]["tasks_completed"] + merged[1]["tasks_failed"] == 400

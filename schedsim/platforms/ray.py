@@ -188,6 +188,7 @@ class RayPlatform(Platform):
     name = "ray"
     config: RayConfig
     stage_submissions = True  # False: every run of submissions ends with a timer (tests)
+    merge_pull_links = True  # False: pulls cross the head's link and the intake apart (tests)
 
     def __init__(self, sim: Simulation, config: Any) -> None:
         super().__init__(sim, config or RayConfig())
@@ -227,6 +228,19 @@ class RayPlatform(Platform):
         # The driver takes every large result into the head's store: a link they all cross.
         self._intake: tuple[Link, ...] = (Link(self.env, "driver_intake", cfg.driver_intake),) \
             if self._large and sim.network is not None else ()
+        # With full duplex and one-core nodes the head's inbound link carries nothing but
+        # these pulls (large results only, no inputs, no node links): it and the intake share
+        # the same flows, so one link of the smaller bandwidth is exactly both, at one flow
+        # per transfer instead of two.
+        net = sim.network
+        self._pull_link: tuple[Link, ...] = ()
+        if self.merge_pull_links and self._intake and net is not None and \
+                net.manager_rx is not net.manager_tx and \
+                all(p.cores == 1 for p in sim.scenario.cluster.pools):
+            rx = net.manager_rx
+            self._pull_link = (Link(self.env, "manager<+intake",
+                                    min(rx.bandwidth, cfg.driver_intake), rx.latency,
+                                    flow_cap=rx.flow_cap),)
         # A lone fetch moves at the slower of the path and the intake.
         spec = sim.scenario.network
         self._intake_wait = 0.0 if spec is None else max(
@@ -397,7 +411,7 @@ class RayPlatform(Platform):
         net = self._net
         node.data = rnode = RayNode(node) if net is None else RayNode(
             node, net.path_to_node(node.id, node.cores), net.path_to_manager(node.id, node.cores))
-        rnode.pull_path = rnode.path_to_manager + self._intake
+        rnode.pull_path = self._pull_link or rnode.path_to_manager + self._intake
         self._free.extend(node.data.slots)
         self._lease()
 
