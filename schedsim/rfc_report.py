@@ -79,6 +79,19 @@ def answer(rows: list[dict[str, Any]]) -> list[str]:
     """The verdict in words, each count taken from the rows."""
     lines = ["## The answer", ""]
     n = len(rows)
+    core = ("throughput", "cost", "out_of_retries")
+    holds = [r for r in rows if all(r["winners"][v] != "ray" for v in core)]
+    better = [r for r in holds if any(r["winners"][v] == "workqueue" for v in core)]
+    steady = [r for r in better if all(robust(r, v) for v in core)]
+    mixed = [r for r in rows if r not in holds and "workqueue" in
+             (r["winners"][v] for v in core)]
+    lines.append(f"**Where the RFC's recommendation holds** (Work Queue at least as good on "
+                 f"throughput, cost and tasks out of retries, Ray at its default retries): "
+                 f"{len(holds)} of {n} points; Work Queue strictly better on one of them at "
+                 f"{len(better)} ({len(steady)} robust). **Where it fails** (Ray better on one "
+                 f"of them): {n - len(holds)} points, of which {len(mixed)} are mixed (Ray "
+                 "faster or cheaper, Work Queue losing fewer tasks).")
+    lines.append("")
     for verdict, title in VERDICTS:
         have = [r for r in rows if verdict in r["winners"]]
         if not have:
@@ -102,8 +115,10 @@ def answer(rows: list[dict[str, Any]]) -> list[str]:
         flips = sum(1 for r in wq_rob if r["winners"].get("out_of_retries_unlimited") == TIE)
         lines.append(f"- **Where Work Queue's robustness shows** ({len(wq_rob)} points, all "
                      f"with node losses): Ray's tasks run out of their 3 retries; with "
-                     f"`max_retries: -1` Ray ties at {flips} of them. The RFC's point is about "
-                     "Ray's default, which a deployment can change.")
+                     f"`max_retries: -1` Ray ties at {flips} of them"
+                     + (": there the RFC's point is about Ray's default, which a deployment "
+                        "can change." if flips == len(wq_rob) else
+                        f", and Work Queue stays ahead at {len(wq_rob) - flips}."))
     fast = [r for r in rows if r["winners"]["throughput"] == "ray"]
     if fast:
         why = Counter(_kind(r["why"]) for r in fast).most_common(1)[0]

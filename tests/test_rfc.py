@@ -162,3 +162,9 @@ def test_a_study_on_ray_gives_the_serial_rows(tmp_path: Path) -> None:
     serial = rfc.run_study(grid, tmp_path / "serial")
     on_ray = rfc.run_study(grid, tmp_path / "ray", use_ray=True)
     assert on_ray == serial
+
+
+def test_quick_grid_has_a_win_for_each_platform(tmp_path: Path) -> None:
+    study = rfc.run_study(rfc.QUICK, tmp_path, workers=2)
+    winners = {w for r in study["rows"] for w in r["winners"].values()}
+    assert {"workqueue", "ray"} <= winners
