@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from importlib.resources import files
 from pathlib import Path
+from string import Template
 from typing import Any
 
 from schedsim.rfc import (
@@ -77,7 +79,7 @@ def _median(values: list[float]) -> float:
 
 def answer(rows: list[dict[str, Any]]) -> list[str]:
     """The verdict in words, each count taken from the rows."""
-    lines = ["## The answer", ""]
+    lines: list[str] = []
     n = len(rows)
     core = ("throughput", "cost", "out_of_retries")
     holds = [r for r in rows if all(r["winners"][v] != "ray" for v in core)]
@@ -140,12 +142,7 @@ def answer(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def regions_table(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["## By region", "",
-             "A region is a task kind, output sink, churn level, notice handling and head "
-             "market; its points are the scales. Each cell counts the points each platform "
-             "wins, and how many of those verdicts hold at both corners of the uncertain "
-             "parameters.", "",
-             "| region | nodes | throughput | cost | out of retries (Ray 3) "
+    lines = ["| region | nodes | throughput | cost | out of retries (Ray 3) "
              "| out of retries (Ray -1) | WQ/Ray throughput (median) | what decides it |",
              "|---|---|---|---|---|---|---|---|"]
     for region, group in _groups(rows, ("task", "sink", "churn", "glue", "head")):
@@ -161,14 +158,7 @@ def regions_table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def sensitivity_table(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["## How sure we are: the verdicts that a parameter flips", "",
-             "Each verdict was recomputed with every uncertain parameter at the end of its "
-             "range that favours Work Queue (corner `workqueue`), then at the ends that "
-             "favour Ray (corner `ray`). A verdict is robust where both agree with the "
-             "nominal one. Where a corner flips it, each parameter of that corner was moved "
-             "alone at one point of the region (the first that flipped, smallest scale) to "
-             "name those that flip it.", "",
-             "| region | verdict | points flipped / points | flipped at corner | "
+    lines = ["| region | verdict | points flipped / points | flipped at corner | "
              "parameters that flip it alone (at nodes) |", "|---|---|---|---|---|"]
     found = False
     for region, group in _groups(rows, ("task", "sink", "churn", "glue", "head")):
@@ -190,8 +180,7 @@ def sensitivity_table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def points_table(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["## Every point", "",
-             "| nodes | task | sink | churn | notice | head | WQ/Ray throughput | Ray/WQ cost "
+    lines = ["| nodes | task | sink | churn | notice | head | WQ/Ray throughput | Ray/WQ cost "
              "| out of retries WQ / Ray / Ray -1 | jobs lost WQ / Ray | winners: throughput / "
              "cost / retries / retries -1 | robust | why |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -215,53 +204,40 @@ def _num(x: float | None) -> str:
 
 def report(study: dict[str, Any], plot_name: str, validation: dict[str, Any] | None,
            command: str, previous: dict[str, Any] | None = None) -> str:
+    """The report: the prose of templates/rfc-at-scale.md around the computed sections."""
     rows = study["rows"]
     tasks = "; ".join(f"{k}: {TASKS[k].per_node} a node, "
                       + (f"zfp n = {TASKS[k].duration['n']:.0e} from the calibration profile"
                          if TASKS[k].duration.get("dist") == "profile" else
                          f"{TASKS[k].duration['mean']} ({TASKS[k].duration['dist']})")
                       for k in dict.fromkeys(r["task"] for r in rows))
-    lines = ["# The RFC at scale", "",
-             f"Written by `{command}`; edit `schedsim/rfc.py` and `schedsim/rfc_report.py`, "
-             "not this file.", "",
-             "The RFC recommends Work Queue for a C++ bag of tasks on volatile pools. Each "
-             "point runs the same scenario, seeds and churn on both platforms: one-core spot "
-             f"workers, tasks ({tasks}), {LINK} links, an on-demand or spot manager or head, "
-             "outputs back to the manager or driver (`manager`: the compressed array) or to "
-             f"shared storage (`storage`: a {SUMMARY_BYTES} B summary), and a "
-             f"{HORIZON_S / 3600:g} h horizon. A platform wins a metric only where the 95% "
-             "CIs do not overlap *and* the means differ by a margin that matters: "
-             f"{THROUGHPUT_MARGIN.relative:.0%} of throughput or cost, {FAILED_SHARE:.0%} of "
-             "the tasks for tasks out of retries (docs/rfc-at-scale.md is this file; the rule "
-             "is `schedsim/verdict.py`).", ""]
-    lines += answer(rows)
+    not_run = []
     skipped = study.get("not_run", [])
     if skipped:
         floor = min(p["link_floor_h"] for p in skipped)
         kinds = sorted({(p["nodes"], p["task"], p["sink"]) for p in skipped})
-        lines += [f"Not run: {len(skipped)} points (" + "; ".join(
+        not_run = [f"Not run: {len(skipped)} points (" + "; ".join(
             f"{n:,} nodes, {t} tasks, outputs to the {k}" for n, t, k in kinds) + ") where "
-                  f"carrying every output through the head's {LINK} link alone would take at "
-                  f"least {floor:.0f} h, beyond the {HORIZON_S / 3600:g} h horizon, on either "
-                  "platform.", ""]
-    lines += regions_table(rows)
-    lines += sensitivity_table(rows)
-    lines += params_table(study["params"])
-    lines += changes(previous, study.get("attribution", []))
-    lines += validation_lines(validation)
-    lines += points_table(rows)
-    lines += [f"![Work Queue against Ray by region and scale]({plot_name})", "",
-              "Each heatmap cell is one point (one region at one scale), the mean over its "
-              "replications at nominal parameter values; orange favours Work Queue, purple "
-              "Ray, white is even; a blank cell is a point not run (no platform could carry "
-              "its outputs through the head's link within the horizon) or with no task "
-              "completed.", ""]
-    return "\n".join(lines)
+                   f"carrying every output through the head's {LINK} link alone would take "
+                   f"at least {floor:.0f} h, beyond the {HORIZON_S / 3600:g} h horizon, on "
+                   "either platform.", ""]
+    template = Template(files("schedsim").joinpath("templates", "rfc-at-scale.md")
+                        .read_text(encoding="utf-8"))
+    return template.substitute(
+        command=command, tasks=tasks, link=LINK, summary_bytes=SUMMARY_BYTES,
+        horizon_h=f"{HORIZON_S / 3600:g}",
+        throughput_margin=f"{THROUGHPUT_MARGIN.relative:.0%}",
+        failed_share=f"{FAILED_SHARE:.0%}", answer="\n".join(answer(rows)),
+        not_run="\n".join(not_run), regions="\n".join(regions_table(rows)),
+        sensitivity="\n".join(sensitivity_table(rows)),
+        params="\n".join(params_table(study["params"])),
+        changes="\n".join(changes(previous, study.get("attribution", []))),
+        validation="\n".join(validation_lines(validation)),
+        points="\n".join(points_table(rows)), plot=plot_name)
 
 
 def params_table(params: list[dict[str, Any]]) -> list[str]:
-    lines = ["### The uncertain parameters", "",
-             "| parameter | nominal | low | high | Work Queue favoured by | why uncertain |",
+    lines = ["| parameter | nominal | low | high | Work Queue favoured by | why uncertain |",
              "|---|---|---|---|---|---|"]
     for p in params:
         lines.append(f"| {p['name']} | {p['nominal']:.3g} | {p['low']:.3g} | {p['high']:.3g} "
@@ -272,15 +248,10 @@ def params_table(params: list[dict[str, Any]]) -> list[str]:
 def changes(previous: dict[str, Any] | None, attribution: list[dict[str, Any]]) -> list[str]:
     """Which verdicts changed since the previous report, and which change changed them."""
     if not attribution:
-        return []
+        return ["(No point of the previous report was rerun.)", ""]
     old = {(r["nodes"], r["n"]): r for r in (previous or {}).get("rows", [])}
     steps = [s for s, _ in STEPS]
-    lines = ["## What changed since the previous report, and why", "",
-             "The previous report's points without churn (head on demand, 10 Gbps, 20 tasks a "
-             "node, outputs back to the manager or driver) rerun with today's models, then "
-             "with each change of this study added in turn; two model fixes are also taken "
-             "back one at a time. Each cell is the throughput winner (WQ/Ray throughput).", "",
-             "| nodes | n | previous report | " + " | ".join(steps) + " |",
+    lines = ["| nodes | n | previous report | " + " | ".join(steps) + " |",
              "|---|---|---|" + "---|" * len(steps)]
     changed: Counter[str] = Counter()
     causes: Counter[str] = Counter()
@@ -314,7 +285,7 @@ def changes(previous: dict[str, Any] | None, attribution: list[dict[str, Any]]) 
 
 
 def validation_lines(validation: dict[str, Any] | None) -> list[str]:
-    lines = ["## What the models rest on", ""]
+    lines: list[str] = []
     if validation:
         for platform, o in validation.get("overall", {}).items():
             lines.append(f"- {platform}: validation on this host gives a median absolute "
@@ -323,9 +294,6 @@ def validation_lines(validation: dict[str, Any] | None) -> list[str]:
                          "within that band of 1 is not a real difference.")
     else:
         lines.append("- no validation report was found.")
-    lines += ["- Validation covers runs of at most 3 workers on one 2-core host; the verdicts "
-              "at 1,000 and 10,000 nodes rest on the models' mechanisms (docs/models.md), "
-              "and on the uncertain parameters above.", ""]
     return lines
 
 
