@@ -25,7 +25,8 @@ from schedsim.reader import Reader
 MARKETS = ("on_demand", "spot")
 # What the deployment does when a node gets its reclaim notice (docs/models.md, Notices):
 # nothing until the node shuts down, or drain it (no new tasks; retries not counted).
-ON_NOTICE = ("shutdown", "drain")
+SHUTDOWN, DRAIN = "shutdown", "drain"
+ON_NOTICE = (SHUTDOWN, DRAIN)
 # A link's two directions: independent (full duplex, as Ethernet) or one shared bandwidth.
 FULL, HALF = "full", "half"
 DUPLEX = (FULL, HALF)
@@ -123,7 +124,7 @@ class ChurnSpec:
     trace: tuple[TraceEvent, ...] = ()
     zone_reclaims: ZoneReclaimSpec | None = None
     band: str | None = None
-    on_notice: str = "shutdown"  # one of ON_NOTICE, the same for every platform
+    on_notice: str = SHUTDOWN  # one of ON_NOTICE, the same for every platform
 
 
 @dataclass(frozen=True)
@@ -380,7 +381,7 @@ def _read_churn(r: Reader, cluster: ClusterSpec) -> ChurnSpec:
     spec = ChurnSpec(
         pool=pool, lifetime=lifetime, band=band,
         notice=r.take_duration("notice", 0.0),
-        on_notice=r.take_choice("on_notice", ON_NOTICE, default="shutdown"),
+        on_notice=r.take_choice("on_notice", ON_NOTICE, default=SHUTDOWN),
         max_lifetime=max_lifetime,
         replace=r.take_bool("replace", True),
         replace_delay=r.take_duration("replace_delay", 0.0),

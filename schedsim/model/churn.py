@@ -21,7 +21,7 @@ from schedsim.distributions import Draws
 from schedsim.model.cluster import Cluster, Node, NodeState
 from schedsim.model.engine import call_later
 from schedsim.rng import Streams
-from schedsim.scenario import ChurnSpec
+from schedsim.scenario import DRAIN, ChurnSpec
 
 
 class Churn:
@@ -114,10 +114,11 @@ class Churn:
     def _replace(self, pool: str) -> None:
         self.cluster.launch(pool)
 
-    def on_notice(self, pool: str) -> str:
-        """What the deployment does at a notice to a node of ``pool``: shutdown | drain."""
+    def drains(self, pool: str) -> bool:
+        """True if the deployment drains a node of ``pool`` at its notice (``on_notice:
+        drain``); else it does nothing until the node shuts down."""
         spec = self.specs.get(pool)
-        return spec.on_notice if spec is not None else "shutdown"
+        return spec is not None and spec.on_notice == DRAIN
 
     def replace_delay(self, pool: str) -> float:
         """Provisioning delay before a replacement of ``pool`` is launched."""

@@ -111,8 +111,8 @@ class Worker:
     task's steps read of its node (id, speed, the cores an attempt holds), so that they touch
     the worker and not the node: at 100k nodes every object touched is a likely cache miss."""
 
-    __slots__ = ("node", "slots", "free", "connected", "open", "dead", "notified", "has_exe",
-                 "running", "idle_since", "node_id", "speed", "cores")
+    __slots__ = ("node", "slots", "free", "connected", "open", "dead", "notified", "draining",
+                 "has_exe", "running", "idle_since", "node_id", "speed", "cores")
 
     def __init__(self, node: Node, slots: int, cores: int) -> None:
         self.node = node
@@ -125,6 +125,7 @@ class Worker:
         self.open = False  # connected and not draining: may be sent tasks
         self.dead = False  # the node is gone, whether or not the manager knows
         self.notified = False  # its node got a reclaim notice: it will leave cleanly
+        self.draining = False  # and the deployment drains it: no new tasks, retries free
         self.has_exe = False
         self.running: set[Attempt] = set()
         self.idle_since = 0.0
@@ -217,9 +218,10 @@ class WorkQueuePlatform(Platform):
                 cluster.launch(cfg.pool)
             yield self.env.timeout(cfg.cycle)
 
-    def _staging_time(self, size: float, to_manager: bool = False) -> float:
+    def _staging_time(self, size: float) -> float:
+        """A send to the worker, one way: latency plus the bytes."""
         net = self.sim.network
-        return net.lone_transfer_time(size, to_manager) if net is not None and size > 0 else 0.0
+        return net.lone_transfer_time(size) if net is not None and size > 0 else 0.0
 
     def _fetch_time(self, size: float) -> float:
         """A fetch asks for the file and waits for it: a round trip plus the bytes."""
@@ -235,27 +237,23 @@ class WorkQueuePlatform(Platform):
             self.manager_up = True
             self.server.wake()
             return
-        cores = node.cores
-        slots = 1 if self.config.task_cores is None else max(1, cores // self.config.task_cores)
-        worker = Worker(node, slots, self._cores_of(node))
+        worker = Worker(node, self._slots_of(node.cores), self._cores_of(node))
         node.data = worker
         self.env.timeout(self.config.worker_connect_time).callbacks.append(
             lambda _e: self._request_accept(worker))
 
     def _request_accept(self, worker: Worker) -> None:
-        if not worker.dead and not self._draining(worker):
+        if not worker.dead and not worker.draining:
             self._accepts.append(worker)
             self.server.wake()
-
-    def _draining(self, worker: Worker) -> bool:
-        return worker.notified and self.sim.churn.on_notice(worker.node.pool) == "drain"
 
     def node_notified(self, node: Node) -> None:
         worker = node.data
         if not isinstance(worker, Worker):
             return
         worker.notified = True  # shutdown: nothing yet; SIGTERM comes when the node goes
-        if self._draining(worker):
+        if self.sim.churn.drains(node.pool):
+            worker.draining = True
             worker.open = False  # work_queue_specify_draining_by_hostname
 
     def node_lost(self, node: Node) -> None:
@@ -269,7 +267,7 @@ class WorkQueuePlatform(Platform):
         if worker.notified:
             # SIGTERM at shutdown: the worker aborts its tasks and closes its connection,
             # which the manager sees at once. Retries forced by a drain do not count.
-            self._disconnect(worker, counts=not self._draining(worker))
+            self._disconnect(worker, counts=not worker.draining)
             return
         worker.dead = True
         if not worker.connected:
@@ -291,6 +289,11 @@ class WorkQueuePlatform(Platform):
     def _suspect(self, worker: Worker) -> None:
         self._suspects.append(worker)
         self.server.wake()
+
+    def _slots_of(self, cores: int) -> int:
+        """Tasks a worker of ``cores`` cores runs at once."""
+        task_cores = self.config.task_cores
+        return 1 if task_cores is None else max(1, cores // task_cores)
 
     def _cores_of(self, node: Node) -> int:
         return node.cores if self.config.task_cores is None else self.config.task_cores
@@ -339,7 +342,7 @@ class WorkQueuePlatform(Platform):
             did = True
         while self._accepts:
             worker = self._accepts.popleft()
-            if worker.dead or self._draining(worker):
+            if worker.dead or worker.draining:
                 continue
             worker.connected = worker.open = True
             self._connected += 1
@@ -461,10 +464,9 @@ class WorkQueuePlatform(Platform):
                 per_task += 2 * lat + s.workload.output_size / rate  # fetched: a round trip
         # Each slot runs one task at a time: the worker's launch, then the run at pool speed.
         mean, launch = s.workload.duration.mean, self.config.task_launch_time
-        slots = sum(p.count * (1 if cfg.task_cores is None else max(1, p.cores // cfg.task_cores))
-                    for p in s.cluster.pools)
-        rate = sum(p.count * (1 if cfg.task_cores is None else max(1, p.cores // cfg.task_cores))
-                   / (launch + mean / p.speed) for p in s.cluster.pools if launch + mean > 0)
+        slots = sum(p.count * self._slots_of(p.cores) for p in s.cluster.pools)
+        rate = sum(p.count * self._slots_of(p.cores) / (launch + mean / p.speed)
+                   for p in s.cluster.pools if launch + mean > 0)
         limits = {"manager": _manager_cap(per_task, cfg.scan_time_per_worker, slots,
                                           slots / rate if rate > 0 else 0.0)}
         if rate > 0:
@@ -478,9 +480,9 @@ def _manager_cap(per_task: float, scan: float, workers: int, cycle: float) -> fl
     rises with c, so no run does better than at the c where they meet (scan c^2 + per_task c
     = cycle), or with every worker connected if that comes first. (A manager that accepts
     workers only in idle passes may hold fewer than all of them, and scan less.)"""
-    if per_task <= 0 and scan <= 0:
-        return math.inf
-    if scan <= 0 or cycle <= 0:
-        return 1.0 / per_task
-    best = (-per_task + math.sqrt(per_task * per_task + 4 * scan * cycle)) / (2 * scan)
-    return 1.0 / (per_task + scan * min(float(workers), best))
+    connected = float(workers)
+    if scan > 0 and cycle > 0:
+        best = (-per_task + math.sqrt(per_task * per_task + 4 * scan * cycle)) / (2 * scan)
+        connected = min(connected, best)
+    cost = per_task + scan * connected
+    return 1.0 / cost if cost > 0 else math.inf
