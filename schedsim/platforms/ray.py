@@ -476,12 +476,7 @@ class RayPlatform(Platform):
             self._free.append(slot)
         if self._large:  # stored on the node (done_at is set) until fetched
             if self._batched:
-                if self._in_store >= self._store_limit:
-                    self._admit.append(attempt)
-                elif rnode.pulling < self._pull_limit:
-                    self._pull_one(attempt, rnode)
-                else:
-                    rnode.pulls.append(attempt)
+                self._request_pull(attempt, rnode)
             else:
                 self._result_ready(attempt)
         elif self._net is not None and self._out > 0:
@@ -491,6 +486,16 @@ class RayPlatform(Platform):
             self._arrived(attempt)
         if self._queue or self._staged is not None:
             self._lease()
+
+    def _request_pull(self, attempt: Attempt, rnode: RayNode) -> None:
+        """Pull a stored result now, or wait: for room in the head's store (first come first
+        served), then for its node's outbound limit."""
+        if self._in_store >= self._store_limit:
+            self._admit.append(attempt)
+        elif rnode.pulling < self._pull_limit:
+            self._pull_one(attempt, rnode)
+        else:
+            rnode.pulls.append(attempt)
 
     def _pull_one(self, attempt: Attempt, rnode: RayNode) -> None:
         """The driver fetches a stored result: the head's store holds at most
@@ -519,21 +524,12 @@ class RayPlatform(Platform):
                 self._results.append(attempt)
                 self.driver.poke()  # only pulls start afterwards: the driver may run at once
             if rnode.pulls:
-                nxt = rnode.pulls.popleft()
-                if self._in_store < self._store_limit:
-                    self._pull_one(nxt, rnode)
-                else:
-                    self._admit.append(nxt)
+                self._request_pull(rnode.pulls.popleft(), rnode)
         admit = self._admit
         while admit and self._in_store < self._store_limit:
             waiting = admit.popleft()
-            wnode = waiting.slot.rnode
-            if not waiting.active or wnode.dead:
-                continue
-            if wnode.pulling < self._pull_limit:
-                self._pull_one(waiting, wnode)
-            else:
-                wnode.pulls.append(waiting)
+            if waiting.active and not waiting.slot.rnode.dead:
+                self._request_pull(waiting, waiting.slot.rnode)
 
     def _arrived(self, attempt: Attempt) -> None:
         """A small result reached the driver's process with the reply (inline)."""
@@ -562,7 +558,7 @@ class RayPlatform(Platform):
         rnode = node.data
         if isinstance(rnode, RayNode):
             rnode.notified = True
-            rnode.draining = self.sim.churn.on_notice(node.pool) == "drain"
+            rnode.draining = self.sim.churn.drains(node.pool)
 
     def node_lost(self, node: Node) -> None:
         if node.role == "manager":
