@@ -90,6 +90,7 @@ class LiveResult:
     replication: int
     metrics: dict[str, float]
     failure: str | None
+    failure_kind: str | None  # horizon | stalled when the job failed (metrics.FAILURE_KINDS)
     attempts: list[LiveAttempt]
     details: dict[str, Any]  # platform measurements (dispatch span, ray.init time, ...)
     nodes: list[dict[str, Any]]  # id, pool, launched_s, ready_s, released_s
@@ -308,7 +309,7 @@ def _run(ctx: LiveContext, live: LivePlatform, platform: str, deadline: float) -
     cluster.start()
     churn.start()
     done = env.event()
-    state: dict[str, Any] = {"failure": None, "end": None}
+    state: dict[str, Any] = {"failure": None, "kind": None, "end": None}
     env.process(_watch(ctx, env, cluster, live, deadline, done, state))
     env.run(until=done)
     if state["failure"] is None:
@@ -317,13 +318,15 @@ def _run(ctx: LiveContext, live: LivePlatform, platform: str, deadline: float) -
         end = float(state["end"])
     end = max(end, 1e-9)
     attempts = live.attempts(end)
-    metrics = _measure(scenario, live, cluster, churn, attempts, end, state["failure"])
+    metrics = _measure(scenario, live, cluster, churn, attempts, end, state["failure"],
+                       state["kind"])
     node_rows = [{"id": n.id, "pool": n.pool, "cores": n.cores, "launched_s": n.launched_at,
                   "ready_s": n.ready_at, "released_s": n.released_at} for n in nodes]
     details = live.details()
     details["ignored"] = ignored_keys(scenario)
     return LiveResult(scenario=scenario.name, platform=platform, replication=ctx.replication,
-                      metrics=metrics, failure=state["failure"], attempts=attempts,
+                      metrics=metrics, failure=state["failure"],
+                      failure_kind=state["kind"], attempts=attempts,
                       details=details, nodes=node_rows, sessions=list(ctx.sessions.started),
                       t0_epoch=ctx.t0_epoch)
 
@@ -339,12 +342,14 @@ def _watch(ctx: LiveContext, env: simpy.Environment, cluster: Cluster, live: Liv
         now = ctx.now()
         if scenario.horizon is not None and now >= scenario.horizon:
             state["failure"] = f"horizon of {scenario.horizon:g} s reached"
+            state["kind"] = "horizon"
             state["end"] = scenario.horizon
             break
         if not cluster.live_nodes() and env.peek() == math.inf:
             unfinished = scenario.workload.tasks - live.completed - live.failed
             state["failure"] = (f"stalled at {now:g} s: no node left to run {unfinished} "
                                 "unfinished tasks")
+            state["kind"] = "stalled"
             state["end"] = now
             break
         if time.monotonic() > deadline:
@@ -357,7 +362,8 @@ def _watch(ctx: LiveContext, env: simpy.Environment, cluster: Cluster, live: Liv
 
 
 def _measure(scenario: Scenario, live: LivePlatform, cluster: Cluster, churn: Churn,
-             attempts: list[LiveAttempt], end: float, failure: str | None) -> dict[str, float]:
+             attempts: list[LiveAttempt], end: float, failure: str | None,
+             kind: str | None) -> dict[str, float]:
     """The simulator's metrics (schedsim.metrics.METRICS), from what the run measured."""
     completed = live.completed
     failed = scenario.workload.tasks - completed
@@ -382,5 +388,5 @@ def _measure(scenario: Scenario, live: LivePlatform, cluster: Cluster, churn: Ch
         "tasks_out_of_retries": float(failed) if not failure else 0.0,
         "bag_completed": 1.0 if completed == scenario.workload.tasks else 0.0,
         "job_lost_manager": 0.0,
-        "job_hit_horizon": 1.0 if failure and failure.startswith("horizon") else 0.0,
+        "job_hit_horizon": 1.0 if kind == "horizon" else 0.0,
     }

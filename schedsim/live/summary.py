@@ -44,18 +44,12 @@ def host_facts() -> dict[str, Any]:
             "python": host_platform.python_version()}
 
 
-def _kind(failure: str | None) -> str | None:
-    if not failure:
-        return None
-    return "horizon" if failure.startswith("horizon") else "stalled"
-
-
 def live_summary(scenario: Scenario, platform: str,
                  results: list[LiveResult]) -> dict[str, Any]:
     """The summary JSON of ``schedsim run`` for live replications, plus a ``live`` section."""
     data = summary_json(scenario, [r.metrics for r in results], throughput_bound(scenario, {}),
                         [r.failure for r in results], [0 for _ in results], platform,
-                        kinds=[_kind(r.failure) for r in results])
+                        kinds=[r.failure_kind for r in results])
     data["live"] = finite({
         "host": host_facts(),
         "replications": [{k: v for k, v in r.details.items() if k != "tasks"}
