@@ -20,9 +20,11 @@ flip it.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -311,8 +313,6 @@ def variants(point: Point) -> list[Variant]:
     return out
 
 
-
-
 def jobs_for(grid: Grid, runs: list[tuple[Point, Variant]], params: list[Param]) -> list[Job]:
     jobs: list[Job] = []
     for point, variant in runs:
@@ -340,21 +340,21 @@ def run_study(grid: Grid, out: Path, *, workers: int = 1, ray_address: str | Non
     _check_fingerprint(results)
     params = uncertain_params()
     points = grid_points(grid)
-    phase1 = [(p, v) for p in points for v in variants(p)]
-    rows = _run(grid, phase1, params, base, results, workers, ray_address, use_ray, on_job)
-    study = analyse(grid, points, params, rows, base)
+    phase1 = jobs_for(grid, [(p, v) for p in points for v in variants(p)], params)
+    # The previous report's points do not depend on this grid's results: they run with it.
+    runs = _run_jobs(phase1 + attribution_jobs(grid), base, results, workers, ray_address,
+                     use_ray, on_job)
+    study = analyse(grid, points, params, runs, base)
     phase2 = sensitivity_runs(study, params)
     if phase2:
-        rows = _run(grid, phase1 + phase2, params, base, results, workers, ray_address,
-                    use_ray, on_job)
-        study = analyse(grid, points, params, rows, base)
+        runs.update(_run_jobs(jobs_for(grid, phase2, params), base, results, workers,
+                              ray_address, use_ray, on_job))
+        study = analyse(grid, points, params, runs, base)
     study["not_run"] = [{"point": p.label(), "nodes": p.nodes, "task": p.task,
                          "sink": p.sink, "link_floor_h": link_floor_s(p) / 3600}
                         for p in infeasible_points(grid)]
     if grid.attribution:
-        jobs = jobs_for(grid, phase1 + phase2, params) + attribution_jobs(grid)
-        rows = _run_jobs(jobs, base, results, workers, ray_address, use_ray, on_job)
-        study["attribution"] = attribution(grid, rows)
+        study["attribution"] = attribution(grid, runs)
     return study
 
 
@@ -380,18 +380,9 @@ def _check_fingerprint(results: Path) -> None:
     if results.exists() and (not stamp.exists() or stamp.read_text().strip() != now):
         stale = results.with_suffix(".csv.stale")
         results.replace(stale)
-        import sys
-
         print(f"schedsim: {results} came from another model version; moved to {stale}",
               file=sys.stderr)
     stamp.write_text(now + "\n", encoding="utf-8")
-
-
-def _run(grid: Grid, runs: list[tuple[Point, Variant]], params: list[Param], base: Path,
-         results: Path, workers: int, ray_address: str | None, use_ray: bool,
-         on_job: Callable[[int, int], None]) -> dict[tuple[str, ...], list[dict[str, str]]]:
-    return _run_jobs(jobs_for(grid, runs, params), base, results, workers, ray_address,
-                     use_ray, on_job)
 
 
 def _run_jobs(jobs: list[Job], base: Path, results: Path, workers: int,
@@ -458,11 +449,13 @@ def _mean(s: dict[str, Any], metric: str) -> float:
     return float(v) if v is not None else math.nan
 
 
-def _bound(base: Path, overrides: list[str]) -> dict[str, Any]:
+@functools.cache
+def _bound(base: Path, overrides: tuple[str, ...]) -> dict[str, Any]:
+    """The analytic bound of one run (a fresh, unrun model), once per run."""
     from schedsim.scenario import load_scenario
     from schedsim.simulation import Simulation
 
-    return Simulation(load_scenario(base, overrides), 0, keep_records=False).bound()
+    return Simulation(load_scenario(base, list(overrides)), 0, keep_records=False).bound()
 
 
 def analyse(grid: Grid, points: list[Point], params: list[Param],
@@ -514,7 +507,7 @@ def analyse(grid: Grid, points: list[Point], params: list[Param],
                 if all(ps.values()):
                     row["oat"][f"{p.name}={end}"] = compare(point, ps)  # type: ignore
         for pl, key in (("workqueue", "wq"), ("ray", "ray")):
-            b = _bound(base_path, base + Variant(pl, "nominal").overrides(params))
+            b = _bound(base_path, tuple(base + Variant(pl, "nominal").overrides(params)))
             row[f"{key}_binding"] = b["binding"]
             row[f"{key}_bound"] = _finite(float(b["throughput_tasks_per_s"]))
         row["why"] = mechanism(row)
