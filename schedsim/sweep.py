@@ -109,17 +109,18 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(read_bytes(path, "a file the scenario uses")).hexdigest()
 
 
-def referenced_files(scenario: Scenario) -> list[Path]:
-    """Files whose content a run of ``scenario`` reads besides the scenario file: churn
-    traces, and the calibration profile (durations ``dist: profile``, platform overheads)."""
+def referenced_files(scenario: Scenario) -> dict[str, Path]:
+    """Files whose content a run of ``scenario`` reads besides the scenario file, by the name
+    a manifest gives them: churn traces as the scenario writes them, and the calibration
+    profile (durations ``dist: profile``, platform overheads)."""
     from schedsim.calibration.profile import default_profile_path
 
     base = Path(scenario.source).resolve().parent
-    files = [default_profile_path()]
+    files = {"calibration profile": default_profile_path()}
     for entry in scenario.raw.get("churn") or []:
         if isinstance(entry, dict) and isinstance(entry.get("trace"), str):
             trace = Path(entry["trace"])
-            files.append(trace if trace.is_absolute() else base / trace)
+            files[entry["trace"]] = trace if trace.is_absolute() else base / trace
     return files
 
 
@@ -127,11 +128,11 @@ def manifest(scenario_path: str, points: list[Scenario], axes: list[tuple[str, l
              overrides: tuple[str, ...], replications: int) -> dict[str, Any]:
     """What ``sweep.json`` records: enough to tell a resume of the same sweep from a
     different one (the scenario and the files it reads by content, not by path)."""
-    files = sorted({str(f) for p in points for f in referenced_files(p)})
+    files = {name: path for p in points for name, path in referenced_files(p).items()}
     data = {"kind": KIND, "version": __version__,
             "scenario": str(Path(scenario_path).resolve()),
             "scenario_sha256": _sha256(Path(scenario_path)),
-            "files": {f: _sha256(Path(f)) for f in files},
+            "files": {name: _sha256(files[name]) for name in sorted(files)},
             "grid": axes, "overrides": list(overrides), "replications": replications}
     return dict(json.loads(json.dumps(data)))  # as it reads back (lists, not tuples)
 
@@ -165,7 +166,7 @@ def check_resume(path: Path, recorded: dict[str, Any], now: dict[str, Any]) -> N
                              f"{new[:12]})" + again, has_value=False)
         if key == "files" and isinstance(then, dict):
             name = next(f for f in sorted(set(then) | set(new)) if then.get(f) != new.get(f))
-            raise InputError(str(path), f"file {name}", "the content the sweep started with "
+            raise InputError(str(path), name, "the content the sweep started with "
                              f"(sha256 {str(then.get(name, 'none'))[:12]}), got sha256 "
                              f"{str(new.get(name, 'none'))[:12]}" + again, has_value=False)
         raise InputError(str(path), key, f"{describe(then)} as when the sweep started, got "

@@ -30,7 +30,7 @@ from schedsim.calibration.platform_fit import live_host
 from schedsim.calibration.profile import default_profile_path, load_profile, platform_defaults
 from schedsim.errors import InputError
 from schedsim.metrics import Outcome
-from schedsim.outputs import replacing
+from schedsim.outputs import read_text, replacing
 from schedsim.scenario import Scenario, parse_scenario
 from schedsim.simulation import Simulation
 
@@ -196,11 +196,7 @@ def live_runs(configs: Sequence[Config], *, repeats: int, out: Path,
 def read_live(path: Path) -> list[dict[str, Any]]:
     """Live runs recorded by :func:`live_runs`; one clear line if the file is not one."""
     records = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(str(path), "", "a file of live runs written by schedsim validate",
-                         exc.strerror or str(exc)) from None
+    lines = read_text(path, "a file of live runs written by schedsim validate").splitlines()
     for i, line in enumerate(lines, 1):
         try:
             rec = json.loads(line)
