@@ -248,10 +248,9 @@ def read_results(path: Path, *, by: str = "point", warn: bool = False) -> list[R
             seen[key] = row
             out.append(row)
         elif first.cells != row.cells:
-            raise InputError(str(path), f"line {i}", f"one row per job, got a second row for "
-                             f"point {row.point} replication {row.replication} that differs "
-                             f"from line {first.line} (results of two versions of the sweep; "
-                             "use another --out)", has_value=False)
+            raise InputError(str(path), f"line {i}", "one row per job, got the job of line "
+                             f"{first.line} again with other results (two versions of a sweep "
+                             "or study mixed; use another --out)", has_value=False)
     if warn and len(out) < len(rows):
         print(f"schedsim: {path}: {len(rows) - len(out)} duplicate row(s) ignored (the same "
               "job written twice)", file=sys.stderr)
@@ -295,7 +294,7 @@ def _good_rows(path: Path) -> list[dict[str, str]]:
     """The complete rows of a results file; a torn last line (a kill mid-write) is cut off."""
     if not path.exists():
         return []
-    text = read_text(path, "a results file written by schedsim sweep")
+    text = read_text(path, "a results file written by schedsim sweep or rfc")
     lines = text.split("\n")
     lines = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
     if lines and lines[0].endswith("\n") and _cells(lines[0]) != COLUMNS:

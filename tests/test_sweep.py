@@ -239,8 +239,8 @@ def test_duplicate_rows_count_once_and_different_ones_are_refused(
     results.write_text(header + "".join(rows) + other)
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "line 6: expected one row per job, got a second row for point 0 replication 0 " \
-        "that differs from line 2" in err
+    assert "line 6: expected one row per job, got the job of line 2 again with other " \
+        "results" in err
 
 
 def bad_cell(column: str, value: str) -> Callable[[list[str]], list[str]]:
