@@ -211,6 +211,7 @@ class RayNodesLive(RayLive):
         out = super().details()
         rel = self.ctx.rel
         out["init_s"] = self.seen.get("head", {}).get("init_s")
+        out["ray_dir"] = str(self.ray_dir)
         out["raylets"] = [
             {"raylet": r.index, "node": r.node, "pool": r.pool, "cores": len(r.block),
              "started_s": rel(r.started_epoch), "start_s": r.start_s,
