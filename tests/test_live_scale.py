@@ -55,7 +55,8 @@ def test_wait_limit_is_the_tightest_of_memory_files_and_process_ids() -> None:
     assert by_memory.why.startswith("memory: 80% of 1.0 GiB available")
     by_files = wait_limit("workqueue", 10, **{**plenty, "nofile": 1064})
     assert by_files.slots == 1000 and by_files.why.startswith("file handles: RLIMIT_NOFILE 1064")
-    by_ids = wait_limit("ray", 8, **{**plenty, "threads": 1000 + 75 * 40})
+    per_slot_ids = RAY.slot_threads + RAY.node_threads / 8
+    by_ids = wait_limit("ray", 8, **{**plenty, "threads": 1000 + int(per_slot_ids * 40)})
     assert by_ids.slots == 40 and by_ids.why.startswith("process ids:")
     # A Ray node's own processes are shared by its slots: bigger nodes fit more slots.
     small = wait_limit("ray", 1, **{**plenty, "available": 64 * gib})
