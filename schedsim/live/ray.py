@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from schedsim.live.processes import OutputLines, parent_pid, process_group, session_members
+from schedsim.live.ray_driver import SLOTS
 from schedsim.live.run import REPO_ROOT, LiveAttempt, LiveContext, LivePlatform, LiveRunError
 from schedsim.model.cluster import Node
 
@@ -42,7 +43,7 @@ RAY_MAX_RETRIES = 3  # Ray's default for tasks; the driver does not change it
 
 class RayLive(LivePlatform):
     name = "ray"
-    mode = "slots"  # the driver's mode (see ray_driver)
+    mode = SLOTS  # the driver's mode (see ray_driver)
 
     def __init__(self, ctx: LiveContext) -> None:
         super().__init__(ctx)
@@ -93,7 +94,7 @@ class RayLive(LivePlatform):
         (ctx.work_dir / "out").mkdir()
         for k in range(self.slots):
             (self.slots_dir / f"{k}.lock").touch()
-            if self.mode == "slots":  # emulated nodes: every slot is down until its node is up
+            if self.mode == SLOTS:  # emulated nodes: every slot is down until its node is up
                 (self.slots_dir / f"{k}.down").touch()
         # Short: Ray's socket paths under it must fit in 107 bytes.
         ray_dir = Path("/tmp") / f"schedsim-ray-{os.getpid()}-{time.time_ns() % 10**9}"

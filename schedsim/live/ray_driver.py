@@ -43,7 +43,10 @@ from typing import Any
 from schedsim.live.processes import session_members
 
 ABANDONED = "abandoned"  # an attempt that found its slot marked down after claiming it
-NODES = "nodes"  # mode: a raylet per node (the waiting task); "slots": one raylet, emulated nodes
+# schedsim.scenario.WAIT_TASK, not imported: every Ray worker imports this module.
+WAIT_TASK = "wait"
+SLOTS = "slots"  # mode: one raylet, nodes emulated by blocks of slots (the zfp task)
+NODES = "nodes"  # mode: a raylet per node (the waiting task)
 RAYLET_ENV = "SCHEDSIM_RAYLET"  # set by the parent for each raylet; its workers inherit it
 SLOTS_ENV = "SCHEDSIM_SLOTS"  # "first,count": the raylet's block of slots
 
@@ -121,7 +124,7 @@ def _own_slots(cfg: dict[str, Any]) -> range:
 
 
 def _task_argv(cfg: dict[str, Any], index: int, out_file: Path) -> list[str]:
-    if cfg["task"] == "wait":
+    if cfg["task"] == WAIT_TASK:
         return [cfg["binary"], "--seconds", repr(cfg["durations"][index]),
                 "--bytes", str(cfg["output_size"]), "--out", str(out_file)]
     return [cfg["binary"], "--n", str(cfg["n"]), "--tolerance", repr(cfg["tolerance"]),
@@ -137,7 +140,7 @@ def run_task(cfg: dict[str, Any], index: int) -> dict[str, Any]:
                                     attempts_dir)
     data = b""
     try:
-        if cfg["task"] == "wait":
+        if cfg["task"] == WAIT_TASK:
             out_file = Path(cfg["out_dir"]) / f"task_{index}.{attempt}.out"
         else:
             out_file = Path(cfg["out_dir"]) / f"task_{index}.zfp"
@@ -145,7 +148,7 @@ def run_task(cfg: dict[str, Any], index: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)
         process_s = time.perf_counter() - t0
-        if cfg["task"] == "wait" and proc.returncode == 0:
+        if cfg["task"] == WAIT_TASK and proc.returncode == 0:
             # The output goes back to the driver as the return value (the object store).
             data = out_file.read_bytes()
             out_file.unlink()
