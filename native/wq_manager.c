@@ -3,7 +3,8 @@
  * CCTools C API (work_queue.h).
  *
  * It submits K tasks that each run compress_task (sent to every worker once, as
- * a cached input file), waits for them, and prints JSON lines on stdout:
+ * a cached input file), or with --wait-times the waiting task wait_task, waits
+ * for them, and prints JSON lines on stdout:
  *
  *   {"event":"listening","port":P}        first, so a launcher can start workers
  *   {"event":"task_done",...}             one per returned task, with Work
@@ -40,16 +41,23 @@
 #define EXIT_TIMEOUT 3
 #define MAX_TASKS 1000000
 #define REMOTE_BINARY "compress_task"
+#define REMOTE_WAIT_BINARY "wait_task"
 
 static const char *usage_text =
-	"usage: wq_manager --tasks K --n N --tolerance T --task-binary PATH --out-dir DIR\n"
+	"usage: wq_manager --tasks K (--n N --tolerance T | --wait-times FILE [--output-bytes B])\n"
+	"                  --task-binary PATH --out-dir DIR\n"
 	"                  [--port P] [--password FILE] [--max-retries R] [--seed-base S]\n"
 	"                  [--timeout SECONDS] [--transactions-log FILE] [--stats-log FILE]\n"
-	"  --tasks K              number of compress_task tasks to submit\n"
+	"  --tasks K              number of tasks to submit\n"
 	"  --n N                  values per task (passed to compress_task --n)\n"
 	"  --tolerance T          zfp accuracy (passed to compress_task --tolerance)\n"
-	"  --task-binary PATH     compress_task executable, sent to each worker once (cached)\n"
-	"  --out-dir DIR          where task outputs task_<i>.zfp land (created if missing)\n"
+	"  --wait-times FILE      run the waiting task instead: line i of FILE is task i's time\n"
+	"                         in seconds (passed to wait_task --seconds)\n"
+	"  --output-bytes B       bytes each waiting task writes and returns (default 0)\n"
+	"  --task-binary PATH     the task's executable (compress_task, or wait_task with\n"
+	"                         --wait-times), sent to each worker once (cached)\n"
+	"  --out-dir DIR          where task outputs task_<i>.zfp (task_<i>.out) land (created if\n"
+	"                         missing)\n"
 	"  --port P               listening port; 0 (default) lets Work Queue pick one\n"
 	"  --password FILE        password file that workers must also be given (-P)\n"
 	"  --max-retries R        tries per task before WORK_QUEUE_RESULT_MAX_RETRIES;\n"
@@ -63,6 +71,9 @@ struct options {
 	long tasks;
 	const char *n_text;         /* validated, passed through verbatim */
 	const char *tolerance_text; /* validated, passed through verbatim */
+	const char *wait_times_file;
+	char **wait_texts; /* with --wait-times: task i's seconds, validated, one per task */
+	const char *output_bytes_text;
 	const char *task_binary;
 	const char *out_dir;
 	long port;
@@ -138,6 +149,40 @@ static int make_dirs(const char *path)
 	return rc != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* Reads one time per task (seconds >= 0, one per line) into o->wait_texts, as
+ * plain numbers that can go to the worker's shell unquoted. */
+static void read_wait_times(struct options *o)
+{
+	FILE *f = fopen(o->wait_times_file, "r");
+	if (!f)
+		usage_error("--wait-times '%s' is not readable: %s", o->wait_times_file, strerror(errno));
+	o->wait_texts = calloc((size_t)o->tasks, sizeof(char *));
+	if (!o->wait_texts) {
+		fprintf(stderr, PROG ": out of memory\n");
+		exit(EXIT_FAILURE);
+	}
+	char line[128];
+	long i = 0;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (!line[0])
+			continue;
+		if (i >= o->tasks)
+			usage_error("--wait-times '%s' has more than --tasks %ld lines", o->wait_times_file, o->tasks);
+		char *end = NULL;
+		errno = 0;
+		double v = strtod(line, &end);
+		if (!end || *end || errno == ERANGE || !isfinite(v) || v < 0.0 || isspace((unsigned char)line[0]))
+			usage_error("--wait-times line %ld expects a number of seconds >= 0, got '%s'", i + 1, line);
+		char text[64];
+		snprintf(text, sizeof(text), "%.9f", v);
+		o->wait_texts[i++] = strdup(text);
+	}
+	fclose(f);
+	if (i != o->tasks)
+		usage_error("--wait-times '%s' has %ld times for --tasks %ld", o->wait_times_file, i, o->tasks);
+}
+
 static void parse_args(int argc, char **argv, struct options *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -160,7 +205,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		flag[len] = '\0';
 		static const char *known[] = {"--tasks", "--n", "--tolerance", "--task-binary", "--out-dir",
 					      "--port", "--password", "--max-retries", "--seed-base", "--timeout",
-					      "--transactions-log", "--stats-log", NULL};
+					      "--transactions-log", "--stats-log", "--wait-times",
+					      "--output-bytes", NULL};
 		int found = 0;
 		for (int k = 0; known[k]; k++)
 			found = found || !strcmp(flag, known[k]);
@@ -197,15 +243,28 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->timeout_s = parse_positive_double(flag, value);
 		else if (!strcmp(flag, "--transactions-log"))
 			o->transactions_log = value;
-		else if (!strcmp(flag, "--stats-log"))
+		else if (!strcmp(flag, "--wait-times"))
+			o->wait_times_file = value;
+		else if (!strcmp(flag, "--output-bytes")) {
+			parse_u64(flag, value, "an integer >= 0", 0, (uint64_t)1 << 50);
+			o->output_bytes_text = value;
+		} else if (!strcmp(flag, "--stats-log"))
 			o->stats_log = value;
 	}
 	if (!o->tasks)
 		usage_error("missing required option --tasks");
-	if (!o->n_text)
-		usage_error("missing required option --n");
-	if (!o->tolerance_text)
-		usage_error("missing required option --tolerance");
+	if (o->wait_times_file) {
+		if (o->n_text || o->tolerance_text)
+			usage_error("--wait-times runs the waiting task; it takes no --n or --tolerance");
+		read_wait_times(o);
+	} else {
+		if (o->output_bytes_text)
+			usage_error("--output-bytes needs --wait-times");
+		if (!o->n_text)
+			usage_error("missing required option --n");
+		if (!o->tolerance_text)
+			usage_error("missing required option --tolerance");
+	}
 	if (!o->task_binary)
 		usage_error("missing required option --task-binary");
 	if (!o->out_dir)
@@ -487,7 +546,7 @@ static char *output_path(const struct options *o, long index)
 		fprintf(stderr, PROG ": out of memory\n");
 		exit(EXIT_FAILURE);
 	}
-	snprintf(path, len, "%s/task_%ld.zfp", o->out_dir, index);
+	snprintf(path, len, "%s/task_%ld.%s", o->out_dir, index, o->wait_texts ? "out" : "zfp");
 	return path;
 }
 
@@ -496,19 +555,25 @@ static void submit_all(struct work_queue *q, const struct options *o)
 	for (long i = 0; i < o->tasks; i++) {
 		char cmd[512], remote_out[64], tag[32];
 		uint64_t seed = o->seed_base + (uint64_t)i;
-		snprintf(remote_out, sizeof(remote_out), "task_%ld.zfp", i);
+		const char *remote_binary = o->wait_texts ? REMOTE_WAIT_BINARY : REMOTE_BINARY;
+		snprintf(remote_out, sizeof(remote_out), "task_%ld.%s", i, o->wait_texts ? "out" : "zfp");
 		snprintf(tag, sizeof(tag), "%ld", i);
-		/* n and tolerance were validated as plain numbers, so they are safe
-		 * to pass to the worker's shell as they are. */
-		int w = snprintf(cmd, sizeof(cmd), "./" REMOTE_BINARY " --n %s --tolerance %s --seed %" PRIu64 " --out %s",
-				 o->n_text, o->tolerance_text, seed, remote_out);
+		/* Every value was validated as a plain number, so it is safe to pass
+		 * to the worker's shell as it is. */
+		int w;
+		if (o->wait_texts)
+			w = snprintf(cmd, sizeof(cmd), "./" REMOTE_WAIT_BINARY " --seconds %s --bytes %s --out %s",
+				     o->wait_texts[i], o->output_bytes_text ? o->output_bytes_text : "0", remote_out);
+		else
+			w = snprintf(cmd, sizeof(cmd), "./" REMOTE_BINARY " --n %s --tolerance %s --seed %" PRIu64 " --out %s",
+				     o->n_text, o->tolerance_text, seed, remote_out);
 		if (w < 0 || (size_t)w >= sizeof(cmd)) {
 			fprintf(stderr, PROG ": task command line too long\n");
 			exit(EXIT_USAGE);
 		}
 		struct work_queue_task *t = work_queue_task_create(cmd);
 		char *local_out = output_path(o, i);
-		if (!t || !work_queue_task_specify_file(t, o->task_binary, REMOTE_BINARY, WORK_QUEUE_INPUT, WORK_QUEUE_CACHE) ||
+		if (!t || !work_queue_task_specify_file(t, o->task_binary, remote_binary, WORK_QUEUE_INPUT, WORK_QUEUE_CACHE) ||
 		    !work_queue_task_specify_file(t, local_out, remote_out, WORK_QUEUE_OUTPUT, WORK_QUEUE_NOCACHE)) {
 			fprintf(stderr, PROG ": could not create task %ld\n", i);
 			exit(EXIT_FAILURE);

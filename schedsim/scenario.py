@@ -127,6 +127,12 @@ class ChurnSpec:
     on_notice: str = SHUTDOWN  # one of ON_NOTICE, the same for every platform
 
 
+# The task a live run executes (docs/live.md): the real zfp compression, or the waiting task
+# that lasts its drawn duration and writes output_size bytes. The simulator times both alike.
+ZFP_TASK, WAIT_TASK = "zfp", "wait"
+TASKS = (ZFP_TASK, WAIT_TASK)
+
+
 @dataclass(frozen=True)
 class WorkloadSpec:
     tasks: int
@@ -134,6 +140,7 @@ class WorkloadSpec:
     input_size: float = 0.0
     output_size: float = 0.0
     executable_size: float = 0.0
+    task: str = ZFP_TASK  # one of TASKS; only live runs look at it
 
 
 @dataclass(frozen=True)
@@ -313,6 +320,7 @@ def _read_workload(r: Reader) -> WorkloadSpec:
         input_size=r.take_size("input_size", 0.0),
         output_size=r.take_size("output_size", 0.0),
         executable_size=r.take_size("executable_size", 0.0),
+        task=r.take_choice("task", TASKS, ZFP_TASK),
     )
     r.done()
     return spec

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the native programs (compress_task, wq_manager) into build/native/.
+# Builds the native programs (compress_task, wait_task, wq_manager) into build/native/.
 #
 # Installs the Debian packages they need first if any is missing: as root with
 # apt-get, otherwise it says what to install and stops. Safe to run repeatedly;
@@ -57,9 +57,10 @@ if [[ ! -f "$cache" ]]; then
 fi
 cmake --build "$build_dir" --parallel "$(nproc 2>/dev/null || echo 2)"
 
-for exe in compress_task wq_manager; do
+for exe in compress_task wait_task wq_manager; do
   [[ -x "$build_dir/native/$exe" ]] || die "build finished but $build_dir/native/$exe is missing"
 done
 say "compress_task: $build_dir/native/compress_task"
+say "wait_task:     $build_dir/native/wait_task"
 say "wq_manager:    $build_dir/native/wq_manager"
 say "work_queue_worker: $(command -v work_queue_worker || echo 'not on PATH')"

@@ -26,6 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 NATIVE_DIR = REPO_ROOT / "build" / "native"
 COMPRESS_TASK = NATIVE_DIR / "compress_task"
 WQ_MANAGER = NATIVE_DIR / "wq_manager"
+WAIT_TASK = NATIVE_DIR / "wait_task"
 
 # Bound on any single wait, so that no test can hang.
 STEP_TIMEOUT_S = 60.0
@@ -74,6 +75,11 @@ def compress_task() -> Path:
 @pytest.fixture(scope="module")
 def wq_manager() -> Path:
     return _require(WQ_MANAGER)
+
+
+@pytest.fixture(scope="module")
+def wait_task() -> Path:
+    return _require(WAIT_TASK)
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +175,53 @@ def test_compress_task_bad_args_exit_2(
     assert proc.stdout == ""
     assert len(proc.stderr.splitlines()) == 1
     assert proc.stderr.startswith("compress_task: ")
+
+
+# ---- wait_task ----------------------------------------------------------------
+
+
+def test_wait_task_waits_its_time_and_writes_its_bytes(wait_task: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o.bin"
+    started = time.monotonic()
+    proc = run_compress(wait_task, "--seconds", "0.3", "--bytes", "200000", "--out", out)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    rec = json.loads(proc.stdout)
+    assert set(rec) == {"seconds", "bytes_out", "write_s", "total_s"}
+    assert rec["seconds"] == 0.3 and rec["bytes_out"] == 200_000
+    # The time is the given time: the write is inside it, not added to it.
+    assert 0.3 <= rec["total_s"] <= elapsed and rec["write_s"] < rec["total_s"]
+    data = out.read_bytes()
+    assert len(data) == 200_000 and len(set(data)) > 200  # not a run of zeros
+    empty = tmp_path / "empty"
+    proc = run_compress(wait_task, "--seconds", "0", "--out", empty)
+    assert proc.returncode == 0 and empty.read_bytes() == b""
+    assert json.loads(proc.stdout)["bytes_out"] == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--out", "{out}"],
+        ["--seconds", "1"],
+        ["--seconds", "-1", "--out", "{out}"],
+        ["--seconds", "nan", "--out", "{out}"],
+        ["--seconds", " 1", "--out", "{out}"],
+        ["--seconds", "1", "--bytes", "1.5", "--out", "{out}"],
+        ["--seconds", "1", "--bytes", "-2", "--out", "{out}"],
+        ["--seconds", "1", "--out", "{tmp}/missing/x"],
+        ["--seconds", "1", "--out"],
+        ["--bogus", "1"],
+    ],
+)
+def test_wait_task_bad_args_exit_2(wait_task: Path, tmp_path: Path, args: list[str]) -> None:
+    argv = [a.format(out=tmp_path / "out", tmp=tmp_path) for a in args]
+    proc = run_compress(wait_task, *argv)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert len(proc.stderr.splitlines()) == 1
+    assert proc.stderr.startswith("wait_task: ")
 
 
 # ---- process bookkeeping for live runs ---------------------------------------
@@ -370,6 +423,65 @@ def test_wq_manager_bad_args_exit_2(
     assert proc.stdout == ""
     assert len(proc.stderr.splitlines()) == 1
     assert proc.stderr.startswith("wq_manager: ")
+
+
+@pytest.mark.parametrize(
+    ("times", "extra", "words"),
+    [
+        ("1\n2\n", ["--n", "10"], "takes no --n or --tolerance"),
+        ("1\n", [], "has 1 times for --tasks 2"),
+        ("1\n2\n3\n", [], "more than --tasks 2 lines"),
+        ("1\n-2\n", [], "line 2 expects a number of seconds >= 0, got '-2'"),
+        ("1\n2 ; rm x\n", [], "line 2 expects a number of seconds"),
+        ("1\n2\n", ["--output-bytes", "1e3"], "--output-bytes expects an integer >= 0"),
+    ],
+)
+def test_wq_manager_bad_wait_times_exit_2(wq_manager: Path, wait_task: Path, tmp_path: Path,
+                                          times: str, extra: list[str], words: str) -> None:
+    (tmp_path / "times").write_text(times)
+    proc = subprocess.run(
+        [str(wq_manager), "--tasks", "2", "--wait-times", str(tmp_path / "times"),
+         "--task-binary", str(wait_task), "--out-dir", str(tmp_path / "out"), *extra],
+        capture_output=True, text=True, timeout=STEP_TIMEOUT_S)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert len(proc.stderr.splitlines()) == 1 and words in proc.stderr, proc.stderr
+
+
+def test_wq_manager_output_bytes_need_wait_times(wq_manager: Path, compress_task: Path,
+                                                 tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [str(wq_manager), "--tasks", "2", "--n", "10", "--tolerance", "1e-3",
+         "--output-bytes", "5", "--task-binary", str(compress_task),
+         "--out-dir", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=STEP_TIMEOUT_S)
+    assert proc.returncode == 2 and "--output-bytes needs --wait-times" in proc.stderr
+
+
+def test_wq_manager_runs_waiting_tasks(wq_manager: Path, wait_task: Path, worker_exe: str,
+                                       processes: Processes, tmp_path: Path) -> None:
+    (tmp_path / "password").write_text("not-a-real-secret\n")
+    times = [0.2, 0.05, 0.3]
+    (tmp_path / "times").write_text("".join(f"{t}\n" for t in times))
+    stdout_path = tmp_path / "manager.jsonl"
+    argv: list[str | Path] = [
+        wq_manager, "--tasks", "3", "--wait-times", tmp_path / "times",
+        "--output-bytes", "3000", "--task-binary", wait_task, "--out-dir", tmp_path / "out",
+        "--port", "0", "--password", tmp_path / "password", "--timeout", "50"]
+    with open(stdout_path, "w") as out, open(tmp_path / "manager.err", "w") as err:
+        manager = processes.start(argv, stdout=out, stderr=err)
+    port = wait_for_first_line(stdout_path, manager)["port"]
+    start_worker(processes, worker_exe, tmp_path, port, "w0")
+    rc, records = finish_manager(manager, stdout_path)
+    assert rc == 0, (tmp_path / "manager.err").read_text()
+    done = sorted((r for r in records if r["event"] == "task_done"),
+                  key=lambda r: r["task_index"])
+    assert [r["task_index"] for r in done] == [0, 1, 2]
+    for rec, seconds in zip(done, times, strict=True):
+        out = rec["task_output"]
+        assert rec["ok"] and out["seconds"] == seconds and out["bytes_out"] == 3000
+        assert seconds <= out["total_s"] < seconds + 0.5
+        assert Path(rec["output_file"]).name == f"task_{rec['task_index']}.out"
+        assert rec["output_bytes"] == 3000 and rec["bytes_received"] >= 3000
 
 
 def test_wq_manager_times_out_without_workers(

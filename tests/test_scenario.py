@@ -10,8 +10,9 @@ import yaml
 from schedsim.distributions import Constant, Exponential, Hyperexponential, Lognormal, Weibull
 from schedsim.errors import InputError
 from schedsim.scenario import BANDS, band_lifetime, load_scenario
+from schedsim.simulation import Simulation
 
-from .conftest import CONTRACT, REPO
+from .conftest import CONTRACT, REPO, make
 
 
 def test_contract_file_accepted_as_is() -> None:
@@ -93,6 +94,8 @@ BAD = [
     ("zero speed", with_(["cluster", "pools", 0, "speed"], 0), "cluster.pools[0].speed", "> 0"),
     ("host background", with_(["cluster", "host"], {"cpus": 2, "background": 2}),
      "cluster.host.background", "less than host.cpus"),
+    ("unknown live task", with_(["workload", "task"], "sleep"), "workload.task",
+     "one of wait | zfp"),
 ]
 
 
@@ -191,3 +194,15 @@ def test_manager_placement_must_name_a_pool(tmp_path: Path) -> None:
     data = with_(["platform"], {"type": "ray", "ray": {"head": {"pool": "nowhere"}}})
     with pytest.raises(InputError, match=r"platform.ray.head.pool: expected one of spot, got"):
         load_scenario(write(tmp_path, data))
+
+
+def test_workload_task_defaults_to_zfp_and_changes_no_simulated_result() -> None:
+    base = make({"replications": 1})
+    assert base.workload.task == "zfp"
+    wait = make({"replications": 1, "workload": {**CONTRACT["workload"], "task": "wait"}})
+    assert wait.workload.task == "wait"
+    # The waiting task's time is the drawn duration: the simulator times both tasks alike.
+    for platform in ("ideal", "workqueue", "ray"):
+        a = Simulation(base.with_platform(platform), 0).run()
+        b = Simulation(wait.with_platform(platform), 0).run()
+        assert a.metrics == b.metrics and a.events == b.events

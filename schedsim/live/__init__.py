@@ -1,8 +1,9 @@
 """Live runs: a scenario run for real on this host, on Work Queue or Ray.
 
 :func:`run_live` runs one replication with real processes (``wq_manager`` and
-``work_queue_worker``, or a local Ray cluster) executing the real task, ``compress_task``, and
-turns churn into fault injection: nodes are killed and replaced when the simulator's own churn
+``work_queue_worker``, or a local Ray cluster) executing the real task, ``compress_task``, or
+the waiting task of emulated-scale runs, ``wait_task`` (``workload.task: wait``), and turns
+churn into fault injection: nodes are killed and replaced when the simulator's own churn
 model says so. It returns per-attempt records and the same metrics as a simulated replication;
 :func:`live_summary` builds the same JSON summary as ``schedsim run``. See docs/live.md.
 """

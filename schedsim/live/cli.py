@@ -32,8 +32,10 @@ def register(subparsers: Any) -> dict[str, Handler]:
     live = subparsers.add_parser(
         "live", help="run a scenario for real on this host (Work Queue or Ray)",
         description="Run a scenario for real on this host: real workers run the real task "
-        "(compress_task), churn kills and replaces them. The scenario must fit the host and "
-        "use workload.duration: {dist: profile, n: N, tolerance: T}.")
+        "(compress_task; workload.duration: {dist: profile, n: N, tolerance: T}) or, with "
+        "workload.task: wait, a task that waits its drawn time and writes output_size bytes "
+        "(any distribution, as many slots as the host's memory and file handles allow); "
+        "churn kills and replaces them. The scenario must fit the host (docs/live.md).")
     live.add_argument("scenario", help="scenario YAML file")
     live.add_argument("--platform", required=True, metavar="workqueue|ray",
                       help="the platform that runs the tasks")

@@ -82,27 +82,30 @@ def _socket_inodes(pid: int) -> set[int]:
     return inodes
 
 
-def tcp_local_port(pid: int, remote_port: int) -> int | None:
-    """Local port of the process's established IPv4 TCP connection to ``remote_port``.
+def tcp_local_ports(pids: list[int], remote_port: int) -> dict[int, int]:
+    """Local port of each process's established IPv4 TCP connection to ``remote_port``.
 
-    Work Queue logs a worker by the address of its connection to the manager; this maps a
-    worker process we started to that address.
+    Work Queue logs a worker by the address of its connection to the manager; this maps the
+    worker processes we started to those addresses (the TCP table is read once for all).
     """
-    inodes = _socket_inodes(pid)
-    if not inodes:
-        return None
+    if not pids:
+        return {}
     try:
-        lines = (PROC / str(pid) / "net" / "tcp").read_text().splitlines()[1:]
+        lines = (PROC / "self" / "net" / "tcp").read_text().splitlines()[1:]
     except OSError:
-        return None
+        return {}
+    by_inode: dict[int, int] = {}
     for line in lines:
         cols = line.split()
-        if len(cols) < 10 or cols[3] != "01":  # 01: ESTABLISHED
-            continue
-        local, remote, inode = cols[1], cols[2], int(cols[9])
-        if inode in inodes and int(remote.split(":")[1], 16) == remote_port:
-            return int(local.split(":")[1], 16)
-    return None
+        if len(cols) >= 10 and cols[3] == "01" and int(cols[2].split(":")[1], 16) == remote_port:
+            by_inode[int(cols[9])] = int(cols[1].split(":")[1], 16)
+    out = {}
+    for pid in pids:
+        for inode in _socket_inodes(pid):
+            if inode in by_inode:
+                out[pid] = by_inode[inode]
+                break
+    return out
 
 
 def kill_session(sid: int) -> None:

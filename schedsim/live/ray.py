@@ -1,5 +1,8 @@
 """Ray for real: a local Ray cluster on 127.0.0.1 running the same compress_task binary.
 
+This is the zfp task's Ray: one raylet, nodes emulated by blocks of slots (below). The waiting
+task gets a raylet per node instead (:mod:`schedsim.live.ray_nodes`, which builds on this).
+
 The driver (:mod:`schedsim.live.ray_driver`) runs in a session of its own; it calls
 ``ray.init`` with one CPU per slot of the scenario, on the loopback address only
 (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` makes Ray keep 127.0.0.1 instead of the host's
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from schedsim.live.processes import OutputLines, parent_pid, process_group, session_members
+from schedsim.live.ray_driver import SLOTS
 from schedsim.live.run import REPO_ROOT, LiveAttempt, LiveContext, LivePlatform, LiveRunError
 from schedsim.model.cluster import Node
 
@@ -39,6 +43,7 @@ RAY_MAX_RETRIES = 3  # Ray's default for tasks; the driver does not change it
 
 class RayLive(LivePlatform):
     name = "ray"
+    mode = SLOTS  # the driver's mode (see ray_driver)
 
     def __init__(self, ctx: LiveContext) -> None:
         super().__init__(ctx)
@@ -68,10 +73,16 @@ class RayLive(LivePlatform):
         self.summary: dict[str, Any] | None = None
         self.results: dict[int, dict[str, Any]] = {}
         self.ray_dir: Path | None = None
+        self.seen: dict[str, dict[str, Any]] = {}  # the driver's last line of each event
 
     # ------------------------------------------------------------------ start
 
     def start(self, deadline: float) -> None:
+        self.start_driver()
+        self.wait_for("ready", deadline, "ray.init did not finish in time")
+
+    def start_driver(self) -> None:
+        """Start the driver process (its ray.init follows in the background)."""
         try:
             import ray  # noqa: F401 - only checks that the driver will find it
         except ImportError:
@@ -83,37 +94,52 @@ class RayLive(LivePlatform):
         (ctx.work_dir / "out").mkdir()
         for k in range(self.slots):
             (self.slots_dir / f"{k}.lock").touch()
-            (self.slots_dir / f"{k}.down").touch()
+            if self.mode == SLOTS:  # emulated nodes: every slot is down until its node is up
+                (self.slots_dir / f"{k}.down").touch()
         # Short: Ray's socket paths under it must fit in 107 bytes.
         ray_dir = Path("/tmp") / f"schedsim-ray-{os.getpid()}-{time.time_ns() % 10**9}"
         self.ray_dir = ray_dir
-        cfg = {"tasks": ctx.scenario.workload.tasks, "n": ctx.task.n,
-               "tolerance": ctx.task.tolerance, "seed_base": ctx.task.seed_base,
-               "binary": str(ctx.compress_task), "out_dir": str(ctx.work_dir / "out"),
+        task = ctx.task
+        cfg = {"mode": self.mode, "task": task.kind, "tasks": ctx.scenario.workload.tasks,
+               "n": task.n, "tolerance": task.tolerance, "seed_base": task.seed_base,
+               "durations": list(task.durations), "output_size": task.output_size,
+               "binary": str(ctx.task_binary), "out_dir": str(ctx.work_dir / "out"),
                "slots_dir": str(self.slots_dir), "attempts_dir": str(self.attempts_dir),
-               "slots": self.slots, "ray_dir": str(ray_dir)}
+               "slots": self.slots, "ray_dir": str(ray_dir), **self.driver_config()}
         cfg_path = ctx.work_dir / "driver.json"
         cfg_path.write_text(json.dumps(cfg))
+        env = self.ray_env()
+        with self.stdout_path.open("w") as out, self.stderr_path.open("w") as err:
+            self.driver = ctx.sessions.start(
+                [sys.executable, "-m", "schedsim.live.ray_driver", cfg_path], stdout=out,
+                stderr=err, stdin=subprocess.PIPE, cwd=ctx.work_dir, env=env)
+
+    def driver_config(self) -> dict[str, Any]:
+        """More keys for the driver's configuration (the subclass's)."""
+        return {}
+
+    def ray_env(self) -> dict[str, str]:
+        """The environment of the driver (and of every Ray process it starts)."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             [str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
         env["RAY_USAGE_STATS_ENABLED"] = "0"
         env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # keep Ray on 127.0.0.1
-        with self.stdout_path.open("w") as out, self.stderr_path.open("w") as err:
-            self.driver = ctx.sessions.start(
-                [sys.executable, "-m", "schedsim.live.ray_driver", cfg_path], stdout=out,
-                stderr=err, stdin=subprocess.PIPE, cwd=ctx.work_dir, env=env)
+        return env
+
+    def wait_for(self, event: str, deadline: float, late: str) -> None:
+        """Read the driver's lines until it prints ``event`` (bounded by READY_TIMEOUT_S)."""
+        assert self.driver is not None
         wait_until = min(deadline, time.monotonic() + READY_TIMEOUT_S)
-        while not self.ready:
+        while event not in self.seen:
             self._handle(self.lines.read())
-            if self.ready:
+            if event in self.seen:
                 break
             if self.driver.poll() is not None:
                 raise LiveRunError(f"the Ray driver exited with {self.driver.returncode} "
                                    f"before it was ready: {self._stderr_tail()}")
             if time.monotonic() > wait_until:
-                raise LiveRunError("ray.init did not finish in time "
-                                   f"({READY_TIMEOUT_S:g} s at most)")
+                raise LiveRunError(f"{late} ({READY_TIMEOUT_S:g} s at most)")
             time.sleep(0.005)
 
     def _stderr_tail(self) -> str:
@@ -203,6 +229,7 @@ class RayLive(LivePlatform):
             except ValueError:
                 continue  # something Ray printed on stdout
             event = rec.get("event")
+            self.seen[str(event)] = rec
             if event == "ready":
                 self.ready = rec
             elif event == "task_done":
@@ -235,6 +262,10 @@ class RayLive(LivePlatform):
 
     # ------------------------------------------------------------------ after the run
 
+    def attempt_node(self, start: dict[str, Any], t: float) -> int:
+        """The node an attempt ran on, from its start record (``t``: its start time)."""
+        return self._node_of(int(start["slot"]), t)
+
     def _node_of(self, slot: int, t: float) -> int:
         for k, node, start, end in self.tenure:
             if k == slot and start <= t + 1e-6 and (end is None or t <= end + 1e-6):
@@ -264,7 +295,7 @@ class RayLive(LivePlatform):
             task = int(start["task"])
             tries[task] = tries.get(task, 0) + 1
             t_start = ctx.rel(float(start["claim_epoch"]))
-            node = self._node_of(int(start["slot"]), t_start)
+            node = self.attempt_node(start, t_start)
             detail: dict[str, float] = {}
             if end is not None and end.get("status") == "killed":
                 t_end, outcome = ctx.rel(float(end["end_epoch"])), "preempted"
@@ -283,6 +314,7 @@ class RayLive(LivePlatform):
                 if outcome == "done" and result and result.get("attempt") == start["attempt"]:
                     detail["return_s"] = float(result["received_epoch"]) - float(
                         end["end_epoch"])
+                    detail["bytes_received"] = float(result.get("bytes_received", 0))
             else:
                 t_end, outcome = max(t_start, end_s), "aborted"
             out.append(LiveAttempt(task, tries[task], node, int(start["slot"]), t_start, t_end,

@@ -20,6 +20,7 @@ come (a stalled job). A run that does none of these within ``timeout_s`` raises
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import shutil
@@ -34,20 +35,22 @@ from typing import Any, ClassVar
 import simpy
 
 from schedsim.calibration.profile import ProfileDuration
+from schedsim.distributions import Draws
 from schedsim.errors import InputError
+from schedsim.live.limits import SlotLimit, wait_limit, zfp_limit
 from schedsim.live.processes import Sessions, sigterm_as_interrupt
 from schedsim.metrics import AttemptLog, Outcome
 from schedsim.model.churn import Churn
 from schedsim.model.cluster import Cluster, Node
 from schedsim.model.engine import RealtimeEngine
 from schedsim.rng import Streams
-from schedsim.scenario import Scenario
+from schedsim.scenario import WAIT_TASK, ZFP_TASK, Scenario
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NATIVE_DIR = REPO_ROOT / "build" / "native"
 POLL_S = 0.005  # how often the watcher looks at the platform's output
-HOST_SLOTS_PER_CPU = 2  # a live run may ask for at most this many slots per CPU of the host
 LIVE_PLATFORMS = ("workqueue", "ray")
+TASK_BINARIES = {ZFP_TASK: "compress_task", WAIT_TASK: "wait_task"}
 
 
 class LiveRunError(Exception):
@@ -107,11 +110,14 @@ class LiveResult:
 
 @dataclass(frozen=True)
 class LiveTask:
-    """The real task behind ``workload.duration: {dist: profile, ...}``."""
+    """The real task each task of the workload runs: zfp (``dist: profile``) or the wait."""
 
-    n: int
-    tolerance: float
-    seed_base: int = 1  # task i compresses the data of seed seed_base + i
+    kind: str  # ZFP_TASK | WAIT_TASK (workload.task)
+    n: int = 0  # zfp: values per task
+    tolerance: float = 0.0  # zfp: accuracy
+    seed_base: int = 1  # zfp: task i compresses the data of seed seed_base + i
+    output_size: int = 0  # wait: bytes each task writes, which the platform brings back
+    durations: tuple[float, ...] = ()  # wait: task i waits durations[i] s (per replication)
 
 
 @dataclass
@@ -124,7 +130,7 @@ class LiveContext:
     work_dir: Path
     sessions: Sessions
     timeout_s: float
-    compress_task: Path
+    task_binary: Path  # compress_task or wait_task
     t0_epoch: float = 0.0  # set at time 0
     env: simpy.Environment | None = None
 
@@ -184,37 +190,53 @@ class LivePlatform(ABC):
 # --------------------------------------------------------------------------- checks
 
 
-def host_slot_limit() -> int:
-    return HOST_SLOTS_PER_CPU * (os.cpu_count() or 1)
+def host_slot_limit(scenario: Scenario, platform: str) -> SlotLimit:
+    """The most slots ``scenario`` may have at once on ``platform`` here (docs/live.md)."""
+    if scenario.workload.task == ZFP_TASK:
+        return zfp_limit()
+    cores = min((p.cores for p in scenario.cluster.pools), default=1)
+    return wait_limit(platform, cores)
 
 
 def check_live_scenario(scenario: Scenario, platform: str) -> LiveTask:
     """Refuse (one InputError line) what cannot be run for real on this host."""
     if platform not in LIVE_PLATFORMS:
         raise InputError("--platform", "", " | ".join(LIVE_PLATFORMS), platform)
-    dist = scenario.workload.duration
-    if not isinstance(dist, ProfileDuration):
+    wl = scenario.workload
+    dist = wl.duration
+    if wl.task == ZFP_TASK and not isinstance(dist, ProfileDuration):
         raise InputError(scenario.source, "workload.duration",
-                         "{dist: profile, n: N, tolerance: T} for a live run (it runs the real "
-                         "task, so it needs its n and tolerance)", dist.describe().get("dist"))
+                         "{dist: profile, n: N, tolerance: T} for a live run of the zfp task "
+                         "(it runs the real task, so it needs its n and tolerance; "
+                         "workload.task: wait takes any distribution)",
+                         dist.describe().get("dist"))
     slots = scenario.cluster.initial_cores
-    limit = host_slot_limit()
-    if slots > limit:
+    limit = host_slot_limit(scenario, platform)
+    if slots > limit.slots:
         raise InputError(scenario.source, "cluster.pools",
-                         f"at most {limit} slots (pool count x cores, {HOST_SLOTS_PER_CPU} per "
-                         f"CPU of this host) for a live run", slots)
+                         f"at most {limit.slots} slots (pool count x cores) for a live "
+                         f"{platform} run of the {wl.task} task here ({limit.why})", slots)
     for i, churn in enumerate(scenario.churn):
         launches = sum(1 for e in churn.trace if e.event == "launch")
         extra = launches * scenario.cluster.pool(churn.pool).cores
-        if extra and slots + extra > limit:
+        if extra and slots + extra > limit.slots:
             raise InputError(scenario.source, f"churn[{i}].trace",
-                             f"launch events that keep the run within {limit} slots",
+                             f"launch events that keep the run within {limit.slots} slots",
                              slots + extra)
-    return LiveTask(n=dist.n, tolerance=dist.tolerance)
+    if wl.task == WAIT_TASK:
+        return LiveTask(kind=WAIT_TASK, output_size=round(wl.output_size))
+    assert isinstance(dist, ProfileDuration)
+    return LiveTask(kind=ZFP_TASK, n=dist.n, tolerance=dist.tolerance)
 
 
-def find_compress_task() -> Path:
-    exe = NATIVE_DIR / "compress_task"
+def task_durations(scenario: Scenario, replication: int) -> tuple[float, ...]:
+    """Task i's duration in replication ``replication``: the simulator's own draw."""
+    draws = Draws(scenario.workload.duration, Streams(scenario.seed, replication).get("durations"))
+    return tuple(draws.next() for _ in range(scenario.workload.tasks))
+
+
+def find_task_binary(kind: str) -> Path:
+    exe = NATIVE_DIR / TASK_BINARIES[kind]
     if not os.access(exe, os.X_OK):
         raise LiveRunError(f"{exe} is not built; run scripts/install_native.sh")
     return exe
@@ -226,7 +248,10 @@ def ignored_keys(scenario: Scenario) -> list[str]:
     if scenario.network is not None:
         out.append("network (the loopback interface is the network)")
     wl = scenario.workload
-    if wl.input_size or wl.output_size:
+    if wl.task == WAIT_TASK:
+        if wl.input_size:
+            out.append("workload.input_size (the waiting task reads no input)")
+    elif wl.input_size or wl.output_size:
         out.append("workload.input_size/output_size (the real task's files move)")
     for i, c in enumerate(scenario.churn):
         if c.notice > 0:
@@ -245,12 +270,15 @@ def run_live(scenario: Scenario, platform: str, replication: int = 0,
     by default they go to a temporary folder that is removed afterwards.
     """
     from schedsim.live.ray import RayLive
+    from schedsim.live.ray_nodes import RayNodesLive
     from schedsim.live.workqueue import WorkQueueLive
 
     task = check_live_scenario(scenario, platform)
     if timeout_s <= 0:
         raise InputError("--timeout", "", "a number of seconds > 0", timeout_s)
-    exe = find_compress_task()
+    exe = find_task_binary(task.kind)
+    if task.kind == WAIT_TASK:
+        task = dataclasses.replace(task, durations=task_durations(scenario, replication))
     if keep_dir is not None:
         keep_dir.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f"{platform}-r{replication}-", dir=keep_dir))
@@ -258,8 +286,11 @@ def run_live(scenario: Scenario, platform: str, replication: int = 0,
         work = Path(tempfile.mkdtemp(prefix="schedsim-live-"))
     sessions = Sessions()
     ctx = LiveContext(scenario=scenario, replication=replication, task=task, work_dir=work,
-                      sessions=sessions, timeout_s=timeout_s, compress_task=exe)
-    cls: type[LivePlatform] = WorkQueueLive if platform == "workqueue" else RayLive
+                      sessions=sessions, timeout_s=timeout_s, task_binary=exe)
+    cls: type[LivePlatform] = WorkQueueLive
+    if platform == "ray":
+        # The waiting task gets a raylet per node; zfp keeps one raylet with emulated nodes.
+        cls = RayNodesLive if task.kind == WAIT_TASK else RayLive
     live = cls(ctx)
     deadline = time.monotonic() + timeout_s
     try:

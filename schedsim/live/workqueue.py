@@ -16,6 +16,7 @@ worker process's sockets in ``/proc``. The manager retries lost tasks without li
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -32,12 +33,19 @@ from schedsim.live.processes import (
     command_name,
     parent_pid,
     session_members,
-    tcp_local_port,
+    tcp_local_ports,
 )
 from schedsim.live.run import NATIVE_DIR, LiveAttempt, LiveContext, LivePlatform, LiveRunError
 from schedsim.model.cluster import Node
+from schedsim.scenario import WAIT_TASK
 
 WORKER_COMM = "work_queue_work"  # /proc comm is cut at 15 characters
+# Declared, not enforced. Left to measure them, each worker reports the file system's free
+# space, which the other workers' outputs shrink; with hundreds of workers the manager then
+# saw tasks it had just dispatched come back unrun (RUNNING, then WAITING, no disconnection).
+WORKER_MEMORY_MB = 1024
+WORKER_DISK_MB = 1024
+MAP_EVERY_S = 0.05  # a pass over /proc costs milliseconds with hundreds of processes
 
 
 @dataclass
@@ -67,6 +75,7 @@ class WorkQueueLive(LivePlatform):
         self.summary: dict[str, Any] | None = None
         self.nodes: dict[int, _NodeProcs] = {}
         self.addr_slot: dict[str, tuple[int, int]] = {}  # "127.0.0.1:port" -> (node, slot)
+        self.next_map = 0.0  # when poll next looks for workers to map (time.monotonic)
 
     # ------------------------------------------------------------------ start
 
@@ -80,12 +89,18 @@ class WorkQueueLive(LivePlatform):
         self.password.write_text(secrets.token_hex(16) + "\n")
         self.password.chmod(0o600)
         task = ctx.task
-        argv: list[str | Path] = [self.manager_exe, "--tasks", str(ctx.scenario.workload.tasks),
-                "--n", str(task.n), "--tolerance", repr(task.tolerance),
-                "--task-binary", ctx.compress_task, "--out-dir", ctx.work_dir / "out",
-                "--port", "0", "--password", self.password,
-                "--timeout", str(max(1, math.ceil(ctx.timeout_s))),
-                "--seed-base", str(task.seed_base), "--transactions-log", self.tx_log]
+        argv: list[str | Path] = [self.manager_exe, "--tasks", str(ctx.scenario.workload.tasks)]
+        if task.kind == WAIT_TASK:
+            times = ctx.work_dir / "wait_times.txt"
+            times.write_text("".join(f"{d!r}\n" for d in task.durations))
+            argv += ["--wait-times", times, "--output-bytes", str(task.output_size)]
+        else:
+            argv += ["--n", str(task.n), "--tolerance", repr(task.tolerance),
+                     "--seed-base", str(task.seed_base)]
+        argv += ["--task-binary", ctx.task_binary, "--out-dir", ctx.work_dir / "out",
+                 "--port", "0", "--password", self.password,
+                 "--timeout", str(max(1, math.ceil(ctx.timeout_s))),
+                 "--transactions-log", self.tx_log]
         with self.stdout_path.open("w") as out, self.stderr_path.open("w") as err:
             self.manager = ctx.sessions.start(argv, stdout=out, stderr=err, cwd=ctx.work_dir)
         wait_until = min(deadline, time.monotonic() + 30.0)
@@ -122,6 +137,7 @@ class WorkQueueLive(LivePlatform):
             wdir = node_dir / f"w{slot}"
             wdir.mkdir(parents=True)
             argv = [self.worker_exe, "--single-shot", "--cores", "1",
+                    "--memory", str(WORKER_MEMORY_MB), "--disk", str(WORKER_DISK_MB),
                     "--password", str(self.password),
                     "--timeout", str(max(1, math.ceil(ctx.timeout_s))),
                     "--workdir", str(wdir), "127.0.0.1", str(self.port)]
@@ -136,38 +152,44 @@ class WorkQueueLive(LivePlatform):
         procs = self.nodes.get(node.id)
         if procs is None:
             return
-        self._map_ports(procs)
+        self._map_ports([procs])
         procs.gone = True
         for p in self.ctx.sessions.procs:
             if p.pid == procs.sid:
                 self.ctx.sessions.kill(p)
                 break
 
-    def _map_ports(self, procs: _NodeProcs) -> None:
-        """Find each worker of the node and the local port of its manager connection."""
-        if procs.gone or len(procs.ports) == procs.node.cores:
-            return
-        if len(procs.workers) < procs.node.cores:
-            for pid in sorted(session_members({procs.sid})):
+    def _map_ports(self, nodes: list[_NodeProcs]) -> None:
+        """Find each worker of ``nodes`` and the local port of its manager connection.
+
+        One pass over /proc and one read of the TCP table for all of them: with hundreds of
+        workers, a pass per node and a table read per worker would take the watcher's time.
+        """
+        pending = [p for p in nodes if not p.gone and len(p.ports) < p.node.cores]
+        by_sid = {p.sid: p for p in pending if len(p.workers) < p.node.cores}
+        if by_sid:
+            for pid in sorted(session_members(set(by_sid))):
                 # Workers are the children of the node's shell; a worker's own children
                 # carry its name only briefly (between fork and exec).
-                if (pid not in procs.workers and parent_pid(pid) == procs.sid
-                        and command_name(pid).startswith(WORKER_COMM)
-                        and len(procs.workers) < procs.node.cores):
+                procs = by_sid.get(parent_pid(pid) or -1)
+                if (procs is not None and pid not in procs.workers
+                        and len(procs.workers) < procs.node.cores
+                        and command_name(pid).startswith(WORKER_COMM)):
                     procs.workers[pid] = len(procs.workers)
-        for pid, slot in procs.workers.items():
-            if slot in procs.ports.values():
-                continue
-            port = tcp_local_port(pid, self.port)
-            if port is not None:
-                procs.ports[port] = slot
-                self.addr_slot[f"127.0.0.1:{port}"] = (procs.node.id, slot)
+        unmapped = {pid: (procs, slot) for procs in pending
+                    for pid, slot in procs.workers.items() if slot not in procs.ports.values()}
+        for pid, port in tcp_local_ports(list(unmapped), self.port).items():
+            procs, slot = unmapped[pid]
+            procs.ports[port] = slot
+            self.addr_slot[f"127.0.0.1:{port}"] = (procs.node.id, slot)
 
     # ------------------------------------------------------------------ polling
 
     def poll(self) -> None:
-        for procs in self.nodes.values():
-            self._map_ports(procs)
+        now = time.monotonic()
+        if now >= self.next_map:
+            self.next_map = now + MAP_EVERY_S
+            self._map_ports(list(self.nodes.values()))
         self._handle(self.lines.read())
         if self.summary is None and self.manager is not None and self.manager.poll() is not None:
             self._handle(self.lines.read())
@@ -253,8 +275,20 @@ class WorkQueueLive(LivePlatform):
         summary = dict(self.summary or {})
         summary.pop("event", None)
         return {"manager_summary": summary,
+                "workers_found": sum(len(p.workers) for p in self.nodes.values()),
                 "workers_mapped": len(self.addr_slot),
+                "worker_connections_s": self._connections(),
                 "tasks": [self.tasks[i] for i in sorted(self.tasks)]}
+
+    def _connections(self) -> list[float]:
+        """When each worker connection reached the manager (transactions log), s since time 0."""
+        out = []
+        with contextlib.suppress(OSError):
+            for line in self.tx_log.read_text(errors="replace").splitlines():
+                cols = line.split()
+                if len(cols) >= 6 and cols[2] == "WORKER" and cols[-1] == "CONNECTION":
+                    out.append(self.ctx.rel(int(cols[0]) / 1e6))
+        return sorted(out)
 
 
 def _task_detail(rec: dict[str, Any]) -> dict[str, float]:
