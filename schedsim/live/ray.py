@@ -30,7 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from schedsim.live.processes import OutputLines, parent_pid, process_group, session_members
-from schedsim.live.run import REPO_ROOT, LiveAttempt, LiveContext, LivePlatform, LiveRunError
+from schedsim.live.run import (
+    RAY_PREFIX,
+    RAY_TMP,
+    REPO_ROOT,
+    LiveAttempt,
+    LiveContext,
+    LivePlatform,
+    LiveRunError,
+)
 from schedsim.model.cluster import Node
 
 READY_TIMEOUT_S = 120.0  # ray.init on a loaded 2-core host can take tens of seconds
@@ -85,7 +93,7 @@ class RayLive(LivePlatform):
             (self.slots_dir / f"{k}.lock").touch()
             (self.slots_dir / f"{k}.down").touch()
         # Short: Ray's socket paths under it must fit in 107 bytes.
-        ray_dir = Path("/tmp") / f"schedsim-ray-{os.getpid()}-{time.time_ns() % 10**9}"
+        ray_dir = RAY_TMP / f"{RAY_PREFIX}{os.getpid()}-{time.time_ns() % 10**9}"
         self.ray_dir = ray_dir
         cfg = {"tasks": ctx.scenario.workload.tasks, "n": ctx.task.n,
                "tolerance": ctx.task.tolerance, "seed_base": ctx.task.seed_base,
@@ -100,9 +108,11 @@ class RayLive(LivePlatform):
         env["RAY_USAGE_STATS_ENABLED"] = "0"
         env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # keep Ray on 127.0.0.1
         with self.stdout_path.open("w") as out, self.stderr_path.open("w") as err:
+            # No death signal: when this process dies the driver sees its stdin close and kills
+            # its session (Ray's processes and the tasks), which a signal to it alone would not.
             self.driver = ctx.sessions.start(
                 [sys.executable, "-m", "schedsim.live.ray_driver", cfg_path], stdout=out,
-                stderr=err, stdin=subprocess.PIPE, cwd=ctx.work_dir, env=env)
+                stderr=err, stdin=subprocess.PIPE, cwd=ctx.work_dir, env=env, death_signal=None)
         wait_until = min(deadline, time.monotonic() + READY_TIMEOUT_S)
         while not self.ready:
             self._handle(self.lines.read())
