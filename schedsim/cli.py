@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run on Ray: a local instance, or a running cluster's address")
     sweep.add_argument("--out", type=Path, metavar="DIR",
                        help="results folder (default out/sweep-NAME); rerun to resume")
+    sweep.add_argument("--restart", action="store_true",
+                       help="discard the folder's results and start the sweep over (after a "
+                            "change to the scenario, grid or schedsim)")
     pl = sub.add_parser("plan", help="cheapest configuration meeting a deadline")
     _add_scenario_args(pl)
     pl.add_argument("--deadline", required=True, help='makespan deadline, e.g. "6h"')
@@ -120,12 +123,15 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from schedsim.outputs import check_folder
     from schedsim.report import print_summary, write_json, write_outputs
     from schedsim.runner import run_scenario
 
     scenario = load_from_args(args)
     if args.jobs < 1:
         raise InputError("--jobs", "", "an integer >= 1", args.jobs)
+    if args.out:
+        check_folder(args.out, "run")
     with progress_bar() as progress:
         bar = progress.add_task(f"{scenario.name}: replications", total=scenario.replications)
         summary = run_scenario(scenario, jobs=args.jobs, keep_records=args.out is not None,
@@ -167,9 +173,8 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
-    import json
-
     from schedsim import sweep
+    from schedsim.outputs import check_folder, folder_lock
 
     axes = sweep.parse_grid(args.grid)
     scenario = load_scenario(args.scenario, args.overrides, replications=args.replications)
@@ -177,39 +182,38 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
         raise InputError("--jobs", "", "an integer >= 1", args.jobs)
     base = tuple(args.overrides)
     jobs = sweep.plan(axes, scenario.replications, base)
-    for job in jobs:
-        if job.replication == 0:
-            load_scenario(args.scenario, list(job.overrides))  # every point must be valid
+    points = [load_scenario(args.scenario, list(job.overrides))  # every point must be valid
+              for job in jobs if job.replication == 0]
     out = args.out or Path("out") / f"sweep-{scenario.name}"
-    manifest = {"scenario": str(Path(args.scenario).resolve()), "grid": axes,
-                "overrides": list(base), "replications": scenario.replications}
-    manifest = json.loads(json.dumps(manifest))  # compare as it reads back (lists, not tuples)
-    manifest_path = out / "sweep.json"
-    if manifest_path.exists() and json.loads(manifest_path.read_text()) != manifest:
-        raise InputError(str(manifest_path), "", "the same sweep (scenario, grid, overrides, "
-                         "replications) to resume; use another --out for a new one",
-                         has_value=False)
-    out.mkdir(parents=True, exist_ok=True)
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-    results = out / "results.csv"
-    done = sweep.done_jobs(results)
-    todo = [j for j in jobs if (j.point, j.replication) not in done]
-    writer = sweep.ResultsFile(results)
-    try:
-        with progress_bar() as progress:
-            bar = progress.add_task(f"sweep {scenario.name}", total=len(jobs),
-                                    completed=len(jobs) - len(todo))
+    manifest = sweep.manifest(args.scenario, points, axes, base, scenario.replications)
+    check_folder(out, "sweep")
+    with folder_lock(out, sweep.LOCK, "sweep"):
+        manifest_path, results = out / sweep.MANIFEST, out / sweep.RESULTS
+        if args.restart:
+            results.unlink(missing_ok=True)
+        elif manifest_path.exists():
+            sweep.check_resume(manifest_path, sweep.read_manifest(manifest_path), manifest)
+        sweep.write_manifest(manifest_path, manifest)
+        done_rows = sweep.read_results(results, warn=True)
+        sweep.check_rows(results, done_rows, jobs)
+        done = {(r.point, r.replication) for r in done_rows}
+        todo = [j for j in jobs if (j.point, j.replication) not in done]
+        writer = sweep.ResultsFile(results)
+        try:
+            with progress_bar() as progress:
+                bar = progress.add_task(f"sweep {scenario.name}", total=len(jobs),
+                                        completed=len(jobs) - len(todo))
 
-            def on_row(row: dict[str, object]) -> None:
-                writer.append(row)
-                progress.advance(bar)
+                def on_row(row: dict[str, object]) -> None:
+                    writer.append(row)
+                    progress.advance(bar)
 
-            sweep.execute(args.scenario, todo, workers=args.jobs,
-                          use_ray=args.ray is not None, ray_address=args.ray or None,
-                          on_row=on_row)
-    finally:
-        writer.close()
-    console.print(sweep_table(results, axes))
+                sweep.execute(args.scenario, todo, workers=args.jobs,
+                              use_ray=args.ray is not None, ray_address=args.ray or None,
+                              on_row=on_row)
+        finally:
+            writer.close()
+        console.print(sweep_table(results, axes))
     console.print(f"{len(jobs) - len(todo)} job(s) were already done, {len(todo)} ran; "
                   f"results: {results}")
     return 0
@@ -217,17 +221,17 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
 
 def sweep_table(results: Path, axes: list[tuple[str, list[str]]]) -> object:
     """Mean makespan, throughput and cost per point, with 95% CIs."""
-    import json
-
     from rich.table import Table
 
     from schedsim.metrics import summarize
     from schedsim.report import fmt
-    from schedsim.sweep import read_rows
+    from schedsim.sweep import read_results
 
     points: dict[int, list[dict[str, str]]] = {}
-    for row in read_rows(results):
-        points.setdefault(int(row["point"]), []).append(row)
+    overrides: dict[int, tuple[str, ...]] = {}
+    for row in read_results(results):
+        points.setdefault(row.point, []).append(row.cells)
+        overrides[row.point] = row.overrides
     table = Table(title="sweep")
     for key, _ in axes:
         table.add_column(key)
@@ -235,8 +239,7 @@ def sweep_table(results: Path, axes: list[tuple[str, list[str]]]) -> object:
         table.add_column(name, justify="right")
     for point in sorted(points):
         rows = points[point]
-        overrides = json.loads(rows[0]["overrides"])
-        values = {o.partition("=")[0]: o.partition("=")[2] for o in overrides}
+        values = {o.partition("=")[0]: o.partition("=")[2] for o in overrides[point]}
         cells = [values.get(key, "") for key, _ in axes]
         for name in ("makespan_s", "throughput_tasks_per_s", "cost_usd", "tasks_failed"):
             s = summarize([float(r[name]) for r in rows])
@@ -251,7 +254,8 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
     from schedsim import plan as planning
-    from schedsim.report import fmt, write_json
+    from schedsim.outputs import StagedFiles, check_folder
+    from schedsim.report import fmt, json_text
     from schedsim.units import UnitError, parse_duration
 
     try:
@@ -263,6 +267,8 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     if not 0 < args.confidence <= 1:
         raise InputError("--confidence", "", "a number in (0, 1]", args.confidence)
     scenario = load_from_args(args)
+    out = args.out or Path("out") / f"plan-{scenario.name}"
+    check_folder(out, "plan")
     base = list(args.overrides) + [f"replications={scenario.replications}",
                                    f"seed={scenario.seed}"]
     err = Console(stderr=True)
@@ -287,10 +293,9 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     else:
         console.print(f"[yellow]no feasible configuration; binding: {result.binding}[/yellow]")
     console.print(f"{len(result.points)} point(s) simulated, {result.pruned} pruned by the bound")
-    out = args.out or Path("out") / f"plan-{scenario.name}"
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(planning.as_json(result), out / "plan.json")
-    planning.plot(result, deadline, out / "frontier.png")
+    with StagedFiles(out, ("plan.json", "frontier.png")) as files:
+        files.write_text("plan.json", json_text(planning.as_json(result)))
+        planning.plot(result, deadline, files.path("frontier.png"))
     console.print(f"wrote {out}/plan.json, {out}/frontier.png")
     return 0
 
@@ -299,7 +304,8 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
     import dataclasses
 
     from schedsim import rfc, rfc_report
-    from schedsim.report import write_json
+    from schedsim.outputs import StagedFiles
+    from schedsim.report import json_text
 
     if args.jobs < 1:
         raise InputError("--jobs", "", "an integer >= 1", args.jobs)
@@ -321,14 +327,14 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
 
         study = rfc.run_study(grid, args.out, workers=args.jobs, ray_address=args.ray or None,
                               use_ray=args.ray is not None, on_job=on_job)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(study, args.out / "rfc.json")
-    rfc_report.heatmaps(study["rows"], args.out / "rfc-heatmaps.png")
     command = "schedsim rfc" + (" --quick" if args.quick else "") + "".join(
         f" --nodes {n}" for n in (args.nodes or [])) + f" --out {args.out}"
     text = rfc_report.report(study, "rfc-heatmaps.png", rfc.load_validation(), command,
                              rfc.load_previous())
-    (args.out / "rfc-at-scale.md").write_text(text, encoding="utf-8")
+    with StagedFiles(args.out, ("rfc.json", "rfc-heatmaps.png", "rfc-at-scale.md")) as files:
+        files.write_text("rfc.json", json_text(study))
+        rfc_report.heatmaps(study["rows"], files.path("rfc-heatmaps.png"))
+        files.write_text("rfc-at-scale.md", text)
     console.print(f"{len(study['rows'])} points; wrote {args.out}/rfc-at-scale.md, "
                   "rfc-heatmaps.png, rfc.json")
     return 0
@@ -336,28 +342,30 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     from schedsim import validation
-    from schedsim.report import write_json
+    from schedsim.outputs import StagedFiles, check_folder, write_text
+    from schedsim.report import json_text
 
     configs = validation.QUICK if args.quick else validation.FULL
     repeats, sims = (2, 20) if args.quick else (10, 50)
     live = validation.read_live(args.live) if args.live is not None else None
     per_config = (0 if live else repeats * len(validation.PLATFORMS)) + \
         len(validation.PLATFORMS)
-    args.out.mkdir(parents=True, exist_ok=True)
+    check_folder(args.out, "validate")
     recorded = args.out / "validation-live.jsonl"
     if args.live is not None and args.live.resolve() != recorded.resolve():
         # The report's directory keeps the live runs it was made from.
-        recorded.write_text(args.live.read_text(encoding="utf-8"), encoding="utf-8")
+        write_text(recorded, args.live.read_text(encoding="utf-8"))
     with progress_bar() as progress:
         bar = progress.add_task("validate", total=per_config * (len(configs) + 1))
         report = validation.validate(
             configs, repeats=repeats, sim_replications=sims, profile=args.profile,
             timeout_s=args.timeout, live=live, live_out=recorded,
             on_step=lambda s: progress.update(bar, advance=1, description=f"validate: {s}"))
-    write_json(report, args.out / "validation.json")
-    validation.plot(report, args.out / "validation.png")
     text = validation.markdown(report, "validation.png")
-    (args.out / "validation.md").write_text(text, encoding="utf-8")
+    with StagedFiles(args.out, ("validation.json", "validation.png", "validation.md")) as files:
+        files.write_text("validation.json", json_text(report))
+        validation.plot(report, files.path("validation.png"))
+        files.write_text("validation.md", text)
     console.print(text)
     console.print(f"wrote {args.out}/validation.json, validation.md, validation.png, "
                   "validation-live.jsonl")

@@ -3,7 +3,8 @@
 ``--out DIR`` keeps the resolved scenario (overrides applied), the JSON summary, one CSV row
 per task attempt, a plot of completed tasks over time, and, for runs of up to
 :data:`TRACE_LIMIT` attempts, a Chrome/Perfetto trace with one track per worker slot (open it
-at ui.perfetto.dev or chrome://tracing).
+at ui.perfetto.dev or chrome://tracing). They are written together or not at all
+(:mod:`schedsim.outputs`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from schedsim.metrics import METRICS, Outcome
+from schedsim.outputs import StagedFiles, write_text
 from schedsim.runner import Summary
 from schedsim.verdict import winner
 
@@ -108,41 +110,41 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
                       f"{reason}[/yellow]")
 
 
+def json_text(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, allow_nan=False) + "\n"
+
+
 def write_json(data: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    """``data`` as JSON, written atomically (a temporary name renamed over ``path``)."""
+    write_text(path, json_text(data))
+
+
+RUN_FILES = ("scenario.resolved.yaml", "summary.json", "attempts.csv", "trace.json",
+             "completions.png")
 
 
 def write_outputs(summary: Summary, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
+    """The files of :data:`RUN_FILES` this run has, renamed into ``out`` together once all
+    are written; the others (a trace an earlier, smaller run left) are removed."""
     resolved = dict(summary.scenario.raw)
     resolved["seed"] = summary.scenario.seed
     resolved["replications"] = summary.scenario.replications
-    path = out / "scenario.resolved.yaml"
-    path.write_text(yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
-    written.append(path)
-    path = out / "summary.json"
-    write_json(summary.data, path)
-    written.append(path)
-    path = out / "attempts.csv"
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["replication", "task", "node", "slot", "start_s", "end_s", "outcome"])
-        for rep, result in enumerate(summary.results):
-            for rec in result.log:
-                writer.writerow([rep, rec.task, rec.node, rec.slot, f"{rec.start:.6f}",
-                                 f"{rec.end:.6f}", rec.outcome.name.lower()])
-    written.append(path)
-    first = summary.results[0].log
-    if 0 < len(first) <= TRACE_LIMIT:
-        path = out / "trace.json"
-        write_trace(summary, path)
-        written.append(path)
-    path = out / "completions.png"
-    plot_completions(summary, path)
-    written.append(path)
-    return written
+    with StagedFiles(out, RUN_FILES) as files:
+        files.write_text("scenario.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
+        files.write_text("summary.json", json_text(summary.data))
+        with files.path("attempts.csv").open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["replication", "task", "node", "slot", "start_s", "end_s",
+                             "outcome"])
+            for rep, result in enumerate(summary.results):
+                for rec in result.log:
+                    writer.writerow([rep, rec.task, rec.node, rec.slot, f"{rec.start:.6f}",
+                                     f"{rec.end:.6f}", rec.outcome.name.lower()])
+        first = summary.results[0].log
+        if 0 < len(first) <= TRACE_LIMIT:
+            write_trace(summary, files.path("trace.json"))
+        plot_completions(summary, files.path("completions.png"))
+    return files.written
 
 
 def write_trace(summary: Summary, path: Path) -> None:

@@ -34,6 +34,7 @@ import yaml
 
 from schedsim.calibration.profile import default_profile_path, load_profile
 from schedsim.metrics import METRICS, summarize
+from schedsim.outputs import check_folder, folder_lock, read_bytes, read_text, write_text
 from schedsim.scenario import parse_scenario
 from schedsim.sweep import Job, ResultsFile, done_rows, execute
 from schedsim.verdict import NO_MARGIN, TIE, Margin, winner
@@ -331,11 +332,17 @@ def run_study(grid: Grid, out: Path, *, workers: int = 1, ray_address: str | Non
     Phase 1 runs every point at nominal values and at both corners; phase 2 moves one
     parameter at a time at one point of each region whose verdict a corner flipped.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    check_folder(out, "rfc")
+    with folder_lock(out, "rfc-runs.lock", "rfc study"):
+        return _study(grid, out, workers, ray_address, use_ray, on_job)
+
+
+def _study(grid: Grid, out: Path, workers: int, ray_address: str | None, use_ray: bool,
+           on_job: Callable[[int, int], None]) -> dict[str, Any]:
     base = out / "rfc-base.yaml"
     text = base_scenario_text()
-    if not base.exists() or base.read_text(encoding="utf-8") != text:
-        base.write_text(text, encoding="utf-8")
+    if not base.is_file() or read_text(base, "the study's base scenario") != text:
+        write_text(base, text)
     results = out / "rfc-runs.csv"
     _check_fingerprint(results)
     params = uncertain_params()
@@ -377,12 +384,16 @@ def _check_fingerprint(results: Path) -> None:
     moved aside (kept, not reused) and the study starts afresh."""
     stamp = results.with_suffix(".fingerprint")
     now = model_fingerprint()
-    if results.exists() and (not stamp.exists() or stamp.read_text().strip() != now):
+    if results.exists() and not results.is_file():
+        read_bytes(results, "runs written by schedsim rfc")  # says why reading fails
+    if results.exists() and (not stamp.exists() or
+                             read_text(stamp, "a model fingerprint").strip() != now):
         stale = results.with_suffix(".csv.stale")
         results.replace(stale)
         print(f"schedsim: {results} came from another model version; moved to {stale}",
               file=sys.stderr)
-    stamp.write_text(now + "\n", encoding="utf-8")
+    if not stamp.exists() or read_text(stamp, "a model fingerprint") != now + "\n":
+        write_text(stamp, now + "\n")
 
 
 def _run_jobs(jobs: list[Job], base: Path, results: Path, workers: int,

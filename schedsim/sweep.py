@@ -6,28 +6,34 @@ replication r, which is deterministic, so serial, process-pool and Ray runs give
 numbers. Each finished job appends one row to ``results.csv`` at once (flushed and synced);
 rerunning the same command reads the file, drops a torn last line, and runs only the missing
 jobs, so an interrupted sweep (Ctrl-C, a killed process, a lost Ray node) loses nothing and
-duplicates nothing.
+duplicates nothing. ``sweep.json`` records what the rows depend on (the scenario's and its
+files' content, the grid, overrides, replications, the version): a resume after a change is
+refused, naming it. Every row read back is checked, and one folder takes one sweep at a time.
 """
 
 from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import io
 import itertools
 import json
 import os
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from schedsim.errors import InputError
+from schedsim import __version__
+from schedsim.errors import InputError, describe
 from schedsim.metrics import METRICS
+from schedsim.outputs import read_bytes, read_text, write_text
 from schedsim.pool import run as run_jobs
-from schedsim.scenario import load_scenario
+from schedsim.scenario import Scenario, load_scenario
 
 FIXED_COLUMNS = ["point", "replication", "overrides", "failure"]
 COLUMNS = FIXED_COLUMNS + list(METRICS)
@@ -92,6 +98,103 @@ def plan(axes: list[tuple[str, list[str]]], replications: int,
             for r in range(replications)]
 
 
+MANIFEST = "sweep.json"
+RESULTS = "results.csv"
+LOCK = "sweep.lock"
+KIND = "schedsim sweep"
+# What a resume must find unchanged, in the order a refusal names them.
+RECORDED = ("version", "scenario_sha256", "files", "grid", "overrides", "replications")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(read_bytes(path, "a file the scenario uses")).hexdigest()
+
+
+def referenced_files(scenario: Scenario) -> dict[str, Path]:
+    """Files whose content a run of ``scenario`` reads besides the scenario file, by the name
+    a manifest gives them: churn traces as the scenario writes them, and the calibration
+    profile (durations ``dist: profile``, platform overheads)."""
+    from schedsim.calibration.profile import default_profile_path
+
+    base = Path(scenario.source).resolve().parent
+    files = {"calibration profile": default_profile_path()}
+    for entry in scenario.raw.get("churn") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("trace"), str):
+            trace = Path(entry["trace"])
+            files[entry["trace"]] = trace if trace.is_absolute() else base / trace
+    return files
+
+
+def manifest(scenario_path: str, points: list[Scenario], axes: list[tuple[str, list[str]]],
+             overrides: tuple[str, ...], replications: int) -> dict[str, Any]:
+    """What ``sweep.json`` records: enough to tell a resume of the same sweep from a
+    different one (the scenario and the files it reads by content, not by path)."""
+    files = {name: path for p in points for name, path in referenced_files(p).items()}
+    data = {"kind": KIND, "version": __version__,
+            "scenario": str(Path(scenario_path).resolve()),
+            "scenario_sha256": _sha256(Path(scenario_path)),
+            "files": {name: _sha256(files[name]) for name in sorted(files)},
+            "grid": axes, "overrides": list(overrides), "replications": replications}
+    return dict(json.loads(json.dumps(data)))  # as it reads back (lists, not tuples)
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    text = read_text(path, "a sweep manifest written by schedsim sweep")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise InputError(str(path), "", "a sweep manifest (JSON) written by schedsim sweep; "
+                         "--restart starts the sweep over", has_value=False)
+    return data
+
+
+def check_resume(path: Path, recorded: dict[str, Any], now: dict[str, Any]) -> None:
+    """Refuse to resume a sweep whose inputs changed, naming the first change."""
+    again = "; --restart starts the sweep over, or use another --out"
+    if recorded.get("kind") != KIND:
+        raise InputError(str(path), "kind", "a manifest that records the scenario's content, "
+                         "got one written before schedsim recorded it" + again,
+                         has_value=False)
+    for key in RECORDED:
+        then, new = recorded.get(key), now[key]
+        if then == new:
+            continue
+        if key == "scenario_sha256":
+            raise InputError(str(path), "scenario", "the content the sweep started with "
+                             f"(sha256 {str(then)[:12]}), got a changed scenario (sha256 "
+                             f"{new[:12]})" + again, has_value=False)
+        if key == "files" and isinstance(then, dict):
+            name = next(f for f in sorted(set(then) | set(new)) if then.get(f) != new.get(f))
+            raise InputError(str(path), name, "the content the sweep started with "
+                             f"(sha256 {str(then.get(name, 'none'))[:12]}), got sha256 "
+                             f"{str(new.get(name, 'none'))[:12]}" + again, has_value=False)
+        raise InputError(str(path), key, f"{describe(then)} as when the sweep started, got "
+                         f"{describe(new)}" + again, has_value=False)
+
+
+def write_manifest(path: Path, data: dict[str, Any]) -> None:
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def check_rows(path: Path, rows: list[ResultRow], jobs: list[Job]) -> None:
+    """Every row belongs to one of ``jobs``: the same point with the same overrides."""
+    by_point = {j.point: j for j in jobs}
+    replications = 1 + max((j.replication for j in jobs), default=-1)
+    for row in rows:
+        job = by_point.get(row.point)
+        if job is None or row.overrides != job.overrides:
+            expected = (f"point {row.point} of this sweep with overrides {list(job.overrides)}"
+                        if job else f"a point of this sweep (0 to {len(by_point) - 1})")
+            raise InputError(str(path), f"line {row.line}", f"{expected}, got "
+                             f"{describe(list(row.overrides))}; use another --out",
+                             has_value=False)
+        if row.replication >= replications:
+            raise InputError(str(path), f"line {row.line} replication", "a replication of "
+                             "this sweep", row.replication)
+
+
 def run_job(scenario_path: str, job: Job) -> dict[str, Any]:
     """One replication of one point: the row to append."""
     from schedsim.simulation import Simulation
@@ -105,40 +208,113 @@ def run_job(scenario_path: str, job: Job) -> dict[str, Any]:
     return row
 
 
+@dataclass(frozen=True)
+class ResultRow:
+    """One checked row of a results file: its job and its cells as written."""
+
+    line: int
+    point: int
+    replication: int
+    overrides: tuple[str, ...]
+    cells: dict[str, str]
+
+
 def done_jobs(path: Path) -> set[tuple[int, int]]:
     """(point, replication) pairs already in the results file; a torn last line is cut off."""
-    return {(int(row["point"]), int(row["replication"])) for row in _good_rows(path)}
+    return {(r.point, r.replication) for r in read_results(path, by="point", warn=True)}
 
 
 def done_rows(path: Path) -> dict[tuple[tuple[str, ...], int], dict[str, str]]:
     """The rows already in the results file by (overrides, replication): a study that
     numbers its jobs afresh each time finds its runs by what they are, not by their index."""
-    return {(tuple(json.loads(row["overrides"])), int(row["replication"])): row
-            for row in _good_rows(path)}
+    return {(r.overrides, r.replication): r.cells
+            for r in read_results(path, by="overrides", warn=True)}
+
+
+def read_results(path: Path, *, by: str = "point", warn: bool = False) -> list[ResultRow]:
+    """Every row of a results file, checked; a torn last line (a kill mid-write) is cut off.
+
+    Rows of the same job (``by`` point or overrides, and replication) that are identical
+    (two sweeps at once before folders were locked) count once, with a warning when ``warn``;
+    different rows of one job are refused: the file mixes two versions of a sweep.
+    """
+    rows = _good_rows(path)
+    seen: dict[tuple[object, int], ResultRow] = {}
+    out: list[ResultRow] = []
+    for i, cells in enumerate(rows, start=2):
+        row = _check_row(path, i, cells)
+        key = (row.point if by == "point" else row.overrides, row.replication)
+        first = seen.get(key)
+        if first is None:
+            seen[key] = row
+            out.append(row)
+        elif first.cells != row.cells:
+            raise InputError(str(path), f"line {i}", "one row per job, got the job of line "
+                             f"{first.line} again with other results (two versions of a sweep "
+                             "or study mixed; use another --out)", has_value=False)
+    if warn and len(out) < len(rows):
+        print(f"schedsim: {path}: {len(rows) - len(out)} duplicate row(s) ignored (the same "
+              "job written twice)", file=sys.stderr)
+    return out
+
+
+def _check_row(path: Path, line: int, cells: dict[str, str]) -> ResultRow:
+    """One row's types: non-negative integer point and replication, overrides as a JSON
+    list of strings, a number in every metric column."""
+    def bad(column: str, expected: str) -> InputError:
+        return InputError(str(path), f"line {line} {column}", expected, cells.get(column))
+
+    numbers = {}
+    for column in ("point", "replication"):
+        text = cells[column]
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:
+            raise bad(column, "an integer >= 0")
+        numbers[column] = int(text)
+    try:
+        overrides = json.loads(cells["overrides"])
+    except ValueError:
+        overrides = None
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        raise bad("overrides", "a JSON list of KEY=VALUE strings")
+    for name in METRICS:
+        try:
+            float(cells[name])
+        except ValueError:
+            raise bad(name, "a number") from None
+    return ResultRow(line, numbers["point"], numbers["replication"], tuple(overrides), cells)
+
+
+def _cells(line: str) -> list[str]:
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:  # a NUL byte, a stray quote: not a row this tool wrote
+        return []
 
 
 def _good_rows(path: Path) -> list[dict[str, str]]:
     """The complete rows of a results file; a torn last line (a kill mid-write) is cut off."""
     if not path.exists():
         return []
-    text = path.read_text(encoding="utf-8")
-    lines = text.splitlines(keepends=True)
+    text = read_text(path, "a results file written by schedsim sweep or rfc")
+    lines = text.split("\n")
+    lines = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+    if lines and lines[0].endswith("\n") and _cells(lines[0]) != COLUMNS:
+        raise InputError(str(path), "line 1", "the header of a results file written by "
+                         "schedsim sweep or rfc (another kind of file lives here; use another "
+                         "--out)", has_value=False)
     good: list[str] = []
     for i, line in enumerate(lines):
-        complete = line.endswith("\n") and len(next(csv.reader([line]))) == len(COLUMNS)
+        complete = line.endswith("\n") and len(_cells(line)) == len(COLUMNS)
         if not complete:
             if i != len(lines) - 1:
-                raise InputError(str(path), f"line {i + 1}", "a results row written by "
-                                 "schedsim sweep", has_value=False)
+                raise InputError(str(path), f"line {i + 1}", f"a results row of {len(COLUMNS)}"
+                                 " cells written by schedsim sweep or rfc", has_value=False)
             break
         good.append(line)
     if len(good) != len(lines):
-        path.write_text("".join(good), encoding="utf-8")
-    if not good or next(csv.reader([good[0]])) != COLUMNS:
-        if good:
-            raise InputError(str(path), "line 1", "the header of a schedsim sweep results file "
-                             "(a different sweep lives here; use another --out)",
-                             has_value=False)
+        # Cut in place: a rewrite interrupted in turn would lose the good rows.
+        os.truncate(path, len("".join(good).encode("utf-8")))
+    if not good:
         return []
     return list(csv.DictReader(io.StringIO("".join(good))))
 
@@ -205,7 +381,3 @@ def _execute_ray(scenario_path: str, jobs: list[Job], address: str | None,
         if started:
             ray.shutdown()
 
-
-def read_rows(path: Path) -> Iterator[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        yield from csv.DictReader(fh)

@@ -30,6 +30,7 @@ from schedsim.calibration.platform_fit import live_host
 from schedsim.calibration.profile import default_profile_path, load_profile, platform_defaults
 from schedsim.errors import InputError
 from schedsim.metrics import Outcome
+from schedsim.outputs import read_text, replacing
 from schedsim.scenario import Scenario, parse_scenario
 from schedsim.simulation import Simulation
 
@@ -168,14 +169,15 @@ def live_runs(configs: Sequence[Config], *, repeats: int, out: Path,
               on_step: Callable[[str], None] = lambda _s: None) -> list[dict[str, Any]]:
     """Run every configuration (and the RFC's) live on both platforms, ``repeats`` times.
 
-    Each run is appended to ``out`` (JSON lines) as it ends: platform, configuration,
-    repeat, makespan and every attempt, so that a later profile can be validated against the
-    same live runs (``schedsim validate --live FILE``)."""
+    Each run is recorded (JSON lines) as it ends: platform, configuration, repeat, makespan
+    and every attempt, so that a later profile can be validated against the same live runs
+    (``schedsim validate --live FILE``). The records go to a temporary file that replaces
+    ``out`` once every run is made: an interrupted validation keeps the earlier file, from
+    which its report was made."""
     from schedsim.live.run import run_live
 
-    out.parent.mkdir(parents=True, exist_ok=True)
     records = []
-    with out.open("w", encoding="utf-8") as fh:
+    with replacing(out) as tmp, tmp.open("w", encoding="utf-8") as fh:
         for cfg in list(configs) + [RFC]:
             for platform in PLATFORMS:
                 scenario = scenario_for(cfg, platform, profile)
@@ -194,11 +196,7 @@ def live_runs(configs: Sequence[Config], *, repeats: int, out: Path,
 def read_live(path: Path) -> list[dict[str, Any]]:
     """Live runs recorded by :func:`live_runs`; one clear line if the file is not one."""
     records = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(str(path), "", "a file of live runs written by schedsim validate",
-                         exc.strerror or str(exc)) from None
+    lines = read_text(path, "a file of live runs written by schedsim validate").splitlines()
     for i, line in enumerate(lines, 1):
         try:
             rec = json.loads(line)

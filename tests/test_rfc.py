@@ -3,14 +3,19 @@ right parameters, and the report's words are the rows' own."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from schedsim import rfc, rfc_report
+from schedsim.errors import InputError
+from schedsim.metrics import METRICS
 from schedsim.scenario import load_scenario
+from schedsim.sweep import COLUMNS
 from schedsim.verdict import TIE
 
 TINY = rfc.Grid(nodes=(5,), replications=2,
@@ -168,3 +173,28 @@ def test_quick_grid_has_a_win_for_each_platform(tmp_path: Path) -> None:
     study = rfc.run_study(rfc.QUICK, tmp_path, workers=2)
     winners = {w for r in study["rows"] for w in r["winners"].values()}
     assert {"workqueue", "ray"} <= winners
+
+
+RUN_ROW = ["0", "0", json.dumps(["workload.tasks=10", "platform.type=ray"]), ""] + \
+    ["1.0"] * len(METRICS)
+
+
+@pytest.mark.parametrize("header,row,words", [
+    (COLUMNS[:-1], RUN_ROW[:-1], "line 1: expected the header of a results file"),
+    (["x" + COLUMNS[0]] + COLUMNS[1:], RUN_ROW, "line 1: expected the header"),
+    (COLUMNS, RUN_ROW[:-2], "line 2: expected a results row of 20 cells"),
+    (COLUMNS, RUN_ROW[:1] + ["x"] + RUN_ROW[2:], "line 2 replication: expected an integer"),
+    (COLUMNS, RUN_ROW[:2] + ["5"] + RUN_ROW[3:], "line 2 overrides: expected a JSON list"),
+    (COLUMNS, RUN_ROW[:2] + ["[1]"] + RUN_ROW[3:], "line 2 overrides: expected a JSON list"),
+    (COLUMNS, RUN_ROW[:2] + ["{"] + RUN_ROW[3:], "line 2 overrides: expected a JSON list"),
+    (COLUMNS, RUN_ROW[:-1] + ["fast"], "line 2 job_hit_horizon: expected a number"),
+])
+def test_malformed_runs_are_one_line(tmp_path: Path, header: list[str], row: list[str],
+                                     words: str) -> None:
+    with (tmp_path / "rfc-runs.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows([header, row, RUN_ROW])  # a good row last: not a torn one
+    (tmp_path / "rfc-runs.fingerprint").write_text(rfc.model_fingerprint() + "\n")
+    with pytest.raises(InputError) as info:
+        rfc.run_study(TINY, tmp_path)
+    assert f"{tmp_path / 'rfc-runs.csv'}: {words}" in info.value.line
+    assert "\n" not in info.value.line

@@ -66,6 +66,10 @@ def test_a_bad_live_file_is_one_clear_line(tmp_path: Path,
     assert err.count("\n") == 0 and "live.jsonl" in err and "line 1" in err
     assert main(["validate", "--live", str(tmp_path / "none.jsonl"),
                  "--out", str(tmp_path / "o")]) == 2
+    capsys.readouterr()
+    assert main(["validate", "--live", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "reading failed: Is a directory" in err
 
 
 def test_cli_writes_the_report_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
