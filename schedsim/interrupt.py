@@ -49,12 +49,9 @@ def _write(text: str) -> None:
 def _on_sigint(_signum: int, _frame: FrameType | None) -> None:
     if _state["interrupted"] or _state["leaving"]:
         announce()
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(STATUS)  # children have a death signal or see their pipes close
+        # No flush of stdout: a full pipe could block it. Children have a death signal or see
+        # their pipes close.
+        os._exit(STATUS)
     _state["interrupted"] = True
     raise KeyboardInterrupt
 
@@ -70,11 +67,6 @@ def install() -> None:
 def leaving() -> None:
     """The command is over: a Ctrl-C now (at interpreter shutdown) exits at once, quietly."""
     _state["leaving"] = True
-
-
-def reset() -> None:
-    """Forget earlier interruptions (for a command line run twice in one process, as tests do)."""
-    _state.update(interrupted=False, leaving=False, said=False)
 
 
 # --------------------------------------------------------------------------- parent death
