@@ -205,6 +205,25 @@ def test_workers_die_with_a_killed_parent(command: list[Command], tmp_path: Path
 
 # --------------------------------------------------------------------------- live runs
 
+READ_DEATH_SIGNAL = ("import ctypes; v = ctypes.c_int(); "
+                     "ctypes.CDLL(None).prctl(2, ctypes.byref(v), 0, 0, 0); print(v.value)")
+
+
+@pytest.mark.parametrize("setpriv", [True, False])
+def test_programs_started_for_a_live_run_get_a_death_signal(
+        setpriv: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux only")
+    if not setpriv:
+        monkeypatch.setattr(shutil, "which", lambda _name: None)
+    elif shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    argv, preexec = interrupt.with_death_signal([sys.executable, "-c", READ_DEATH_SIGNAL],
+                                                signal.SIGTERM)
+    assert (preexec is None) == setpriv
+    out = subprocess.run(argv, preexec_fn=preexec, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == str(int(signal.SIGTERM))
+
 @pytest.fixture(scope="module")
 def live_scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("live")

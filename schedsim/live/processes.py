@@ -10,8 +10,9 @@ are). :class:`Sessions` remembers every session it started and ends them all on 
 failure, timeout and Ctrl-C; :meth:`Sessions.close` then checks that nothing is left.
 
 If the run itself is killed (SIGKILL), nobody is left to end the sessions: each program it
-starts directly gets SIGKILL from the kernel when the run dies (``PR_SET_PDEATHSIG``, see
-:mod:`schedsim.interrupt`), and what those started ends with them (docs/live.md).
+starts directly gets a signal from the kernel when the run dies (``PR_SET_PDEATHSIG``, set by
+``setpriv`` before it execs the program, see :mod:`schedsim.interrupt`), and what those
+started ends with them (docs/live.md).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from schedsim.interrupt import death_signal_preexec
+from schedsim.interrupt import with_death_signal
 
 PROC = Path("/proc")
 
@@ -131,10 +132,11 @@ class Sessions:
               death_signal: int | None = signal.SIGKILL) -> subprocess.Popen[Any]:
         """Start ``argv`` as a new session; ``death_signal`` reaches it if this process dies
         (None: the program watches for that itself)."""
-        preexec = death_signal_preexec(death_signal) if death_signal is not None else None
-        proc = subprocess.Popen([str(a) for a in argv], start_new_session=True, stdout=stdout,
-                                stderr=stderr, stdin=stdin, cwd=cwd, env=env,
-                                preexec_fn=preexec)
+        args, preexec = [str(a) for a in argv], None
+        if death_signal is not None:
+            args, preexec = with_death_signal(args, death_signal)
+        proc = subprocess.Popen(args, start_new_session=True, stdout=stdout, stderr=stderr,
+                                stdin=stdin, cwd=cwd, env=env, preexec_fn=preexec)
         self.procs.append(proc)
         self.started.append(proc.pid)  # a new session's id is its leader's pid
         return proc
