@@ -11,6 +11,11 @@
  *                                         Queue's own timing fields
  *   {"event":"summary",...}               last
  *
+ * It listens on 127.0.0.1 unless --address says otherwise: the 9.9 API binds
+ * every interface (work_queue_create calls link_serve), so link_serve is
+ * wrapped at link time (-Wl,--wrap=link_serve, see CMakeLists.txt) to bind the
+ * chosen address instead.
+ *
  * Exit status: 0 all tasks succeeded, 1 some task failed or a runtime error,
  * 2 bad command line, 3 --timeout expired, 130/143 interrupted by SIGINT/SIGTERM.
  * Every error is one line on stderr.
@@ -20,6 +25,7 @@
 
 #include "work_queue.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -42,11 +48,13 @@
 #define MAX_TASKS 1000000
 #define REMOTE_BINARY "compress_task"
 #define REMOTE_WAIT_BINARY "wait_task"
+#define DEFAULT_ADDRESS "127.0.0.1"
 
 static const char *usage_text =
 	"usage: wq_manager --tasks K (--n N --tolerance T | --wait-times FILE [--output-bytes B])\n"
 	"                  --task-binary PATH --out-dir DIR\n"
-	"                  [--port P] [--password FILE] [--max-retries R] [--seed-base S]\n"
+	"                  [--port P] [--address A] [--password FILE] [--max-retries R]\n"
+	"                  [--seed-base S]\n"
 	"                  [--timeout SECONDS] [--transactions-log FILE] [--stats-log FILE]\n"
 	"  --tasks K              number of tasks to submit\n"
 	"  --n N                  values per task (passed to compress_task --n)\n"
@@ -59,6 +67,8 @@ static const char *usage_text =
 	"  --out-dir DIR          where task outputs task_<i>.zfp (task_<i>.out) land (created if\n"
 	"                         missing)\n"
 	"  --port P               listening port; 0 (default) lets Work Queue pick one\n"
+	"  --address A            listen on this IPv4 address only (default " DEFAULT_ADDRESS ");\n"
+	"                         'any' for every interface\n"
 	"  --password FILE        password file that workers must also be given (-P)\n"
 	"  --max-retries R        tries per task before WORK_QUEUE_RESULT_MAX_RETRIES;\n"
 	"                         0 (default) is Work Queue's 'retry forever'\n"
@@ -77,6 +87,7 @@ struct options {
 	const char *task_binary;
 	const char *out_dir;
 	long port;
+	const char *address; /* NULL: every interface */
 	const char *password_file;
 	long max_retries;
 	uint64_t seed_base;
@@ -187,6 +198,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->seed_base = 1;
+	o->address = DEFAULT_ADDRESS;
 	for (int i = 1; i < argc; i++) {
 		char flag[64];
 		const char *arg = argv[i];
@@ -204,8 +216,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		memcpy(flag, arg, len);
 		flag[len] = '\0';
 		static const char *known[] = {"--tasks", "--n", "--tolerance", "--task-binary", "--out-dir",
-					      "--port", "--password", "--max-retries", "--seed-base", "--timeout",
-					      "--transactions-log", "--stats-log", "--wait-times",
+					      "--port", "--address", "--password", "--max-retries", "--seed-base",
+					      "--timeout", "--transactions-log", "--stats-log", "--wait-times",
 					      "--output-bytes", NULL};
 		int found = 0;
 		for (int k = 0; known[k]; k++)
@@ -233,7 +245,16 @@ static void parse_args(int argc, char **argv, struct options *o)
 			o->out_dir = value;
 		else if (!strcmp(flag, "--port"))
 			o->port = (long)parse_u64(flag, value, "a port number 0-65535", 0, 65535);
-		else if (!strcmp(flag, "--password"))
+		else if (!strcmp(flag, "--address")) {
+			/* IPv4 only: the 9.9 library fails to listen on an IPv6 address. */
+			struct in_addr buf;
+			if (!strcmp(value, "any"))
+				o->address = NULL;
+			else if (inet_pton(AF_INET, value, &buf) == 1)
+				o->address = value;
+			else
+				usage_error("--address expects an IPv4 address or 'any', got '%s'", value);
+		} else if (!strcmp(flag, "--password"))
 			o->password_file = value;
 		else if (!strcmp(flag, "--max-retries"))
 			o->max_retries = (long)parse_u64(flag, value, "a non-negative integer", 0, 1000000000);
@@ -660,10 +681,27 @@ static void report_summary(struct work_queue *q, const struct options *o, long d
 	fflush(stdout);
 }
 
+/* ---- listening address ------------------------------------------------- */
+
+struct link;
+struct link *link_serve_address(const char *addr, int port);
+struct link *__wrap_link_serve(int port);
+
+static const char *listen_address = DEFAULT_ADDRESS;
+
+/* What work_queue_create calls instead of link_serve. Port 0 means "any free
+ * port" to both the 9.9 link_serve_address (a scan from TCP_LOW_PORT) and
+ * later ones (the kernel picks). */
+struct link *__wrap_link_serve(int port)
+{
+	return link_serve_address(listen_address, port > 0 ? port : 0);
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
 	parse_args(argc, argv, &o);
+	listen_address = o.address;
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -676,7 +714,8 @@ int main(int argc, char **argv)
 	 * environment; -1 always scans for a free port. */
 	struct work_queue *q = work_queue_create(o.port == 0 ? -1 : (int)o.port);
 	if (!q) {
-		fprintf(stderr, PROG ": cannot listen on port %ld: %s\n", o.port, strerror(errno));
+		fprintf(stderr, PROG ": cannot listen on %s port %ld: %s\n", o.address ? o.address : "any address",
+			o.port, strerror(errno));
 		return EXIT_FAILURE;
 	}
 	if (o.password_file && !work_queue_specify_password_file(q, o.password_file)) {

@@ -15,8 +15,10 @@ from typing import NoReturn
 
 from rich.console import Console
 
+from schedsim import interrupt
 from schedsim.errors import InputError
 from schedsim.platforms import PLATFORMS
+from schedsim.pool import WorkerLost
 from schedsim.report import progress_bar
 from schedsim.scenario import Scenario, load_scenario
 
@@ -384,8 +386,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"schedsim: {exc.line}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write("schedsim: interrupted\n")
-        return 130
+        return interrupt.announce()
+    except WorkerLost as exc:  # a worker killed from outside (out of memory)
+        sys.stderr.write(f"schedsim: {exc}\n")
+        return 1
     except OSError as exc:  # an output path that cannot be written, a full disk
         where = f" {exc.filename}" if exc.filename else ""
         sys.stderr.write(f"schedsim: cannot write{where}: {exc.strerror or exc}\n")

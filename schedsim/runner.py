@@ -2,18 +2,21 @@
 
 Replication ``r`` always uses the seed's child stream ``r``, so the numbers do not depend on
 how many processes ran them or in which order they finished: serial and parallel runs give the
-same summary. The summary follows the contract in docs/metrics.md.
+same summary. Parallel runs use :mod:`schedsim.pool`, which Ctrl-C stops at once. The summary
+follows the contract in docs/metrics.md.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from schedsim.metrics import METRICS, summarize
+from schedsim.pool import ProcessPool
+from schedsim.pool import run as run_jobs
 from schedsim.scenario import Scenario
 from schedsim.simulation import RunResult, Simulation
 
@@ -33,22 +36,23 @@ def run_replication(scenario: Scenario, replication: int, keep_records: bool) ->
 
 
 def run_scenario(scenario: Scenario, *, jobs: int = 1, keep_records: bool = False,
-                 on_done: Callable[[int], None] | None = None) -> Summary:
-    """Run every replication and summarise them."""
+                 on_done: Callable[[int], None] | None = None,
+                 pool: ProcessPool | None = None) -> Summary:
+    """Run every replication and summarise them (in ``pool`` if given, else ``jobs``
+    processes)."""
     reps = list(range(scenario.replications))
     results: dict[int, RunResult] = {}
-    if jobs <= 1 or len(reps) <= 1:
-        for r in reps:
-            results[r] = run_replication(scenario, r, keep_records)
-            if on_done:
-                on_done(r)
+
+    def finished(r: int, result: RunResult) -> None:
+        results[r] = result
+        if on_done:
+            on_done(r)
+
+    replication = functools.partial(run_replication, scenario, keep_records=keep_records)
+    if pool is not None:
+        pool.run(replication, reps, finished)
     else:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(reps))) as pool:
-            futures = {pool.submit(run_replication, scenario, r, keep_records): r for r in reps}
-            for future, r in futures.items():
-                results[r] = future.result()
-                if on_done:
-                    on_done(r)
+        run_jobs(replication, reps, workers=jobs, on_result=finished)
     ordered = [results[r] for r in reps]
     bound = Simulation(scenario, 0, keep_records=False).bound()  # a fresh, unrun model
     summary = Summary(scenario, ordered, bound)
@@ -61,8 +65,11 @@ def run_scenario(scenario: Scenario, *, jobs: int = 1, keep_records: bool = Fals
 def compare_platforms(scenario: Scenario, platforms: list[str], *, jobs: int = 1,
                       on_done: Callable[[int], None] | None = None) -> dict[str, Summary]:
     """The same scenario, seeds and churn on each platform (only the platform changes)."""
-    return {p: run_scenario(scenario.with_platform(p), jobs=jobs, on_done=on_done)
-            for p in platforms}
+    if jobs <= 1 or scenario.replications <= 1:
+        return {p: run_scenario(scenario.with_platform(p), on_done=on_done) for p in platforms}
+    with ProcessPool(min(jobs, scenario.replications)) as pool:  # one pool for every platform
+        return {p: run_scenario(scenario.with_platform(p), on_done=on_done, pool=pool)
+                for p in platforms}
 
 
 def summary_json(scenario: Scenario, runs: list[dict[str, float]], bound: dict[str, object],

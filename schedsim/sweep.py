@@ -14,6 +14,7 @@ refused, naming it. Every row read back is checked, and one folder takes one swe
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import itertools
@@ -21,7 +22,6 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from schedsim import __version__
 from schedsim.errors import InputError, describe
 from schedsim.metrics import METRICS
 from schedsim.outputs import read_bytes, read_text, write_text
+from schedsim.pool import run as run_jobs
 from schedsim.scenario import Scenario, load_scenario
 
 FIXED_COLUMNS = ["point", "replication", "overrides", "failure"]
@@ -345,19 +346,15 @@ class ResultsFile:
 def execute(scenario_path: str, jobs: list[Job], *, workers: int = 1,
             ray_address: str | None = None, use_ray: bool = False,
             on_row: Callable[[dict[str, Any]], None]) -> None:
-    """Run ``jobs`` serially, in a process pool, or on Ray; ``on_row`` gets each result."""
+    """Run ``jobs`` serially, in a process pool, or on Ray; ``on_row`` gets each result.
+
+    Ctrl-C stops a pool at once (:mod:`schedsim.pool`): rows already given to ``on_row`` stay.
+    """
     if use_ray:
         _execute_ray(scenario_path, jobs, ray_address, on_row)
-    elif workers <= 1:
-        for job in jobs:
-            on_row(run_job(scenario_path, job))
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            pending = {pool.submit(run_job, scenario_path, job) for job in jobs}
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    on_row(future.result())
+        run_jobs(functools.partial(run_job, scenario_path), jobs, workers=workers,
+                 on_result=lambda _i, row: on_row(row))
 
 
 def _execute_ray(scenario_path: str, jobs: list[Job], address: str | None,

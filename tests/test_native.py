@@ -399,6 +399,8 @@ def check_task_record(rec: dict[str, Any], seed_base: int, n: int) -> None:
         ["--bogus", "1"],
         ["stray"],
         ["--seed-base"],
+        ["--address", "localhost"],
+        ["--address", "::1"],
     ],
 )
 def test_wq_manager_bad_args_exit_2(
@@ -482,6 +484,41 @@ def test_wq_manager_runs_waiting_tasks(wq_manager: Path, wait_task: Path, worker
         assert seconds <= out["total_s"] < seconds + 0.5
         assert Path(rec["output_file"]).name == f"task_{rec['task_index']}.out"
         assert rec["output_bytes"] == 3000 and rec["bytes_received"] >= 3000
+
+
+def listening_addresses(pid: int) -> set[str]:
+    """``ADDRESS:PORT`` of the IPv4 and IPv6 TCP sockets ``pid`` listens on (from /proc)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            cols = line.split()
+            if cols[3] == "0A" and cols[9] in inodes:  # 0A: LISTEN
+                host, port = cols[1].split(":")
+                raw = bytes.fromhex(host)
+                if len(raw) == 4:
+                    address = ".".join(str(b) for b in reversed(raw))
+                else:
+                    address = "::" if not any(raw) else host
+                found.add(f"{address}:{int(port, 16)}")
+    return found
+
+
+@pytest.mark.parametrize(("args", "address"), [([], "127.0.0.1"), (["--address", "any"],
+                                                                    "0.0.0.0")])
+def test_wq_manager_listens_on_loopback_unless_asked(
+    wq_manager: Path, compress_task: Path, processes: Processes, tmp_path: Path,
+    args: list[str], address: str
+) -> None:
+    (tmp_path / "password").write_text("secret\n")
+    proc, _out, port = start_manager(
+        processes, wq_manager, tmp_path, *args, tasks=1, n=10, task_binary=compress_task
+    )
+    assert listening_addresses(proc.pid) == {f"{address}:{port}"}
 
 
 def test_wq_manager_times_out_without_workers(

@@ -8,6 +8,11 @@ new group, and both keep the session. So a node, or a whole Ray cluster, is ende
 SIGKILL to every member of its session, found by scanning ``/proc`` (Linux only, as live runs
 are). :class:`Sessions` remembers every session it started and ends them all on success,
 failure, timeout and Ctrl-C; :meth:`Sessions.close` then checks that nothing is left.
+
+If the run itself is killed (SIGKILL), nobody is left to end the sessions: each program it
+starts directly gets a signal from the kernel when the run dies (``PR_SET_PDEATHSIG``, set by
+``setpriv`` before it execs the program, see :mod:`schedsim.interrupt`), and what those
+started ends with them (docs/live.md).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
+
+from schedsim.interrupt import with_death_signal
 
 PROC = Path("/proc")
 
@@ -125,9 +132,14 @@ class Sessions:
     def start(self, argv: Sequence[str | Path], *, stdout: IO[Any] | int | None = None,
               stderr: IO[Any] | int | None = None, stdin: int | None = subprocess.DEVNULL,
               cwd: Path | None = None, env: dict[str, str] | None = None,
-              ) -> subprocess.Popen[Any]:
-        proc = subprocess.Popen([str(a) for a in argv], start_new_session=True, stdout=stdout,
-                                stderr=stderr, stdin=stdin, cwd=cwd, env=env)
+              death_signal: int | None = signal.SIGKILL) -> subprocess.Popen[Any]:
+        """Start ``argv`` as a new session; ``death_signal`` reaches it if this process dies
+        (None: the program watches for that itself)."""
+        args, preexec = [str(a) for a in argv], None
+        if death_signal is not None:
+            args, preexec = with_death_signal(args, death_signal)
+        proc = subprocess.Popen(args, start_new_session=True, stdout=stdout, stderr=stderr,
+                                stdin=stdin, cwd=cwd, env=env, preexec_fn=preexec)
         self.procs.append(proc)
         self.started.append(proc.pid)  # a new session's id is its leader's pid
         return proc

@@ -34,7 +34,15 @@ from typing import Any
 
 from schedsim.live.processes import OutputLines, parent_pid, process_group, session_members
 from schedsim.live.ray_driver import SLOTS
-from schedsim.live.run import REPO_ROOT, LiveAttempt, LiveContext, LivePlatform, LiveRunError
+from schedsim.live.run import (
+    RAY_PREFIX,
+    RAY_TMP,
+    REPO_ROOT,
+    LiveAttempt,
+    LiveContext,
+    LivePlatform,
+    LiveRunError,
+)
 from schedsim.model.cluster import Node
 
 READY_TIMEOUT_S = 120.0  # ray.init on a loaded 2-core host can take tens of seconds
@@ -97,7 +105,7 @@ class RayLive(LivePlatform):
             if self.mode == SLOTS:  # emulated nodes: every slot is down until its node is up
                 (self.slots_dir / f"{k}.down").touch()
         # Short: Ray's socket paths under it must fit in 107 bytes.
-        ray_dir = Path("/tmp") / f"schedsim-ray-{os.getpid()}-{time.time_ns() % 10**9}"
+        ray_dir = RAY_TMP / f"{RAY_PREFIX}{os.getpid()}-{time.time_ns() % 10**9}"
         self.ray_dir = ray_dir
         task = ctx.task
         cfg = {"mode": self.mode, "task": task.kind, "tasks": ctx.scenario.workload.tasks,
@@ -110,9 +118,11 @@ class RayLive(LivePlatform):
         cfg_path.write_text(json.dumps(cfg))
         env = self.ray_env()
         with self.stdout_path.open("w") as out, self.stderr_path.open("w") as err:
+            # No death signal: when this process dies the driver sees its stdin close and kills
+            # its session (Ray's processes and the tasks), which a signal to it alone would not.
             self.driver = ctx.sessions.start(
                 [sys.executable, "-m", "schedsim.live.ray_driver", cfg_path], stdout=out,
-                stderr=err, stdin=subprocess.PIPE, cwd=ctx.work_dir, env=env)
+                stderr=err, stdin=subprocess.PIPE, cwd=ctx.work_dir, env=env, death_signal=None)
 
     def driver_config(self) -> dict[str, Any]:
         """More keys for the driver's configuration (the subclass's)."""

@@ -150,7 +150,8 @@ class RayNodesLive(RayLive):
         with (work / "out.jsonl").open("w") as out, (work / "err.txt").open("w") as err:
             proc = ctx.sessions.start([sys.executable, "-m", "schedsim.live.ray_raylet",
                                        work / "raylet.json"], stdout=out, stderr=err,
-                                      stdin=subprocess.PIPE, cwd=work, env=env)
+                                      stdin=subprocess.PIPE, cwd=work, env=env,
+                                      death_signal=None)  # it ends its session on stdin EOF
         raylet = _Raylet(index, pool, block, proc, OutputLines(work / "out.jsonl"), time.time())
         self.raylets.append(raylet)
         return raylet

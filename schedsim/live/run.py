@@ -24,6 +24,7 @@ import dataclasses
 import math
 import os
 import shutil
+import stat
 import tempfile
 import time
 from abc import ABC, abstractmethod
@@ -51,6 +52,11 @@ NATIVE_DIR = REPO_ROOT / "build" / "native"
 POLL_S = 0.005  # how often the watcher looks at the platform's output
 LIVE_PLATFORMS = ("workqueue", "ray")
 TASK_BINARIES = {ZFP_TASK: "compress_task", WAIT_TASK: "wait_task"}
+# Temporary folders of a run are named PREFIX<pid of the run>-...; Ray's goes under /tmp,
+# where the paths of its sockets stay short (see schedsim.live.ray).
+WORK_PREFIX = "schedsim-live-"
+RAY_PREFIX = "schedsim-ray-"
+RAY_TMP = Path("/tmp")
 
 
 class LiveRunError(Exception):
@@ -259,6 +265,40 @@ def ignored_keys(scenario: Scenario) -> list[str]:
     return out
 
 
+def remove_stale_folders() -> list[Path]:
+    """Remove the temporary folders of live runs that died without cleaning up (SIGKILL):
+    this user's folders whose run (the pid in their name) is no longer alive. Returns them."""
+    places = {(Path(tempfile.gettempdir()), WORK_PREFIX), (RAY_TMP, RAY_PREFIX)}
+    removed = []
+    for where, prefix in sorted(places):
+        try:
+            entries = list(where.glob(prefix + "*"))
+        except OSError:
+            continue
+        for path in entries:
+            owner = path.name[len(prefix):].partition("-")[0]
+            if not owner.isdigit() or _alive(int(owner)):
+                continue
+            try:
+                info = path.lstat()
+            except OSError:
+                continue
+            if info.st_uid == os.getuid() and stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -283,7 +323,8 @@ def run_live(scenario: Scenario, platform: str, replication: int = 0,
         keep_dir.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f"{platform}-r{replication}-", dir=keep_dir))
     else:
-        work = Path(tempfile.mkdtemp(prefix="schedsim-live-"))
+        remove_stale_folders()
+        work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-"))
     sessions = Sessions()
     ctx = LiveContext(scenario=scenario, replication=replication, task=task, work_dir=work,
                       sessions=sessions, timeout_s=timeout_s, task_binary=exe)

@@ -23,6 +23,7 @@ import os
 import secrets
 import shlex
 import shutil
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,16 +137,18 @@ class WorkQueueLive(LivePlatform):
         for slot in range(node.cores):
             wdir = node_dir / f"w{slot}"
             wdir.mkdir(parents=True)
-            argv = [self.worker_exe, "--single-shot", "--cores", "1",
+            argv = [self.worker_exe, "--single-shot", "--parent-death", "--cores", "1",
                     "--memory", str(WORKER_MEMORY_MB), "--disk", str(WORKER_DISK_MB),
                     "--password", str(self.password),
                     "--timeout", str(max(1, math.ceil(ctx.timeout_s))),
                     "--workdir", str(wdir), "127.0.0.1", str(self.port)]
             log = node_dir / f"w{slot}.log"
             commands.append(f"{shlex.join(argv)} >{shlex.quote(str(log))} 2>&1 &")
-        # One shell per node: the node is its session, workers and their tasks included.
-        script = " ".join(commands) + " wait"
-        proc = ctx.sessions.start(["/bin/sh", "-c", script])
+        # One shell per node: the node is its session, workers and their tasks included. If
+        # this process dies, the shell gets SIGTERM and kills its session (pkill -s 0; else
+        # its process group, which misses the tasks).
+        script = "trap 'pkill -KILL -s 0 || kill -KILL 0' TERM; " + " ".join(commands) + " wait"
+        proc = ctx.sessions.start(["/bin/sh", "-c", script], death_signal=signal.SIGTERM)
         self.nodes[node.id] = _NodeProcs(node, proc.pid)
 
     def node_lost(self, node: Node) -> None:
