@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
-from schedsim.errors import InputError, clip
+from schedsim.errors import InputError, clip, one_line
 from schedsim.platforms import PLATFORMS
 from schedsim.reader import MAX_REPLICATIONS, MAX_SEED
 from schedsim.report import progress_bar
@@ -30,7 +30,7 @@ STDOUT = Path("-")  # --json -: the JSON on stdout, everything else on stderr
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # argparse echoes the bad value whole: an argument of 100,000 characters stays short.
-        sys.stderr.write(f"schedsim: {clip(message, 400)} (see schedsim --help)\n")
+        sys.stderr.write(f"schedsim: {clip(one_line(message), 400)} (see schedsim --help)\n")
         raise SystemExit(2)
 
 
@@ -146,8 +146,8 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
 def out_folder(path: Path | None) -> None:
     """Refuse an ``--out`` that is an existing file, before any work is done."""
     if path is not None and path.exists() and not path.is_dir():
-        raise InputError("--out", "", "a folder (this is an existing file; the command writes "
-                         "several files into the folder)", str(path))
+        raise InputError(f"--out {path}", "", "a folder (this is an existing file; the "
+                         "command writes several files into the folder)", has_value=False)
 
 
 def emit_json(data: dict[str, Any], path: Path, console: Console) -> None:

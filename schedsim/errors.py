@@ -31,6 +31,14 @@ def _count(value: Any, budget: int) -> int:
     return n
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other unprintable characters escaped (``\\n``)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 def clip(text: str, limit: int) -> str:
     """``text`` cut in the middle to at most ``limit`` characters (a key of 100,000
     characters, a long path): the start and the end say the most."""
@@ -63,7 +71,8 @@ class InputError(Exception):
 
     def __init__(self, source: str, path: str, expected: str, got: Any = None, *,
                  has_value: bool = True) -> None:
-        source, path, expected = clip(source, 200), clip(path, 120), clip(expected, 400)
+        source, path = clip(one_line(source), 200), clip(one_line(path), 120)
+        expected = clip(one_line(expected), 400)
         self.source = source
         self.path = path
         self.expected = expected

@@ -40,11 +40,12 @@ def read_text(path: Path, source: str, *, what: str, limit: int) -> str:
     except OSError as exc:
         raise InputError(source, "", f"a readable {what} ({exc.strerror or exc})",
                          has_value=False) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise InputError(source, "", f"a regular {what} (not a folder, FIFO or device)",
+                         has_value=False)
     with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(source, "", f"a regular {what} (not a folder, FIFO or device)",
-                             has_value=False)
         if info.st_size > limit:
             raise InputError(source, "", f"a {what} of at most {limit:,} bytes",
                              f"{info.st_size:,} bytes")
@@ -167,7 +168,12 @@ def _check_expanded(root: Node) -> None:
 
 def load_yaml(text: str, source: str) -> Any:
     """``yaml.safe_load`` within the limits above; every failure is one InputError line."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # refuses unprintable characters at once
+    except yaml.reader.ReaderError as exc:
+        raise InputError(source, f"character {exc.position}", "printable characters in YAML",
+                         chr(exc.character) if isinstance(exc.character, int)
+                         else exc.character) from None
     try:
         node = loader.get_single_node()
         if node is None:
