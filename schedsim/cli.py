@@ -8,33 +8,57 @@ every metric with its 95% CI and the analytic bound; ``--json`` and ``--out`` ke
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from rich.console import Console
 
 from schedsim import interrupt
-from schedsim.errors import InputError
+from schedsim.errors import InputError, clip, one_line
 from schedsim.platforms import PLATFORMS
 from schedsim.pool import WorkerLost
+from schedsim.reader import MAX_REPLICATIONS, MAX_SEED
 from schedsim.report import progress_bar
 from schedsim.scenario import Scenario, load_scenario
+
+MAX_JOBS = 1024  # worker processes; more cost memory and start-up time, never speed
+STDOUT = Path("-")  # --json -: the JSON on stdout, everything else on stderr
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"schedsim: {message} (see schedsim --help)\n")
+        # argparse echoes the bad value whole: an argument of 100,000 characters stays short.
+        sys.stderr.write(f"schedsim: {clip(one_line(message), 400)} (see schedsim --help)\n")
         raise SystemExit(2)
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high``, else one line saying so."""
+    def convert(text: str) -> int:
+        value = None
+        if text.strip().lstrip("+-").isdigit() and len(text.strip()) <= 20:
+            value = int(text)
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer from {low} to {high:,}, got {clip(repr(text), 60)}")
+        return value
+    return convert
+
+
+_JOBS = _integer(1, MAX_JOBS)
 
 
 def _add_scenario_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field by dotted path; VALUE is YAML (repeatable)")
-    p.add_argument("--seed", type=int, help="override the scenario's seed")
-    p.add_argument("--replications", type=int, help="override the number of replications")
+    p.add_argument("--seed", type=_integer(0, MAX_SEED), help="override the scenario's seed")
+    p.add_argument("--replications", type=_integer(1, MAX_REPLICATIONS),
+                   help="override the number of replications")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,10 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="simulate a scenario and print its metrics")
     _add_scenario_args(run)
-    run.add_argument("--json", type=Path, metavar="FILE", help="write the JSON summary here")
+    run.add_argument("--json", type=Path, metavar="FILE", help="write the JSON summary here "
+                     "(- for stdout; the table then goes to stderr)")
     run.add_argument("--out", type=Path, metavar="DIR", help="keep resolved scenario, summary, "
                      "per-attempt CSV, plot and trace here")
-    run.add_argument("--jobs", type=int, default=1, help="replications run in parallel "
+    run.add_argument("--jobs", type=_JOBS, default=1, help="replications run in parallel "
                      "(processes); results are identical to a serial run")
     check = sub.add_parser("check", help="validate a scenario without running it")
     _add_scenario_args(check)
@@ -55,16 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--platform", dest="platforms", action="append", required=True,
                          choices=sorted(PLATFORMS), help="a platform to compare (repeat)")
     compare.add_argument("--json", type=Path, metavar="FILE",
-                         help="write {platform: summary} here")
-    compare.add_argument("--jobs", type=int, default=1, help="replications run in parallel")
+                         help="write {platform: summary} here (- for stdout)")
+    compare.add_argument("--jobs", type=_JOBS, default=1, help="replications run in parallel")
     sweep = sub.add_parser("sweep", help="run the cross product of a grid, resumable")
     sweep.add_argument("scenario", help="scenario YAML file")
     sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                        help="one axis of the grid (repeat); values are YAML")
     sweep.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE", help="override applied to every point")
-    sweep.add_argument("--replications", type=int, help="replications per point")
-    sweep.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    sweep.add_argument("--replications", type=_integer(1, MAX_REPLICATIONS),
+                       help="replications per point")
+    sweep.add_argument("--jobs", type=_JOBS, default=1, help="worker processes (default 1)")
     sweep.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                        help="run on Ray: a local instance, or a running cluster's address")
     sweep.add_argument("--out", type=Path, metavar="DIR",
@@ -87,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     rfc.add_argument("--out", type=Path, default=Path("out/rfc"), metavar="DIR",
                      help="rfc-at-scale.md, rfc-heatmaps.png, rfc.json and the runs "
                           "(rfc-runs.csv; rerun to resume) go here (docs: --out docs)")
-    rfc.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    rfc.add_argument("--jobs", type=_JOBS, default=1, help="worker processes (default 1)")
     rfc.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                      help="run on Ray: a local instance, or a running cluster's address")
     rfc.add_argument("--nodes", type=int, action="append", metavar="N",
@@ -122,14 +148,32 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def out_folder(path: Path | None) -> None:
+    """Refuse an ``--out`` that is an existing file, before any work is done."""
+    if path is not None and path.exists() and not path.is_dir():
+        raise InputError(f"--out {path}", "", "a folder (this is an existing file; the "
+                         "command writes several files into the folder)", has_value=False)
+
+
+def emit_json(data: dict[str, Any], path: Path, console: Console) -> None:
+    """``--json FILE``, or the JSON alone on stdout for ``--json -``."""
+    from schedsim.report import write_json
+
+    if path == STDOUT:
+        sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
+        sys.stdout.flush()
+        return
+    write_json(data, path)
+    console.print(f"summary: {path}")
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from schedsim.outputs import check_folder
-    from schedsim.report import print_summary, write_json, write_outputs
+    from schedsim.report import print_summary, write_outputs
     from schedsim.runner import run_scenario
 
+    out_folder(args.out)
     scenario = load_from_args(args)
-    if args.jobs < 1:
-        raise InputError("--jobs", "", "an integer >= 1", args.jobs)
     if args.out:
         check_folder(args.out, "run")
     with progress_bar() as progress:
@@ -138,8 +182,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
                                on_done=lambda _r: progress.advance(bar))
     print_summary(summary.data, console)
     if args.json:
-        write_json(summary.data, args.json)
-        console.print(f"summary: {args.json}")
+        emit_json(summary.data, args.json, console)
     if args.out:
         for path in write_outputs(summary, args.out):
             console.print(f"wrote {path}")
@@ -147,7 +190,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
-    from schedsim.report import compare_table, write_json
+    from schedsim.report import compare_table
     from schedsim.runner import compare_platforms
 
     scenario = load_from_args(args)
@@ -167,8 +210,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
             console.print(f"[yellow]{name}: job failed in {len(failures)} replication(s): "
                           f"{failures[0]}[/yellow]")
     if args.json:
-        write_json(data, args.json)
-        console.print(f"summary: {args.json}")
+        emit_json(data, args.json, console)
     return 0
 
 
@@ -176,6 +218,7 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     from schedsim import sweep
     from schedsim.outputs import check_folder, folder_lock
 
+    out_folder(args.out)
     axes = sweep.parse_grid(args.grid)
     scenario = load_scenario(args.scenario, args.overrides, replications=args.replications)
     if args.jobs < 1:
@@ -266,6 +309,9 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         raise InputError("--deadline", "", 'a duration > 0 such as "6h"', args.deadline)
     if not 0 < args.confidence <= 1:
         raise InputError("--confidence", "", "a number in (0, 1]", args.confidence)
+    if args.budget is not None and not (math.isfinite(args.budget) and args.budget >= 0):
+        raise InputError("--budget", "", "a finite number of USD >= 0", args.budget)
+    out_folder(args.out)
     scenario = load_from_args(args)
     out = args.out or Path("out") / f"plan-{scenario.name}"
     check_folder(out, "plan")
@@ -307,6 +353,7 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
     from schedsim.outputs import StagedFiles
     from schedsim.report import json_text
 
+    out_folder(args.out)
     if args.jobs < 1:
         raise InputError("--jobs", "", "an integer >= 1", args.jobs)
     if args.ray is not None and args.jobs > 1:
@@ -345,6 +392,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     from schedsim.outputs import StagedFiles, check_folder, write_text
     from schedsim.report import json_text
 
+    out_folder(args.out)
     configs = validation.QUICK if args.quick else validation.FULL
     repeats, sims = (2, 20) if args.quick else (10, 50)
     live = validation.read_live(args.live) if args.live is not None else None
@@ -379,7 +427,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console()
+    # With --json - the JSON alone goes to stdout (for a pipe); tables and notes to stderr.
+    console = Console(stderr=getattr(args, "json", None) == STDOUT)
     try:
         return COMMANDS[args.command](args, console)
     except InputError as exc:

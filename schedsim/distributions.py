@@ -167,12 +167,23 @@ def _exponential(r: Reader) -> Distribution:
 
 @register("lognormal")
 def _lognormal(r: Reader) -> Distribution:
-    return Lognormal(_mean(r), r.take_float("cv", 0.0, exclusive_min=True))
+    mean, cv = _mean(r), r.take_float("cv", 0.0, exclusive_min=True)
+    if not math.isfinite(math.log1p(cv * cv)):  # sigma^2 = ln(1 + cv^2) overflows
+        raise r.error("cv", "a cv whose sigma^2 = ln(1 + cv^2) is finite (cv <= 1e150)", cv)
+    return Lognormal(mean, cv)
 
 
 @register("weibull")
 def _weibull(r: Reader) -> Distribution:
-    return Weibull(_mean(r), r.take_float("shape", 0.0, exclusive_min=True))
+    dist = Weibull(_mean(r), r.take_float("shape", 0.0, exclusive_min=True))
+    try:
+        scale = dist.scale
+    except OverflowError:  # Gamma(1 + 1/shape) beyond the float range
+        scale = 0.0
+    if not (math.isfinite(scale) and scale > 0):
+        raise r.error("shape", "a shape whose scale, mean / Gamma(1 + 1/shape), is finite and "
+                      "> 0 (shape >= 0.006)", dist.shape)
+    return dist
 
 
 @register("hyperexponential")

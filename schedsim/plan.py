@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from schedsim.errors import InputError
-from schedsim.scenario import load_scenario
+from schedsim.scenario import (
+    Scenario,
+    apply_override,
+    load_scenario,
+    parse_scenario,
+    split_values,
+)
 from schedsim.simulation import Simulation
 
 
@@ -78,6 +84,8 @@ def parse_vary(items: list[str]) -> tuple[Range | None, list[tuple[str, list[str
         if ".." in spec:
             lo, _, hi = spec.partition("..")
             try:
+                if max(len(lo.strip()), len(hi.strip())) > 18:
+                    raise ValueError  # no count is that large; int() of 5,000 digits raises
                 low, high = int(lo), int(hi)
             except ValueError:
                 raise InputError(source, key, "integers LO..HI", spec) from None
@@ -88,7 +96,7 @@ def parse_vary(items: list[str]) -> tuple[Range | None, list[tuple[str, list[str
                                  has_value=False)
             rng = Range(key, low, high)
         else:
-            values = [v.strip() for v in spec.split(",")]
+            values = [v.strip() for v in split_values(spec)]
             if any(not v for v in values):
                 raise InputError(source, key, "a comma-separated list of values", spec)
             grid.append((key, values))
@@ -97,16 +105,40 @@ def parse_vary(items: list[str]) -> tuple[Range | None, list[tuple[str, list[str
     return rng, grid
 
 
+def check_vary(scenario: Scenario, rng: Range | None,
+               grid: list[tuple[str, list[str]]]) -> None:
+    """Each ``--vary`` value, applied alone, must give a valid scenario: a bad key or value is
+    refused before anything runs, naming ``--vary`` rather than the scenario file."""
+    base_dir = Path(scenario.source).resolve().parent
+    axes = [(rng.key, [str(rng.low), str(rng.high)], f"{rng.low}..{rng.high}")] if rng else []
+    axes += [(key, values, ",".join(values)) for key, values in grid]
+    for key, values, spec in axes:
+        for value in values:
+            data = apply_override(scenario.raw, f"{key}={value}", flag="--vary")
+            try:
+                parse_scenario(data, scenario.source, base_dir)
+            except InputError as exc:
+                detail = exc.line.removeprefix(f"{exc.source}: ")
+                raise InputError(f"--vary {key}={spec}", "", f"values the scenario accepts; "
+                                 f"with {key}={value}: {detail}", has_value=False) from None
+
+
 def plan(path: str | Path, base: list[str], deadline: float, *, confidence: float = 0.95,
          budget: float | None = None, vary: list[str],
          on_point: Callable[[Point], None] = lambda _p: None) -> PlanResult:
     rng, grid = parse_vary(vary)
+    check_vary(load_scenario(path, base), rng, grid)
     points: list[Point] = []
     pruned = 0
 
     def evaluate(overrides: tuple[str, ...]) -> Point | None:
         nonlocal pruned
-        scenario = load_scenario(path, list(overrides))
+        try:
+            scenario = load_scenario(path, list(overrides))
+        except InputError as exc:  # each value passed check_vary; this combination did not
+            raise InputError("--vary", "", f"combinations the scenario accepts; with "
+                             f"{', '.join(overrides[len(base):])}: {exc.line}",
+                             has_value=False) from None
         bound = Simulation(scenario, 0, keep_records=False).bound()
         lower = float(bound["makespan_lower_bound_s"])  # type: ignore[arg-type]
         if lower > deadline:

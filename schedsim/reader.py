@@ -8,7 +8,10 @@ naming the file, the full key path and what was expected.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +20,23 @@ from schedsim.units import UnitError, parse_duration, parse_rate, parse_size
 
 T = TypeVar("T")
 _MISSING: Any = object()
+# Counts (tasks, nodes, cores, retries): a billion tasks or nodes is already far past what
+# fits in memory; anything above is a typo or an attack, refused at once.
+MAX_COUNT = 10**9
+# Replications: the CI half-width shrinks as 1/sqrt(n), so 100,000 leave it at 0.3% of the
+# standard deviation; a sweep builds one job per replication and point up front.
+MAX_REPLICATIONS = 100_000
+MAX_SEED = 2**63 - 1
+# YAML 1.1 reads a number with an exponent but no dot (1e12) or no sign (1.0e12) as text.
+_TEXT_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+\s*$")
+
+
+class Unexpected(ValueError):
+    """Raised by a converter whose value fails in a way the key's usual text does not say."""
+
+    def __init__(self, expected: str) -> None:
+        super().__init__(expected)
+        self.expected = expected
 
 
 class Reader:
@@ -53,8 +73,9 @@ class Reader:
         return self._data.pop(key)
 
     def take(self, key: str, convert: Callable[[Any], T], expected: str,
-             default: Any = _MISSING) -> T:
-        """Remove ``key`` and convert it; ``convert`` raises ValueError/TypeError when bad."""
+             default: Any = _MISSING, numeric: bool = False) -> T:
+        """Remove ``key`` and convert it; ``convert`` raises ValueError/TypeError when bad
+        (:class:`Unexpected` to say what was expected instead of ``expected``)."""
         if key not in self._data:
             if default is _MISSING:
                 raise self.error(key, f"{expected} (this key is required)")
@@ -62,8 +83,11 @@ class Reader:
         value = self._data.pop(key)
         try:
             return convert(value)
+        except Unexpected as exc:
+            raise self.error(key, exc.expected, value) from None
         except (ValueError, TypeError, UnitError):
-            raise self.error(key, expected, value) from None
+            hint = number_hint(value) if numeric else ""
+            raise self.error(key, expected + hint, value) from None
 
     def take_str(self, key: str, default: Any = _MISSING) -> str:
         return self.take(key, _as_str, "a non-empty string", default)
@@ -73,8 +97,10 @@ class Reader:
         return self.take(key, lambda v: _as_choice(v, options), "one of " + " | ".join(options),
                          default)
 
-    def take_int(self, key: str, minimum: int = 0, default: Any = _MISSING) -> int:
-        return self.take(key, lambda v: _as_int(v, minimum), f"an integer >= {minimum}", default)
+    def take_int(self, key: str, minimum: int = 0, default: Any = _MISSING,
+                 maximum: int = MAX_COUNT) -> int:
+        return self.take(key, lambda v: _as_int(v, minimum, maximum), f"an integer >= {minimum}",
+                         default, numeric=True)
 
     def take_float(self, key: str, minimum: float = 0.0, maximum: float | None = None,
                    default: Any = _MISSING, exclusive_min: bool = False) -> float:
@@ -82,8 +108,8 @@ class Reader:
         text = f"a number {low} {minimum:g}"
         if maximum is not None:
             text += f" and <= {maximum:g}"
-        return self.take(key, lambda v: _as_float(v, minimum, maximum, exclusive_min), text,
-                         default)
+        return self.take(key, lambda v: _as_float(v, minimum, maximum, exclusive_min, text),
+                         text, default, numeric=True)
 
     def take_bool(self, key: str, default: Any = _MISSING) -> bool:
         return self.take(key, _as_bool, "true or false", default)
@@ -145,21 +171,45 @@ def _as_choice(value: Any, options: list[str]) -> str:
     return str(value)
 
 
-def _as_int(value: Any, minimum: int) -> int:
+def number_hint(value: Any) -> str:
+    """How to write ``value`` so YAML reads a number, if it is a number YAML read as text."""
+    if not isinstance(value, str) or not _TEXT_NUMBER.match(value):
+        return ""
+    text = value.strip()
+    mantissa, _, exponent = text.replace("E", "e").partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    if exponent[0] not in "+-":
+        exponent = "+" + exponent
+    exact = Decimal(text)
+    plain = f"{exact:f}" if abs(exact.adjusted()) <= 20 else ""
+    alternatives = f"{mantissa}e{exponent}" + (f" or {plain}" if plain else "")
+    return f" (YAML reads {text} as text: write {alternatives})"
+
+
+def _as_int(value: Any, minimum: int, maximum: int) -> int:
     if isinstance(value, bool):
         raise TypeError
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or value < minimum:
         raise ValueError
+    if value > maximum:
+        raise Unexpected(f"an integer from {minimum} to {maximum:,}")
     return value
 
 
-def _as_float(value: Any, minimum: float, maximum: float | None, exclusive: bool) -> float:
+def _as_float(value: Any, minimum: float, maximum: float | None, exclusive: bool,
+              text: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError
-    number = float(value)
-    if number != number or number < minimum or (exclusive and number == minimum):
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the float range
+        number = math.inf
+    if not math.isfinite(number):
+        raise Unexpected(text.replace("a number", "a finite number", 1))
+    if number < minimum or (exclusive and number == minimum):
         raise ValueError
     if maximum is not None and number > maximum:
         raise ValueError

@@ -1,10 +1,11 @@
 """Typed, strict scenarios: what is simulated, read from YAML.
 
-A scenario file becomes a tree of frozen dataclasses. Loading uses ``yaml.safe_load`` (no
-object construction), applies ``--set KEY=VALUE`` overrides to the raw mapping, and then reads
-every key strictly through :class:`~schedsim.reader.Reader`: unknown keys are refused and
-every bad value becomes one :class:`~schedsim.errors.InputError` line naming the file, the key
-path and what was expected. Paths inside a scenario resolve relative to the scenario file.
+A scenario file becomes a tree of frozen dataclasses. Loading uses a bounded
+``yaml.safe_load`` (no object construction, limits in :mod:`schedsim.safe_load`), applies
+``--set KEY=VALUE`` overrides to the raw mapping, and then reads every key strictly through
+:class:`~schedsim.reader.Reader`: unknown keys are refused and every bad value becomes one
+:class:`~schedsim.errors.InputError` line naming the file, the key path and what was
+expected. Paths inside a scenario resolve relative to the scenario file.
 Every key is documented in ``docs/scenarios.md``.
 """
 
@@ -16,11 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from schedsim.distributions import Constant, Distribution, Exponential, read_distribution
 from schedsim.errors import InputError
-from schedsim.reader import Reader
+from schedsim.reader import MAX_REPLICATIONS, MAX_SEED, Reader
+from schedsim.safe_load import MAX_DATA_BYTES, MAX_YAML_BYTES, load_yaml, read_text
 
 MARKETS = ("on_demand", "spot")
 # What the deployment does when a node gets its reclaim notice (docs/models.md, Notices):
@@ -195,20 +195,8 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, *,
         overrides.append(f"replications={replications}")
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(source, "", "an existing scenario file", has_value=False) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(source, "", f"a readable UTF-8 file ({exc.__class__.__name__})",
-                         has_value=False) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise InputError(source, where, f"valid YAML ({problem})", has_value=False) from None
+    text = read_text(path, source, what="scenario file", limit=MAX_YAML_BYTES)
+    data = load_yaml(text, source)
     if data is None:
         data = {}
     for item in overrides:
@@ -216,9 +204,10 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None, *,
     return parse_scenario(data, source, path.resolve().parent)
 
 
-def apply_override(data: Any, item: str) -> Any:
-    """Apply one ``KEY=VALUE`` override (dotted path; list items by index or by name)."""
-    source = f"--set {item}"
+def apply_override(data: Any, item: str, flag: str = "--set") -> Any:
+    """Apply one ``KEY=VALUE`` override (dotted path; list items by index or by name);
+    errors name ``flag``, the option that gave it."""
+    source = f"{flag} {item}"
     if "=" not in item:
         raise InputError(source, "", "KEY=VALUE with a dotted key path", has_value=False)
     key, _, text = item.partition("=")
@@ -226,10 +215,7 @@ def apply_override(data: Any, item: str) -> Any:
     if not key.strip() or any(not p for p in parts):
         raise InputError(source, "", "a dotted key path such as cluster.pools.spot.count",
                          has_value=False)
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise InputError(source, key, "a YAML value", text) from None
+    value = load_yaml(text, source)
     data = copy.deepcopy(data)
     if not isinstance(data, dict):
         raise InputError(source, "", "a scenario whose top level is a mapping", has_value=False)
@@ -259,8 +245,30 @@ def apply_override(data: Any, item: str) -> Any:
     return data
 
 
+def split_values(text: str) -> list[str]:
+    """Split ``V1,V2,...`` (``--grid``, ``--vary``) on commas outside brackets and braces,
+    so ``{dist: constant, mean: 2s}`` stays one value."""
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
 def _list_index(items: list[Any], part: str) -> int | None:
     if part.lstrip("-").isdigit():
+        if len(part) > 18:  # no list is that long; int() of thousands of digits raises
+            return None
         index = int(part)
         return index if -len(items) <= index < len(items) else None
     for i, item in enumerate(items):
@@ -276,8 +284,8 @@ def parse_scenario(data: Any, source: str, base_dir: Path | None = None) -> Scen
     raw = copy.deepcopy(data)
     r = Reader(source, "", data, base_dir)
     name = r.take_str("name")
-    seed = r.take_int("seed", 0, default=0)
-    replications = r.take_int("replications", 1, default=1)
+    seed = r.take_int("seed", 0, default=0, maximum=MAX_SEED)
+    replications = r.take_int("replications", 1, default=1, maximum=MAX_REPLICATIONS)
     platform = read_platform(r.child("platform", {"type": "ideal"}))
     workload = _read_workload(r.child("workload"))
     cluster = _read_cluster(r.child("cluster"))
@@ -406,7 +414,8 @@ def _read_trace(r: Reader, cluster: ClusterSpec) -> tuple[TraceEvent, ...]:
     path = r.take_path("trace")
     events = []
     pools = {p.name for p in cluster.pools}
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path, str(path), what="churn trace (CSV)",
+                      limit=MAX_DATA_BYTES).splitlines()
     if not lines or [c.strip() for c in lines[0].split(",")] != ["time", "pool", "event"]:
         raise InputError(str(path), "line 1", "the header time,pool,event", has_value=False)
     for lineno, line in enumerate(lines[1:], start=2):

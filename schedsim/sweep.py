@@ -26,14 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from schedsim import __version__
 from schedsim.errors import InputError, describe
 from schedsim.metrics import METRICS
 from schedsim.outputs import read_bytes, read_text, write_text
 from schedsim.pool import run as run_jobs
-from schedsim.scenario import Scenario, load_scenario
+from schedsim.safe_load import load_yaml
+from schedsim.scenario import Scenario, load_scenario, split_values
 
 FIXED_COLUMNS = ["point", "replication", "overrides", "failure"]
 COLUMNS = FIXED_COLUMNS + list(METRICS)
@@ -56,39 +55,20 @@ def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:
         if not sep or not key or any(not part for part in key.split(".")):
             raise InputError(source, "", "KEY=V1,V2,... with a dotted key path",
                              has_value=False)
-        options = [v.strip() for v in _split(values)]
+        options = [v.strip() for v in split_values(values)]
         if not options or any(v == "" for v in options):
             raise InputError(source, key, "a comma-separated list of values", values)
         for v in options:
             try:
-                yaml.safe_load(v)
-            except yaml.YAMLError:
-                raise InputError(source, key, "YAML values", v) from None
+                load_yaml(v, source)
+            except InputError as exc:
+                raise InputError(source, key, f"YAML values ({exc.expected})", v) from None
         if any(key == k for k, _ in axes):
             raise InputError(source, key, "each key in at most one --grid", has_value=False)
         axes.append((key, options))
     if not axes:
         raise InputError("--grid", "", "at least one --grid KEY=V1,V2,...", has_value=False)
     return axes
-
-
-def _split(text: str) -> list[str]:
-    """Split on commas outside brackets and braces, so ``{dist: constant, mean: 2s}`` stays."""
-    parts: list[str] = []
-    current: list[str] = []
-    depth = 0
-    for ch in text:
-        if ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    parts.append("".join(current))
-    return parts
 
 
 def plan(axes: list[tuple[str, list[str]]], replications: int,

@@ -39,6 +39,7 @@ import numpy as np
 from schedsim.distributions import Distribution, register
 from schedsim.errors import InputError
 from schedsim.reader import Reader
+from schedsim.safe_load import MAX_DATA_BYTES, read_text
 
 FORMAT = "schedsim-calibration-profile"
 FORMAT_VERSION = 1
@@ -185,14 +186,15 @@ def parse_profile(data: Any, path: Path) -> Profile:
 @functools.lru_cache(maxsize=16)
 def _load_cached(path: str, _mtime_ns: int, _size: int) -> Profile:
     p = Path(path)
+    text = read_text(p, path, what="calibration profile", limit=MAX_DATA_BYTES)
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, "", f"a readable calibration profile ({exc.__class__.__name__})",
-                         has_value=False) from None
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(path, f"line {exc.lineno}", f"valid JSON ({exc.msg})",
                          has_value=False) from None
+    except (ValueError, RecursionError):  # an integer of thousands of digits, deep nesting
+        raise InputError(path, "", "valid JSON (numbers of at most 4,300 digits, nesting "
+                         "below Python's recursion limit)", has_value=False) from None
     return parse_profile(data, p)
 
 
