@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from rich.console import Console
 
+from schedsim import estimate
 from schedsim.errors import InputError
 from schedsim.platforms import PLATFORMS
 from schedsim.report import progress_bar
@@ -114,6 +115,9 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
                       for p in s.cluster.pools)
     console.print(f"ok: {s.source}: '{s.name}', platform {s.platform.type}, "
                   f"{s.workload.tasks} tasks, {pools}, {s.replications} replication(s)")
+    guess = estimate.for_run(s)
+    console.print(f"estimate (serial, without --out): {guess.text()}")
+    estimate.guard(guess, s.source)
     return 0
 
 
@@ -124,10 +128,22 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     scenario = load_from_args(args)
     if args.jobs < 1:
         raise InputError("--jobs", "", "an integer >= 1", args.jobs)
+    keep = args.out is not None
+    estimate.guard(estimate.for_run(scenario, jobs=args.jobs, keep_records=keep),
+                   scenario.source)
+    tasks, reps = scenario.workload.tasks, scenario.replications
     with progress_bar() as progress:
-        bar = progress.add_task(f"{scenario.name}: replications", total=scenario.replications)
-        summary = run_scenario(scenario, jobs=args.jobs, keep_records=args.out is not None,
-                               on_done=lambda _r: progress.advance(bar))
+        bar = progress.add_task(f"{scenario.name}: tasks of {reps} replication(s)",
+                                total=tasks * reps)
+        ended = [0]  # replications done
+
+        def on_done(_r: int) -> None:
+            ended[0] += 1
+            progress.update(bar, completed=ended[0] * tasks)
+
+        summary = run_scenario(scenario, jobs=args.jobs, keep_records=keep, on_done=on_done,
+                               on_progress=lambda _r, done, _n: progress.update(
+                                   bar, completed=ended[0] * tasks + done))
     print_summary(summary.data, console)
     if args.json:
         write_json(summary.data, args.json)
@@ -146,6 +162,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     platforms = list(dict.fromkeys(args.platforms))
     if len(platforms) < 2:
         raise InputError("--platform", "", "at least two different platforms", platforms)
+    estimate.guard(estimate.for_compare(scenario, platforms, jobs=args.jobs), scenario.source)
     with progress_bar() as progress:
         bar = progress.add_task(f"{scenario.name}: " + " vs ".join(platforms),
                                 total=scenario.replications * len(platforms))
@@ -174,10 +191,10 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     if args.jobs < 1:
         raise InputError("--jobs", "", "an integer >= 1", args.jobs)
     base = tuple(args.overrides)
+    points = [load_scenario(args.scenario, list(p))  # every point must be valid
+              for p in sweep.point_overrides(axes, base)]
+    estimate.guard(estimate.for_sweep(points, scenario.replications, args.jobs), args.scenario)
     jobs = sweep.plan(axes, scenario.replications, base)
-    for job in jobs:
-        if job.replication == 0:
-            load_scenario(args.scenario, list(job.overrides))  # every point must be valid
     out = args.out or Path("out") / f"sweep-{scenario.name}"
     manifest = {"scenario": str(Path(args.scenario).resolve()), "grid": axes,
                 "overrides": list(base), "replications": scenario.replications}
@@ -263,6 +280,8 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     scenario = load_from_args(args)
     base = list(args.overrides) + [f"replications={scenario.replications}",
                                    f"seed={scenario.seed}"]
+    estimate.guard(estimate.for_plan(args.scenario, base, planning.parse_vary(args.vary)),
+                   args.scenario)
     err = Console(stderr=True)
     with err.status("planning") as status:
         result = planning.plan(args.scenario, base, deadline, confidence=args.confidence,

@@ -7,6 +7,7 @@ same summary. The summary follows the contract in docs/metrics.md.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -16,6 +17,7 @@ from typing import Any
 from schedsim.metrics import METRICS, summarize
 from schedsim.scenario import Scenario
 from schedsim.simulation import RunResult, Simulation
+from schedsim.watch import Progress
 
 
 @dataclass
@@ -28,21 +30,31 @@ class Summary:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def run_replication(scenario: Scenario, replication: int, keep_records: bool) -> RunResult:
-    return Simulation(scenario, replication, keep_records).run()
+# (replication, tasks finished, tasks in the bag), a few times a second while it runs
+OnProgress = Callable[[int, int, int], None]
+
+
+def run_replication(scenario: Scenario, replication: int, keep_records: bool,
+                    progress: Progress | None = None) -> RunResult:
+    return Simulation(scenario, replication, keep_records, progress=progress).run()
 
 
 def run_scenario(scenario: Scenario, *, jobs: int = 1, keep_records: bool = False,
-                 on_done: Callable[[int], None] | None = None) -> Summary:
-    """Run every replication and summarise them."""
+                 on_done: Callable[[int], None] | None = None,
+                 on_progress: OnProgress | None = None) -> Summary:
+    """Run every replication and summarise them. ``on_progress`` gets ticks within each
+    replication of a serial run; a pooled run reports whole replications (``on_done``) only."""
     reps = list(range(scenario.replications))
     results: dict[int, RunResult] = {}
     if jobs <= 1 or len(reps) <= 1:
         for r in reps:
-            results[r] = run_replication(scenario, r, keep_records)
+            tick = None if on_progress is None else functools.partial(on_progress, r)
+            results[r] = run_replication(scenario, r, keep_records, tick)
             if on_done:
                 on_done(r)
     else:
+        # Ticks from the workers would need a channel back (a queue the pool's initializer
+        # hands to each process, fed by run_replication's progress); until then, per replication.
         with ProcessPoolExecutor(max_workers=min(jobs, len(reps))) as pool:
             futures = {pool.submit(run_replication, scenario, r, keep_records): r for r in reps}
             for future, r in futures.items():

@@ -84,10 +84,16 @@ def _split(text: str) -> list[str]:
     return parts
 
 
+def point_overrides(axes: list[tuple[str, list[str]]],
+                    base: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every point of the grid as its overrides, in point order."""
+    points = itertools.product(*[[f"{k}={v}" for v in values] for k, values in axes])
+    return [base + tuple(point) for point in points]
+
+
 def plan(axes: list[tuple[str, list[str]]], replications: int,
          base: tuple[str, ...] = ()) -> list[Job]:
-    points = itertools.product(*[[f"{k}={v}" for v in values] for k, values in axes])
-    return [Job(i, r, base + tuple(point)) for i, point in enumerate(points)
+    return [Job(i, r, overrides) for i, overrides in enumerate(point_overrides(axes, base))
             for r in range(replications)]
 
 
