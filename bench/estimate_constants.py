@@ -5,9 +5,9 @@ Each measurement is one replication of ``bench/ideal_1m.yaml`` (network, churn) 
 run in a fresh process so that its peak RSS is its own; memory constants are differences of
 peak RSS between two sizes (the interpreter's own memory cancels). Prints the constants as
 ``NAME = value`` lines next to the values schedsim/estimate.py holds, and with ``--json FILE``
-keeps the raw runs. Usage: ``python bench/estimate_constants.py [--json FILE]``
-(``--part memory``: about three minutes; ``--part time``, which wants a quiet
-machine: about five).
+keeps the raw runs. Usage: ``python bench/estimate_constants.py [--part memory|time]
+[--platforms ideal,workqueue,ray] [--json FILE]`` (memory: about three minutes; time, which
+wants a quiet machine: about five).
 """
 
 from __future__ import annotations
@@ -106,12 +106,12 @@ def memory(found: dict[str, Any], raw: dict[str, Any]) -> None:
     raw.update({"kept": kept, "dropped": dropped, "flood": flood, "held": held})
 
 
-def timing(found: dict[str, Any], raw: dict[str, Any]) -> None:
+def timing(found: dict[str, Any], raw: dict[str, Any], platforms: list[str]) -> None:
     """Events per task (with and without a network) and the time per event, 1M tasks on
     REFERENCE_NODES (10k) nodes as bench/matrix.py's 1m scale; events per node lost; the
     slowdown per decade of nodes. Time depends on the machine's load: run it when quiet."""
     found["EVENTS_PER_TASK"], found["SECONDS_PER_EVENT"] = {}, {}
-    for p in PLATFORMS:
+    for p in platforms:
         net = run(scaled(p, 10_000, 1, 1_000_000))
         bare = run(scaled(p, 10_000, 1, 1_000_000, "network=null"))
         found["EVENTS_PER_TASK"][p] = (round(bare["events"] / 1e6, 2),
@@ -119,6 +119,8 @@ def timing(found: dict[str, Any], raw: dict[str, Any]) -> None:
         found["SECONDS_PER_EVENT"][p] = float(f"{net['wall'] / net['events']:.3g}")
         raw[f"{p}-time"] = {"net": net, "bare": bare}
         print(p, found["EVENTS_PER_TASK"][p], found["SECONDS_PER_EVENT"][p], flush=True)
+    if "ideal" not in platforms:
+        return
     # A node lost: the same run with nodes living 10 minutes instead of 2 hours.
     net = raw["ideal-time"]["net"]
     churny = run(scaled("ideal", 10_000, 1, 1_000_000, f"churn.0.lifetime={SHORT_LIFE}"))
@@ -135,13 +137,16 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", type=Path)
     ap.add_argument("--part", choices=("all", "memory", "time"), default="all")
+    ap.add_argument("--platforms", default=",".join(PLATFORMS),
+                    help="the platforms whose time to measure (ideal adds the churn and "
+                         "the 10M-task runs)")
     args = ap.parse_args()
     raw: dict[str, Any] = {}
     found: dict[str, Any] = {}
     if args.part in ("all", "memory"):
         memory(found, raw)
     if args.part in ("all", "time"):
-        timing(found, raw)
+        timing(found, raw, args.platforms.split(","))
     from schedsim import estimate  # what the module holds now, to compare
 
     for name, value in found.items():

@@ -120,10 +120,48 @@ def test_runs_that_complete_are_unchanged(platform: str, monkeypatch: Any) -> No
 def test_a_timer_set_for_a_stall_that_did_not_come_changes_nothing(monkeypatch: Any) -> None:
     """With a window as short as one task's time, gaps reach half of it and timers are set;
     completions come before they expire, and the run's metrics stay the same."""
-    unwatched_factor = float("inf")
-    monkeypatch.setattr(watch, "STALL_WINDOW_FACTOR", unwatched_factor)
+    monkeypatch.setattr(watch, "STALL_WINDOW_FACTOR", float("inf"))  # never set a timer
     unwatched = Simulation(make(_slow("ideal"), drop=("churn",))).run()
     monkeypatch.setattr(watch, "STALL_WINDOW_FACTOR", 1.0)
     watched = Simulation(make(_slow("ideal"), drop=("churn",))).run()
     assert watched.events > unwatched.events  # timers were set ...
     assert watched.failure is None and watched.metrics == unwatched.metrics  # ... in vain
+
+
+class _Bar:
+    """Stands in for the rich progress bar: records what the run command shows."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.shown: list[int] = []
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+    def add_task(self, _description: str, total: int) -> int:
+        self.total = total
+        return 0
+
+    def update(self, _bar: int, completed: int) -> None:
+        self.shown.append(completed)
+
+
+def test_the_run_command_bar_counts_tasks_within_a_replication(monkeypatch: Any,
+                                                               tmp_path: Any) -> None:
+    import schedsim.cli
+
+    bar = _Bar()
+    monkeypatch.setattr(schedsim.cli, "progress_bar", lambda: bar)
+    monkeypatch.setattr(watch, "PROGRESS_INTERVAL_S", 0.0)
+    from .conftest import REPO
+
+    assert main(["run", str(REPO / "scenarios" / "contract-example.yaml"), "--replications",
+                 "2", "--set", "workload.tasks=5000", "--json", str(tmp_path / "s.json")]) == 0
+    assert bar.total == 10_000
+    assert any(0 < shown < 5_000 for shown in bar.shown)  # within the first replication
+    assert any(5_000 < shown < 10_000 for shown in bar.shown)  # within the second
+    assert bar.shown == sorted(bar.shown) and bar.shown[-1] == 10_000
+
