@@ -224,7 +224,8 @@ def guard(estimate: Estimate, source: str, *, available: float | None = None,
           stream: TextIO | None = None) -> None:
     """Refuse what cannot fit in memory (InputError); warn on stderr about a long run."""
     room = available_memory() if available is None else available
-    if room is not None and estimate.memory > room:
+    # This process is running already: only the rest must still find room.
+    if room is not None and estimate.memory - PROCESS_BYTES > room:
         raise InputError(source, estimate.key, f"a run that fits in the {size(room)} of "
                          f"memory available; the estimate is {estimate.text()}",
                          has_value=False)

@@ -106,11 +106,12 @@ def test_a_sweep_of_a_hundred_million_replications_is_refused(monkeypatch: Any,
 
 
 def test_guard_refuses_only_above_the_available_memory() -> None:
+    """This process's own memory (PROCESS_BYTES) is in use already: the rest must fit."""
     guess = estimate.Estimate(memory=2 * GB, seconds=1.0, what="x", key="cluster.pools")
-    estimate.guard(guess, "s.yaml", available=2.1 * GB)
+    estimate.guard(guess, "s.yaml", available=2 * GB - estimate.PROCESS_BYTES)
     with pytest.raises(estimate.InputError) as exc:
-        estimate.guard(guess, "s.yaml", available=1.9 * GB)
-    assert str(exc.value) == ("s.yaml: cluster.pools: expected a run that fits in the 1.9 GB "
+        estimate.guard(guess, "s.yaml", available=1.9 * GB - estimate.PROCESS_BYTES)
+    assert str(exc.value) == ("s.yaml: cluster.pools: expected a run that fits in the 1.79 GB "
                               "of memory available; the estimate is about 2 GB of memory "
                               "and 1 s (x)")
 
