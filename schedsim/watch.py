@@ -13,7 +13,7 @@ per event, so watching costs nothing measurable (docs/performance.md). Two thing
   the cluster's slots at the analytic bound's rate (a shared link or a manager that serves
   tasks one at a time). When no task has finished for half a window, a timer is set at the
   window's end; a healthy run never gets that far, so it schedules no extra event and its
-  results and event count stay exactly as they were. Reasoning in docs/models.md.
+  results and event count stay exactly as they were (docs/models.md, "How a job ends").
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from schedsim.simulation import Simulation
 
 # A run ends as "no_progress" when no task finished for this many times the time one task
-# needs at worst, while attempts or nodes were lost (docs/models.md, "No progress").
+# needs at worst, while attempts or nodes were lost (docs/models.md, "How a job ends").
 STALL_WINDOW_FACTOR = 100.0
 PROGRESS_INTERVAL_S = 0.25  # wall seconds between progress ticks
 
