@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
-from schedsim import interrupt
+from schedsim import estimate, interrupt
 from schedsim.errors import InputError, clip, one_line
 from schedsim.platforms import PLATFORMS
 from schedsim.pool import WorkerLost
@@ -145,6 +145,9 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
                       for p in s.cluster.pools)
     console.print(f"ok: {s.source}: '{s.name}', platform {s.platform.type}, "
                   f"{s.workload.tasks} tasks, {pools}, {s.replications} replication(s)")
+    guess = estimate.for_run(s)
+    console.print(f"estimate (serial, without --out): {guess.text()}")
+    estimate.guard(guess, s.source)
     return 0
 
 
@@ -176,10 +179,22 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     scenario = load_from_args(args)
     if args.out:
         check_folder(args.out, "run")
+    keep = args.out is not None
+    estimate.guard(estimate.for_run(scenario, jobs=args.jobs, keep_records=keep),
+                   scenario.source)
+    tasks, reps = scenario.workload.tasks, scenario.replications
     with progress_bar() as progress:
-        bar = progress.add_task(f"{scenario.name}: replications", total=scenario.replications)
-        summary = run_scenario(scenario, jobs=args.jobs, keep_records=args.out is not None,
-                               on_done=lambda _r: progress.advance(bar))
+        bar = progress.add_task(f"{scenario.name}: tasks of {reps} replication(s)",
+                                total=tasks * reps)
+        finished: dict[int, int] = {}  # tasks finished, by replication (some run at once)
+
+        def tick(r: int, done: int) -> None:
+            finished[r] = done
+            progress.update(bar, completed=sum(finished.values()))
+
+        summary = run_scenario(scenario, jobs=args.jobs, keep_records=keep,
+                               on_done=lambda r: tick(r, tasks),
+                               on_progress=lambda r, done, _n: tick(r, done))
     print_summary(summary.data, console)
     if args.json:
         emit_json(summary.data, args.json, console)
@@ -197,6 +212,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     platforms = list(dict.fromkeys(args.platforms))
     if len(platforms) < 2:
         raise InputError("--platform", "", "at least two different platforms", platforms)
+    estimate.guard(estimate.for_compare(scenario, platforms, jobs=args.jobs), scenario.source)
     with progress_bar() as progress:
         bar = progress.add_task(f"{scenario.name}: " + " vs ".join(platforms),
                                 total=scenario.replications * len(platforms))
@@ -224,9 +240,9 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     if args.jobs < 1:
         raise InputError("--jobs", "", "an integer >= 1", args.jobs)
     base = tuple(args.overrides)
+    points = sweep.load_points(args.scenario, axes, base)
+    estimate.guard(estimate.for_sweep(points, scenario.replications, args.jobs), args.scenario)
     jobs = sweep.plan(axes, scenario.replications, base)
-    points = [load_scenario(args.scenario, list(job.overrides))  # every point must be valid
-              for job in jobs if job.replication == 0]
     out = args.out or Path("out") / f"sweep-{scenario.name}"
     manifest = sweep.manifest(args.scenario, points, axes, base, scenario.replications)
     check_folder(out, "sweep")
@@ -317,6 +333,9 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     check_folder(out, "plan")
     base = list(args.overrides) + [f"replications={scenario.replications}",
                                    f"seed={scenario.seed}"]
+    vary = planning.parse_vary(args.vary)
+    planning.check_vary(scenario, *vary)  # a bad --vary names --vary, not the scenario file
+    estimate.guard(estimate.for_plan(args.scenario, base, vary), args.scenario)
     err = Console(stderr=True)
     with err.status("planning") as status:
         result = planning.plan(args.scenario, base, deadline, confidence=args.confidence,

@@ -227,9 +227,13 @@ def read_distribution(parent: Reader, key: str,
 
 
 class Draws:
-    """Values of one distribution from one stream, drawn in blocks, handed out in order."""
+    """Values of one distribution from one stream, drawn in blocks, handed out in order.
 
-    __slots__ = ("_dist", "_rng", "_block", "_buf", "_pos")
+    ``longest`` is the largest value drawn so far (blocks ahead included): a watchdog's time
+    scale, kept per block so that handing out a value costs nothing more.
+    """
+
+    __slots__ = ("_dist", "_rng", "_block", "_buf", "_pos", "longest")
 
     def __init__(self, dist: Distribution, rng: np.random.Generator, block: int = 8192) -> None:
         self._dist = dist
@@ -237,10 +241,13 @@ class Draws:
         self._block = block
         self._buf: list[float] = []
         self._pos = 0
+        self.longest = 0.0
 
     def next(self) -> float:
         if self._pos >= len(self._buf):
-            self._buf = self._dist.sample(self._rng, self._block).tolist()
+            block = self._dist.sample(self._rng, self._block)
+            self.longest = max(self.longest, float(block.max()))
+            self._buf = block.tolist()
             self._pos = 0
         value = self._buf[self._pos]
         self._pos += 1

@@ -79,7 +79,7 @@ class AttemptLog:
 
 
 # Why a job as a whole failed (RunResult.failure_kind); None when it did not.
-FAILURE_KINDS = ("manager_lost", "horizon", "stalled", "driver_oom")
+FAILURE_KINDS = ("manager_lost", "horizon", "stalled", "driver_oom", "no_progress")
 
 
 class MetricInfo(NamedTuple):

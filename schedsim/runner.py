@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schedsim.metrics import METRICS, summarize
-from schedsim.pool import ProcessPool
+from schedsim.pool import ProcessPool, report
 from schedsim.pool import run as run_jobs
 from schedsim.scenario import Scenario
 from schedsim.simulation import RunResult, Simulation
+from schedsim.watch import Progress
 
 
 @dataclass
@@ -31,15 +32,32 @@ class Summary:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def run_replication(scenario: Scenario, replication: int, keep_records: bool) -> RunResult:
-    return Simulation(scenario, replication, keep_records).run()
+# (replication, tasks finished, tasks in the bag), a few times a second while it runs
+OnProgress = Callable[[int, int, int], None]
+
+
+def run_replication(scenario: Scenario, replication: int, keep_records: bool,
+                    progress: Progress | None = None) -> RunResult:
+    return Simulation(scenario, replication, keep_records, progress=progress).run()
+
+
+def _replication_job(scenario: Scenario, keep_records: bool, ticks: bool,
+                     replication: int) -> RunResult:
+    """One replication as a pool job; its progress goes to the pool's caller."""
+    return run_replication(scenario, replication, keep_records,
+                           _report_progress if ticks else None)
+
+
+def _report_progress(done: int, total: int) -> None:
+    report((done, total))
 
 
 def run_scenario(scenario: Scenario, *, jobs: int = 1, keep_records: bool = False,
                  on_done: Callable[[int], None] | None = None,
+                 on_progress: OnProgress | None = None,
                  pool: ProcessPool | None = None) -> Summary:
     """Run every replication and summarise them (in ``pool`` if given, else ``jobs``
-    processes)."""
+    processes). ``on_progress`` gets ticks within each replication, from any process."""
     reps = list(range(scenario.replications))
     results: dict[int, RunResult] = {}
 
@@ -48,11 +66,17 @@ def run_scenario(scenario: Scenario, *, jobs: int = 1, keep_records: bool = Fals
         if on_done:
             on_done(r)
 
-    replication = functools.partial(run_replication, scenario, keep_records=keep_records)
+    ticks = None
+    if on_progress is not None:
+        def ticks(r: int, payload: Any) -> None:
+            on_progress(r, *payload)
+
+    replication = functools.partial(_replication_job, scenario, keep_records,
+                                    on_progress is not None)
     if pool is not None:
-        pool.run(replication, reps, finished)
+        pool.run(replication, reps, finished, ticks)
     else:
-        run_jobs(replication, reps, workers=jobs, on_result=finished)
+        run_jobs(replication, reps, workers=jobs, on_result=finished, on_progress=ticks)
     ordered = [results[r] for r in reps]
     bound = Simulation(scenario, 0, keep_records=False).bound()  # a fresh, unrun model
     summary = Summary(scenario, ordered, bound)

@@ -4,9 +4,11 @@ A :class:`Simulation` owns one SimPy environment (an :class:`~schedsim.model.eng
 and wires the components explicitly: the lazy workload, the cluster and its churn, the network
 (only when the scenario has one) and the platform chosen by the scenario's ``platform.type``.
 The job ends when every task has finished or failed, when the platform fails it (a lost head
-node, a driver out of memory), when the scenario's horizon passes, or when nothing is left to
-happen (a stalled job: every node gone and none replaced). :meth:`Simulation.run` returns the
-replication's metrics.
+node, a driver out of memory), when the scenario's horizon passes, when nothing is left to
+happen (a stalled job: every node gone and none replaced), or when no task finishes for a long
+stretch while attempts or nodes are lost (no progress, schedsim/watch.py).
+:meth:`Simulation.run` returns the replication's metrics; a ``progress`` callback gets the
+tasks finished so far while it runs.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from schedsim.model.workload import Workload
 from schedsim.platforms import create_platform
 from schedsim.rng import Streams
 from schedsim.scenario import Scenario
+from schedsim.watch import Progress, Watch
 
 WATCHDOG_FACTOR = 1000.0  # default horizon: this many times the makespan lower bound ...
 WATCHDOG_SLACK_S = 7 * 86400.0  # ... plus a week
@@ -50,8 +53,9 @@ class RunResult:
 class Simulation:
     """The model of one replication."""
 
-    def __init__(self, scenario: Scenario, replication: int = 0,
-                 keep_records: bool = True) -> None:
+    def __init__(self, scenario: Scenario, replication: int = 0, keep_records: bool = True,
+                 progress: Progress | None = None,
+                 progress_interval: float | None = None) -> None:
         self.scenario = scenario
         self.replication = replication
         self.env = Engine()
@@ -81,6 +85,8 @@ class Simulation:
         self._last_change = 0.0  # last completion or node event, for a stalled job's end
         self.cluster.on_ready.append(self._changed)
         self.cluster.on_gone.append(self._changed)
+        self.watch = Watch(self, progress, progress_interval)
+        self.env.on_bucket = self.watch.poll
 
     def _changed(self, _node: object = None) -> None:
         self._last_change = self.env.now
@@ -159,6 +165,7 @@ class Simulation:
         finally:
             gc.set_threshold(*threshold)
             gc.unfreeze()
+        self.watch.done()
         return RunResult(self.measure(), self.failure, self.log, _event_count(env),
                          self.failure_kind)
 

@@ -71,10 +71,32 @@ def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:
     return axes
 
 
+def point_overrides(axes: list[tuple[str, list[str]]],
+                    base: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every point of the grid as its overrides, in point order."""
+    points = itertools.product(*[[f"{k}={v}" for v in values] for k, values in axes])
+    return [base + tuple(point) for point in points]
+
+
+def load_points(scenario_path: str, axes: list[tuple[str, list[str]]],
+                base: tuple[str, ...] = ()) -> list[Scenario]:
+    """Every point of the grid as a scenario; a point the scenario refuses is an error of
+    ``--grid`` (the scenario with ``base`` alone is valid), not of the scenario file."""
+    points = []
+    for overrides in point_overrides(axes, base):
+        try:
+            points.append(load_scenario(scenario_path, list(overrides)))
+        except InputError as exc:
+            detail = exc.line.removeprefix(f"{exc.source}: ")
+            raise InputError("--grid", "", f"values the scenario accepts; with "
+                             f"{', '.join(overrides[len(base):])}: {detail}",
+                             has_value=False) from None
+    return points
+
+
 def plan(axes: list[tuple[str, list[str]]], replications: int,
          base: tuple[str, ...] = ()) -> list[Job]:
-    points = itertools.product(*[[f"{k}={v}" for v in values] for k, values in axes])
-    return [Job(i, r, base + tuple(point)) for i, point in enumerate(points)
+    return [Job(i, r, overrides) for i, overrides in enumerate(point_overrides(axes, base))
             for r in range(replications)]
 
 

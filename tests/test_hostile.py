@@ -310,6 +310,13 @@ def test_vary_errors_name_vary(tiny: Path, capsys: pytest.CaptureFixture[str]) -
             "--vary", "workload.duration.mean")
 
 
+def test_grid_point_errors_name_grid(tiny: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    line = refused(capsys, ["sweep", str(tiny), "--grid", "cluster.pools.spot.count=1,abc",
+                            "--out", str(tmp_path / "sw")], "--grid", "abc")
+    assert line.startswith("schedsim: --grid") and str(tiny) not in line
+
+
 def test_vary_keeps_braces_together_as_grid_does() -> None:
     spec = "workload.duration={dist: constant, mean: 2s},{dist: constant, mean: 3s}"
     rng, grid = planning.parse_vary([spec])

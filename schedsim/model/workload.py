@@ -52,6 +52,11 @@ class Workload:
         return len(self._retry) + self.total - self._next_id
 
     @property
+    def longest(self) -> float:
+        """The longest task duration drawn so far (s)."""
+        return self._draws.longest
+
+    @property
     def finished(self) -> bool:
         return self.completed + self.failed >= self.total
 
