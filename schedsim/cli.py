@@ -173,6 +173,9 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     scenario = load_scenario(args.scenario, args.overrides, replications=args.replications)
     if args.jobs < 1:
         raise InputError("--jobs", "", "an integer >= 1", args.jobs)
+    if args.ray is not None and args.jobs > 1:
+        raise InputError("--jobs", "", "1 with --ray (Ray schedules the runs itself)",
+                         args.jobs)
     base = tuple(args.overrides)
     jobs = sweep.plan(axes, scenario.replications, base)
     for job in jobs:
