@@ -143,6 +143,8 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from schedsim.runner import compare_platforms
 
     scenario = load_from_args(args)
+    if args.jobs < 1:
+        raise InputError("--jobs", "", "an integer >= 1", args.jobs)
     platforms = list(dict.fromkeys(args.platforms))
     if len(platforms) < 2:
         raise InputError("--platform", "", "at least two different platforms", platforms)
@@ -263,6 +265,8 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         raise InputError("--deadline", "", 'a duration > 0 such as "6h"', args.deadline)
     if not 0 < args.confidence <= 1:
         raise InputError("--confidence", "", "a number in (0, 1]", args.confidence)
+    if args.budget is not None and not 0 <= args.budget < float("inf"):
+        raise InputError("--budget", "", "a finite number of USD >= 0", args.budget)
     scenario = load_from_args(args)
     base = list(args.overrides) + [f"replications={scenario.replications}",
                                    f"seed={scenario.seed}"]
@@ -337,10 +341,17 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     from schedsim import validation
+    from schedsim.live.cli import check_timeout
+    from schedsim.live.run import LiveRunError
     from schedsim.report import write_json
 
     configs = validation.QUICK if args.quick else validation.FULL
     repeats, sims = (2, 20) if args.quick else (10, 50)
+    check_timeout(args.timeout)
+    if args.profile is not None:  # checked (one line) before any run, and made absolute
+        from schedsim.calibration.profile import load_profile
+
+        args.profile = load_profile(args.profile).path
     live = validation.read_live(args.live) if args.live is not None else None
     per_config = (0 if live else repeats * len(validation.PLATFORMS)) + \
         len(validation.PLATFORMS)
@@ -349,12 +360,17 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     if args.live is not None and args.live.resolve() != recorded.resolve():
         # The report's directory keeps the live runs it was made from.
         recorded.write_text(args.live.read_text(encoding="utf-8"), encoding="utf-8")
-    with progress_bar() as progress:
-        bar = progress.add_task("validate", total=per_config * (len(configs) + 1))
-        report = validation.validate(
-            configs, repeats=repeats, sim_replications=sims, profile=args.profile,
-            timeout_s=args.timeout, live=live, live_out=recorded,
-            on_step=lambda s: progress.update(bar, advance=1, description=f"validate: {s}"))
+    try:
+        with progress_bar() as progress:
+            bar = progress.add_task("validate", total=per_config * (len(configs) + 1))
+            report = validation.validate(
+                configs, repeats=repeats, sim_replications=sims, profile=args.profile,
+                timeout_s=args.timeout, live=live, live_out=recorded,
+                on_step=lambda s: progress.update(bar, advance=1,
+                                                  description=f"validate: {s}"))
+    except LiveRunError as exc:  # a missing tool, a hung or crashed platform
+        sys.stderr.write(f"schedsim: validate: {exc}\n")
+        return 1
     write_json(report, args.out / "validation.json")
     validation.plot(report, args.out / "validation.png")
     text = validation.markdown(report, "validation.png")

@@ -171,8 +171,9 @@ def live_runs(configs: Sequence[Config], *, repeats: int, out: Path,
     Each run is appended to ``out`` (JSON lines) as it ends: platform, configuration,
     repeat, makespan and every attempt, so that a later profile can be validated against the
     same live runs (``schedsim validate --live FILE``)."""
-    from schedsim.live.run import run_live
+    from schedsim.live.run import require_tools, run_live
 
+    require_tools(tuple(PLATFORMS))  # all of them before the first run, not after hours
     out.parent.mkdir(parents=True, exist_ok=True)
     records = []
     with out.open("w", encoding="utf-8") as fh:
@@ -194,23 +195,43 @@ def live_runs(configs: Sequence[Config], *, repeats: int, out: Path,
 def read_live(path: Path) -> list[dict[str, Any]]:
     """Live runs recorded by :func:`live_runs`; one clear line if the file is not one."""
     records = []
+    if path.exists() and not path.is_file():  # a folder fails to read; a FIFO would block
+        raise InputError(str(path), "", "a file of live runs written by schedsim validate "
+                         "(this is a folder or a special file)", has_value=False)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise InputError(str(path), "", "a file of live runs written by schedsim validate",
                          exc.strerror or str(exc)) from None
+    except UnicodeDecodeError:
+        raise InputError(str(path), "", "a file of live runs written by schedsim validate "
+                         "(JSON lines, UTF-8)", has_value=False) from None
     for i, line in enumerate(lines, 1):
         try:
             rec = json.loads(line)
-            if not isinstance(rec, dict) or not {"platform", "config", "makespan_s",
-                                                 "attempts"} <= rec.keys():
+            if not _is_live_run(rec):
                 raise ValueError
-        except ValueError:
+        except (ValueError, RecursionError):
             raise InputError(str(path), f"line {i}", "a live run (platform, config, "
-                             "makespan_s, attempts) as written by schedsim validate",
-                             line[:60]) from None
+                             "makespan_s, attempts: task, end_s, outcome) as written by "
+                             "schedsim validate", line[:60]) from None
         records.append(rec)
     return records
+
+
+def _is_live_run(rec: Any) -> bool:
+    """Whether ``rec`` has what :func:`validate` reads of a recorded live run."""
+    def number(x: Any) -> bool:
+        return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+    if not isinstance(rec, dict) or not isinstance(rec.get("platform"), str) or \
+            not isinstance(rec.get("config"), str) or not number(rec.get("makespan_s")) or \
+            not isinstance(rec.get("attempts"), list):
+        return False
+    return all(isinstance(a, dict) and isinstance(a.get("task"), int) and number(a.get("end_s"))
+               and isinstance(a.get("outcome"), str)
+               and (a.get("task_total_s") is None or number(a["task_total_s"]))
+               for a in rec["attempts"])
 
 
 def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
