@@ -121,7 +121,7 @@ SHAPES: list[tuple[Callable[[dict[str, Any]], object], str]] = [
     (lambda d: d.__setitem__("platforms", "x"), "platforms: expected a mapping"),
     (lambda d: d["platforms"]["ray"]["parameters"].__setitem__("lease_latency",
                                                               {"value": "fast"}),
-     "platforms.ray.parameters.lease_latency.value: expected a number >= 0"),
+     "platforms.ray.parameters.lease_latency.value: expected a number or null"),
     (lambda d: d["task"].__setitem__("models", "x"), "task.models: expected a list"),
 ]
 

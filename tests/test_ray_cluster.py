@@ -104,6 +104,44 @@ def test_ray_not_installed_is_one_line(tmp_path: Path) -> None:
     assert "--ray: Ray is not installed (python3 -m pip install" in one_line(proc)
 
 
+def _failed(cause: str) -> ConnectionError:
+    """What ray.init raises: "Failed to connect" at another address, the reason in its cause."""
+    try:
+        try:
+            raise RuntimeError(cause)
+        except RuntimeError as exc:
+            raise ConnectionError("Failed to connect to Ray cluster at 192.0.2.2:6390") from exc
+    except ConnectionError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(("mode", "cause", "words"), [
+    (None, "RPC error: InvalidAuthToken: Authentication token is missing or incorrect",
+     "the cluster uses token authentication and this driver sent no token: set "
+     "RAY_AUTH_MODE=token and the cluster's token in RAY_AUTH_TOKEN"),
+    ("token", "Unauthenticated: RPC error: InvalidAuthToken",
+     "refused this driver's token (not the cluster's): give the cluster's token in "
+     "RAY_AUTH_TOKEN"),
+    ("token", "Token authentication is enabled but no authentication token was found",
+     "RAY_AUTH_MODE=token is set but no token was found: give the cluster's token"),
+    (None, "RpcError: Timed out while waiting for GCS to become available.",
+     "its GCS did not answer"),
+    (None, "RPC error: Received http2 header with status: 404",
+     "RPC error: Received http2 header with status: 404 (is it the address"),
+])
+def test_why_ray_init_failed_is_said_in_a_line(monkeypatch: pytest.MonkeyPatch,
+                                               mode: str | None, cause: str,
+                                               words: str) -> None:
+    from schedsim.ray_cluster import explain
+
+    if mode is None:
+        monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    else:
+        monkeypatch.setenv("RAY_AUTH_MODE", mode)
+    line = explain(_failed(cause))
+    assert words in line and "\n" not in line, line
+
+
 # ------------------------------------------------------------------ a real two-node cluster
 
 

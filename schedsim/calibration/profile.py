@@ -186,12 +186,21 @@ def parse_profile(data: Any, path: Path) -> Profile:
 
 
 def _check_platforms(r: Reader) -> None:
-    """The fitted overheads (``platforms``: {kind: {parameters: {name: {value, ...}}}}) the
-    platform models start from: each value a number >= 0."""
+    """The shape of the fitted overheads (``platforms``: {kind: {parameters: {name: {value,
+    ...}}}}) that the platform models start from; :func:`platform_defaults` then skips a
+    value that is null (a fit that gave no number) or negative."""
     for kind in r.keys():
         params = r.child(kind).child("parameters", {})
         for name in params.keys():
-            params.child(name).take_float("value", 0.0)
+            params.child(name).take("value", _number_or_null, "a number or null")
+
+
+def _number_or_null(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError
+    return float(value)
 
 
 def _finite(value: Any) -> float:
