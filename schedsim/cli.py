@@ -209,6 +209,8 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from schedsim.runner import compare_platforms
 
     scenario = load_from_args(args)
+    if args.jobs < 1:
+        raise InputError("--jobs", "", "an integer >= 1", args.jobs)
     platforms = list(dict.fromkeys(args.platforms))
     if len(platforms) < 2:
         raise InputError("--platform", "", "at least two different platforms", platforms)
@@ -239,6 +241,9 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     scenario = load_scenario(args.scenario, args.overrides, replications=args.replications)
     if args.jobs < 1:
         raise InputError("--jobs", "", "an integer >= 1", args.jobs)
+    if args.ray is not None and args.jobs > 1:
+        raise InputError("--jobs", "", "1 with --ray (Ray schedules the runs itself)",
+                         args.jobs)
     base = tuple(args.overrides)
     points = sweep.load_points(args.scenario, axes, base)
     estimate.guard(estimate.for_sweep(points, scenario.replications, args.jobs), args.scenario)
@@ -408,12 +413,19 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     from schedsim import validation
+    from schedsim.live.cli import check_timeout
+    from schedsim.live.run import LiveRunError
     from schedsim.outputs import StagedFiles, check_folder, write_text
     from schedsim.report import json_text
 
     out_folder(args.out)
     configs = validation.QUICK if args.quick else validation.FULL
     repeats, sims = (2, 20) if args.quick else (10, 50)
+    check_timeout(args.timeout)
+    if args.profile is not None:  # checked (one line) before any run, and made absolute
+        from schedsim.calibration.profile import load_profile
+
+        args.profile = load_profile(args.profile).path
     live = validation.read_live(args.live) if args.live is not None else None
     per_config = (0 if live else repeats * len(validation.PLATFORMS)) + \
         len(validation.PLATFORMS)
@@ -422,12 +434,17 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     if args.live is not None and args.live.resolve() != recorded.resolve():
         # The report's directory keeps the live runs it was made from.
         write_text(recorded, args.live.read_text(encoding="utf-8"))
-    with progress_bar() as progress:
-        bar = progress.add_task("validate", total=per_config * (len(configs) + 1))
-        report = validation.validate(
-            configs, repeats=repeats, sim_replications=sims, profile=args.profile,
-            timeout_s=args.timeout, live=live, live_out=recorded,
-            on_step=lambda s: progress.update(bar, advance=1, description=f"validate: {s}"))
+    try:
+        with progress_bar() as progress:
+            bar = progress.add_task("validate", total=per_config * (len(configs) + 1))
+            report = validation.validate(
+                configs, repeats=repeats, sim_replications=sims, profile=args.profile,
+                timeout_s=args.timeout, live=live, live_out=recorded,
+                on_step=lambda s: progress.update(bar, advance=1,
+                                                  description=f"validate: {s}"))
+    except LiveRunError as exc:  # a missing tool, a hung or crashed platform
+        sys.stderr.write(f"schedsim: validate: {exc}\n")
+        return 1
     text = validation.markdown(report, "validation.png")
     with StagedFiles(args.out, ("validation.json", "validation.png", "validation.md")) as files:
         files.write_text("validation.json", json_text(report))

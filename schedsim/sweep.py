@@ -361,17 +361,11 @@ def execute(scenario_path: str, jobs: list[Job], *, workers: int = 1,
 
 def _execute_ray(scenario_path: str, jobs: list[Job], address: str | None,
                  on_row: Callable[[dict[str, Any]], None]) -> None:
+    from schedsim.ray_cluster import connect
+
+    started = connect(address)  # one line, within about 30 s, if Ray cannot be used
     import ray
 
-    started = not ray.is_initialized()
-    if started:
-        if address:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        else:
-            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-            ray.init(include_dashboard=False, log_to_driver=False,
-                     _node_ip_address="127.0.0.1")
     try:
         remote = ray.remote(max_retries=3)(run_job)
         pending = [remote.remote(scenario_path, job) for job in jobs]

@@ -174,7 +174,9 @@ def live_runs(configs: Sequence[Config], *, repeats: int, out: Path,
     (``schedsim validate --live FILE``). The records go to a temporary file that replaces
     ``out`` once every run is made: an interrupted validation keeps the earlier file, from
     which its report was made."""
-    from schedsim.live.run import run_live
+    from schedsim.live.run import require_tools, run_live
+
+    require_tools(tuple(PLATFORMS))  # all of them before the first run, not after hours
 
     records = []
     with replacing(out) as tmp, tmp.open("w", encoding="utf-8") as fh:
@@ -196,19 +198,36 @@ def live_runs(configs: Sequence[Config], *, repeats: int, out: Path,
 def read_live(path: Path) -> list[dict[str, Any]]:
     """Live runs recorded by :func:`live_runs`; one clear line if the file is not one."""
     records = []
+    if path.exists() and not path.is_file():  # a folder fails to read; a FIFO would block
+        raise InputError(str(path), "", "a file of live runs written by schedsim validate "
+                         "(this is a folder or a special file)", has_value=False)
     lines = read_text(path, "a file of live runs written by schedsim validate").splitlines()
     for i, line in enumerate(lines, 1):
         try:
             rec = json.loads(line)
-            if not isinstance(rec, dict) or not {"platform", "config", "makespan_s",
-                                                 "attempts"} <= rec.keys():
+            if not _is_live_run(rec):
                 raise ValueError
-        except ValueError:
+        except (ValueError, RecursionError):
             raise InputError(str(path), f"line {i}", "a live run (platform, config, "
-                             "makespan_s, attempts) as written by schedsim validate",
-                             line[:60]) from None
+                             "makespan_s, attempts: task, end_s, outcome) as written by "
+                             "schedsim validate", line[:60]) from None
         records.append(rec)
     return records
+
+
+def _is_live_run(rec: Any) -> bool:
+    """Whether ``rec`` has what :func:`validate` reads of a recorded live run."""
+    def number(x: Any) -> bool:
+        return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+    if not isinstance(rec, dict) or not isinstance(rec.get("platform"), str) or \
+            not isinstance(rec.get("config"), str) or not number(rec.get("makespan_s")) or \
+            not isinstance(rec.get("attempts"), list):
+        return False
+    return all(isinstance(a, dict) and isinstance(a.get("task"), int) and number(a.get("end_s"))
+               and isinstance(a.get("outcome"), str)
+               and (a.get("task_total_s") is None or number(a["task_total_s"]))
+               for a in rec["attempts"])
 
 
 def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,

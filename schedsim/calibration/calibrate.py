@@ -36,8 +36,9 @@ from schedsim.calibration.measure import (
     stats_of,
     task_sweep,
 )
-from schedsim.calibration.profile import FORMAT, FORMAT_VERSION, load_profile
+from schedsim.calibration.profile import FORMAT, FORMAT_VERSION, check_measured, load_profile
 from schedsim.errors import InputError
+from schedsim.reader import Reader
 from schedsim.report import progress_bar
 from schedsim.runner import finite
 
@@ -166,9 +167,15 @@ def calibrate(out: Path, *, quick: bool, console: Console, live: bool = True,
     from schedsim.calibration.platform_fit import fit_platforms
     from schedsim.live.summary import host_facts
 
+    # Absolute: the live runs' and the fit's scenarios name the profile from other folders.
+    out = out.resolve()
     plan = sweep or (QUICK_SWEEP if quick else FULL_SWEEP)
     configs = list(live_configs if live_configs is not None else
                    (QUICK_LIVE if quick else FULL_LIVE))
+    if live and configs:
+        from schedsim.live.run import require_tools
+
+        require_tools(tuple(platforms))  # before the task sweep, not after it
     name = out.stem
     sweep_path = out.with_name(f"{name}.task_sweep.jsonl")
     live_path = out.with_name(f"{name}.live.jsonl")
@@ -233,18 +240,23 @@ def calibrate(out: Path, *, quick: bool, console: Console, live: bool = True,
 
 def refit(out: Path, console: Console) -> dict[str, Any]:
     """Refit only the platform overheads of an existing profile to its own live runs."""
-    import json
+    import copy
 
     from schedsim.calibration.platform_fit import fit_platforms
 
-    load_profile(out)  # refuses a missing or malformed profile with one line
-    doc: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    profile = load_profile(out)  # one line if missing or malformed
+    out = profile.path  # absolute, as in calibrate
+    # A copy, so that the cached profile stays as read.
+    doc: dict[str, Any] = copy.deepcopy(profile.data)
     if not doc.get("measured"):
         raise InputError(str(out), "measured", "live runs to fit (run schedsim calibrate)",
                          has_value=False)
-    sweep = doc.get("raw", {}).get("task_sweep")
+    check_measured(profile)
+    raw = Reader(str(out), "", doc).child("raw", {})
+    sweep = raw.take_str("task_sweep", None)
     if sweep and doc["task"].get("source") == "native" and (out.parent / sweep).is_file():
-        teardown = fit_teardown(read_jsonl(out.parent / sweep))
+        teardown = fit_teardown(read_jsonl(out.parent / sweep, ("n", "total_s"),
+                                           ("process_wall_s",)))
         if teardown is not None:
             doc["task"]["teardown"] = teardown
             write_profile(out, doc)

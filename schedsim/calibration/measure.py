@@ -22,6 +22,7 @@ and retrieval, Ray's per-task overhead (slot claimed to result received, minus t
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -35,6 +36,7 @@ from typing import IO, Any
 import numpy as np
 
 from schedsim.calibration.profile import REPO_ROOT
+from schedsim.errors import InputError
 
 COMPRESS_TASK = REPO_ROOT / "build" / "native" / "compress_task"
 SWEEP_SEED = 20260219  # the order of the sweep's runs (the RFC's date)
@@ -140,9 +142,38 @@ def task_sweep(plan: SweepPlan, raw_path: Path, *, prefer_native: bool = True,
     return source, records
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+def read_jsonl(path: Path, numbers: tuple[str, ...] = (),
+               nullable: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file; each must hold ``numbers`` as numbers and
+    ``nullable`` as numbers or null (InputError naming the file and line otherwise)."""
+    if not path.is_file():  # a FIFO would block
+        raise InputError(str(path), "", "a JSON-lines file", has_value=False)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), "", f"a readable JSON-lines file ({type(exc).__name__})",
+                         has_value=False) from None
+    records = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, dict) or not all(
+                    _is_number(rec.get(k)) for k in numbers) or not all(
+                    rec.get(k) is None or _is_number(rec[k]) for k in nullable):
+                raise ValueError
+        except (ValueError, RecursionError):
+            what = ", ".join(numbers) + "".join(f" and {k} (or null)" for k in nullable)
+            raise InputError(str(path), f"line {i}", "a JSON object" + (
+                f" with numbers {what}" if what else ""), line) from None
+        records.append(rec)
+    return records
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and \
+        math.isfinite(value)
 
 
 # --------------------------------------------------------------------------- statistics

@@ -183,6 +183,7 @@ def simulate(platform: str, options: dict[str, float], target: Target, profile: 
              replications: int, bandwidth: float | None = None,
              speed: float | None = None, shared: dict[str, float] | None = None) -> float:
     """Mean simulated makespan of a live configuration (seeds fixed: common random numbers)."""
+    profile = profile.resolve()  # the scenario names it relative to its own folder
     host = live_host(profile, target.n, target.tolerance, bandwidth, platform, speed, shared)
     workload: dict[str, Any] = {"tasks": target.tasks,
                                 "duration": {"dist": "profile", "n": target.n,

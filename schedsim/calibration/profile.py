@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -176,11 +177,78 @@ def parse_profile(data: Any, path: Path) -> Profile:
     teardown = 0.0
     if task.has("teardown"):
         teardown = _param(task.child("teardown"), "per_value", 0.0)
+    if r.has("platforms"):
+        _check_platforms(r.child("platforms"))
     models.sort(key=lambda m: m.tolerance)
     process_models.sort(key=lambda m: m.tolerance)
     return Profile(path=path, name=name, source=src, models=tuple(models),
                    process_models=tuple(process_models), n_range=(min(ns), max(ns)), data=data,
                    teardown_per_value=teardown)
+
+
+def _check_platforms(r: Reader) -> None:
+    """The shape of the fitted overheads (``platforms``: {kind: {parameters: {name: {value,
+    ...}}}}) that the platform models start from; :func:`platform_defaults` then skips a
+    value that is null (a fit that gave no number) or negative."""
+    for kind in r.keys():
+        params = r.child(kind).child("parameters", {})
+        for name in params.keys():
+            params.child(name).take("value", _number_or_null, "a number or null")
+
+
+def _number_or_null(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError
+    return float(value)
+
+
+def _finite(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError
+    return float(value)
+
+
+def _check_stats(r: Reader) -> None:
+    """A measured quantity's statistics ({count, mean, median, ...}) as the fit reads them."""
+    if r.take_int("count", 0):
+        for key in ("mean", "median"):
+            r.take(key, _finite, "a finite number")
+
+
+# The statistics of a live configuration that the platform fit and calibrate's table read.
+MEASURED_STATS = ("task_total_s", "slot_gap_s", "retrieval_s", "dispatch_s",
+                  "execute_minus_task_s", "process_overhead_s", "overhead_s")
+
+
+def check_measured(profile: Profile) -> None:
+    """The live runs of a profile (its ``measured`` section), checked before a refit reads
+    them: an InputError naming the file and the entry."""
+    measured = Reader(str(profile.path), "", profile.data).child("measured")
+    if measured.has("host_cpus"):
+        measured.take_int("host_cpus", 1)
+    for platform in ("workqueue", "ray"):
+        if not measured.has(platform):
+            continue
+        for c in measured.child(platform).items("configs", []):
+            c.take_str("label")
+            for key in ("tasks", "n", "nodes", "cores"):
+                c.take_int(key, 1)
+            c.take_int("replications", 0)
+            tolerance = c.take_float("tolerance", 0.0, exclusive_min=True)
+            try:
+                profile.model(tolerance)
+            except ValueError as exc:
+                raise c.error("tolerance", str(exc), tolerance) from None
+            _check_stats(c.child("makespan_s"))
+            for key in MEASURED_STATS:
+                if c.has(key):
+                    _check_stats(c.child(key))
+    if measured.has("rfc_comparison"):
+        rfc = measured.child("rfc_comparison")
+        rfc.take("ratio_workqueue_over_ray", _finite, "a finite number")
+        rfc.child("rfc").take("ratio", _finite, "a finite number")
 
 
 @functools.lru_cache(maxsize=16)
@@ -206,6 +274,9 @@ def load_profile(path: Path | str) -> Profile:
     except OSError:
         raise InputError(str(path), "", "an existing calibration profile (run schedsim "
                          "calibrate)", has_value=False) from None
+    if not stat.S_ISREG(st.st_mode):  # a folder fails to read; a FIFO would block
+        raise InputError(str(path), "", "a calibration profile file (this is a folder or "
+                         "a special file)", has_value=False)
     return _load_cached(str(p), st.st_mtime_ns, st.st_size)
 
 

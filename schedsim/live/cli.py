@@ -10,6 +10,7 @@ cannot be carried out prints one line and exits 1.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -69,6 +70,12 @@ def register(subparsers: Any) -> dict[str, Handler]:
     return {"live": cmd_live, "calibrate": cmd_calibrate}
 
 
+def check_timeout(seconds: float) -> None:
+    """``--timeout``: a finite number of seconds > 0 (it becomes the platforms' own limits)."""
+    if not 0 < seconds < math.inf:
+        raise InputError("--timeout", "", "a finite number of seconds > 0", seconds)
+
+
 def cmd_live(args: argparse.Namespace, console: Console) -> int:
     from schedsim.cli import load_from_args
     from schedsim.live.run import LiveRunError, check_live_scenario, run_live
@@ -77,8 +84,7 @@ def cmd_live(args: argparse.Namespace, console: Console) -> int:
 
     scenario = load_from_args(args)
     check_live_scenario(scenario, args.platform)
-    if not args.timeout > 0:
-        raise InputError("--timeout", "", "a number of seconds > 0", args.timeout)
+    check_timeout(args.timeout)
     results = []
     try:
         with progress_bar() as progress:
@@ -105,10 +111,9 @@ def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
     from schedsim.live.run import LiveRunError
 
     out: Path = args.out
-    if out.suffix != ".json":
-        raise InputError("--out", "", "a .json file name", str(out))
-    if not args.timeout > 0:
-        raise InputError("--timeout", "", "a number of seconds > 0", args.timeout)
+    if out.suffix != ".json" or out.is_dir():
+        raise InputError("--out", "", "a .json file name (not a folder)", str(out))
+    check_timeout(args.timeout)
     if args.refit:
         from schedsim.calibration.calibrate import refit
 
@@ -155,7 +160,7 @@ def measured_table(measured: dict[str, Any]) -> Table:
             table.add_row(platform, f"{c['tasks']}x{c['n']:.0e} on {c['nodes']}x{c['cores']}",
                           str(c["replications"]),
                           _med(c["makespan_s"]), _med(c.get("overhead_s", {}), 1e3),
-                          _med(c["slot_gap_s"], 1e3))
+                          _med(c.get("slot_gap_s", {}), 1e3))
     rfc = measured.get("rfc_comparison")
     if rfc:
         table.caption = (f"RFC config: Work Queue / Ray makespan = "

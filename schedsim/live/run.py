@@ -248,6 +248,29 @@ def find_task_binary(kind: str) -> Path:
     return exe
 
 
+def require_tools(platforms: tuple[str, ...] = LIVE_PLATFORMS) -> None:
+    """What live runs on ``platforms`` need, checked before any starts (a study of many runs
+    fails at once, not after its first platform's runs): LiveRunError naming what is missing."""
+    import importlib.util
+
+    find_task_binary(ZFP_TASK)  # validation and calibration run the zfp task
+    if "workqueue" in platforms:
+        if not os.access(NATIVE_DIR / "wq_manager", os.X_OK):
+            raise LiveRunError(f"{NATIVE_DIR / 'wq_manager'} is not built; run "
+                               "scripts/install_native.sh")
+        if not shutil.which("work_queue_worker"):
+            raise LiveRunError("work_queue_worker is not on PATH; install coop-computing-tools "
+                               "(scripts/install_native.sh)")
+    if "ray" in platforms:
+        try:
+            found = importlib.util.find_spec("ray") is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise LiveRunError("ray is not installed; python3 -m pip install ray "
+                               "(or pip install -e .[live])")
+
+
 def ignored_keys(scenario: Scenario) -> list[str]:
     """Scenario keys a live run cannot honour (it says so in its summary)."""
     out = []
@@ -314,8 +337,8 @@ def run_live(scenario: Scenario, platform: str, replication: int = 0,
     from schedsim.live.workqueue import WorkQueueLive
 
     task = check_live_scenario(scenario, platform)
-    if timeout_s <= 0:
-        raise InputError("--timeout", "", "a number of seconds > 0", timeout_s)
+    if not 0 < timeout_s < math.inf:
+        raise InputError("--timeout", "", "a finite number of seconds > 0", timeout_s)
     exe = find_task_binary(task.kind)
     if task.kind == WAIT_TASK:
         task = dataclasses.replace(task, durations=task_durations(scenario, replication))
