@@ -153,8 +153,8 @@ def _fifo(path: Path) -> Path:
 FILES: list[tuple[Callable[[Path], Path], str]] = [
     (lambda p: (p.write_text("not json"), p)[1], "line 1: expected valid JSON"),
     (lambda p: (p.write_bytes(bytes(range(128, 256))), p)[1],
-     "expected a readable calibration profile (UnicodeDecodeError)"),
-    (lambda p: (p.write_text("[" * 100_000), p)[1], "expected valid JSON nested at most"),
+     "expected a calibration profile in UTF-8 text"),
+    (lambda p: (p.write_text("[" * 100_000), p)[1], "nesting below Python's recursion limit"),
     (lambda p: (p.write_text("[1, 2]"), p)[1], "(top level): expected a mapping of keys"),
     (lambda p: (p.mkdir(), p)[1], "expected a calibration profile file (this is a folder"),
     (_fifo, "expected a calibration profile file (this is a folder or a special file)"),
