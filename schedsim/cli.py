@@ -8,12 +8,11 @@ every metric with its 95% CI and the analytic bound; ``--json`` and ``--out`` ke
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from rich.console import Console
 
@@ -22,11 +21,10 @@ from schedsim.errors import InputError, clip, one_line
 from schedsim.platforms import PLATFORMS
 from schedsim.pool import WorkerLost
 from schedsim.reader import MAX_REPLICATIONS, MAX_SEED
-from schedsim.report import progress_bar
+from schedsim.report import STDOUT, emit_json, progress_bar
 from schedsim.scenario import Scenario, load_scenario
 
 MAX_JOBS = 1024  # worker processes; more cost memory and start-up time, never speed
-STDOUT = Path("-")  # --json -: the JSON on stdout, everything else on stderr
 
 
 class _Parser(argparse.ArgumentParser):
@@ -156,18 +154,6 @@ def out_folder(path: Path | None) -> None:
     if path is not None and path.exists() and not path.is_dir():
         raise InputError(f"--out {path}", "", "a folder (this is an existing file; the "
                          "command writes several files into the folder)", has_value=False)
-
-
-def emit_json(data: dict[str, Any], path: Path, console: Console) -> None:
-    """``--json FILE``, or the JSON alone on stdout for ``--json -``."""
-    from schedsim.report import write_json
-
-    if path == STDOUT:
-        sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
-        sys.stdout.flush()
-        return
-    write_json(data, path)
-    console.print(f"summary: {path}")
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,19 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
 
 def json_text(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=2, allow_nan=False) + "\n"
+
+
+STDOUT = Path("-")  # --json -: the JSON on stdout, everything else on stderr
+
+
+def emit_json(data: dict[str, Any], path: Path, console: Console) -> None:
+    """``--json FILE``, or the JSON alone on stdout for ``--json -``."""
+    if path == STDOUT:
+        sys.stdout.write(json_text(data))
+        sys.stdout.flush()
+        return
+    write_json(data, path)
+    console.print(f"summary: {path}")
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:

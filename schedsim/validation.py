@@ -198,9 +198,9 @@ def live_runs(configs: Sequence[Config], *, repeats: int, out: Path,
 def read_live(path: Path) -> list[dict[str, Any]]:
     """Live runs recorded by :func:`live_runs`; one clear line if the file is not one."""
     records = []
-    if path.exists() and not path.is_file():  # a folder fails to read; a FIFO would block
+    if path.exists() and not path.is_file() and not path.is_dir():  # a FIFO would block
         raise InputError(str(path), "", "a file of live runs written by schedsim validate "
-                         "(this is a folder or a special file)", has_value=False)
+                         "(this is a special file)", has_value=False)
     lines = read_text(path, "a file of live runs written by schedsim validate").splitlines()
     for i, line in enumerate(lines, 1):
         try:

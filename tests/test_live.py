@@ -265,6 +265,19 @@ def test_cli_summary_has_the_run_contract(profile: Path, tmp_path: Path) -> None
     assert data["failures"] == [None, None]
 
 
+def test_cli_json_dash_writes_the_summary_to_stdout(tmp_path: Path) -> None:
+    scen = tmp_path / "s.yaml"
+    scen.write_text(yaml.safe_dump({
+        "name": "waits", "seed": 2, "replications": 1,
+        "workload": {"tasks": 4, "task": "wait", "duration": "0.1s"},
+        "cluster": {"pools": [{"name": "h", "count": 2}]}}))
+    proc = live_cli("live", str(scen), "--platform", "workqueue", "--json", "-")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)  # the JSON alone; the table went to stderr
+    assert data["metrics"]["tasks_completed"]["values"] == [4]
+    assert "makespan_s" in proc.stderr and not (REPO / "-").exists()
+
+
 # --------------------------------------------------------------------------- Ray
 
 @pytest.fixture(scope="module")

@@ -80,7 +80,7 @@ def cmd_live(args: argparse.Namespace, console: Console) -> int:
     from schedsim.cli import load_from_args
     from schedsim.live.run import LiveRunError, check_live_scenario, run_live
     from schedsim.live.summary import live_summary
-    from schedsim.report import print_summary, write_json
+    from schedsim.report import emit_json, print_summary
 
     scenario = load_from_args(args)
     check_live_scenario(scenario, args.platform)
@@ -101,8 +101,7 @@ def cmd_live(args: argparse.Namespace, console: Console) -> int:
     for reason in sorted({i for r in data["live"]["replications"] for i in r["ignored"]}):
         console.print(f"[yellow]ignored by a live run: {reason}[/yellow]")
     if args.json:
-        write_json(data, args.json)
-        console.print(f"summary: {args.json}")
+        emit_json(data, args.json, console)
     return 0
 
 
