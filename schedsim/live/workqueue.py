@@ -46,7 +46,11 @@ WORKER_COMM = "work_queue_work"  # /proc comm is cut at 15 characters
 # saw tasks it had just dispatched come back unrun (RUNNING, then WAITING, no disconnection).
 WORKER_MEMORY_MB = 1024
 WORKER_DISK_MB = 1024
-MAP_EVERY_S = 0.05  # a pass over /proc costs milliseconds with hundreds of processes
+# A pass over /proc costs milliseconds with hundreds of processes, so it is spaced out in
+# proportion to the workers, up to MAP_EVERY_S at MAP_FULL_WORKERS; with few workers it runs at
+# every poll, since a single-shot worker may connect, run its tasks and leave within 50 ms.
+MAP_EVERY_S = 0.05
+MAP_FULL_WORKERS = 100
 
 
 @dataclass
@@ -191,7 +195,8 @@ class WorkQueueLive(LivePlatform):
     def poll(self) -> None:
         now = time.monotonic()
         if now >= self.next_map:
-            self.next_map = now + MAP_EVERY_S
+            workers = sum(p.node.cores for p in self.nodes.values())
+            self.next_map = now + MAP_EVERY_S * min(1.0, workers / MAP_FULL_WORKERS)
             self._map_ports(list(self.nodes.values()))
         self._handle(self.lines.read())
         if self.summary is None and self.manager is not None and self.manager.poll() is not None:
