@@ -120,17 +120,25 @@ def point_by_label(label: str) -> ScalePoint:
 
 
 def scenario_for(point: ScalePoint, platform_options: dict[str, Any] | None = None,
-                 replications: int = 1) -> Scenario:
-    """The waiting-task scenario of a point, for the live run and the simulator alike.
+                 replications: int = 1, host: dict[str, Any] | None = None) -> Scenario:
+    """The waiting-task scenario of a point: for the live run, or with ``host`` (the
+    shared host, ``cluster.host``) for the simulator.
 
-    A live node loss kills the node's session: Work Queue's workers die with their sockets,
-    which the manager sees at once, as it sees a worker that closes its connection at a
-    reclaim notice; the simulator gets a 1 ms notice for it (as ``schedsim validate``). A
-    Ray raylet killed is found by the GCS health checks: a loss with no notice."""
-    stable = point.nodes - point.killed_nodes
+    Task times and kill moments are the same in both. A live Work Queue node is one session
+    of one-core workers, each its own connection: the simulator gets one-core nodes, as many,
+    so that each connects, and is scanned, on its own. A live node loss kills the node's
+    session: Work Queue's workers die with their sockets, which the manager sees at once, as
+    it sees a worker that closes its connection at a reclaim notice; the simulator gets a
+    1 ms notice for it (as ``schedsim validate``). A Ray raylet killed is found by the GCS
+    health checks, a loss with no notice; the killed raylet's port refuses the checks at
+    once, so no check waits for its timeout (``health_check_timeout: 0``)."""
+    per_node, scale = point.per_node, 1
+    if host is not None and point.platform == "workqueue":
+        per_node, scale = 1, point.per_node
+    stable = (point.nodes - point.killed_nodes) * scale
     pools: list[dict[str, Any]] = []
     if stable:
-        pools.append({"name": "stable", "count": stable, "cores": point.per_node})
+        pools.append({"name": "stable", "count": stable, "cores": per_node})
     data: dict[str, Any] = {
         "name": f"scale-{point.label}", "seed": SEED, "replications": replications,
         "horizon": "600s",
@@ -139,7 +147,7 @@ def scenario_for(point: ScalePoint, platform_options: dict[str, Any] | None = No
         "cluster": {"pools": pools},
     }
     if point.killed_nodes:
-        pools.append({"name": "spot", "count": point.killed_nodes, "cores": point.per_node})
+        pools.append({"name": "spot", "count": point.killed_nodes * scale, "cores": per_node})
         churn: dict[str, Any] = {"pool": "spot", "lifetime": f"{point.kill_at_s}s",
                                  "replace": False}
         if point.platform == "workqueue":
@@ -151,7 +159,10 @@ def scenario_for(point: ScalePoint, platform_options: dict[str, Any] | None = No
         options.setdefault("task_cores", 1)
     else:
         options.setdefault("autoscaler", False)  # a live run has no autoscaler
+        options.setdefault("health_check_timeout", 0.0)
     data["platform"] = {"type": point.platform, point.platform: options}
+    if host is not None:
+        data["cluster"]["host"] = host
     return parse_scenario(data, f"<scale {point.label}>")
 
 

@@ -11,6 +11,11 @@ more than that, each gets (C - D) / k of a CPU, as the Linux scheduler gives CPU
 processes equal shares. ``background`` is the CPU the platform's own processes keep busy,
 measured by calibration (docs/calibration.md).
 
+The waiting task (``workload.task: wait``) uses no CPU: its run is a plain wait whatever the
+host. With ``platform_work``, the platform's own process starts (a Work Queue worker, a Ray
+worker process) and each task's launch (fork, exec, wait) are CPU work on the host instead,
+which is what limits hundreds of waiting slots on a few CPUs (docs/models.md, Shared host).
+
 The sharing is the network's :class:`~schedsim.model.network.Link` (max-min fair with a
 per-flow cap), so it costs one event per task while the host is not oversubscribed and
 O(log k) per change when it is.
@@ -23,19 +28,39 @@ from typing import Any
 
 import simpy
 
+from schedsim.model.engine import call_later
 from schedsim.model.network import Link, Transfer
-from schedsim.scenario import HostSpec
+from schedsim.scenario import WAIT_TASK, HostSpec
 
 
 class SharedHost:
     """The CPUs that every worker node's tasks share."""
 
-    def __init__(self, env: simpy.Environment, spec: HostSpec) -> None:
+    def __init__(self, env: simpy.Environment, spec: HostSpec, task: str = "") -> None:
         self.env = env
         self.spec = spec
         self.cpu = Link(env, "host-cpu", spec.cpus - spec.background, flow_cap=1.0)
+        self.tasks_use_cpu = task != WAIT_TASK
+        self.platform_work = spec.platform_work
 
     def run(self, work: float, done: Callable[[Any], None], tag: Any = None) -> Transfer:
         """Run ``work`` CPU-seconds; ``done(tag)`` when finished. ``cancel()`` the result
         when the task's process dies first, so that it stops taking a share."""
         return Transfer(self.env, (self.cpu,), work, 0.0, done, tag)
+
+    def task(self, seconds: float, done: Callable[[Any], None], tag: Any = None
+             ) -> Transfer | None:
+        """A task's run: CPU work, or a wait of ``seconds`` for the waiting task (None)."""
+        if self.tasks_use_cpu:
+            return self.run(seconds, done, tag)
+        call_later(self.env, seconds, done, tag)
+        return None
+
+    def launch(self, seconds: float, done: Callable[[Any], None], tag: Any = None
+               ) -> Transfer | None:
+        """The platform's own start of a process: CPU work with ``platform_work``, else a
+        delay of ``seconds`` (None)."""
+        if self.platform_work and seconds > 0:
+            return self.run(seconds, done, tag)
+        call_later(self.env, seconds, done, tag)
+        return None

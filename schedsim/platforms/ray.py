@@ -452,18 +452,39 @@ class RayPlatform(Platform):
                         env, rnode.path_to_node, size, latency + launch + task[1] / slot.speed,
                         self._cb_executed, attempt, delay + latency)
             elif self._host is not None:
-                call_later(env, delay + cfg.task_launch_time, self._launched, attempt)
+                if self._host.platform_work:
+                    # Leased, then the worker process starts (once per slot) and launches
+                    # the task, both CPU work on the shared host.
+                    call_later(env, cfg.lease_latency, self._start_worker
+                               if delay > cfg.lease_latency else self._launch, attempt)
+                else:
+                    call_later(env, delay + cfg.task_launch_time, self._launched, attempt)
             else:
                 call_later(env, delay + cfg.task_launch_time + task[1] / slot.node.speed,
                            self._executed, attempt)
 
+    def _start_worker(self, attempt: Attempt) -> None:
+        """A cold slot: its worker process starts, as CPU work on the shared host."""
+        if not attempt.active or attempt.slot.node.data.dead:
+            return
+        assert self._host is not None
+        attempt.run = self._host.launch(self.config.worker_start_time, self._launch, attempt)
+
+    def _launch(self, attempt: Attempt) -> None:
+        """The worker launches the task's process, as CPU work on the shared host."""
+        if not attempt.active or attempt.slot.node.data.dead:
+            return
+        assert self._host is not None
+        attempt.run = self._host.launch(self.config.task_launch_time, self._launched, attempt)
+
     def _launched(self, attempt: Attempt) -> None:
-        """The worker started the task's process on a shared host: it runs as CPU work."""
+        """The worker started the task's process on a shared host: it runs as CPU work
+        (the waiting task: it waits)."""
         if not attempt.active or attempt.slot.node.data.dead:
             return
         assert self.sim.host is not None
-        attempt.run = self.sim.host.run(attempt.task[1] / attempt.slot.node.speed,
-                                        self._executed, attempt)
+        attempt.run = self.sim.host.task(attempt.task[1] / attempt.slot.node.speed,
+                                         self._executed, attempt)
 
     def _executed(self, attempt: Attempt) -> None:
         slot = attempt.slot

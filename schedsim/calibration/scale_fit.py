@@ -1,0 +1,174 @@
+"""The scale parameters of the platform models, fitted on the fit points of the scale matrix.
+
+At scale on one host the platform's own mechanisms bind, not the tasks: Work Queue's manager
+(its per-task dispatch and retrieval, the scan of every connected worker per dispatch, the
+connect backlog it drains only when idle) and Ray's driver (submission, result intake), and,
+for both, the CPU the platform's own process starts and task launches take on the shared
+host (``cluster.host.platform_work``). The parameters are fitted by least squares on the log
+of the simulated over the live makespans of the ``fit`` points of
+:mod:`schedsim.scale_matrix` (mean over the recorded repeats, the simulator's replication r
+drawing the task times of live repeat r), plus, for Work Queue, the times by which half and
+all of the workers had connected. The host's own background (other work on it, measured as
+its load average) is a fitted CPU share. The result is a JSON document of named parameters,
+each with its value, unit and source (``calibration/scale/params.json``), which
+``schedsim validate --scale`` applies to the held-out points.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import optimize
+
+from schedsim.scale_matrix import FIT, ScalePoint, good_runs, point_by_label, scenario_for
+from schedsim.simulation import Simulation
+
+HOST_CPUS = 2.0  # the host the committed matrix was measured on (docs/live.md)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    start: float
+    low: float
+    high: float
+    unit: str
+    what: str
+
+
+PARAMETERS: dict[str, tuple[Param, ...]] = {
+    "workqueue": (
+        Param("dispatch_time", 2e-3, 1e-5, 0.05, "s", "manager time per dispatch"),
+        Param("retrieval_time", 1e-3, 1e-5, 0.05, "s", "manager time per retrieval"),
+        Param("scan_time_per_worker", 1e-5, 1e-8, 1e-3, "s",
+              "manager time per connected worker per dispatch"),
+        Param("task_launch_time", 5e-3, 1e-4, 0.1, "CPU-s",
+              "the worker's launch of a task (fork, exec, wait), CPU on the shared host"),
+        Param("worker_connect_time", 0.02, 1e-3, 0.5, "CPU-s",
+              "a work_queue_worker's start, CPU on the shared host"),
+        Param("accept_time", 0.01, 1e-4, 0.5, "s",
+              "manager time per accepted worker connection (handshake)"),
+        Param("background", 0.5, 0.0, 1.8, "CPUs", "the host's CPUs busy with other work"),
+    ),
+    "ray": (
+        Param("submit_time", 1e-3, 1e-5, 0.05, "s", "driver time per .remote()"),
+        Param("result_time", 1e-3, 1e-5, 0.05, "s", "driver time per result consumed"),
+        Param("lease_latency", 5e-3, 1e-4, 0.2, "s", "lease and push, per task"),
+        Param("task_launch_time", 0.01, 1e-4, 0.2, "CPU-s",
+              "the Ray worker's subprocess launch of a task, CPU on the shared host"),
+        Param("worker_start_time", 0.5, 0.01, 5.0, "CPU-s",
+              "a Ray worker process's start, CPU on the shared host"),
+        Param("background", 0.5, 0.0, 1.8, "CPUs", "the host's CPUs busy with other work"),
+    ),
+}
+# Set, not fitted: Work Queue's listen backlog (link_serve's listen(fd, 5) in CCTools'
+# link.c) and Linux's first SYN retransmission timeout (1 s, doubling).
+FIXED: dict[str, dict[str, Any]] = {
+    "workqueue": {"listen_backlog": 5, "connect_retry": 1.0},
+    "ray": {},
+}
+HOST_KEYS = ("background",)
+
+
+def split(platform: str, values: dict[str, float]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Platform options and the shared host, from fitted values."""
+    options = dict(FIXED[platform])
+    options.update({k: v for k, v in values.items() if k not in HOST_KEYS})
+    host = {"cpus": HOST_CPUS, "background": values.get("background", 0.0),
+            "platform_work": True}
+    return options, host
+
+
+def simulate(point: ScalePoint, values: dict[str, float], replication: int
+             ) -> tuple[float, list[float]]:
+    """Makespan, and the worker connection times (Work Queue), of one simulated run."""
+    options, host = split(point.platform, values)
+    sim = Simulation(scenario_for(point, options, host=host), replication)
+    result = sim.run()
+    connections = list(getattr(sim.platform, "connections", []))
+    return float(result.metrics["makespan_s"]), connections
+
+
+def live_by_point(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for rec in good_runs(records):
+        out.setdefault(rec["label"], []).append(rec)
+    return out
+
+
+def _connect_marks(times: Sequence[float], workers: int) -> tuple[float, float] | None:
+    """When half, and all, of ``workers`` had connected (None if not all ever did)."""
+    ordered = sorted(times)
+    if workers < 50 or len(ordered) < workers:
+        return None
+    return ordered[workers // 2 - 1], ordered[workers - 1]
+
+
+def residuals(platform: str, values: dict[str, float],
+              runs: dict[str, list[dict[str, Any]]]) -> list[float]:
+    """Log errors of the simulated against the live makespans (and connect times)."""
+    out = []
+    for label, recs in sorted(runs.items()):
+        point = point_by_label(label)
+        if point.platform != platform or point.role != FIT:
+            continue
+        sims = [simulate(point, values, int(rec["repeat"])) for rec in recs]
+        live = float(np.mean([rec["makespan_s"] for rec in recs]))
+        out.append(math.log(float(np.mean([s[0] for s in sims])) / live))
+        if platform == "workqueue":
+            marks_live = [_connect_marks(rec["facts"]["connections_s"], point.workers)
+                          for rec in recs if point.killed_nodes == 0]
+            marks_sim = [_connect_marks(s[1], point.workers) for s in sims]
+            for i in (0, 1):
+                lv = [m[i] for m in marks_live if m is not None]
+                sv = [m[i] for m in marks_sim if m is not None]
+                if lv and sv:
+                    # Connect times in seconds, against a 1 s floor (start-up jitter).
+                    out.append(0.5 * math.log((1.0 + float(np.mean(sv))) /
+                                              (1.0 + float(np.mean(lv)))))
+    return out
+
+
+def fit(platform: str, records: Sequence[dict[str, Any]], max_evaluations: int = 300
+        ) -> dict[str, Any]:
+    """Fit the platform's scale parameters on the fit points; the parameters document."""
+    params = PARAMETERS[platform]
+    runs = live_by_point(records)
+    lows = np.array([p.low for p in params])
+    highs = np.array([p.high for p in params])
+
+    def values_of(x: np.ndarray) -> dict[str, float]:
+        out = {}
+        for p, v, lo, hi in zip(params, x, lows, highs, strict=True):
+            out[p.name] = float(np.clip(v, lo, hi)) if p.name == "background" else \
+                float(np.clip(math.exp(v), lo, hi))
+        return out
+
+    def cost(x: np.ndarray) -> float:
+        return float(sum(r * r for r in residuals(platform, values_of(x), runs)))
+
+    x0 = np.array([p.start if p.name == "background" else math.log(p.start) for p in params])
+    best = optimize.minimize(cost, x0, method="Nelder-Mead",
+                             options={"maxfev": max_evaluations, "xatol": 1e-3,
+                                      "fatol": 1e-5})
+    values = values_of(best.x)
+    final = residuals(platform, values, runs)
+    fitted_on = sorted(label for label in runs if point_by_label(label).platform == platform
+                       and point_by_label(label).role == FIT)
+    source = (f"fitted: least squares of log(simulated / live) makespans (and Work Queue's "
+              f"half- and all-connected times) over the scale matrix's fit points "
+              f"{', '.join(fitted_on)}")
+    doc: dict[str, Any] = {
+        "parameters": {p.name: {"value": values[p.name], "unit": p.unit, "what": p.what,
+                                "source": source} for p in params},
+        "fixed": {k: {"value": v, "source": "CCTools link.c listen backlog; Linux initial "
+                      "SYN retransmission timeout" } for k, v in FIXED[platform].items()},
+        "fit": {"points": fitted_on, "evaluations": int(best.nfev),
+                "rms_log_error": math.sqrt(float(np.mean(np.square(final))))
+                if final else math.nan},
+    }
+    return doc

@@ -1,0 +1,128 @@
+"""The scale matrix and the mechanisms its fit needs, against closed forms.
+
+Work Queue's connect backlog: with an idle manager, workers that all ask to connect at once
+connect in waves, ``listen_backlog`` per wave, one accept (``accept_time``) after another,
+the waves at the SYN retransmissions (1, 3, 7 s after the first try). The shared host's
+``platform_work``: process starts that share the host's CPUs all end together, at N c / C.
+The waiting task takes no CPU on a shared host. The matrix's points and records.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schedsim.errors import InputError
+from schedsim.scale_matrix import (
+    FIT,
+    HELD_OUT,
+    MATRIX,
+    good_runs,
+    point_by_label,
+    read_records,
+    scenario_for,
+)
+from schedsim.scenario import parse_scenario
+from schedsim.simulation import Simulation
+
+
+def wq_scenario(workers: int, options: dict[str, Any], *, host: dict[str, Any] | None = None,
+                tasks: int = 1, duration: str = "10s", task: str = "zfp") -> Simulation:
+    data: dict[str, Any] = {
+        "name": "backlog", "seed": 1,
+        "workload": {"tasks": tasks, "task": task,
+                     "duration": {"dist": "constant", "mean": duration}},
+        "cluster": {"pools": [{"name": "h", "count": workers, "cores": 1}]},
+        "platform": {"type": "workqueue", "workqueue": {
+            "dispatch_time": 0, "retrieval_time": 0, "scan_time_per_worker": 0,
+            "task_launch_time": 0, **options}}}
+    if host is not None:
+        data["cluster"]["host"] = host
+    return Simulation(parse_scenario(data, "backlog.yaml"), 0)
+
+
+def test_connect_backlog_admits_a_backlog_per_retransmission_wave() -> None:
+    backlog, accept, retry, connect = 5, 0.01, 1.0, 0.05
+    sim = wq_scenario(12, {"listen_backlog": backlog, "accept_time": accept,
+                           "connect_retry": retry, "worker_connect_time": connect})
+    sim.run()
+    connections = sim.platform.connections  # type: ignore[attr-defined]
+    # Worker k is the (k % B)-th accept of wave k // B; wave j comes r (2^j - 1) after the
+    # first try (each retry waits twice the last).
+    truth = [connect + retry * (2 ** (k // backlog) - 1) + (k % backlog + 1) * accept
+             for k in range(12)]
+    assert connections == pytest.approx(truth, abs=1e-9)
+
+
+def test_without_a_backlog_every_worker_connects_in_the_first_idle_pass() -> None:
+    sim = wq_scenario(12, {"worker_connect_time": 0.05})
+    sim.run()
+    assert sim.platform.connections == pytest.approx([0.05] * 12)  # type: ignore[attr-defined]
+
+
+def test_worker_starts_share_the_host_cpus_with_platform_work() -> None:
+    # 12 starts of 0.1 CPU-s on 2 - 0.5 CPUs, all at once: each gets 1.5 / 12 of a CPU.
+    host = {"cpus": 2, "background": 0.5, "platform_work": True}
+    sim = wq_scenario(12, {"worker_connect_time": 0.1}, host=host)
+    sim.run()
+    assert sim.platform.connections == pytest.approx(  # type: ignore[attr-defined]
+        [12 * 0.1 / 1.5] * 12)
+    # Without platform_work a start is a plain delay, as before.
+    sim = wq_scenario(12, {"worker_connect_time": 0.1}, host={"cpus": 2})
+    sim.run()
+    assert sim.platform.connections == pytest.approx([0.1] * 12)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("task", "makespan"), [("zfp", 3.0), ("wait", 1.0)])
+def test_the_waiting_task_takes_no_cpu_on_a_shared_host(task: str, makespan: float) -> None:
+    # Three 1-s tasks on three slots of a one-CPU host: CPU work shares the CPU (3 s); the
+    # waiting task just waits (1 s).
+    sim = wq_scenario(3, {"worker_connect_time": 0}, host={"cpus": 1}, tasks=3,
+                      duration="1s", task=task)
+    assert sim.run().metrics["makespan_s"] == pytest.approx(makespan)
+
+
+def test_matrix_points_bracket_the_scales_and_hold_some_out() -> None:
+    labels = [p.label for p in MATRIX]
+    assert len(set(labels)) == len(labels)
+    for platform, most in (("workqueue", 200), ("ray", 32)):
+        mine = [p for p in MATRIX if p.platform == platform]
+        assert min(p.workers for p in mine) == 1 and max(p.workers for p in mine) >= most
+        assert {p.role for p in mine} == {FIT, HELD_OUT}
+        fitted = {(p.workers, p.task_s, p.output_b, p.kill) for p in mine if p.role == FIT}
+        for p in mine:
+            if p.role == HELD_OUT:
+                assert (p.workers, p.task_s, p.output_b, p.kill) not in fitted
+    assert min(p.task_s for p in MATRIX) <= 0.01 and max(p.task_s for p in MATRIX) >= 2.0
+    assert max(p.output_b for p in MATRIX) >= 10_000_000
+
+
+def test_scenario_of_a_point_live_and_simulated() -> None:
+    point = point_by_label("wq-120-500ms-kill30")
+    live = scenario_for(point)
+    assert [(p.name, p.count, p.cores) for p in live.cluster.pools] == [
+        ("stable", 8, 10), ("spot", 4, 10)]
+    assert live.workload.task == "wait" and live.cluster.host is None
+    sim = scenario_for(point, host={"cpus": 2, "platform_work": True})
+    # One-core nodes for the simulator: each worker connects on its own.
+    assert [(p.count, p.cores) for p in sim.cluster.pools] == [(80, 1), (40, 1)]
+    assert sim.churn[0].notice == pytest.approx(0.001)
+    ray = scenario_for(point_by_label("ray-32-1s-kill25"))
+    assert [(p.count, p.cores) for p in ray.cluster.pools] == [(3, 8), (1, 8)]
+    assert ray.churn[0].notice == 0.0
+
+
+def test_records_are_read_back_and_bad_lines_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    good = {"label": "wq-1-1s", "platform": "workqueue", "repeat": 0, "makespan_s": 10.0,
+            "failure": None}
+    failed = {"label": "wq-1-1s", "platform": "workqueue", "repeat": 1, "error": "timed out"}
+    path.write_text(json.dumps(good) + "\n" + json.dumps(failed) + "\n")
+    records = read_records(path)
+    assert len(records) == 2 and list(good_runs(records)) == [good]
+    path.write_text("{not json\n")
+    with pytest.raises(InputError, match="m.jsonl: line 1: expected a scale-matrix run"):
+        read_records(path)
