@@ -3,7 +3,7 @@
 Work Queue's connect backlog: with an idle manager, workers that all ask to connect at once
 connect in waves, ``listen_backlog`` per wave, one accept (``accept_time``) after another,
 the waves at the SYN retransmissions (1, 3, 7 s after the first try). The shared host's
-``platform_work``: process starts that share the host's CPUs all end together, at N c / C.
+``platform_work``: a burst of process starts ends one by one, the k-th at k c / (C - D).
 The waiting task takes no CPU on a shared host. The matrix's points and records.
 """
 
@@ -63,13 +63,13 @@ def test_without_a_backlog_every_worker_connects_in_the_first_idle_pass() -> Non
     assert sim.platform.connections == pytest.approx([0.05] * 12)  # type: ignore[attr-defined]
 
 
-def test_worker_starts_share_the_host_cpus_with_platform_work() -> None:
-    # 12 starts of 0.1 CPU-s on 2 - 0.5 CPUs, all at once: each gets 1.5 / 12 of a CPU.
+def test_worker_starts_queue_for_the_host_cpus_with_platform_work() -> None:
+    # 12 starts of 0.1 CPU-s on 2 - 0.5 CPUs, all at once, one after another at 1.5 CPUs.
     host = {"cpus": 2, "background": 0.5, "platform_work": True}
     sim = wq_scenario(12, {"worker_connect_time": 0.1}, host=host)
     sim.run()
     assert sim.platform.connections == pytest.approx(  # type: ignore[attr-defined]
-        [12 * 0.1 / 1.5] * 12)
+        [(k + 1) * 0.1 / 1.5 for k in range(12)])
     # Without platform_work a start is a plain delay, as before.
     sim = wq_scenario(12, {"worker_connect_time": 0.1}, host={"cpus": 2})
     sim.run()

@@ -48,9 +48,9 @@ PARAMETERS: dict[str, tuple[Param, ...]] = {
               "manager time per connected worker per dispatch"),
         Param("task_launch_time", 5e-3, 1e-4, 0.1, "CPU-s",
               "the worker's launch of a task (fork, exec, wait), CPU on the shared host"),
-        Param("worker_connect_time", 0.02, 1e-3, 0.5, "CPU-s",
+        Param("worker_connect_time", 0.01, 1e-3, 0.5, "CPU-s",
               "a work_queue_worker's start, CPU on the shared host"),
-        Param("accept_time", 0.01, 1e-4, 0.5, "s",
+        Param("accept_time", 0.02, 1e-5, 0.5, "s",
               "manager time per accepted worker connection (handshake)"),
         Param("background", 0.5, 0.0, 1.8, "CPUs", "the host's CPUs busy with other work"),
     ),
@@ -65,11 +65,17 @@ PARAMETERS: dict[str, tuple[Param, ...]] = {
         Param("background", 0.5, 0.0, 1.8, "CPUs", "the host's CPUs busy with other work"),
     ),
 }
-# Set, not fitted: Work Queue's listen backlog (link_serve's listen(fd, 5) in CCTools'
-# link.c) and Linux's first SYN retransmission timeout (1 s, doubling).
+# Set, not fitted: Work Queue's listen queue (CCTools link.c listens with a backlog of 5;
+# Linux queues backlog + 1 connections, and the live runs connect in batches of 6) and Linux's
+# first SYN retransmission timeout (1 s, doubling).
 FIXED: dict[str, dict[str, Any]] = {
-    "workqueue": {"listen_backlog": 5, "connect_retry": 1.0},
+    "workqueue": {"listen_backlog": 6, "connect_retry": 1.0},
     "ray": {},
+}
+FIXED_SOURCES = {
+    "listen_backlog": "CCTools link.c listen(fd, 5); Linux queues backlog + 1; the live runs "
+                      "connect in batches of 6 (calibration/scale/matrix-live.jsonl)",
+    "connect_retry": "Linux TCP_TIMEOUT_INIT (1 s), doubled at each SYN retransmission",
 }
 HOST_KEYS = ("background",)
 
@@ -133,9 +139,13 @@ def residuals(platform: str, values: dict[str, float],
     return out
 
 
-def fit(platform: str, records: Sequence[dict[str, Any]], max_evaluations: int = 300
-        ) -> dict[str, Any]:
-    """Fit the platform's scale parameters on the fit points; the parameters document."""
+def fit(platform: str, records: Sequence[dict[str, Any]], max_evaluations: int = 300,
+        restarts: int = 2) -> dict[str, Any]:
+    """Fit the platform's scale parameters on the fit points; the parameters document.
+
+    Nelder-Mead in the logs of the parameters (the background in CPUs), restarted from its
+    own best point ``restarts`` times: the makespan of a discrete-event run is a step
+    function of its parameters, on which one simplex can stall."""
     params = PARAMETERS[platform]
     runs = live_by_point(records)
     lows = np.array([p.low for p in params])
@@ -152,9 +162,13 @@ def fit(platform: str, records: Sequence[dict[str, Any]], max_evaluations: int =
         return float(sum(r * r for r in residuals(platform, values_of(x), runs)))
 
     x0 = np.array([p.start if p.name == "background" else math.log(p.start) for p in params])
-    best = optimize.minimize(cost, x0, method="Nelder-Mead",
-                             options={"maxfev": max_evaluations, "xatol": 1e-3,
-                                      "fatol": 1e-5})
+    evaluations = 0
+    for _ in range(1 + restarts):
+        best = optimize.minimize(cost, x0, method="Nelder-Mead",
+                                 options={"maxfev": max_evaluations, "xatol": 1e-3,
+                                          "fatol": 1e-5})
+        evaluations += int(best.nfev)
+        x0 = best.x
     values = values_of(best.x)
     final = residuals(platform, values, runs)
     fitted_on = sorted(label for label in runs if point_by_label(label).platform == platform
@@ -165,9 +179,8 @@ def fit(platform: str, records: Sequence[dict[str, Any]], max_evaluations: int =
     doc: dict[str, Any] = {
         "parameters": {p.name: {"value": values[p.name], "unit": p.unit, "what": p.what,
                                 "source": source} for p in params},
-        "fixed": {k: {"value": v, "source": "CCTools link.c listen backlog; Linux initial "
-                      "SYN retransmission timeout" } for k, v in FIXED[platform].items()},
-        "fit": {"points": fitted_on, "evaluations": int(best.nfev),
+        "fixed": {k: {"value": v, "source": FIXED_SOURCES[k]} for k, v in FIXED[platform].items()},
+        "fit": {"points": fitted_on, "evaluations": evaluations,
                 "rms_log_error": math.sqrt(float(np.mean(np.square(final))))
                 if final else math.nan},
     }

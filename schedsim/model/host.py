@@ -15,6 +15,12 @@ The waiting task (``workload.task: wait``) uses no CPU: its run is a plain wait 
 host. With ``platform_work``, the platform's own process starts (a Work Queue worker, a Ray
 worker process) and each task's launch (fork, exec, wait) are CPU work on the host instead,
 which is what limits hundreds of waiting slots on a few CPUs (docs/models.md, Shared host).
+They are served one after another, first come first served, each at the speed of the host's
+free CPUs (C - D): the k-th of a burst of starts of c CPU-seconds ends k c / (C - D) after
+the burst. Launchers start processes in turn (a shell its workers, a raylet its workers at
+a bounded concurrency), and a burst that ended all at once, as processor sharing would have
+it, would hit Work Queue's connect backlog in one instant, which the live runs do not show.
+Launches do not take a share from CPU-bound tasks (only the waiting task runs at scale).
 
 The sharing is the network's :class:`~schedsim.model.network.Link` (max-min fair with a
 per-flow cap), so it costs one event per task while the host is not oversubscribed and
@@ -42,6 +48,7 @@ class SharedHost:
         self.cpu = Link(env, "host-cpu", spec.cpus - spec.background, flow_cap=1.0)
         self.tasks_use_cpu = task != WAIT_TASK
         self.platform_work = spec.platform_work
+        self._launches_free_at = 0.0  # when the launch queue is next free
 
     def run(self, work: float, done: Callable[[Any], None], tag: Any = None) -> Transfer:
         """Run ``work`` CPU-seconds; ``done(tag)`` when finished. ``cancel()`` the result
@@ -56,11 +63,13 @@ class SharedHost:
         call_later(self.env, seconds, done, tag)
         return None
 
-    def launch(self, seconds: float, done: Callable[[Any], None], tag: Any = None
-               ) -> Transfer | None:
-        """The platform's own start of a process: CPU work with ``platform_work``, else a
-        delay of ``seconds`` (None)."""
+    def launch(self, seconds: float, done: Callable[[Any], None], tag: Any = None) -> None:
+        """The platform's own start of a process: ``seconds`` of CPU in the launch queue
+        with ``platform_work``, else a delay of ``seconds``. ``done(tag)`` at its end."""
+        now = self.env.now
         if self.platform_work and seconds > 0:
-            return self.run(seconds, done, tag)
+            begin = max(now, self._launches_free_at)
+            self._launches_free_at = begin + seconds / (self.spec.cpus - self.spec.background)
+            call_later(self.env, self._launches_free_at - now, done, tag)
+            return
         call_later(self.env, seconds, done, tag)
-        return None

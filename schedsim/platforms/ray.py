@@ -456,7 +456,7 @@ class RayPlatform(Platform):
                     # Leased, then the worker process starts (once per slot) and launches
                     # the task, both CPU work on the shared host.
                     call_later(env, cfg.lease_latency, self._start_worker
-                               if delay > cfg.lease_latency else self._launch, attempt)
+                               if delay > cfg.lease_latency else self._launch_task, attempt)
                 else:
                     call_later(env, delay + cfg.task_launch_time, self._launched, attempt)
             else:
@@ -468,14 +468,14 @@ class RayPlatform(Platform):
         if not attempt.active or attempt.slot.node.data.dead:
             return
         assert self._host is not None
-        attempt.run = self._host.launch(self.config.worker_start_time, self._launch, attempt)
+        self._host.launch(self.config.worker_start_time, self._launch_task, attempt)
 
-    def _launch(self, attempt: Attempt) -> None:
+    def _launch_task(self, attempt: Attempt) -> None:
         """The worker launches the task's process, as CPU work on the shared host."""
         if not attempt.active or attempt.slot.node.data.dead:
             return
         assert self._host is not None
-        attempt.run = self._host.launch(self.config.task_launch_time, self._launched, attempt)
+        self._host.launch(self.config.task_launch_time, self._launched, attempt)
 
     def _launched(self, attempt: Attempt) -> None:
         """The worker started the task's process on a shared host: it runs as CPU work

@@ -443,7 +443,7 @@ class WorkQueuePlatform(Platform):
         if host is None:
             call_later(self.env, attempt.exec_time, self._cb_executed, attempt)
         else:
-            attempt.run = host.launch(cfg.task_launch_time, self._launched, attempt)
+            host.launch(cfg.task_launch_time, self._launched, attempt)
         if cfg.fast_abort is not None and self._exec_n >= cfg.fast_abort_after:
             limit = cfg.fast_abort * self._exec_sum / self._exec_n
             call_later(self.env, limit, self._fast_abort, attempt)
