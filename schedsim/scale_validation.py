@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from schedsim.calibration.scale_fit import live_by_point, simulate
+from schedsim.calibration.scale_fit import live_by_point, load_of, simulate
 from schedsim.errors import InputError
 from schedsim.outputs import read_text
 from schedsim.scale_matrix import HELD_OUT, MATRIX, point_by_label
@@ -71,7 +71,8 @@ def validate_scale(records: Sequence[dict[str, Any]],
         if not recs:
             continue
         live = [float(r["makespan_s"]) for r in recs]
-        sims = [simulate(point, params[point.platform], int(r["repeat"]))[0] for r in recs]
+        sims = [simulate(point, params[point.platform], int(r["repeat"]), load_of(r))[0]
+                for r in recs]
         live_mean, sim_mean = float(np.mean(live)), float(np.mean(sims))
         rows.append({
             "label": point.label, "platform": point.platform, "role": point.role,
@@ -79,7 +80,7 @@ def validate_scale(records: Sequence[dict[str, Any]],
             "output_b": point.output_b, "kill": point.kill, "repeats": len(live),
             "live_makespan_s": live_mean, "live_runs_s": live, "sim_makespan_s": sim_mean,
             "relative_error": (sim_mean - live_mean) / live_mean,
-            "live_spread": (max(live) - min(live)) / live_mean if len(live) > 1 else math.nan,
+            "live_spread": (max(live) - min(live)) / live_mean if len(live) > 1 else None,
             "live_tasks_per_s": point.tasks / live_mean, "sim_tasks_per_s": point.tasks / sim_mean,
             "loadavg": float(np.mean([r["loadavg_before"][0] for r in recs])),
         })
@@ -87,12 +88,12 @@ def validate_scale(records: Sequence[dict[str, Any]],
     for platform in PLATFORMS:
         mine = [r for r in rows if r["platform"] == platform]
         held = [r for r in mine if r["role"] == HELD_OUT]
-        spreads = [r["live_spread"] for r in held if not math.isnan(r["live_spread"])]
+        spreads = [r["live_spread"] for r in held if r["live_spread"] is not None]
         entry: dict[str, Any] = {"held_out": _stats([r["relative_error"] for r in held]),
                                  "fit_points": _stats([r["relative_error"] for r in mine
                                                        if r["role"] != HELD_OUT])}
         entry["held_out"]["median_live_spread"] = float(np.median(spreads)) if spreads \
-            else math.nan
+            else None
         big = [r["relative_error"] for r in held if r["workers"] >= AT_SCALE]
         entry["held_out_at_scale"] = _stats(big)
         if mine:
@@ -109,11 +110,11 @@ def validate_scale(records: Sequence[dict[str, Any]],
             "params": params}
 
 
-def _pct(x: float) -> str:
+def _pct(x: float | None) -> str:
     return "n/a" if x is None or math.isnan(x) else f"{100 * x:+.1f}%"
 
 
-def _abs_pct(x: float) -> str:
+def _abs_pct(x: float | None) -> str:
     return "n/a" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
 
 

@@ -126,3 +126,70 @@ def test_records_are_read_back_and_bad_lines_refused(tmp_path: Path) -> None:
     path.write_text("{not json\n")
     with pytest.raises(InputError, match="m.jsonl: line 1: expected a scale-matrix run"):
         read_records(path)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _params() -> dict[str, dict[str, float]]:
+    from schedsim.calibration.scale_fit import PARAMETERS
+    return {p: {q.name: q.start for q in params} for p, params in PARAMETERS.items()}
+
+
+def _record(label: str, repeat: int, makespan: float, load: float = 1.0) -> dict[str, Any]:
+    point = point_by_label(label)
+    return {"label": label, "platform": point.platform, "repeat": repeat,
+            "makespan_s": makespan, "failure": None, "loadavg_before": [load, load, load]}
+
+
+def test_scale_validation_reports_errors_spread_and_ceiling() -> None:
+    from schedsim.calibration.scale_fit import simulate
+    from schedsim.scale_validation import validate_scale
+
+    params = _params()
+    # Live runs 10% and 30% above the simulated makespan of each repeat's draws.
+    sim = {r: simulate(point_by_label("wq-60-500ms-100KB"), params["workqueue"], r, 1.0)[0]
+           for r in (0, 1)}
+    records = [_record("wq-60-500ms-100KB", 0, sim[0] * 1.1),
+               _record("wq-60-500ms-100KB", 1, sim[1] * 1.3),
+               _record("wq-1-1s", 0, 10.0), {"label": "wq-1-1s", "platform": "workqueue",
+                                            "repeat": 1, "error": "timed out"}]
+    report = validate_scale(records, params)
+    rows = {r["label"]: r for r in report["points"]}
+    held = rows["wq-60-500ms-100KB"]
+    live_mean = (sim[0] * 1.1 + sim[1] * 1.3) / 2
+    assert held["relative_error"] == pytest.approx((sim[0] + sim[1]) / 2 / live_mean - 1)
+    assert held["live_spread"] == pytest.approx(abs(sim[1] * 1.3 - sim[0] * 1.1) / live_mean)
+    wq = report["overall"]["workqueue"]
+    assert wq["held_out"]["configs"] == 1 and wq["held_out_at_scale"]["configs"] == 1
+    assert wq["held_out"]["median_abs_error"] == pytest.approx(abs(held["relative_error"]))
+    assert report["failed_runs"] == 1
+    # The ceiling: the point with the most live tasks/s (60 workers, 1200 tasks).
+    assert wq["ceiling"]["point"] == "wq-60-500ms-100KB"
+
+
+def test_scale_section_replaces_only_itself() -> None:
+    from schedsim.scale_validation import SECTION_BEGIN, SECTION_END, insert_section
+
+    page = f"# Validation\n\nbefore\n\n{SECTION_BEGIN}\nold\n{SECTION_END}\n\nafter\n"
+    new = f"{SECTION_BEGIN}\nnew\n{SECTION_END}\n"
+    out = insert_section(page, new)
+    assert out == f"# Validation\n\nbefore\n\n{SECTION_BEGIN}\nnew\n{SECTION_END}\n\nafter\n"
+    assert insert_section("# V\n", new) == "# V\n\n" + new
+
+
+def test_validate_scale_cli_compares_recorded_runs(tmp_path: Path) -> None:
+    from schedsim.cli import main
+
+    runs = tmp_path / "runs.jsonl"
+    runs.write_text("\n".join(json.dumps(r) for r in (
+        _record("ray-1-1s", 0, 11.0), _record("ray-1-1s", 1, 11.5),
+        _record("ray-40-1s", 0, 30.0))) + "\n")
+    out = tmp_path / "out"
+    assert main(["validate", "--scale", "--scale-runs", str(runs), "--out", str(out)]) == 0
+    page = (out / "validation.md").read_text()
+    assert "## At scale: the waiting-task matrix" in page and "| ray | ray-40-1s |" in page
+    report = json.loads((out / "validation-scale.json").read_text())
+    assert [r["label"] for r in report["points"]] == ["ray-1-1s", "ray-40-1s"]
+    # Scale flags without --scale: one line, status 2.
+    assert main(["validate", "--scale-fit", "--out", str(out)]) == 2

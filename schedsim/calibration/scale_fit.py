@@ -8,8 +8,10 @@ host (``cluster.host.platform_work``). The parameters are fitted by least square
 of the simulated over the live makespans of the ``fit`` points of
 :mod:`schedsim.scale_matrix` (mean over the recorded repeats, the simulator's replication r
 drawing the task times of live repeat r), plus, for Work Queue, the times by which half and
-all of the workers had connected. The host's own background (other work on it, measured as
-its load average) is a fitted CPU share. The result is a JSON document of named parameters,
+all of the workers had connected. The host is shared with other work: each run recorded the
+host's 1-minute load average just before it (L), and the CPUs that other work takes from the
+platform's launches are ``background_base + background_per_load * L`` (clipped to [0, 90%
+of the CPUs]), both fitted: the same point ran 25-35% slower at load 11 than at load 2. The result is a JSON document of named parameters,
 each with its value, unit and source (``calibration/scale/params.json``), which
 ``schedsim validate --scale`` applies to the held-out points.
 """
@@ -52,7 +54,10 @@ PARAMETERS: dict[str, tuple[Param, ...]] = {
               "a work_queue_worker's start, CPU on the shared host"),
         Param("accept_time", 0.02, 1e-5, 0.5, "s",
               "manager time per accepted worker connection (handshake)"),
-        Param("background", 0.5, 0.0, 1.8, "CPUs", "the host's CPUs busy with other work"),
+        Param("background_base", 0.3, 0.0, 1.8, "CPUs",
+              "the host's CPUs other work takes at load average 0"),
+        Param("background_per_load", 0.03, 0.0, 0.2, "CPUs per unit of load",
+              "the host's CPUs other work takes per unit of its 1-minute load average"),
     ),
     "ray": (
         Param("submit_time", 1e-3, 1e-5, 0.05, "s", "driver time per .remote()"),
@@ -62,7 +67,10 @@ PARAMETERS: dict[str, tuple[Param, ...]] = {
               "the Ray worker's subprocess launch of a task, CPU on the shared host"),
         Param("worker_start_time", 0.5, 0.01, 5.0, "CPU-s",
               "a Ray worker process's start, CPU on the shared host"),
-        Param("background", 0.5, 0.0, 1.8, "CPUs", "the host's CPUs busy with other work"),
+        Param("background_base", 0.3, 0.0, 1.8, "CPUs",
+              "the host's CPUs other work takes at load average 0"),
+        Param("background_per_load", 0.03, 0.0, 0.2, "CPUs per unit of load",
+              "the host's CPUs other work takes per unit of its 1-minute load average"),
     ),
 }
 # Set, not fitted: Work Queue's listen queue (CCTools link.c listens with a backlog of 5;
@@ -77,26 +85,36 @@ FIXED_SOURCES = {
                       "connect in batches of 6 (calibration/scale/matrix-live.jsonl)",
     "connect_retry": "Linux TCP_TIMEOUT_INIT (1 s), doubled at each SYN retransmission",
 }
-HOST_KEYS = ("background",)
+HOST_KEYS = ("background_base", "background_per_load")
+LINEAR = HOST_KEYS  # fitted as they are, not in logs
 
 
-def split(platform: str, values: dict[str, float]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Platform options and the shared host, from fitted values."""
+def split(platform: str, values: dict[str, float], load: float
+          ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Platform options and the shared host at load average ``load``, from fitted values."""
     options = dict(FIXED[platform])
     options.update({k: v for k, v in values.items() if k not in HOST_KEYS})
-    host = {"cpus": HOST_CPUS, "background": values.get("background", 0.0),
+    background = values.get("background_base", 0.0) + \
+        values.get("background_per_load", 0.0) * load
+    host = {"cpus": HOST_CPUS, "background": min(max(background, 0.0), 0.9 * HOST_CPUS),
             "platform_work": True}
     return options, host
 
 
-def simulate(point: ScalePoint, values: dict[str, float], replication: int
-             ) -> tuple[float, list[float]]:
-    """Makespan, and the worker connection times (Work Queue), of one simulated run."""
-    options, host = split(point.platform, values)
+def simulate(point: ScalePoint, values: dict[str, float], replication: int,
+             load: float = 0.0) -> tuple[float, list[float]]:
+    """Makespan, and the worker connection times (Work Queue), of one simulated run at the
+    host's load average ``load``."""
+    options, host = split(point.platform, values, load)
     sim = Simulation(scenario_for(point, options, host=host), replication)
     result = sim.run()
     connections = list(getattr(sim.platform, "connections", []))
     return float(result.metrics["makespan_s"]), connections
+
+
+def load_of(rec: dict[str, Any]) -> float:
+    """The host's 1-minute load average just before a recorded run."""
+    return float(rec.get("loadavg_before", [0.0])[0])
 
 
 def live_by_point(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -122,7 +140,7 @@ def residuals(platform: str, values: dict[str, float],
         point = point_by_label(label)
         if point.platform != platform or point.role != FIT:
             continue
-        sims = [simulate(point, values, int(rec["repeat"])) for rec in recs]
+        sims = [simulate(point, values, int(rec["repeat"]), load_of(rec)) for rec in recs]
         live = float(np.mean([rec["makespan_s"] for rec in recs]))
         out.append(math.log(float(np.mean([s[0] for s in sims])) / live))
         if platform == "workqueue":
@@ -143,7 +161,7 @@ def fit(platform: str, records: Sequence[dict[str, Any]], max_evaluations: int =
         restarts: int = 2) -> dict[str, Any]:
     """Fit the platform's scale parameters on the fit points; the parameters document.
 
-    Nelder-Mead in the logs of the parameters (the background in CPUs), restarted from its
+    Nelder-Mead in the logs of the parameters (the background's as they are), restarted from its
     own best point ``restarts`` times: the makespan of a discrete-event run is a step
     function of its parameters, on which one simplex can stall."""
     params = PARAMETERS[platform]
@@ -154,14 +172,14 @@ def fit(platform: str, records: Sequence[dict[str, Any]], max_evaluations: int =
     def values_of(x: np.ndarray) -> dict[str, float]:
         out = {}
         for p, v, lo, hi in zip(params, x, lows, highs, strict=True):
-            out[p.name] = float(np.clip(v, lo, hi)) if p.name == "background" else \
+            out[p.name] = float(np.clip(v, lo, hi)) if p.name in LINEAR else \
                 float(np.clip(math.exp(v), lo, hi))
         return out
 
     def cost(x: np.ndarray) -> float:
         return float(sum(r * r for r in residuals(platform, values_of(x), runs)))
 
-    x0 = np.array([p.start if p.name == "background" else math.log(p.start) for p in params])
+    x0 = np.array([p.start if p.name in LINEAR else math.log(p.start) for p in params])
     evaluations = 0
     for _ in range(1 + restarts):
         best = optimize.minimize(cost, x0, method="Nelder-Mead",
