@@ -89,7 +89,7 @@ MATRIX: tuple[ScalePoint, ...] = (
     _wq("wq-200-2s", 200, 2.0, 1000, 10 * KB),
     _wq("wq-100-1s-kill20", 100, 1.0, 1000, 10 * KB, kill=0.2, kill_at_s=4.0),
     _ray("ray-1-1s", 1, 1.0, 12),
-    _ray("ray-8-100ms", 8, 0.1, 800),
+    _ray("ray-16-10ms", 16, 0.01, 2000),
     _ray("ray-16-1s-1MB", 16, 1.0, 160, 1 * MB),
     _ray("ray-32-2s", 32, 2.0, 160, 10 * KB),
     _ray("ray-32-1s-kill25", 32, 1.0, 320, 10 * KB, kill=0.25, kill_at_s=5.0),
@@ -101,7 +101,7 @@ MATRIX: tuple[ScalePoint, ...] = (
         role=HELD_OUT),
     _ray("ray-24-500ms-100KB", 24, 0.5, 480, 100 * KB, role=HELD_OUT),
     _ray("ray-40-1s", 40, 1.0, 400, role=HELD_OUT),
-    _ray("ray-16-10ms", 16, 0.01, 2000, role=HELD_OUT),
+    _ray("ray-8-100ms", 8, 0.1, 800, role=HELD_OUT),
     _ray("ray-24-2s-10MB-kill", 24, 2.0, 120, 10 * MB, kill=0.34, kill_at_s=6.0,
          role=HELD_OUT),
 )

@@ -25,7 +25,7 @@ import numpy as np
 from schedsim.calibration.scale_fit import live_by_point, load_of, simulate
 from schedsim.errors import InputError
 from schedsim.outputs import read_text
-from schedsim.scale_matrix import HELD_OUT, MATRIX, point_by_label
+from schedsim.scale_matrix import HELD_OUT, MATRIX
 
 MEDIAN_TOLERANCE = 0.10
 P95_TOLERANCE = 0.20
@@ -65,7 +65,7 @@ def validate_scale(records: Sequence[dict[str, Any]],
     """Rows per point and the per-platform summary (see the module's docstring)."""
     runs = live_by_point(records)
     failed = [r for r in records if "makespan_s" not in r or r.get("failure")]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for point in MATRIX:
         recs = runs.get(point.label)
         if not recs:

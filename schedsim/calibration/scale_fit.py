@@ -11,9 +11,10 @@ drawing the task times of live repeat r), plus, for Work Queue, the times by whi
 all of the workers had connected. The host is shared with other work: each run recorded the
 host's 1-minute load average just before it (L), and the CPUs that other work takes from the
 platform's launches are ``background_base + background_per_load * L`` (clipped to [0, 90%
-of the CPUs]), both fitted: the same point ran 25-35% slower at load 11 than at load 2. The result is a JSON document of named parameters,
-each with its value, unit and source (``calibration/scale/params.json``), which
-``schedsim validate --scale`` applies to the held-out points.
+of the CPUs]), both fitted: the same point ran 25-35% slower at load 11 than at load 2.
+The result is a JSON document of named parameters, each with its value, unit and source
+(``calibration/scale/params.json``), which ``schedsim validate --scale`` applies to the
+held-out points.
 """
 
 from __future__ import annotations
