@@ -379,6 +379,12 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
             timeout_s=args.timeout, live=live, live_out=recorded,
             on_step=lambda s: progress.update(bar, advance=1, description=f"validate: {s}"))
     text = validation.markdown(report, "validation.png")
+    page = args.out / "validation.md"
+    if page.exists():  # the scale section (validate --scale) stays
+        from schedsim.scale_validation import insert_section, section_of
+        scale = section_of(page.read_text(encoding="utf-8", errors="replace"))
+        if scale is not None:
+            text = insert_section(text, scale)
     with StagedFiles(args.out, ("validation.json", "validation.png", "validation.md")) as files:
         files.write_text("validation.json", json_text(report))
         validation.plot(report, files.path("validation.png"))

@@ -169,13 +169,16 @@ def test_scale_validation_reports_errors_spread_and_ceiling() -> None:
 
 
 def test_scale_section_replaces_only_itself() -> None:
-    from schedsim.scale_validation import SECTION_BEGIN, SECTION_END, insert_section
+    from schedsim.scale_validation import SECTION_BEGIN, SECTION_END, insert_section, section_of
 
     page = f"# Validation\n\nbefore\n\n{SECTION_BEGIN}\nold\n{SECTION_END}\n\nafter\n"
     new = f"{SECTION_BEGIN}\nnew\n{SECTION_END}\n"
     out = insert_section(page, new)
     assert out == f"# Validation\n\nbefore\n\n{SECTION_BEGIN}\nnew\n{SECTION_END}\n\nafter\n"
     assert insert_section("# V\n", new) == "# V\n\n" + new
+    # A page rewritten whole (schedsim validate) keeps the section it had.
+    assert section_of(out) == new and section_of("# V\n") is None
+    assert insert_section("# V2\n", section_of(out) or "") == "# V2\n\n" + new
 
 
 def test_validate_scale_cli_compares_recorded_runs(tmp_path: Path) -> None:
