@@ -196,3 +196,25 @@ def test_validate_scale_cli_compares_recorded_runs(tmp_path: Path) -> None:
     assert [r["label"] for r in report["points"]] == ["ray-1-1s", "ray-40-1s"]
     # Scale flags without --scale: one line, status 2.
     assert main(["validate", "--scale-fit", "--out", str(out)]) == 2
+
+
+def test_launches_queue_for_the_host_on_both_platforms() -> None:
+    # k waiting tasks of d s on k slots, launches of l CPU-s on C - D = 1.5 CPUs, one after
+    # another: the last task's launch ends k l / 1.5 after time 0, then it waits d.
+    k, launch, d = 6, 0.03, 1.0
+    host = {"cpus": 2, "background": 0.5, "platform_work": True}
+    sim = wq_scenario(k, {"worker_connect_time": 0, "task_launch_time": launch}, host=host,
+                      tasks=k, duration=f"{d}s", task="wait")
+    assert sim.run().metrics["makespan_s"] == pytest.approx(k * launch / 1.5 + d)
+    # Ray: k worker starts of w CPU-s first (each slot's first lease), then the k launches
+    # behind them in the same queue: k w / 1.5 + k l / 1.5 + d.
+    start = 0.2
+    data: dict[str, Any] = {
+        "name": "ray-launch", "seed": 1,
+        "workload": {"tasks": k, "task": "wait", "duration": {"dist": "constant", "mean": d}},
+        "cluster": {"pools": [{"name": "h", "count": 1, "cores": k}], "host": host},
+        "platform": {"type": "ray", "ray": {
+            "submit_time": 0, "result_time": 0, "lease_latency": 0,
+            "worker_start_time": start, "task_launch_time": launch, "autoscaler": False}}}
+    ray = Simulation(parse_scenario(data, "ray.yaml"), 0)
+    assert ray.run().metrics["makespan_s"] == pytest.approx(k * (start + launch) / 1.5 + d)
