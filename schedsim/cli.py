@@ -407,6 +407,7 @@ def cmd_validate_scale(args: argparse.Namespace, console: Console) -> int:
     runs = args.scale_runs or scale_validation.RECORDS
     if args.scale_live:
         runs = args.out / "matrix-live.jsonl"
+        runs.unlink(missing_ok=True)  # a new matrix (run_matrix appends, to keep what ran)
         with progress_bar() as progress:
             bar = progress.add_task("scale matrix", total=2 * len(scale_matrix.MATRIX))
             scale_matrix.run_matrix(scale_matrix.MATRIX, repeats=2, out=runs,
