@@ -131,10 +131,13 @@ What the scale model still misses (measured 2026-12-02 on the 2-CPU host, load 2
   at about 7.5 s, live 2.5 to 3.2 s: live, a first batch of 20 to 60 connects while the
   manager is idle), which is most of the +14% and +27% of the 50- and 60-worker held-out
   points; at 100 to 200 workers the last connection is within a few seconds of live.
-- Ray under-predicts the held-out points with large outputs or many slots (-11% to -19%):
-  the driver's and the object store's own CPU on the loaded host is not in the model (only
-  launches and worker starts are), and the fitted background for Ray does not grow with the
-  load (fitted 0 per unit of load).
+- Ray under-predicts the held-out points with 24 to 40 slots (-11% to -19%). Live, a slot
+  waits between two tasks about 0.02 s with 8 slots, 0.1 to 0.16 s with 16 and about 0.7 s
+  with 32 to 40, while 32 to 40 Python worker starts (0.5 CPU-s each) saturate the host for
+  the first 11 to 14 s: the driver's and the raylets' own share of the CPUs, which shrinks
+  as more platform processes run, is not in the model (only starts and launches queue for
+  the host; the driver's costs and the lease are fixed times), and the fitted background
+  for Ray does not grow with the load (0 per unit of load).
 - Ray has no held-out point at 50 or more slots (40 at most here: each slot is a 50 MiB
   Python worker whose start takes about 0.5 CPU-s); the 50-worker target is Work Queue's only.
 - Kills are SIGKILL of the node's session only; a Work Queue worker killed closes its
