@@ -218,3 +218,27 @@ def test_launches_queue_for_the_host_on_both_platforms() -> None:
             "worker_start_time": start, "task_launch_time": launch, "autoscaler": False}}}
     ray = Simulation(parse_scenario(data, "ray.yaml"), 0)
     assert ray.run().metrics["makespan_s"] == pytest.approx(k * (start + launch) / 1.5 + d)
+
+
+def test_manager_and_driver_work_queue_with_the_launches() -> None:
+    # With platform_work the manager's jobs join the host's queue: dispatch j and launch j
+    # alternate, so task j's launch ends j (dispatch + launch) / 1.5 after time 0.
+    k, dispatch, launch, d = 5, 0.01, 0.03, 1.0
+    host = {"cpus": 2, "background": 0.5, "platform_work": True}
+    sim = wq_scenario(k, {"worker_connect_time": 0, "task_launch_time": launch,
+                          "dispatch_time": dispatch}, host=host, tasks=k,
+                      duration=f"{d}s", task="wait")
+    assert sim.run().metrics["makespan_s"] == pytest.approx(k * (dispatch + launch) / 1.5 + d)
+    # Ray: the driver's submission of the k tasks (one run of .remote() calls), then the k
+    # worker starts, then the k launches, then the last result's intake, in that order.
+    submit, start, result = 0.01, 0.2, 0.003
+    data: dict[str, Any] = {
+        "name": "ray-driver", "seed": 1,
+        "workload": {"tasks": k, "task": "wait", "duration": {"dist": "constant", "mean": d}},
+        "cluster": {"pools": [{"name": "h", "count": 1, "cores": k}], "host": host},
+        "platform": {"type": "ray", "ray": {
+            "submit_time": submit, "result_time": result, "lease_latency": 0,
+            "worker_start_time": start, "task_launch_time": launch, "autoscaler": False}}}
+    ray = Simulation(parse_scenario(data, "ray.yaml"), 0)
+    assert ray.run().metrics["makespan_s"] == pytest.approx(
+        k * (submit + start + launch) / 1.5 + d + result / 1.5)

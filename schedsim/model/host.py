@@ -20,7 +20,10 @@ free CPUs (C - D): the k-th of a burst of starts of c CPU-seconds ends k c / (C 
 the burst. Launchers start processes in turn (a shell its workers, a raylet its workers at
 a bounded concurrency), and a burst that ended all at once, as processor sharing would have
 it, would hit Work Queue's connect backlog in one instant, which the live runs do not show.
-Launches do not take a share from CPU-bound tasks (only the waiting task runs at scale).
+The manager's and the driver's own jobs (dispatch, retrieval, accept; submission, result
+intake) queue there too: they are the platform's CPU work on the same host, so a burst of
+worker starts delays them, as live. Launches do not take a share from CPU-bound tasks (only
+the waiting task runs at scale).
 
 The sharing is the network's :class:`~schedsim.model.network.Link` (max-min fair with a
 per-flow cap), so it costs one event per task while the host is not oversubscribed and
@@ -68,8 +71,13 @@ class SharedHost:
         with ``platform_work``, else a delay of ``seconds``. ``done(tag)`` at its end."""
         now = self.env.now
         if self.platform_work and seconds > 0:
-            begin = max(now, self._launches_free_at)
-            self._launches_free_at = begin + seconds / (self.spec.cpus - self.spec.background)
-            call_later(self.env, self._launches_free_at - now, done, tag)
+            call_later(self.env, self.book(seconds) - now, done, tag)
             return
         call_later(self.env, seconds, done, tag)
+
+    def book(self, seconds: float) -> float:
+        """Queue ``seconds`` of the platform's CPU work; the time it ends (first come first
+        served, at the host's free CPUs)."""
+        begin = max(self.env.now, self._launches_free_at)
+        self._launches_free_at = begin + seconds / (self.spec.cpus - self.spec.background)
+        return self._launches_free_at

@@ -212,7 +212,10 @@ class RayPlatform(Platform):
         self.peak_driver_memory = 0.0
         self.head_node: Node | None = None
         self.head_up = cfg.head_pool is None
-        self.driver = SerialServer(self.env, "driver", self._pull)
+        host = sim.host
+        shared = host is not None and host.platform_work
+        self.driver = SerialServer(self.env, "driver", self._pull,
+                                   stretch=host.book if host is not None and shared else None)
         self._out = sim.workload.output_size
         self._large = self._out > cfg.inline_limit
         self._rng = sim.streams.get("ray/health")
@@ -271,7 +274,9 @@ class RayPlatform(Platform):
         # tasks, each with at most one inline result held): then no check is due on time.
         bound = cfg.max_pending if cfg.max_pending is not None else sim.workload.total
         per_task = cfg.pending_task_bytes + (0.0 if self._large else self._out)
-        self._can_stage = self.stage_submissions and bound * per_task <= cfg.driver_memory
+        # (Not when the driver's work queues for a shared host: its end is not its own.)
+        self._can_stage = self.stage_submissions and bound * per_task <= cfg.driver_memory \
+            and not shared
 
     # ------------------------------------------------------------------ head node
 

@@ -202,7 +202,10 @@ class WorkQueuePlatform(Platform):
         self.manager_up = cfg.manager_pool is None
         self.exe_sends = 0
         self.connections: list[float] = []  # when each worker connection was accepted
-        self.server = SerialServer(self.env, "manager", self._pull, self._idle, _stale)
+        host = sim.host
+        self.server = SerialServer(self.env, "manager", self._pull, self._idle, _stale,
+                                   host.book if host is not None and host.platform_work
+                                   else None)
         # Callbacks bound once (an attribute read of a method makes a new bound method):
         # they ride on every task's timers and manager jobs.
         self._cb_dispatched, self._cb_executed = self._dispatched, self._executed
