@@ -13,7 +13,10 @@ counts, task times, output sizes and kill shares, on which they are validated
 (``schedsim validate --scale``). Every live attempt is recorded as one JSON line (the point,
 the repeat, the host's load average before and after, the makespan, Work Queue's worker
 connections or Ray's raylet start-up, and each attempt compactly), so that a model can be
-checked against the same runs later without running them again.
+checked against the same runs later without running them again. A point's role is read from
+:data:`MATRIX`, not from the record (the committed runs were made with ray-8-100ms as a fit
+point and ray-16-10ms held out; the two were swapped after, so that the fit sees Ray's
+ceiling as it sees Work Queue's).
 """
 
 from __future__ import annotations
