@@ -125,6 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--live", type=Path, metavar="FILE",
                      help="no live runs: compare with those recorded in FILE (a DIR/"
                           "validation-live.jsonl of an earlier validate), e.g. after a refit")
+    val.add_argument("--scale", action="store_true",
+                     help="the scale matrix instead (docs/validation.md, At scale): the "
+                          "committed live runs against the fitted scale parameters, seconds")
+    val.add_argument("--scale-runs", type=Path, metavar="FILE",
+                     help="with --scale: live runs of the matrix to compare with (default "
+                          "calibration/scale/matrix-live.jsonl)")
+    val.add_argument("--scale-live", action="store_true",
+                     help="with --scale: run the matrix live first, 2 repeats (about 25 "
+                          "minutes), recording to DIR/matrix-live.jsonl")
+    val.add_argument("--scale-fit", action="store_true",
+                     help="with --scale: fit the scale parameters on the fit points first, "
+                          "writing DIR/scale-params.json")
     from schedsim.live.cli import register as register_live  # live runs and calibration
 
     COMMANDS.update(register_live(sub))
@@ -405,6 +417,11 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     from schedsim.report import json_text
 
     out_folder(args.out)
+    if args.scale:
+        return cmd_validate_scale(args, console)
+    if args.scale_runs is not None or args.scale_live or args.scale_fit:
+        raise InputError("--scale-runs/--scale-live/--scale-fit", "",
+                         "--scale with them", has_value=False)
     configs = validation.QUICK if args.quick else validation.FULL
     repeats, sims = (2, 20) if args.quick else (10, 50)
     check_timeout(args.timeout)
@@ -432,6 +449,12 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
         sys.stderr.write(f"schedsim: validate: {exc}\n")
         return 1
     text = validation.markdown(report, "validation.png")
+    page = args.out / "validation.md"
+    if page.exists():  # the scale section (validate --scale) stays
+        from schedsim.scale_validation import insert_section, section_of
+        scale = section_of(page.read_text(encoding="utf-8", errors="replace"))
+        if scale is not None:
+            text = insert_section(text, scale)
     with StagedFiles(args.out, ("validation.json", "validation.png", "validation.md")) as files:
         files.write_text("validation.json", json_text(report))
         validation.plot(report, files.path("validation.png"))
@@ -439,6 +462,43 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     console.print(text)
     console.print(f"wrote {args.out}/validation.json, validation.md, validation.png, "
                   "validation-live.jsonl")
+    return 0
+
+
+def cmd_validate_scale(args: argparse.Namespace, console: Console) -> int:
+    """``validate --scale``: the scale matrix, its fit, the held-out errors at scale."""
+    from schedsim import scale_matrix, scale_validation
+    from schedsim.calibration import scale_fit
+    from schedsim.outputs import check_folder, read_text, write_text
+    from schedsim.report import json_text
+
+    check_folder(args.out, "validate")
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs = args.scale_runs or scale_validation.RECORDS
+    if args.scale_live:
+        runs = args.out / "matrix-live.jsonl"
+        runs.unlink(missing_ok=True)  # a new matrix (run_matrix appends, to keep what ran)
+        with progress_bar() as progress:
+            bar = progress.add_task("scale matrix", total=2 * len(scale_matrix.MATRIX))
+            scale_matrix.run_matrix(scale_matrix.MATRIX, repeats=2, out=runs,
+                                    timeout_s=args.timeout, on_step=lambda s: progress.update(
+                                        bar, advance=1, description=f"live: {s}"))
+    records = scale_matrix.read_records(runs)
+    params_path = scale_validation.PARAMS
+    if args.scale_fit:
+        doc = {p: scale_fit.fit(p, records) for p in scale_validation.PLATFORMS}
+        params_path = args.out / "scale-params.json"
+        write_text(params_path, json_text(doc))
+    report = scale_validation.validate_scale(records, scale_validation.load_params(params_path))
+    report["runs"], report["params_file"] = str(runs), str(params_path)
+    section = scale_validation.markdown(report)
+    write_text(args.out / "validation-scale.json", json_text(report))
+    page = args.out / "validation.md"
+    old = read_text(page, "a validation page") if page.exists() else "# Validation\n"
+    write_text(page, scale_validation.insert_section(old, section))
+    console.print(section)
+    console.print(f"wrote {args.out}/validation-scale.json and the scale section of "
+                  f"{args.out}/validation.md")
     return 0
 
 

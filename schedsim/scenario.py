@@ -84,6 +84,9 @@ class HostSpec:
 
     cpus: float
     background: float = 0.0
+    # The platform's own process starts and task launches are CPU work on the host too
+    # (worker starts, the fork and exec of each task), shared with everything else there.
+    platform_work: bool = False
 
 
 @dataclass(frozen=True)
@@ -369,8 +372,9 @@ def _read_cluster(r: Reader) -> ClusterSpec:
         background = h.take_float("background", 0.0, default=0.0)
         if background >= cpus:
             raise h.error("background", f"less than host.cpus ({cpus:g})", background)
+        platform_work = h.take_bool("platform_work", False)
         h.done()
-        host = HostSpec(cpus=cpus, background=background)
+        host = HostSpec(cpus=cpus, background=background, platform_work=platform_work)
     r.done()
     return ClusterSpec(pools=tuple(pools), manager=manager, host=host)
 

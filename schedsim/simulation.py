@@ -65,7 +65,7 @@ class Simulation:
                                  wl.input_size, wl.output_size)
         self.log = AttemptLog(keep_records)
         self.network = Network(self.env, scenario.network) if scenario.network else None
-        self.host = SharedHost(self.env, scenario.cluster.host) \
+        self.host = SharedHost(self.env, scenario.cluster.host, wl.task) \
             if scenario.cluster.host is not None else None
         self.cluster = Cluster(self.env, scenario.cluster, self.streams)
         self.churn = Churn(self.env, self.cluster, scenario.churn, self.streams)

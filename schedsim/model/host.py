@@ -11,6 +11,20 @@ more than that, each gets (C - D) / k of a CPU, as the Linux scheduler gives CPU
 processes equal shares. ``background`` is the CPU the platform's own processes keep busy,
 measured by calibration (docs/calibration.md).
 
+The waiting task (``workload.task: wait``) uses no CPU: its run is a plain wait whatever the
+host. With ``platform_work``, the platform's own process starts (a Work Queue worker, a Ray
+worker process) and each task's launch (fork, exec, wait) are CPU work on the host instead,
+which is what limits hundreds of waiting slots on a few CPUs (docs/models.md, Shared host).
+They are served one after another, first come first served, each at the speed of the host's
+free CPUs (C - D): the k-th of a burst of starts of c CPU-seconds ends k c / (C - D) after
+the burst. Launchers start processes in turn (a shell its workers, a raylet its workers at
+a bounded concurrency), and a burst that ended all at once, as processor sharing would have
+it, would hit Work Queue's connect backlog in one instant, which the live runs do not show.
+The manager's and the driver's own jobs (dispatch, retrieval, accept; submission, result
+intake) queue there too: they are the platform's CPU work on the same host, so a burst of
+worker starts delays them, as live. Launches do not take a share from CPU-bound tasks (only
+the waiting task runs at scale).
+
 The sharing is the network's :class:`~schedsim.model.network.Link` (max-min fair with a
 per-flow cap), so it costs one event per task while the host is not oversubscribed and
 O(log k) per change when it is.
@@ -23,19 +37,47 @@ from typing import Any
 
 import simpy
 
+from schedsim.model.engine import call_later
 from schedsim.model.network import Link, Transfer
-from schedsim.scenario import HostSpec
+from schedsim.scenario import WAIT_TASK, HostSpec
 
 
 class SharedHost:
     """The CPUs that every worker node's tasks share."""
 
-    def __init__(self, env: simpy.Environment, spec: HostSpec) -> None:
+    def __init__(self, env: simpy.Environment, spec: HostSpec, task: str = "") -> None:
         self.env = env
         self.spec = spec
         self.cpu = Link(env, "host-cpu", spec.cpus - spec.background, flow_cap=1.0)
+        self.tasks_use_cpu = task != WAIT_TASK
+        self.platform_work = spec.platform_work
+        self._launches_free_at = 0.0  # when the launch queue is next free
 
     def run(self, work: float, done: Callable[[Any], None], tag: Any = None) -> Transfer:
         """Run ``work`` CPU-seconds; ``done(tag)`` when finished. ``cancel()`` the result
         when the task's process dies first, so that it stops taking a share."""
         return Transfer(self.env, (self.cpu,), work, 0.0, done, tag)
+
+    def task(self, seconds: float, done: Callable[[Any], None], tag: Any = None
+             ) -> Transfer | None:
+        """A task's run: CPU work, or a wait of ``seconds`` for the waiting task (None)."""
+        if self.tasks_use_cpu:
+            return self.run(seconds, done, tag)
+        call_later(self.env, seconds, done, tag)
+        return None
+
+    def launch(self, seconds: float, done: Callable[[Any], None], tag: Any = None) -> None:
+        """The platform's own start of a process: ``seconds`` of CPU in the launch queue
+        with ``platform_work``, else a delay of ``seconds``. ``done(tag)`` at its end."""
+        now = self.env.now
+        if self.platform_work and seconds > 0:
+            call_later(self.env, self.book(seconds) - now, done, tag)
+            return
+        call_later(self.env, seconds, done, tag)
+
+    def book(self, seconds: float) -> float:
+        """Queue ``seconds`` of the platform's CPU work; the time it ends (first come first
+        served, at the host's free CPUs)."""
+        begin = max(self.env.now, self._launches_free_at)
+        self._launches_free_at = begin + seconds / (self.spec.cpus - self.spec.background)
+        return self._launches_free_at

@@ -44,8 +44,12 @@ class SerialServer:
     def __init__(self, env: simpy.Environment, name: str,
                  pull: Callable[[], Job | None] = lambda: None,
                  idle: Callable[[], bool] | None = None,
-                 stale: Callable[[Any], bool] | None = None) -> None:
+                 stale: Callable[[Any], bool] | None = None,
+                 stretch: Callable[[float], float] | None = None) -> None:
         self.env = env
+        # None: a job of service s ends s after it starts; else stretch(s) is its end (the
+        # server's work queues for a shared host's CPUs: schedsim/model/host.py).
+        self._stretch = stretch
         self.name = name
         self._pull = pull
         self._idle = idle  # None: no idle chores
@@ -112,6 +116,7 @@ class SerialServer:
             service, done, arg = job
             if done is None:  # its effect is applied: busy until its end, then look again
                 assert self._idle is None, "a job without a callback needs no idle chores"
+                assert self._stretch is None, "a stretched job needs its callback"
                 end = self.env._now + service
                 if end > self.env._now:
                     self._busy_until = end
@@ -120,7 +125,8 @@ class SerialServer:
                 continue
             if service > 0:
                 env = self.env  # what call_later does, without the call: once per job
-                env._push((env._now + service, NORMAL, next(env._eid),  # type: ignore
+                end = env._now + service if self._stretch is None else self._stretch(service)
+                env._push((end, NORMAL, next(env._eid),  # type: ignore
                            self._cb_served, job))
                 return
             done(arg)

@@ -212,7 +212,10 @@ class RayPlatform(Platform):
         self.peak_driver_memory = 0.0
         self.head_node: Node | None = None
         self.head_up = cfg.head_pool is None
-        self.driver = SerialServer(self.env, "driver", self._pull)
+        host = sim.host
+        shared = host is not None and host.platform_work
+        self.driver = SerialServer(self.env, "driver", self._pull,
+                                   stretch=host.book if host is not None and shared else None)
         self._out = sim.workload.output_size
         self._large = self._out > cfg.inline_limit
         self._rng = sim.streams.get("ray/health")
@@ -271,7 +274,9 @@ class RayPlatform(Platform):
         # tasks, each with at most one inline result held): then no check is due on time.
         bound = cfg.max_pending if cfg.max_pending is not None else sim.workload.total
         per_task = cfg.pending_task_bytes + (0.0 if self._large else self._out)
-        self._can_stage = self.stage_submissions and bound * per_task <= cfg.driver_memory
+        # (Not when the driver's work queues for a shared host: its end is not its own.)
+        self._can_stage = self.stage_submissions and bound * per_task <= cfg.driver_memory \
+            and not shared
 
     # ------------------------------------------------------------------ head node
 
@@ -452,18 +457,39 @@ class RayPlatform(Platform):
                         env, rnode.path_to_node, size, latency + launch + task[1] / slot.speed,
                         self._cb_executed, attempt, delay + latency)
             elif self._host is not None:
-                call_later(env, delay + cfg.task_launch_time, self._launched, attempt)
+                if self._host.platform_work:
+                    # Leased, then the worker process starts (once per slot) and launches
+                    # the task, both CPU work on the shared host.
+                    call_later(env, cfg.lease_latency, self._start_worker
+                               if delay > cfg.lease_latency else self._launch_task, attempt)
+                else:
+                    call_later(env, delay + cfg.task_launch_time, self._launched, attempt)
             else:
                 call_later(env, delay + cfg.task_launch_time + task[1] / slot.node.speed,
                            self._executed, attempt)
 
+    def _start_worker(self, attempt: Attempt) -> None:
+        """A cold slot: its worker process starts, as CPU work on the shared host."""
+        if not attempt.active or attempt.slot.node.data.dead:
+            return
+        assert self._host is not None
+        self._host.launch(self.config.worker_start_time, self._launch_task, attempt)
+
+    def _launch_task(self, attempt: Attempt) -> None:
+        """The worker launches the task's process, as CPU work on the shared host."""
+        if not attempt.active or attempt.slot.node.data.dead:
+            return
+        assert self._host is not None
+        self._host.launch(self.config.task_launch_time, self._launched, attempt)
+
     def _launched(self, attempt: Attempt) -> None:
-        """The worker started the task's process on a shared host: it runs as CPU work."""
+        """The worker started the task's process on a shared host: it runs as CPU work
+        (the waiting task: it waits)."""
         if not attempt.active or attempt.slot.node.data.dead:
             return
         assert self.sim.host is not None
-        attempt.run = self.sim.host.run(attempt.task[1] / attempt.slot.node.speed,
-                                        self._executed, attempt)
+        attempt.run = self.sim.host.task(attempt.task[1] / attempt.slot.node.speed,
+                                         self._executed, attempt)
 
     def _executed(self, attempt: Attempt) -> None:
         slot = attempt.slot

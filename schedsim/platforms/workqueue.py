@@ -59,6 +59,13 @@ class WorkQueueConfig:
     scan_time_per_worker: float = 5e-7  # s per connected worker per dispatch [guess]
     worker_connect_time: float = 0.05  # s from node ready to the worker's connect request
     task_launch_time: float = 0.005  # s per attempt: the worker's sandbox, fork and wait
+    # The connect backlog: None, every worker is accepted in the manager's next idle pass;
+    # else the listen queue holds this many unaccepted connections, a worker that finds it
+    # full retries after connect_retry s, doubling (the kernel's SYN retransmissions), and
+    # each accept takes accept_time s of the manager (the handshake), in idle passes only.
+    listen_backlog: int | None = None
+    connect_retry: float = 1.0  # s, Linux's initial SYN retransmission timeout
+    accept_time: float = 0.0  # s of manager time per accepted worker
     keepalive_interval: float = 120.0  # s (work_queue.h)
     keepalive_timeout: float = 30.0  # s (work_queue.h)
     max_retries: int = 0  # 0: unlimited (work_queue.c default)
@@ -92,6 +99,10 @@ def read_config(r: Reader) -> WorkQueueConfig:
         scan_time_per_worker=r.take_duration("scan_time_per_worker", d.scan_time_per_worker),
         worker_connect_time=r.take_duration("worker_connect_time", d.worker_connect_time),
         task_launch_time=r.take_duration("task_launch_time", d.task_launch_time),
+        listen_backlog=r.take_int("listen_backlog", 1, default=None)
+        if r.has("listen_backlog") else d.listen_backlog,
+        connect_retry=r.take_duration("connect_retry", d.connect_retry, positive=True),
+        accept_time=r.take_duration("accept_time", d.accept_time),
         keepalive_interval=r.take_duration("keepalive_interval", d.keepalive_interval),
         keepalive_timeout=r.take_duration("keepalive_timeout", d.keepalive_timeout),
         max_retries=r.take_int("max_retries", 0, d.max_retries),
@@ -112,7 +123,8 @@ class Worker:
     the worker and not the node: at 100k nodes every object touched is a likely cache miss."""
 
     __slots__ = ("node", "slots", "free", "connected", "open", "dead", "notified", "draining",
-                 "has_exe", "running", "idle_since", "node_id", "speed", "cores")
+                 "has_exe", "running", "idle_since", "node_id", "speed", "cores", "tries",
+                 "active")
 
     def __init__(self, node: Node, slots: int, cores: int) -> None:
         self.node = node
@@ -129,6 +141,8 @@ class Worker:
         self.has_exe = False
         self.running: set[Attempt] = set()
         self.idle_since = 0.0
+        self.tries = 0  # connect attempts that found the listen queue full
+        self.active = True  # never stale as a manager job: its accept checks it is alive
 
 
 class Attempt:
@@ -151,6 +165,13 @@ class Attempt:
         if self.run is not None:
             self.run.cancel()
             self.run = None
+
+
+MAX_CONNECT_RETRY = 60.0  # s: the longest wait between two connect attempts
+
+
+def _nothing(_arg: object) -> None:
+    pass
 
 
 def _task_id(attempt: Attempt) -> int:
@@ -180,7 +201,11 @@ class WorkQueuePlatform(Platform):
         self.manager_node: Node | None = None
         self.manager_up = cfg.manager_pool is None
         self.exe_sends = 0
-        self.server = SerialServer(self.env, "manager", self._pull, self._idle, _stale)
+        self.connections: list[float] = []  # when each worker connection was accepted
+        host = sim.host
+        self.server = SerialServer(self.env, "manager", self._pull, self._idle, _stale,
+                                   host.book if host is not None and host.platform_work
+                                   else None)
         # Callbacks bound once (an attribute read of a method makes a new bound method):
         # they ride on every task's timers and manager jobs.
         self._cb_dispatched, self._cb_executed = self._dispatched, self._executed
@@ -239,13 +264,29 @@ class WorkQueuePlatform(Platform):
             return
         worker = Worker(node, self._slots_of(node.cores), self._cores_of(node))
         node.data = worker
+        host = self.sim.host
+        if host is not None and host.platform_work:
+            # The worker's processes start as CPU work on the shared host, one per slot
+            # (a live node is one work_queue_worker per core), then it connects.
+            for _ in range(worker.slots - 1):
+                host.launch(self.config.worker_connect_time, _nothing)
+            host.launch(self.config.worker_connect_time, self._request_accept, worker)
+            return
         self.env.timeout(self.config.worker_connect_time).callbacks.append(
             lambda _e: self._request_accept(worker))
 
     def _request_accept(self, worker: Worker) -> None:
-        if not worker.dead and not worker.draining:
-            self._accepts.append(worker)
-            self.server.wake()
+        if worker.dead or worker.draining:
+            return
+        cfg = self.config
+        if cfg.listen_backlog is not None and len(self._accepts) >= cfg.listen_backlog:
+            # The listen queue is full: the SYN is dropped and sent again later.
+            delay = min(cfg.connect_retry * 2.0 ** worker.tries, MAX_CONNECT_RETRY)
+            worker.tries += 1
+            call_later(self.env, delay, self._request_accept, worker)
+            return
+        self._accepts.append(worker)
+        self.server.wake()
 
     def node_notified(self, node: Node) -> None:
         worker = node.data
@@ -340,18 +381,31 @@ class WorkQueuePlatform(Platform):
         while self._suspects:
             self._disconnect(self._suspects.popleft())
             did = True
+        accept_time = self.config.accept_time
         while self._accepts:
             worker = self._accepts.popleft()
             if worker.dead or worker.draining:
                 continue
-            worker.connected = worker.open = True
-            self._connected += 1
-            worker.idle_since = self.env.now
-            worker.has_exe = False  # a new connection starts with an empty cache
-            worker.free = worker.slots
-            self._free.extend([worker] * worker.slots)
+            if accept_time > 0:
+                # One accept per pass: the handshake is manager time; the next pass looks
+                # for tasks to send and results first.
+                self.server.push(accept_time, self._accept, worker)
+                return True
+            self._accept(worker)
             did = True
         return did
+
+    def _accept(self, worker: Worker) -> None:
+        """The manager holds the worker's connection: its slots may be sent tasks."""
+        if worker.dead or worker.draining:
+            return
+        worker.connected = worker.open = True
+        self._connected += 1
+        self.connections.append(self.env.now)
+        worker.idle_since = self.env.now
+        worker.has_exe = False  # a new connection starts with an empty cache
+        worker.free = worker.slots
+        self._free.extend([worker] * worker.slots)
 
     def _pull(self) -> Job | None:
         """Dispatch the next ready task to a free slot, if both exist."""
@@ -388,10 +442,11 @@ class WorkQueuePlatform(Platform):
         attempt.exec_start = self.env._now
         cfg = self.config
         attempt.exec_time = cfg.task_launch_time + attempt.task[1] / worker.speed
-        if self.sim.host is None:
+        host = self.sim.host
+        if host is None:
             call_later(self.env, attempt.exec_time, self._cb_executed, attempt)
         else:
-            call_later(self.env, cfg.task_launch_time, self._launched, attempt)
+            host.launch(cfg.task_launch_time, self._launched, attempt)
         if cfg.fast_abort is not None and self._exec_n >= cfg.fast_abort_after:
             limit = cfg.fast_abort * self._exec_sum / self._exec_n
             call_later(self.env, limit, self._fast_abort, attempt)
@@ -401,14 +456,14 @@ class WorkQueuePlatform(Platform):
         if not attempt.active or attempt.worker.dead:
             return
         assert self.sim.host is not None
-        attempt.run = self.sim.host.run(attempt.task[1] / attempt.worker.speed,
-                                        self._executed, attempt)
+        attempt.run = self.sim.host.task(attempt.task[1] / attempt.worker.speed,
+                                         self._executed, attempt)
 
     def _executed(self, attempt: Attempt) -> None:
         if not attempt.active or attempt.worker.dead:
             return
         attempt.ran = True
-        if attempt.run is not None:
+        if self.sim.host is not None:
             attempt.run = None
             attempt.exec_time = self.env._now - attempt.exec_start  # as the host allowed
         size = self._workload.output_size

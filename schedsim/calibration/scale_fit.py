@@ -1,0 +1,206 @@
+"""The scale parameters of the platform models, fitted on the fit points of the scale matrix.
+
+At scale on one host the platform's own mechanisms bind, not the tasks: Work Queue's manager
+(its per-task dispatch and retrieval, the scan of every connected worker per dispatch, the
+connect backlog it drains only when idle) and Ray's driver (submission, result intake), and,
+for both, the CPU the platform's own process starts and task launches take on the shared
+host (``cluster.host.platform_work``). The parameters are fitted by least squares on the log
+of the simulated over the live makespans of the ``fit`` points of
+:mod:`schedsim.scale_matrix` (mean over the recorded repeats, the simulator's replication r
+drawing the task times of live repeat r), plus, for Work Queue, the times by which half and
+all of the workers had connected. The host is shared with other work: each run recorded the
+host's 1-minute load average just before it (L), and the CPUs that other work takes from the
+platform's launches are ``background_base + background_per_load * L`` (clipped to [0, 90%
+of the CPUs]), both fitted: the same point ran 25-35% slower at load 11 than at load 2.
+The result is a JSON document of named parameters, each with its value, unit and source
+(``calibration/scale/params.json``), which ``schedsim validate --scale`` applies to the
+held-out points.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import optimize
+
+from schedsim.scale_matrix import FIT, ScalePoint, good_runs, point_by_label, scenario_for
+from schedsim.simulation import Simulation
+
+HOST_CPUS = 2.0  # the host the committed matrix was measured on (docs/live.md)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    start: float
+    low: float
+    high: float
+    unit: str
+    what: str
+
+
+PARAMETERS: dict[str, tuple[Param, ...]] = {
+    "workqueue": (
+        Param("dispatch_time", 2e-3, 1e-5, 0.05, "s", "manager time per dispatch"),
+        Param("retrieval_time", 1e-3, 1e-5, 0.05, "s", "manager time per retrieval"),
+        Param("scan_time_per_worker", 1e-5, 1e-8, 1e-3, "s",
+              "manager time per connected worker per dispatch"),
+        Param("task_launch_time", 5e-3, 1e-4, 0.1, "CPU-s",
+              "the worker's launch of a task (fork, exec, wait), CPU on the shared host"),
+        Param("worker_connect_time", 0.01, 1e-3, 0.5, "CPU-s",
+              "a work_queue_worker's start, CPU on the shared host"),
+        Param("accept_time", 0.02, 1e-5, 0.5, "s",
+              "manager time per accepted worker connection (handshake)"),
+        Param("background_base", 0.3, 0.0, 1.8, "CPUs",
+              "the host's CPUs other work takes at load average 0"),
+        Param("background_per_load", 0.03, 0.0, 0.2, "CPUs per unit of load",
+              "the host's CPUs other work takes per unit of its 1-minute load average"),
+    ),
+    "ray": (
+        Param("submit_time", 1e-3, 1e-5, 0.05, "s", "driver time per .remote()"),
+        Param("result_time", 1e-3, 1e-5, 0.05, "s", "driver time per result consumed"),
+        Param("lease_latency", 5e-3, 1e-4, 0.2, "s", "lease and push, per task"),
+        Param("task_launch_time", 0.01, 1e-4, 0.2, "CPU-s",
+              "the Ray worker's subprocess launch of a task, CPU on the shared host"),
+        Param("worker_start_time", 0.5, 0.01, 5.0, "CPU-s",
+              "a Ray worker process's start, CPU on the shared host"),
+        Param("background_base", 0.3, 0.0, 1.8, "CPUs",
+              "the host's CPUs other work takes at load average 0"),
+        Param("background_per_load", 0.03, 0.0, 0.2, "CPUs per unit of load",
+              "the host's CPUs other work takes per unit of its 1-minute load average"),
+    ),
+}
+# Set, not fitted: Work Queue's listen queue (CCTools link.c listens with a backlog of 5;
+# Linux queues backlog + 1 connections, and the live runs connect in batches of 6) and Linux's
+# first SYN retransmission timeout (1 s, doubling).
+FIXED: dict[str, dict[str, Any]] = {
+    "workqueue": {"listen_backlog": 6, "connect_retry": 1.0},
+    "ray": {},
+}
+FIXED_SOURCES = {
+    "listen_backlog": "CCTools link.c listen(fd, 5); Linux queues backlog + 1; the live runs "
+                      "connect in batches of 6 (calibration/scale/matrix-live.jsonl)",
+    "connect_retry": "Linux TCP_TIMEOUT_INIT (1 s), doubled at each SYN retransmission",
+}
+HOST_KEYS = ("background_base", "background_per_load")
+LINEAR = HOST_KEYS  # fitted as they are, not in logs
+
+
+def split(platform: str, values: dict[str, float], load: float
+          ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Platform options and the shared host at load average ``load``, from fitted values."""
+    options = dict(FIXED[platform])
+    options.update({k: v for k, v in values.items() if k not in HOST_KEYS})
+    background = values.get("background_base", 0.0) + \
+        values.get("background_per_load", 0.0) * load
+    host = {"cpus": HOST_CPUS, "background": min(max(background, 0.0), 0.9 * HOST_CPUS),
+            "platform_work": True}
+    return options, host
+
+
+def simulate(point: ScalePoint, values: dict[str, float], replication: int,
+             load: float = 0.0) -> tuple[float, list[float]]:
+    """Makespan, and the worker connection times (Work Queue), of one simulated run at the
+    host's load average ``load``."""
+    options, host = split(point.platform, values, load)
+    sim = Simulation(scenario_for(point, options, host=host), replication)
+    result = sim.run()
+    connections = list(getattr(sim.platform, "connections", []))
+    return float(result.metrics["makespan_s"]), connections
+
+
+def load_of(rec: dict[str, Any]) -> float:
+    """The host's 1-minute load average just before a recorded run."""
+    return float(rec.get("loadavg_before", [0.0])[0])
+
+
+def live_by_point(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for rec in good_runs(records):
+        out.setdefault(rec["label"], []).append(rec)
+    return out
+
+
+def _connect_marks(times: Sequence[float], workers: int) -> tuple[float, float] | None:
+    """When half, and all, of ``workers`` had connected (None if not all ever did)."""
+    ordered = sorted(times)
+    if workers < 50 or len(ordered) < workers:
+        return None
+    return ordered[workers // 2 - 1], ordered[workers - 1]
+
+
+def residuals(platform: str, values: dict[str, float],
+              runs: dict[str, list[dict[str, Any]]]) -> list[float]:
+    """Log errors of the simulated against the live makespans (and connect times)."""
+    out = []
+    for label, recs in sorted(runs.items()):
+        point = point_by_label(label)
+        if point.platform != platform or point.role != FIT:
+            continue
+        sims = [simulate(point, values, int(rec["repeat"]), load_of(rec)) for rec in recs]
+        live = float(np.mean([rec["makespan_s"] for rec in recs]))
+        out.append(math.log(float(np.mean([s[0] for s in sims])) / live))
+        if platform == "workqueue":
+            marks_live = [_connect_marks(rec["facts"]["connections_s"], point.workers)
+                          for rec in recs if point.killed_nodes == 0]
+            marks_sim = [_connect_marks(s[1], point.workers) for s in sims]
+            for i in (0, 1):
+                lv = [m[i] for m in marks_live if m is not None]
+                sv = [m[i] for m in marks_sim if m is not None]
+                if lv and sv:
+                    # Connect times in seconds, against a 1 s floor (start-up jitter).
+                    out.append(0.5 * math.log((1.0 + float(np.mean(sv))) /
+                                              (1.0 + float(np.mean(lv)))))
+    return out
+
+
+def fit(platform: str, records: Sequence[dict[str, Any]], max_evaluations: int = 300,
+        restarts: int = 2) -> dict[str, Any]:
+    """Fit the platform's scale parameters on the fit points; the parameters document.
+
+    Nelder-Mead in the logs of the parameters (the background's as they are), restarted from its
+    own best point ``restarts`` times: the makespan of a discrete-event run is a step
+    function of its parameters, on which one simplex can stall."""
+    params = PARAMETERS[platform]
+    runs = live_by_point(records)
+    lows = np.array([p.low for p in params])
+    highs = np.array([p.high for p in params])
+
+    def values_of(x: np.ndarray) -> dict[str, float]:
+        out = {}
+        for p, v, lo, hi in zip(params, x, lows, highs, strict=True):
+            out[p.name] = float(np.clip(v, lo, hi)) if p.name in LINEAR else \
+                float(np.clip(math.exp(v), lo, hi))
+        return out
+
+    def cost(x: np.ndarray) -> float:
+        return float(sum(r * r for r in residuals(platform, values_of(x), runs)))
+
+    x0 = np.array([p.start if p.name in LINEAR else math.log(p.start) for p in params])
+    evaluations = 0
+    for _ in range(1 + restarts):
+        best = optimize.minimize(cost, x0, method="Nelder-Mead",
+                                 options={"maxfev": max_evaluations, "xatol": 1e-3,
+                                          "fatol": 1e-5})
+        evaluations += int(best.nfev)
+        x0 = best.x
+    values = values_of(best.x)
+    final = residuals(platform, values, runs)
+    fitted_on = sorted(label for label in runs if point_by_label(label).platform == platform
+                       and point_by_label(label).role == FIT)
+    source = (f"fitted: least squares of log(simulated / live) makespans (and Work Queue's "
+              f"half- and all-connected times) over the scale matrix's fit points "
+              f"{', '.join(fitted_on)}")
+    doc: dict[str, Any] = {
+        "parameters": {p.name: {"value": values[p.name], "unit": p.unit, "what": p.what,
+                                "source": source} for p in params},
+        "fixed": {k: {"value": v, "source": FIXED_SOURCES[k]} for k, v in FIXED[platform].items()},
+        "fit": {"points": fitted_on, "evaluations": evaluations,
+                "rms_log_error": math.sqrt(float(np.mean(np.square(final))))
+                if final else math.nan},
+    }
+    return doc

@@ -1,0 +1,213 @@
+"""Validation at scale: the simulator with the fitted scale parameters against the live matrix.
+
+Every point of :mod:`schedsim.scale_matrix` that has live runs is simulated with the scale
+parameters of ``calibration/scale/params.json`` (:mod:`schedsim.calibration.scale_fit`), the
+simulator's replication r drawing the task times and kill moments of live repeat r. Per point:
+live and simulated mean makespan, the relative error (simulated - live) / live, the live
+run-to-run spread ((max - min) / mean of the repeats, made the same hour) beside it, the
+host's mean load average over the repeats. Per platform, over the held-out points only (the
+fit never saw them): median and P95 absolute error, the bias (mean signed error), the median
+live spread, the same at 50 or more workers, and pass or fail against 10% median and 20%
+P95. The throughput ceiling: the highest tasks/s any live point of the platform reached (the
+manager's or driver's limit on this host) against the simulated tasks/s of that point.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from schedsim.calibration.scale_fit import live_by_point, load_of, simulate
+from schedsim.errors import InputError
+from schedsim.outputs import read_text
+from schedsim.scale_matrix import HELD_OUT, MATRIX
+
+MEDIAN_TOLERANCE = 0.10
+P95_TOLERANCE = 0.20
+CEILING_TOLERANCE = 0.10
+AT_SCALE = 50  # workers from which the target applies
+PLATFORMS = ("workqueue", "ray")
+RECORDS = Path(__file__).resolve().parents[1] / "calibration" / "scale" / "matrix-live.jsonl"
+PARAMS = Path(__file__).resolve().parents[1] / "calibration" / "scale" / "params.json"
+
+
+def load_params(path: Path) -> dict[str, dict[str, float]]:
+    """Platform -> parameter -> value, from a document written by the scale fit."""
+    text = read_text(path, "scale parameters written by schedsim validate --scale --fit")
+    try:
+        doc = json.loads(text)
+        return {p: {k: float(v["value"]) for k, v in doc[p]["parameters"].items()}
+                for p in PLATFORMS}
+    except (ValueError, KeyError, TypeError):
+        raise InputError(str(path), "", "scale parameters (workqueue and ray, each with "
+                         "parameters: name: {value}) as written by the scale fit",
+                         text[:60]) from None
+
+
+def _stats(values: Sequence[float]) -> dict[str, Any]:
+    absolute = np.abs(np.asarray(values, dtype=float))
+    if not len(absolute):
+        return {"configs": 0}
+    return {"configs": len(absolute), "median_abs_error": float(np.median(absolute)),
+            "p95_abs_error": float(np.percentile(absolute, 95)),
+            "mean_signed_error": float(np.mean(values)),
+            "pass": bool(np.median(absolute) <= MEDIAN_TOLERANCE
+                         and np.percentile(absolute, 95) <= P95_TOLERANCE)}
+
+
+def validate_scale(records: Sequence[dict[str, Any]],
+                   params: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Rows per point and the per-platform summary (see the module's docstring)."""
+    runs = live_by_point(records)
+    failed = [r for r in records if "makespan_s" not in r or r.get("failure")]
+    rows: list[dict[str, Any]] = []
+    for point in MATRIX:
+        recs = runs.get(point.label)
+        if not recs:
+            continue
+        live = [float(r["makespan_s"]) for r in recs]
+        sims = [simulate(point, params[point.platform], int(r["repeat"]), load_of(r))[0]
+                for r in recs]
+        live_mean, sim_mean = float(np.mean(live)), float(np.mean(sims))
+        rows.append({
+            "label": point.label, "platform": point.platform, "role": point.role,
+            "workers": point.workers, "task_s": point.task_s, "tasks": point.tasks,
+            "output_b": point.output_b, "kill": point.kill, "repeats": len(live),
+            "live_makespan_s": live_mean, "live_runs_s": live, "sim_makespan_s": sim_mean,
+            "relative_error": (sim_mean - live_mean) / live_mean,
+            "live_spread": (max(live) - min(live)) / live_mean if len(live) > 1 else None,
+            "live_tasks_per_s": point.tasks / live_mean, "sim_tasks_per_s": point.tasks / sim_mean,
+            "loadavg": float(np.mean([r["loadavg_before"][0] for r in recs])),
+        })
+    summary: dict[str, Any] = {}
+    for platform in PLATFORMS:
+        mine = [r for r in rows if r["platform"] == platform]
+        held = [r for r in mine if r["role"] == HELD_OUT]
+        spreads = [r["live_spread"] for r in held if r["live_spread"] is not None]
+        entry: dict[str, Any] = {"held_out": _stats([r["relative_error"] for r in held]),
+                                 "fit_points": _stats([r["relative_error"] for r in mine
+                                                       if r["role"] != HELD_OUT])}
+        entry["held_out"]["median_live_spread"] = float(np.median(spreads)) if spreads \
+            else None
+        big = [r["relative_error"] for r in held if r["workers"] >= AT_SCALE]
+        entry["held_out_at_scale"] = _stats(big)
+        if mine:
+            top = max(mine, key=lambda r: r["live_tasks_per_s"])
+            error = (top["sim_tasks_per_s"] - top["live_tasks_per_s"]) / top["live_tasks_per_s"]
+            entry["ceiling"] = {"point": top["label"], "live_tasks_per_s": top["live_tasks_per_s"],
+                                "sim_tasks_per_s": top["sim_tasks_per_s"],
+                                "relative_error": error,
+                                "pass": bool(abs(error) <= CEILING_TOLERANCE)}
+        summary[platform] = entry
+    return {"points": rows, "overall": summary, "failed_runs": len(failed),
+            "tolerance": {"median": MEDIAN_TOLERANCE, "p95": P95_TOLERANCE,
+                          "ceiling": CEILING_TOLERANCE, "at_scale_workers": AT_SCALE},
+            "params": params}
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{100 * x:+.1f}%"
+
+
+def _abs_pct(x: float | None) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
+
+
+def _size(b: int) -> str:
+    return "0" if b == 0 else f"{b / 1e6:g} MB" if b >= 1e6 else f"{b / 1e3:g} KB"
+
+
+GAPS = """\
+What the scale model still misses (measured 2026-12-02 on the 2-CPU host, load 2 to 21):
+- The host's noise is as large as the target: the same point's two repeats differ by up to
+  30% (wq-20-10ms: 29.2 s at load 2, 39.7 s at load 11). The model takes the recorded load
+  as an input (other work's CPUs grow with it), which explains part of it, not all.
+- Work Queue's connect backlog: the model connects 50 to 60 workers later than live (live, a
+  first batch of 20 to 60 connects within 0.5 s while the manager is still idle; the model
+  admits 6 at a time), which is most of the +14% and +21% of the 50- and 60-worker held-out
+  points; the kill point (-18%) loses its workers before most connected, live and simulated
+  alike, and runs slower live (42 and 34 s) than its rate without kills.
+- A variant without the manager's and driver's work in the host's queue (only starts and
+  launches there) did better on the held-out medians (12.6% and 14.4%) but worse on Work
+  Queue's P95 (25%) and ceiling (-11%), and fitted the fit points half as well (RMS log
+  error 0.097 against 0.049 for Work Queue): the queue is kept, as the physical one.
+- Ray under-predicts the held-out points with 24 to 40 slots (-11% to -19%). Live, a slot
+  waits between two tasks about 0.02 s with 8 slots, 0.1 to 0.16 s with 16 and about 0.7 s
+  with 32 to 40, while 32 to 40 Python worker starts (0.5 CPU-s each) saturate the host for
+  the first 11 to 14 s: the driver's work queues behind the starts in the model, but the
+  raylets' and the lease's do not (the lease is a fixed time), and the fitted background
+  for Ray does not grow with the load (0 per unit of load).
+- Ray has no held-out point at 50 or more slots (40 at most here: each slot is a 50 MiB
+  Python worker whose start takes about 0.5 CPU-s); the 50-worker target is Work Queue's only.
+- Kills are SIGKILL of the node's session only; a Work Queue worker killed closes its
+  sockets (the manager sees it at once, a 1 ms notice in the model) and a killed raylet is
+  found by the GCS health checks after about 15 s (`health_check_timeout: 0`: the dead port
+  refuses the check at once). SIGTERM (clean) kills are not run.
+"""
+
+SECTION_BEGIN = "<!-- scale-validation: begin (schedsim validate --scale --out docs) -->"
+SECTION_END = "<!-- scale-validation: end -->"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The section of docs/validation.md on the scale matrix."""
+    lines = [SECTION_BEGIN, "## At scale: the waiting-task matrix", "",
+             "Written by `schedsim validate --scale --out docs` from the live runs recorded in "
+             "`calibration/scale/matrix-live.jsonl` and the scale parameters in "
+             "`calibration/scale/params.json` (docs/models.md, Scale parameters). Each point "
+             "runs the waiting task (`workload.task: wait`, lognormal, cv 0.3), so the "
+             "manager or driver, not the tasks, binds; live error = (simulated - live) / "
+             "live of the mean over the repeats; spread = (max - min) / mean of the live "
+             "repeats, made the same hour; load = the host's 1-minute load average before "
+             "the runs (2 CPUs, shared with other work).", "",
+             "| platform | point | role | workers | task | tasks | output | kill | live "
+             "makespan | simulated | error | live spread | load |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in report["points"]:
+        runs = ", ".join(f"{v:.1f}" for v in r["live_runs_s"])
+        lines.append(
+            f"| {r['platform']} | {r['label']} | {r['role'].replace('_', '-')} | "
+            f"{r['workers']} | {r['task_s']:g} s | {r['tasks']} | {_size(r['output_b'])} | "
+            f"{_abs_pct(r['kill']) if r['kill'] else '-'} | {r['live_makespan_s']:.1f} s "
+            f"({runs}) | {r['sim_makespan_s']:.1f} s | {_pct(r['relative_error'])} | "
+            f"{_abs_pct(r['live_spread'])} | {r['loadavg']:.1f} |")
+    lines += ["", "| platform | held-out points | median abs error | P95 | bias | median "
+              "live spread | at >= 50 workers: median / P95 | pass (10% / 20%) | ceiling "
+              "live / simulated (point) |", "|---|---|---|---|---|---|---|---|---|"]
+    for platform, s in report["overall"].items():
+        h, big, c = s["held_out"], s["held_out_at_scale"], s.get("ceiling", {})
+        if not h.get("configs"):
+            continue
+        at_scale = f"{_abs_pct(big['median_abs_error'])} / {_abs_pct(big['p95_abs_error'])}" \
+            if big.get("configs") else "none"
+        ceiling = f"{c['live_tasks_per_s']:.0f} / {c['sim_tasks_per_s']:.0f} tasks/s " \
+            f"({c['point']}, {_pct(c['relative_error'])})" if c else "n/a"
+        lines.append(
+            f"| {platform} | {h['configs']} | {_abs_pct(h['median_abs_error'])} | "
+            f"{_abs_pct(h['p95_abs_error'])} | {_pct(h['mean_signed_error'])} | "
+            f"{_abs_pct(h['median_live_spread'])} | {at_scale} | "
+            f"{'pass' if h['pass'] else 'fail'} | {ceiling} |")
+    lines += ["", f"Failed live runs recorded: {report['failed_runs']}.", "", GAPS, SECTION_END]
+    return "\n".join(lines) + "\n"
+
+
+def insert_section(page: str, section: str) -> str:
+    """``page`` with its scale section replaced by ``section`` (appended if it has none)."""
+    if SECTION_BEGIN in page and SECTION_END in page:
+        head, rest = page.split(SECTION_BEGIN, 1)
+        tail = rest.split(SECTION_END, 1)[1]
+        return head + section.rstrip("\n") + tail
+    return page.rstrip("\n") + "\n\n" + section
+
+
+def section_of(page: str) -> str | None:
+    """The scale section of a page, if it has one."""
+    if SECTION_BEGIN in page and SECTION_END in page:
+        body = page.split(SECTION_BEGIN, 1)[1].split(SECTION_END, 1)[0]
+        return SECTION_BEGIN + body + SECTION_END + "\n"
+    return None
