@@ -33,16 +33,7 @@ static const char *usage_text =
 	"  --bytes B     bytes written to FILE first (an integer >= 0, default 0)\n"
 	"  --out FILE    the task's output file (created even when B is 0)\n";
 
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, PROG ": ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see --help)\n");
-	exit(EXIT_USAGE);
-}
+#include "usage_error.h"
 
 static double parse_seconds(const char *text)
 {

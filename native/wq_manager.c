@@ -96,16 +96,7 @@ struct options {
 	const char *stats_log;
 };
 
-static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, PROG ": ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see --help)\n");
-	exit(EXIT_USAGE);
-}
+#include "usage_error.h"
 
 static int all_digits(const char *s)
 {
