@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,14 @@ def check_attempts(result: LiveResult, s: Scenario, output: int) -> None:
     assert result.failure is None and m["tasks_completed"] == tasks and m["tasks_failed"] == 0
     assert m["task_attempts"] == len(result.attempts)
     done = [a for a in result.attempts if a.outcome == "done"]
-    assert sorted(a.task for a in done) == list(range(tasks))
+    assert {a.task for a in done} == set(range(tasks))
+    # A task done twice is Ray's lineage re-execution: its result (over 100 KiB, in the
+    # object store) was lost with the killed node before the driver fetched it.
+    lost = {row["id"] for row in result.nodes if row["released_s"] is not None}
+    twice = Counter(a.task for a in done)
+    for task in (t for t, n in twice.items() if n > 1):
+        assert result.platform == "ray" and any(
+            a.node in lost for a in done if a.task == task), task
     assert {a.outcome for a in result.attempts} <= {"done", "preempted"}
     durations = task_durations(s, result.replication)
     for a in done:
