@@ -207,8 +207,6 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from schedsim.runner import compare_platforms
 
     scenario = load_from_args(args)
-    if args.jobs < 1:
-        raise InputError("--jobs", "", "an integer >= 1", args.jobs)
     platforms = list(dict.fromkeys(args.platforms))
     if len(platforms) < 2:
         raise InputError("--platform", "", "at least two different platforms", platforms)
@@ -237,8 +235,6 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     out_folder(args.out)
     axes = sweep.parse_grid(args.grid)
     scenario = load_scenario(args.scenario, args.overrides, replications=args.replications)
-    if args.jobs < 1:
-        raise InputError("--jobs", "", "an integer >= 1", args.jobs)
     if args.ray is not None and args.jobs > 1:
         raise InputError("--jobs", "", "1 with --ray (Ray schedules the runs itself)",
                          args.jobs)
@@ -376,8 +372,6 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
     from schedsim.report import json_text
 
     out_folder(args.out)
-    if args.jobs < 1:
-        raise InputError("--jobs", "", "an integer >= 1", args.jobs)
     if args.ray is not None and args.jobs > 1:
         raise InputError("--jobs", "", "1 with --ray (Ray schedules the runs itself)",
                          args.jobs)
