@@ -372,11 +372,29 @@ def model_fingerprint() -> str:
     h = hashlib.sha256()
     package = Path(__file__).resolve().parent
     for path in sorted(package.rglob("*.py")):
-        if path.name not in ("rfc.py", "rfc_report.py", "cli.py"):  # they only ask and show
+        if _runs_the_model(path.relative_to(package)):
             h.update(path.read_bytes())
     h.update(default_profile_path().read_bytes())
     h.update(base_scenario_text().encode())
     return h.hexdigest()[:16]
+
+
+# Code that asks, stores, shows or measures but never changes a simulated number: a change
+# to it does not make the recorded runs stale.
+_NOT_MODEL = {"__init__.py", "__main__.py", "cli.py", "rfc.py", "rfc_report.py", "report.py",
+              "plan.py", "sweep.py", "pool.py", "outputs.py", "interrupt.py", "estimate.py",
+              "ray_cluster.py", "validation.py", "scale_matrix.py", "scale_validation.py",
+              "verdict.py"}
+
+
+def _runs_the_model(path: Path) -> bool:
+    """Whether the package file ``path`` is part of what produces a run's numbers."""
+    top = path.parts[0]
+    if top == "live":
+        return False
+    if top == "calibration":  # only the profile is read by runs; the rest measures and fits
+        return path.name == "profile.py"
+    return len(path.parts) > 1 or top not in _NOT_MODEL
 
 
 def _check_fingerprint(results: Path) -> None:

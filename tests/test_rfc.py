@@ -198,3 +198,14 @@ def test_malformed_runs_are_one_line(tmp_path: Path, header: list[str], row: lis
         rfc.run_study(TINY, tmp_path)
     assert f"{tmp_path / 'rfc-runs.csv'}: {words}" in info.value.line
     assert "\n" not in info.value.line
+
+
+def test_the_fingerprint_covers_the_model_code_only() -> None:
+    """A change to the command line or a study's bookkeeping leaves the recorded runs valid;
+    a change to the model, a platform or the runtime profile reader makes them stale."""
+    for name in ("platforms/ray.py", "model/engine.py", "simulation.py", "scenario.py",
+                 "runner.py", "watch.py", "calibration/profile.py"):
+        assert rfc._runs_the_model(Path(name)), name
+    for name in ("cli.py", "sweep.py", "outputs.py", "live/run.py", "calibration/fit.py",
+                 "calibration/scale_fit.py", "rfc_report.py"):
+        assert not rfc._runs_the_model(Path(name)), name

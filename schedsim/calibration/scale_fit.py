@@ -43,6 +43,14 @@ class Param:
     what: str
 
 
+# Both platforms' hosts: the CPUs the host's other work takes, growing with its load.
+HOST_BACKGROUND = (
+    Param("background_base", 0.3, 0.0, 1.8, "CPUs",
+          "the host's CPUs other work takes at load average 0"),
+    Param("background_per_load", 0.03, 0.0, 0.2, "CPUs per unit of load",
+          "the host's CPUs other work takes per unit of its 1-minute load average"),
+)
+
 PARAMETERS: dict[str, tuple[Param, ...]] = {
     "workqueue": (
         Param("dispatch_time", 2e-3, 1e-5, 0.05, "s", "manager time per dispatch"),
@@ -55,10 +63,7 @@ PARAMETERS: dict[str, tuple[Param, ...]] = {
               "a work_queue_worker's start, CPU on the shared host"),
         Param("accept_time", 0.02, 1e-5, 0.5, "s",
               "manager time per accepted worker connection (handshake)"),
-        Param("background_base", 0.3, 0.0, 1.8, "CPUs",
-              "the host's CPUs other work takes at load average 0"),
-        Param("background_per_load", 0.03, 0.0, 0.2, "CPUs per unit of load",
-              "the host's CPUs other work takes per unit of its 1-minute load average"),
+        *HOST_BACKGROUND,
     ),
     "ray": (
         Param("submit_time", 1e-3, 1e-5, 0.05, "s", "driver time per .remote()"),
@@ -68,10 +73,7 @@ PARAMETERS: dict[str, tuple[Param, ...]] = {
               "the Ray worker's subprocess launch of a task, CPU on the shared host"),
         Param("worker_start_time", 0.5, 0.01, 5.0, "CPU-s",
               "a Ray worker process's start, CPU on the shared host"),
-        Param("background_base", 0.3, 0.0, 1.8, "CPUs",
-              "the host's CPUs other work takes at load average 0"),
-        Param("background_per_load", 0.03, 0.0, 0.2, "CPUs per unit of load",
-              "the host's CPUs other work takes per unit of its 1-minute load average"),
+        *HOST_BACKGROUND,
     ),
 }
 # Set, not fitted: Work Queue's listen queue (CCTools link.c listens with a backlog of 5;
