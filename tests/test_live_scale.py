@@ -29,7 +29,7 @@ from .conftest import REPO
 
 TIMEOUT_S = 240.0
 CLOCKS_S = 0.005  # the platforms' timestamps against the task's own clock (as test_live)
-OVERSLEEP_S = 0.5  # how late a loaded host may wake a waiting task
+OVERSLEEP_S = 2.0  # how late a loaded host may wake a waiting task (0.53 s seen at load 8)
 
 
 def wait_scenario(pools: list[dict[str, Any]], *, tasks: int, mean: str, output: str = "0 B",
