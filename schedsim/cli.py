@@ -2,7 +2,8 @@
 
 ``schedsim run SCENARIO`` runs the replications with a progress bar and prints a table of
 every metric with its 95% CI and the analytic bound; ``--json`` and ``--out`` keep the results.
-``schedsim check SCENARIO`` only validates. Bad input prints one line and exits with status 2.
+``schedsim check SCENARIO`` validates and shows the resolved model without running it. Bad
+input prints one line and exits with status 2.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from rich.console import Console
 
@@ -71,8 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
                      "per-attempt CSV, plot and trace here")
     run.add_argument("--jobs", type=_JOBS, default=1, help="replications run in parallel "
                      "(processes); results are identical to a serial run")
-    check = sub.add_parser("check", help="validate a scenario without running it")
+    check = sub.add_parser("check", help="validate a scenario and show the model it resolves "
+                           "to, without running it")
     _add_scenario_args(check)
+    check.add_argument("--json", type=Path, metavar="FILE", help="write the resolved model "
+                       "here (- for stdout; the text then goes to stderr)")
     compare = sub.add_parser("compare", help="run a scenario on several platforms, same seeds")
     _add_scenario_args(compare)
     compare.add_argument("--platform", dest="platforms", action="append", required=True,
@@ -150,15 +154,83 @@ def load_from_args(args: argparse.Namespace) -> Scenario:
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
+    from rich.markup import escape
+
+    from schedsim import resolve
+    from schedsim.runner import finite
+
     s = load_from_args(args)
     pools = ", ".join(f"{p.name}: {p.count} x {p.cores} cores ({p.market})"
                       for p in s.cluster.pools)
-    console.print(f"ok: {s.source}: '{s.name}', platform {s.platform.type}, "
-                  f"{s.workload.tasks} tasks, {pools}, {s.replications} replication(s)")
+    console.print(escape(f"ok: {s.source}: '{s.name}', platform {s.platform.type}, "
+                         f"{s.workload.tasks} tasks, {pools}, {s.replications} replication(s)"))
+    model = resolve.model(s)
+    for line in _model_lines(model):
+        console.print(escape(line), highlight=False)
+    for warning in model["warnings"]:
+        console.print(f"[yellow]warning: {escape(warning)}[/yellow]")
     guess = estimate.for_run(s)
     console.print(f"estimate (serial, without --out): {guess.text()}")
     estimate.guard(guess, s.source)
+    if args.json:
+        model["estimate"] = {"memory_bytes": guess.memory, "seconds": guess.seconds,
+                             "what": guess.what}
+        emit_json(finite(model), args.json, console)
     return 0
+
+
+def _model_lines(model: dict[str, Any]) -> list[str]:
+    """``schedsim check``'s account of the resolved model (resolve.model), as text."""
+    from schedsim.report import fmt
+
+    task = model["task"]
+    dist = task["duration"]
+    shape = {"lognormal": f", cv {dist.get('cv', 0):g}", "weibull": f", shape "
+             f"{dist.get('shape', 0):g}"}.get(dist["dist"], "")
+    if dist["dist"] == "hyperexponential":
+        shape = ": " + " + ".join(f"{ph['p']:g} x mean {fmt(ph['mean'])} s"
+                                  for ph in dist["phases"])
+    what = f"{dist['dist']}{shape}"
+    written = ""
+    if "profile" in task:
+        p = task["profile"]
+        what = (f"from {p['file']}: n = {p['n']:,} at tolerance {p['tolerance']:g}, time: "
+                f"{p['time']}, lognormal noise cv {p['cv']:.2g}")
+        written = f" (the calibrated task writes {_bytes(p['fitted_output_bytes'])})"
+    lines = [f"task time: mean {fmt(task['mean_s'])} s ({what})",
+             f"task data: input {_bytes(task['input_size_bytes'])}, output "
+             f"{_bytes(task['output_size_bytes'])}{written}, executable "
+             f"{_bytes(task['executable_size_bytes'])}"]
+    params = model["platform_parameters"]
+    if params:
+        lines.append(f"platform {model['platform']}, options in force (from the scenario, "
+                     f"the calibration profile {model['provenance']['calibration_profile']['file']}"
+                     " or the documented default, docs/models.md):")
+        width = max(len(name) for name in params)
+        for name, p in params.items():
+            lines.append(f"  {name:<{width}}  {_value(p['value'], p['unit']):<18}  "
+                         f"{p['source']}")
+    b = model["bound"]
+    limits = ", ".join(f"{k} {fmt(v)}" for k, v in b["limits"].items())
+    lines.append(f"bound: {fmt(b['throughput_tasks_per_s'])} tasks/s, binding: {b['binding']}; "
+                 f"makespan >= {fmt(b['makespan_lower_bound_s'])} s ({limits})")
+    return lines
+
+
+def _value(value: object, unit: str) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    from schedsim.report import fmt
+
+    if unit in ("B", "B/s"):
+        return _bytes(value) + ("/s" if unit == "B/s" else "")
+    return f"{fmt(value)} {unit}".strip()
+
+
+def _bytes(n: float) -> str:
+    return f"{n:g} B" if n < 1000 else estimate.size(n)
 
 
 def out_folder(path: Path | None) -> None:

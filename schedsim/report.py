@@ -1,10 +1,10 @@
 """What a run shows a person: a rich table, and the files kept with ``--out``.
 
-``--out DIR`` keeps the resolved scenario (overrides applied), the JSON summary, one CSV row
-per task attempt, a plot of completed tasks over time, and, for runs of up to
-:data:`TRACE_LIMIT` attempts, a Chrome/Perfetto trace with one track per worker slot (open it
-at ui.perfetto.dev or chrome://tracing). They are written together or not at all
-(:mod:`schedsim.outputs`).
+``--out DIR`` keeps the resolved scenario (overrides applied, every default and platform
+option in force written out), the JSON summary, one CSV row per task attempt, a plot of
+completed tasks over time, and, for runs of up to :data:`TRACE_LIMIT` attempts, a
+Chrome/Perfetto trace with one track per worker slot (open it at ui.perfetto.dev or
+chrome://tracing). They are written together or not at all (:mod:`schedsim.outputs`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from rich.table import Table
 
 from schedsim.metrics import METRICS, Outcome
 from schedsim.outputs import StagedFiles, write_text
+from schedsim.resolve import resolved_mapping
 from schedsim.runner import Summary
 from schedsim.verdict import winner
 
@@ -140,9 +141,7 @@ RUN_FILES = ("scenario.resolved.yaml", "summary.json", "attempts.csv", "trace.js
 def write_outputs(summary: Summary, out: Path) -> list[Path]:
     """The files of :data:`RUN_FILES` this run has, renamed into ``out`` together once all
     are written; the others (a trace an earlier, smaller run left) are removed."""
-    resolved = dict(summary.scenario.raw)
-    resolved["seed"] = summary.scenario.seed
-    resolved["replications"] = summary.scenario.replications
+    resolved = resolved_mapping(summary.scenario)  # every key, defaults and options in force
     with StagedFiles(out, RUN_FILES) as files:
         files.write_text("scenario.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
         files.write_text("summary.json", json_text(summary.data))

@@ -17,6 +17,7 @@ from typing import Any
 from schedsim.metrics import METRICS, summarize
 from schedsim.pool import ProcessPool, report
 from schedsim.pool import run as run_jobs
+from schedsim.resolve import provenance
 from schedsim.scenario import Scenario
 from schedsim.simulation import RunResult, Simulation
 from schedsim.watch import Progress
@@ -115,6 +116,7 @@ def summary_json(scenario: Scenario, runs: list[dict[str, float]], bound: dict[s
         "failures": failures,
         "failure_kinds": kinds if kinds is not None else [None] * len(runs),
         "events": events,
+        "provenance": provenance(scenario),
     })
 
 

@@ -125,6 +125,7 @@ class ChurnSpec:
     replace: bool = True
     replace_delay: float = 0.0
     trace: tuple[TraceEvent, ...] = ()
+    trace_file: str | None = None  # the file the trace was read from, absolute
     zone_reclaims: ZoneReclaimSpec | None = None
     band: str | None = None
     on_notice: str = SHUTDOWN  # one of ON_NOTICE, the same for every platform
@@ -156,6 +157,9 @@ class PlatformSpec:
 
     type: str
     configs: dict[str, Any] = field(default_factory=dict, compare=False)
+    # Per platform, where each option's value in force came from: "scenario", "profile"
+    # (the calibration profile's fitted value) or "default" (the documented default).
+    sources: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)
 
     @property
     def config(self) -> Any:
@@ -182,7 +186,8 @@ class Scenario:
 
         raw = copy.deepcopy(self.raw)
         raw.setdefault("platform", {})["type"] = kind
-        spec = PlatformSpec(type=kind, configs=self.platform.configs)
+        spec = PlatformSpec(type=kind, configs=self.platform.configs,
+                            sources=self.platform.sources)
         return dataclasses.replace(self, platform=spec, raw=raw)
 
 
@@ -388,7 +393,9 @@ def _read_churn(r: Reader, cluster: ClusterSpec) -> ChurnSpec:
     if band is not None:
         lifetime = band_lifetime(band)
     max_lifetime = r.take_duration("max_lifetime", default=None, positive=True)
-    trace = _read_trace(r, cluster) if r.has("trace") else ()
+    trace_path = r.take_path("trace") if r.has("trace") else None
+    trace = _read_trace(trace_path, cluster) if trace_path is not None else ()
+    trace_file = str(trace_path.resolve()) if trace_path is not None else None
     zone = None
     if r.has("zone_reclaims"):
         z = r.child("zone_reclaims")
@@ -405,17 +412,16 @@ def _read_churn(r: Reader, cluster: ClusterSpec) -> ChurnSpec:
         max_lifetime=max_lifetime,
         replace=r.take_bool("replace", True),
         replace_delay=r.take_duration("replace_delay", 0.0),
-        trace=trace, zone_reclaims=zone,
+        trace=trace, trace_file=trace_file, zone_reclaims=zone,
     )
     r.done()
     return spec
 
 
-def _read_trace(r: Reader, cluster: ClusterSpec) -> tuple[TraceEvent, ...]:
+def _read_trace(path: Path, cluster: ClusterSpec) -> tuple[TraceEvent, ...]:
     """A CSV trace with a header ``time,pool,event``; event is reclaim or launch."""
     from schedsim.units import UnitError, parse_duration
 
-    path = r.take_path("trace")
     events = []
     pools = {p.name for p in cluster.pools}
     lines = read_text(path, str(path), what="churn trace (CSV)",

@@ -256,7 +256,8 @@ def test_cli_summary_has_the_run_contract(profile: Path, tmp_path: Path) -> None
     assert "makespan_s" in proc.stdout and "rfc-like on workqueue" in proc.stdout
     data = json.loads(out.read_text())
     assert {"scenario", "platform", "seed", "replications", "metrics", "bound", "failures",
-            "failure_kinds", "events", "live"} == set(data)
+            "failure_kinds", "events", "provenance", "live"} == set(data)
+    assert data["provenance"]["task_profiles"]["workload.duration"]["file"] == profile.name
     assert data["platform"] == "workqueue" and data["replications"] == 2
     assert set(data["metrics"]) == set(METRICS)
     for m in data["metrics"].values():

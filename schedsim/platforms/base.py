@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+from schedsim.calibration.profile import platform_defaults
 from schedsim.reader import Reader
 
 if TYPE_CHECKING:
@@ -24,15 +27,35 @@ if TYPE_CHECKING:
 
 C = TypeVar("C")
 
+# Where a platform parameter's value in force came from, in the order they win.
+SCENARIO, PROFILE, DEFAULT = "scenario", "profile", "default"
+SOURCES = (SCENARIO, PROFILE, DEFAULT)
 
-def calibrated(defaults: C, kind: str) -> C:
-    """``defaults`` with the overheads fitted in the default calibration profile applied."""
-    from schedsim.calibration.profile import platform_defaults
 
-    fitted = platform_defaults(kind)
-    fields = {f.name for f in dataclasses.fields(defaults)}  # type: ignore[arg-type]
-    return dataclasses.replace(defaults, **{k: v for k, v in fitted.items()  # type: ignore
-                                            if k in fields})
+@dataclass(frozen=True)
+class Defaults(Generic[C]):
+    """What a platform's options start from before the scenario's own values: the value
+    fitted in the calibration profile where it has one, else the documented default (the
+    config dataclass's field default, docs/models.md)."""
+
+    values: C
+    sources: dict[str, str]  # field -> PROFILE | DEFAULT
+
+    def resolved(self, given: Collection[str]) -> dict[str, str]:
+        """Where each field's value in force came from, the scenario having given the
+        option keys ``given`` (a placement ``manager``/``head`` sets ``*_pool``)."""
+        return {name: SCENARIO if name in given or name.removesuffix("_pool") in given
+                else source for name, source in self.sources.items()}
+
+
+def defaults_in_force(config: type[C], kind: str) -> Defaults[C]:
+    """The defaults of ``config`` with the overheads fitted for ``kind`` in the shipped
+    calibration profile applied: the one place a platform parameter meets the profile."""
+    documented = config()
+    names = [f.name for f in dataclasses.fields(documented)]  # type: ignore[arg-type]
+    fitted = {k: v for k, v in platform_defaults(kind).items() if k in names}
+    return Defaults(dataclasses.replace(documented, **fitted),  # type: ignore[type-var]
+                    {name: PROFILE if name in fitted else DEFAULT for name in names})
 
 
 def read_placement(r: Reader, key: str) -> str | None:

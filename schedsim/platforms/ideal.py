@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from schedsim.simulation import Simulation
 
 
-def read_config(r: Reader) -> None:
+def read_config(r: Reader, _defaults: None = None) -> None:
     """The ideal platform has no parameters."""
     r.done()
     return None

@@ -38,7 +38,7 @@ from schedsim.model.engine import call_later
 from schedsim.model.network import Link, Transfer
 from schedsim.model.server import Job, SerialServer
 from schedsim.model.workload import Task
-from schedsim.platforms.base import Platform, RetryBudget, calibrated, read_placement
+from schedsim.platforms.base import Platform, RetryBudget, defaults_in_force, read_placement
 from schedsim.reader import Reader
 
 if TYPE_CHECKING:
@@ -50,11 +50,17 @@ SUBMIT_BATCH = 64  # .remote() calls the driver makes per simulated step
 
 @dataclass(frozen=True)
 class RayConfig:
+    """Ray's options. A field's default is its documented source default (docs/models.md); the
+    calibration profile's fitted value replaces it where the profile has one ([profile]: the
+    shipped one does), and the scenario's value replaces both
+    (:func:`~schedsim.platforms.base.defaults_in_force`; ``schedsim check`` prints the values
+    in force and which won)."""
+
     submit_time: float = 130e-6  # driver s per .remote(): ~7.7k tasks/s single-client async
     result_time: float = 50e-6  # driver s per result consumed [assumed]
-    lease_latency: float = 0.001  # owner -> raylet lease -> worker push, per task [assumed]
-    worker_start_time: float = 1.0  # first task on a worker slot starts its process [assumed]
-    task_launch_time: float = 0.004  # s per attempt: the worker's subprocess start and wait
+    lease_latency: float = 0.001  # owner -> raylet lease -> worker push [assumed] [profile]
+    worker_start_time: float = 1.0  # first task on a slot starts its process [assumed] [profile]
+    task_launch_time: float = 0.004  # s per attempt: subprocess start and wait [profile]
     inline_limit: float = 100 * 1024.0  # bytes, max_direct_call_object_size
     object_fetch_overhead: float = 0.001  # s per result fetched from an object store [assumed]
     max_bytes_in_flight: float = 2 * 1024.0**3  # per sending node's object manager (2 GiB)
@@ -74,9 +80,21 @@ class RayConfig:
     head_pool: str | None = None  # None: a dedicated head node (cluster.manager)
 
 
-def read_config(r: Reader) -> RayConfig:
-    d = calibrated(RayConfig(), "ray")
-    head_pool = read_placement(r, "head")
+# The unit of each option, for ``schedsim check`` (values are held in these units).
+UNITS = {"submit_time": "s", "result_time": "s", "lease_latency": "s", "worker_start_time": "s",
+         "task_launch_time": "s", "inline_limit": "B", "object_fetch_overhead": "s",
+         "max_bytes_in_flight": "B", "driver_intake": "B/s", "head_object_store": "B",
+         "max_retries": "", "health_check_period": "s", "health_check_timeout": "s",
+         "health_check_failures": "checks", "autoscaler": "", "reconcile_interval": "s",
+         "driver": "", "max_pending": "tasks", "pending_task_bytes": "B", "driver_memory": "B",
+         "gcs_fault_tolerance": "", "head_pool": "pool"}
+
+
+def read_config(r: Reader, d: RayConfig | None = None) -> RayConfig:
+    """The options the scenario gives, each else its value in ``d``: the defaults in force
+    (:func:`~schedsim.platforms.base.defaults_in_force`) unless given."""
+    d = d if d is not None else defaults_in_force(RayConfig, "ray").values
+    head_pool = read_placement(r, "head") if r.has("head") else d.head_pool
     max_retries = r.take("max_retries", _retries, "an integer >= -1 (-1: unlimited)",
                          d.max_retries)
     cfg = RayConfig(
@@ -101,7 +119,7 @@ def read_config(r: Reader) -> RayConfig:
                                            positive=True),
         driver=r.take_choice("driver", DRIVER_PATTERNS, d.driver),
         max_pending=r.take_int("max_pending", 1, default=None) if r.has("max_pending")
-        else None,
+        else d.max_pending,
         pending_task_bytes=r.take_size("pending_task_bytes", d.pending_task_bytes),
         driver_memory=r.take_size("driver_memory", d.driver_memory),
         gcs_fault_tolerance=r.take_bool("gcs_fault_tolerance", d.gcs_fault_tolerance),
@@ -109,6 +127,11 @@ def read_config(r: Reader) -> RayConfig:
     )
     r.done()
     return cfg
+
+
+def default_config() -> RayConfig:
+    """The options of a scenario that gives none: the defaults in force."""
+    return read_config(Reader("<defaults>", "platform.ray", {}))
 
 
 def _retries(value: Any) -> int:
@@ -191,7 +214,7 @@ class RayPlatform(Platform):
     merge_pull_links = True  # False: pulls cross the head's link and the intake apart (tests)
 
     def __init__(self, sim: Simulation, config: Any) -> None:
-        super().__init__(sim, config or RayConfig())
+        super().__init__(sim, config if config is not None else default_config())
         cfg = self.config
         self._queue: deque[Task] = deque()  # submitted, waiting for a lease
         # The driver's last run of .remote() calls, when nothing more was to be submitted

@@ -33,7 +33,7 @@ from schedsim.model.engine import call_later
 from schedsim.model.network import Transfer
 from schedsim.model.server import Job, SerialServer
 from schedsim.model.workload import Task
-from schedsim.platforms.base import Platform, RetryBudget, calibrated, read_placement
+from schedsim.platforms.base import Platform, RetryBudget, defaults_in_force, read_placement
 from schedsim.reader import Reader
 
 if TYPE_CHECKING:
@@ -54,11 +54,17 @@ class FactoryConfig:
 
 @dataclass(frozen=True)
 class WorkQueueConfig:
-    dispatch_time: float = 0.0023  # s of manager time per dispatch (docs/native.md, measured)
-    retrieval_time: float = 0.0005  # s of manager time per retrieval (docs/native.md)
+    """Work Queue's options. A field's default is its documented source default
+    (docs/models.md); the calibration profile's fitted value replaces it where the profile has
+    one ([profile]: the shipped one does), and the scenario's value replaces both
+    (:func:`~schedsim.platforms.base.defaults_in_force`; ``schedsim check`` prints the values
+    in force and which won)."""
+
+    dispatch_time: float = 0.0023  # s of manager time per dispatch (docs/native.md) [profile]
+    retrieval_time: float = 0.0005  # s of manager time per retrieval (docs/native.md) [profile]
     scan_time_per_worker: float = 5e-7  # s per connected worker per dispatch [guess]
-    worker_connect_time: float = 0.05  # s from node ready to the worker's connect request
-    task_launch_time: float = 0.005  # s per attempt: the worker's sandbox, fork and wait
+    worker_connect_time: float = 0.05  # s from node ready to the worker's connect [profile]
+    task_launch_time: float = 0.005  # s per attempt: sandbox, fork and wait [profile]
     # The connect backlog: None, every worker is accepted in the manager's next idle pass;
     # else the listen queue holds this many unaccepted connections, a worker that finds it
     # full retries after connect_retry s, doubling (the kernel's SYN retransmissions), and
@@ -76,11 +82,23 @@ class WorkQueueConfig:
     factory: FactoryConfig | None = None  # None: the pools' nodes are all there is
 
 
-def read_config(r: Reader) -> WorkQueueConfig:
-    d = calibrated(WorkQueueConfig(), "workqueue")
-    manager_pool = read_placement(r, "manager")
-    task_cores = r.take_int("task_cores", 1, default=None) if r.has("task_cores") else None
-    factory = None
+# The unit of each option, for ``schedsim check`` (values are held in these units).
+UNITS = {"dispatch_time": "s", "retrieval_time": "s", "scan_time_per_worker": "s",
+         "worker_connect_time": "s", "task_launch_time": "s", "listen_backlog": "connections",
+         "connect_retry": "s", "accept_time": "s", "keepalive_interval": "s",
+         "keepalive_timeout": "s", "max_retries": "", "task_cores": "cores",
+         "fast_abort": "x mean", "fast_abort_after": "tasks", "manager_pool": "pool",
+         "factory": ""}
+
+
+def read_config(r: Reader, d: WorkQueueConfig | None = None) -> WorkQueueConfig:
+    """The options the scenario gives, each else its value in ``d``: the defaults in force
+    (:func:`~schedsim.platforms.base.defaults_in_force`) unless given."""
+    d = d if d is not None else defaults_in_force(WorkQueueConfig, "workqueue").values
+    manager_pool = read_placement(r, "manager") if r.has("manager") else d.manager_pool
+    task_cores = r.take_int("task_cores", 1, default=None) if r.has("task_cores") \
+        else d.task_cores
+    factory = d.factory
     if r.has("factory"):
         f = r.child("factory")
         fd = FactoryConfig(pool="")
@@ -108,13 +126,18 @@ def read_config(r: Reader) -> WorkQueueConfig:
         max_retries=r.take_int("max_retries", 0, d.max_retries),
         task_cores=task_cores,
         fast_abort=r.take_float("fast_abort", 1.0, default=None, exclusive_min=True)
-        if r.has("fast_abort") else None,
+        if r.has("fast_abort") else d.fast_abort,
         fast_abort_after=r.take_int("fast_abort_after", 1, d.fast_abort_after),
         manager_pool=manager_pool,
         factory=factory,
     )
     r.done()
     return cfg
+
+
+def default_config() -> WorkQueueConfig:
+    """The options of a scenario that gives none: the defaults in force."""
+    return read_config(Reader("<defaults>", "platform.workqueue", {}))
 
 
 class Worker:
@@ -188,7 +211,7 @@ class WorkQueuePlatform(Platform):
     config: WorkQueueConfig
 
     def __init__(self, sim: Simulation, config: Any) -> None:
-        super().__init__(sim, config or WorkQueueConfig())
+        super().__init__(sim, config if config is not None else default_config())
         cfg = self.config
         self._free: deque[Worker] = deque()  # one entry per free slot (lazily cleaned)
         self._accepts: deque[Worker] = deque()
