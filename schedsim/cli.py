@@ -18,12 +18,13 @@ from typing import Any, NoReturn
 from rich.console import Console
 
 from schedsim import estimate, interrupt
+from schedsim.cli_args import load_from_args
 from schedsim.errors import InputError, clip, one_line
 from schedsim.platforms import PLATFORMS
 from schedsim.pool import WorkerLost
 from schedsim.reader import MAX_REPLICATIONS, MAX_SEED
 from schedsim.report import STDOUT, emit_json, progress_bar
-from schedsim.scenario import Scenario, load_scenario
+from schedsim.scenario import load_scenario
 
 MAX_JOBS = 1024  # worker processes; more cost memory and start-up time, never speed
 
@@ -145,12 +146,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     COMMANDS.update(register_live(sub))
     return parser
-
-
-def load_from_args(args: argparse.Namespace) -> Scenario:
-    """The scenario named on the command line, with ``--set``, ``--seed``, ``--replications``."""
-    return load_scenario(args.scenario, args.overrides, seed=args.seed,
-                         replications=args.replications)
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:

@@ -3,6 +3,8 @@
 A scenario writes ``{dist: NAME, mean: ..., ...}`` or a plain duration (a constant). Each
 distribution is a frozen dataclass registered under its ``dist`` name, knows its mean and draws
 vectors from an explicit ``numpy.random.Generator``: nothing here touches global randomness.
+``dist: profile`` (:class:`ProfileDuration`) is the calibrated task's time, its parameters
+read from a calibration profile (:mod:`schedsim.calibration.profile`).
 :class:`Draws` hands out values one at a time from blocks drawn in bulk, because a million
 scalar calls into numpy would dominate the simulation's cost.
 """
@@ -13,10 +15,16 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
+from schedsim.calibration.profile import (
+    DEFAULT_TOLERANCE,
+    Profile,
+    default_profile_path,
+    load_profile,
+)
 from schedsim.reader import Reader
 from schedsim.units import UnitError, parse_duration
 
@@ -201,6 +209,108 @@ def _hyperexponential(r: Reader) -> Distribution:
     return Hyperexponential(tuple(probs), tuple(means))
 
 
+# The calibrated task's time: the one distribution whose parameters come from a file. It reads
+# the profile (schedsim.calibration.profile), which knows nothing of distributions.
+@dataclass(frozen=True)
+class ProfileDuration(Distribution):
+    """Task time of the calibrated task for ``n`` values at ``tolerance``, in seconds."""
+
+    name: ClassVar[str] = "profile"
+    n: int
+    tolerance: float
+    a_s: float
+    b_s: float
+    cv: float
+    c_bytes: float
+    d_bytes: float
+    profile: str  # absolute path of the profile used
+    default: bool = True  # the scenario named no profile
+    time: str = "task"  # "task": the program's own time; "process": fork to exit
+
+    @classmethod
+    def from_profile(cls, profile: Profile, n: int, tolerance: float,
+                     default: bool, time: str = "task") -> ProfileDuration:
+        m = profile.model(tolerance, process=time == "process")
+        # A task is its program plus the process's teardown, which grows with n; the
+        # platforms add the fixed cost of starting the process (task_launch_time).
+        b_s = m.b_s + (profile.teardown_per_value if time == "task" else 0.0)
+        return cls(n=n, tolerance=tolerance, a_s=m.a_s, b_s=b_s, cv=m.cv, c_bytes=m.c_bytes,
+                   d_bytes=m.d_bytes, profile=str(profile.path), default=default, time=time)
+
+    @property
+    def mean(self) -> float:
+        return self.a_s + self.b_s * self.n
+
+    @property
+    def output_bytes(self) -> float:
+        """Fitted output size of this task (bytes)."""
+        return self.c_bytes * self.n + self.d_bytes
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        mean = self.mean
+        if self.cv <= 0:
+            return np.full(size, mean)
+        sigma2 = math.log1p(self.cv**2)
+        return mean * rng.lognormal(-sigma2 / 2, math.sqrt(sigma2), size)
+
+    def describe(self) -> dict[str, object]:
+        out: dict[str, object] = {"dist": "profile", "n": self.n, "tolerance": self.tolerance}
+        if self.time != "task":
+            out["time"] = self.time
+        if not self.default:
+            out["profile"] = self.profile
+        return out
+
+
+def _number(value: Any) -> float:
+    # YAML 1.1 reads 1e-3 (no dot) as a string; accept it as the number it spells.
+    if isinstance(value, bool):
+        raise TypeError
+    if isinstance(value, str):
+        value = float(value.strip())
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError
+    return float(value)
+
+
+def _as_count(value: Any) -> int:
+    number = _number(value)
+    if number < 1 or not number.is_integer():
+        raise ValueError
+    return int(number)
+
+
+def _as_tolerance(value: Any) -> float:
+    number = _number(value)
+    if number <= 0:
+        raise ValueError
+    return number
+
+
+@register("profile")
+def _profile(r: Reader) -> Distribution:
+    n = r.take("n", _as_count, "an integer >= 1 (values of float32)")
+    tolerance = r.take("tolerance", _as_tolerance, "a number > 0 (zfp absolute error bound)",
+                       DEFAULT_TOLERANCE)
+    given = r.take_path("profile", default=None)
+    time = r.take_choice("time", ("task", "process"), "task")
+    path = given if given is not None else default_profile_path()
+    if given is None and not path.is_file():
+        raise r.error("profile", f"a calibration profile: none given and the default "
+                      f"{path} is missing (run schedsim calibrate)")
+    profile = load_profile(path)
+    try:
+        dist = ProfileDuration.from_profile(profile, n, tolerance, default=given is None,
+                                            time=time)
+    except ValueError as exc:
+        key = "time" if "process_time" in str(exc) else "tolerance"
+        raise r.error(key, str(exc), time if key == "time" else tolerance) from None
+    if dist.mean <= 0:
+        raise r.error("n", f"an n whose fitted mean time is positive (the profile measured "
+                      f"n from {profile.n_range[0]} to {profile.n_range[1]})", n)
+    return dist
+
+
 def read_distribution(parent: Reader, key: str,
                       extra: dict[str, Callable[[Reader], Distribution]] | None = None,
                       default: Distribution | None = None) -> Distribution:
@@ -252,4 +362,3 @@ class Draws:
         value = self._buf[self._pos]
         self._pos += 1
         return value
-from schedsim.calibration import profile as _profile  # noqa: E402,F401,I001  registers dist: profile

@@ -16,12 +16,8 @@ from rich.console import Console
 from schedsim.calibration.calibrate import calibrate, fit_sweep
 from schedsim.calibration.fit import fit_size, fit_time, synthetic_times
 from schedsim.calibration.measure import SweepPlan, read_jsonl, task_sweep
-from schedsim.calibration.profile import (
-    DEFAULT_PROFILE,
-    FORMAT,
-    ProfileDuration,
-    load_profile,
-)
+from schedsim.calibration.profile import DEFAULT_PROFILE, FORMAT, load_profile
+from schedsim.distributions import ProfileDuration
 from schedsim.errors import InputError
 from schedsim.scenario import load_scenario
 

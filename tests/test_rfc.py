@@ -206,6 +206,6 @@ def test_the_fingerprint_covers_the_model_code_only() -> None:
     for name in ("platforms/ray.py", "model/engine.py", "simulation.py", "scenario.py",
                  "runner.py", "watch.py", "calibration/profile.py"):
         assert rfc._runs_the_model(Path(name)), name
-    for name in ("cli.py", "sweep.py", "outputs.py", "live/run.py", "calibration/fit.py",
-                 "calibration/scale_fit.py", "rfc_report.py"):
+    for name in ("cli.py", "cli_args.py", "sweep.py", "outputs.py", "live/run.py",
+                 "calibration/fit.py", "calibration/scale_fit.py", "rfc_report.py"):
         assert not rfc._runs_the_model(Path(name)), name

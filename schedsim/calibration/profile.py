@@ -1,4 +1,4 @@
-"""Calibration profiles: what was measured on a host, as JSON, and the ``profile`` distribution.
+"""Calibration profiles: what was measured on a host, as JSON.
 
 A profile (written by ``schedsim calibrate``, format in docs/calibration.md) holds, for each
 measured zfp tolerance, the fitted task model of ``compress_task``:
@@ -13,11 +13,12 @@ Between measured tolerances every coefficient is interpolated linearly in log10(
 outside the measured range a tolerance is refused.
 
 A scenario draws task times from it with ``workload.duration: {dist: profile, n: 200000,
-tolerance: 1e-3}``; ``profile: FILE`` (relative to the scenario file) picks another profile than
-the shipped ``calibration/profiles/default.json``. ``time: task`` (the default) draws the
-program's own time plus the process's teardown at exit (``task.teardown``: the part of the
-process wall time beyond the program's own that grows with n, fitted over the sweep); the Work
-Queue and Ray models add their own measured fixed cost of starting the task's process
+tolerance: 1e-3}`` (:class:`schedsim.distributions.ProfileDuration` reads this module, which
+knows nothing of distributions); ``profile: FILE`` (relative to the scenario file) picks another
+profile than the shipped ``calibration/profiles/default.json``. ``time: task`` (the default)
+draws the program's own time plus the process's teardown at exit (``task.teardown``: the part
+of the process wall time beyond the program's own that grows with n, fitted over the sweep);
+the Work Queue and Ray models add their own measured fixed cost of starting the task's process
 (``task_launch_time``: a C worker's fork and sandbox, a Python worker's subprocess), which
 depends on who forks. ``time: process`` draws the process's wall time as the
 calibration sweep measured it (forked by the calibrating Python process), for a platform model
@@ -33,11 +34,8 @@ import math
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-import numpy as np
-
-from schedsim.distributions import Distribution, register
 from schedsim.errors import InputError
 from schedsim.reader import Reader
 from schedsim.safe_load import MAX_DATA_BYTES, read_text
@@ -278,106 +276,6 @@ def load_profile(path: Path | str) -> Profile:
         raise InputError(str(path), "", "a calibration profile file (this is a folder or "
                          "a special file)", has_value=False)
     return _load_cached(str(p), st.st_mtime_ns, st.st_size)
-
-
-@dataclass(frozen=True)
-class ProfileDuration(Distribution):
-    """Task time of the calibrated task for ``n`` values at ``tolerance``, in seconds."""
-
-    name: ClassVar[str] = "profile"
-    n: int
-    tolerance: float
-    a_s: float
-    b_s: float
-    cv: float
-    c_bytes: float
-    d_bytes: float
-    profile: str  # absolute path of the profile used
-    default: bool = True  # the scenario named no profile
-    time: str = "task"  # "task": the program's own time; "process": fork to exit
-
-    @classmethod
-    def from_profile(cls, profile: Profile, n: int, tolerance: float,
-                     default: bool, time: str = "task") -> ProfileDuration:
-        m = profile.model(tolerance, process=time == "process")
-        # A task is its program plus the process's teardown, which grows with n; the
-        # platforms add the fixed cost of starting the process (task_launch_time).
-        b_s = m.b_s + (profile.teardown_per_value if time == "task" else 0.0)
-        return cls(n=n, tolerance=tolerance, a_s=m.a_s, b_s=b_s, cv=m.cv, c_bytes=m.c_bytes,
-                   d_bytes=m.d_bytes, profile=str(profile.path), default=default, time=time)
-
-    @property
-    def mean(self) -> float:
-        return self.a_s + self.b_s * self.n
-
-    @property
-    def output_bytes(self) -> float:
-        """Fitted output size of this task (bytes)."""
-        return self.c_bytes * self.n + self.d_bytes
-
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        mean = self.mean
-        if self.cv <= 0:
-            return np.full(size, mean)
-        sigma2 = math.log1p(self.cv**2)
-        return mean * rng.lognormal(-sigma2 / 2, math.sqrt(sigma2), size)
-
-    def describe(self) -> dict[str, object]:
-        out: dict[str, object] = {"dist": "profile", "n": self.n, "tolerance": self.tolerance}
-        if self.time != "task":
-            out["time"] = self.time
-        if not self.default:
-            out["profile"] = self.profile
-        return out
-
-
-def _number(value: Any) -> float:
-    # YAML 1.1 reads 1e-3 (no dot) as a string; accept it as the number it spells.
-    if isinstance(value, bool):
-        raise TypeError
-    if isinstance(value, str):
-        value = float(value.strip())
-    if not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError
-    return float(value)
-
-
-def _as_count(value: Any) -> int:
-    number = _number(value)
-    if number < 1 or not number.is_integer():
-        raise ValueError
-    return int(number)
-
-
-def _as_tolerance(value: Any) -> float:
-    number = _number(value)
-    if number <= 0:
-        raise ValueError
-    return number
-
-
-@register("profile")
-def _profile(r: Reader) -> Distribution:
-    n = r.take("n", _as_count, "an integer >= 1 (values of float32)")
-    tolerance = r.take("tolerance", _as_tolerance, "a number > 0 (zfp absolute error bound)",
-                       DEFAULT_TOLERANCE)
-    given = r.take_path("profile", default=None)
-    time = r.take_choice("time", ("task", "process"), "task")
-    path = given if given is not None else default_profile_path()
-    if given is None and not path.is_file():
-        raise r.error("profile", f"a calibration profile: none given and the default "
-                      f"{path} is missing (run schedsim calibrate)")
-    profile = load_profile(path)
-    try:
-        dist = ProfileDuration.from_profile(profile, n, tolerance, default=given is None,
-                                            time=time)
-    except ValueError as exc:
-        key = "time" if "process_time" in str(exc) else "tolerance"
-        raise r.error(key, str(exc), time if key == "time" else tolerance) from None
-    if dist.mean <= 0:
-        raise r.error("n", f"an n whose fitted mean time is positive (the profile measured "
-                      f"n from {profile.n_range[0]} to {profile.n_range[1]})", n)
-    return dist
 
 
 def platform_defaults(kind: str, path: Path | str | None = None) -> dict[str, float]:

@@ -8,13 +8,8 @@ model says so. It returns per-attempt records and the same metrics as a simulate
 :func:`live_summary` builds the same JSON summary as ``schedsim run``. See docs/live.md.
 """
 
-from schedsim.live.run import (
-    LiveAttempt,
-    LiveResult,
-    LiveRunError,
-    check_live_scenario,
-    run_live,
-)
+from schedsim.live.base import LiveAttempt, LiveRunError
+from schedsim.live.run import LiveResult, check_live_scenario, run_live
 from schedsim.live.summary import live_summary, run_live_replications
 
 __all__ = ["LiveAttempt", "LiveResult", "LiveRunError", "check_live_scenario", "live_summary",

@@ -77,7 +77,7 @@ def check_timeout(seconds: float) -> None:
 
 
 def cmd_live(args: argparse.Namespace, console: Console) -> int:
-    from schedsim.cli import load_from_args
+    from schedsim.cli_args import load_from_args
     from schedsim.live.run import LiveRunError, check_live_scenario, run_live
     from schedsim.live.summary import live_summary
     from schedsim.report import emit_json, print_summary

@@ -32,9 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from schedsim.live.processes import OutputLines, parent_pid, process_group, session_members
-from schedsim.live.ray_driver import SLOTS
-from schedsim.live.run import (
+from schedsim.live.base import (
     RAY_PREFIX,
     RAY_TMP,
     REPO_ROOT,
@@ -43,6 +41,8 @@ from schedsim.live.run import (
     LivePlatform,
     LiveRunError,
 )
+from schedsim.live.processes import OutputLines, parent_pid, process_group, session_members
+from schedsim.live.ray_driver import SLOTS
 from schedsim.model.cluster import Node
 
 READY_TIMEOUT_S = 120.0  # ray.init on a loaded 2-core host can take tens of seconds

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from schedsim.distributions import Constant
+from schedsim.live.base import LiveContext, LiveRunError
 from schedsim.live.processes import OutputLines
 from schedsim.live.ray import READY_TIMEOUT_S, RayLive
 from schedsim.live.ray_driver import NODES, RAYLET_ENV, SLOTS_ENV
-from schedsim.live.run import LiveContext, LiveRunError
 from schedsim.model.cluster import Node
 
 MIB = 1024**2

@@ -27,19 +27,31 @@ import shutil
 import stat
 import tempfile
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import simpy
 
-from schedsim.calibration.profile import ProfileDuration
-from schedsim.distributions import Draws
+from schedsim.distributions import Draws, ProfileDuration
 from schedsim.errors import InputError
+from schedsim.live.base import (
+    NATIVE_DIR,
+    RAY_PREFIX,
+    RAY_TMP,
+    WORK_PREFIX,
+    LiveAttempt,
+    LiveContext,
+    LivePlatform,
+    LiveRunError,
+    LiveTask,
+)
 from schedsim.live.limits import SlotLimit, wait_limit, zfp_limit
 from schedsim.live.processes import Sessions, sigterm_as_interrupt
+from schedsim.live.ray import RayLive
+from schedsim.live.ray_nodes import RayNodesLive
+from schedsim.live.workqueue import WorkQueueLive
 from schedsim.metrics import AttemptLog, Outcome
 from schedsim.model.churn import Churn
 from schedsim.model.cluster import Cluster, Node
@@ -47,47 +59,9 @@ from schedsim.model.engine import RealtimeEngine
 from schedsim.rng import Streams
 from schedsim.scenario import WAIT_TASK, ZFP_TASK, Scenario
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-NATIVE_DIR = REPO_ROOT / "build" / "native"
 POLL_S = 0.005  # how often the watcher looks at the platform's output
 LIVE_PLATFORMS = ("workqueue", "ray")
 TASK_BINARIES = {ZFP_TASK: "compress_task", WAIT_TASK: "wait_task"}
-# Temporary folders of a run are named PREFIX<pid of the run>-...; Ray's goes under /tmp,
-# where the paths of its sockets stay short (see schedsim.live.ray).
-WORK_PREFIX = "schedsim-live-"
-RAY_PREFIX = "schedsim-ray-"
-RAY_TMP = Path("/tmp")
-
-
-class LiveRunError(Exception):
-    """A live run could not be carried out (missing tool, hung or crashed platform).
-
-    Its message is one line; every process of the run has been killed when it is raised,
-    and ``sessions`` lists the sessions it had started (for checks that none is left).
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.sessions: list[int] = []
-
-
-@dataclass(frozen=True)
-class LiveAttempt:
-    """One attempt of one task, in seconds since time 0 of the run."""
-
-    task: int
-    attempt: int  # 1 for the first try
-    node: int  # cluster node id; -1 if unknown
-    slot: int  # worker slot within the node (Work Queue) or host-wide (Ray); -1 if unknown
-    start_s: float
-    end_s: float
-    outcome: str  # "done" | "preempted" | "failed" | "aborted"
-    detail: dict[str, float] = field(default_factory=dict, compare=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"task": self.task, "attempt": self.attempt, "node": self.node,
-                "slot": self.slot, "start_s": self.start_s, "end_s": self.end_s,
-                "outcome": self.outcome, **self.detail}
 
 
 @dataclass
@@ -112,85 +86,6 @@ class LiveResult:
         for a in sorted(self.attempts, key=lambda a: (a.start_s, a.task)):
             log.add(a.task, a.node, a.slot, a.start_s, a.end_s, Outcome[a.outcome.upper()])
         return log
-
-
-@dataclass(frozen=True)
-class LiveTask:
-    """The real task each task of the workload runs: zfp (``dist: profile``) or the wait."""
-
-    kind: str  # ZFP_TASK | WAIT_TASK (workload.task)
-    n: int = 0  # zfp: values per task
-    tolerance: float = 0.0  # zfp: accuracy
-    seed_base: int = 1  # zfp: task i compresses the data of seed seed_base + i
-    output_size: int = 0  # wait: bytes each task writes, which the platform brings back
-    durations: tuple[float, ...] = ()  # wait: task i waits durations[i] s (per replication)
-
-
-@dataclass
-class LiveContext:
-    """What a live platform needs to know and may use."""
-
-    scenario: Scenario
-    replication: int
-    task: LiveTask
-    work_dir: Path
-    sessions: Sessions
-    timeout_s: float
-    task_binary: Path  # compress_task or wait_task
-    t0_epoch: float = 0.0  # set at time 0
-    env: simpy.Environment | None = None
-
-    def now(self) -> float:
-        """Seconds since time 0 (wall clock)."""
-        return time.time() - self.t0_epoch
-
-    def rel(self, epoch_s: float) -> float:
-        return epoch_s - self.t0_epoch
-
-
-class LivePlatform(ABC):
-    """A real scheduling platform run on this host, node by node."""
-
-    name: ClassVar[str]
-
-    def __init__(self, ctx: LiveContext) -> None:
-        self.ctx = ctx
-        self.completed = 0
-        self.failed = 0
-        self.last_done_s = 0.0  # time of the last task completion, s since time 0
-
-    @abstractmethod
-    def start(self, deadline: float) -> None:
-        """Start the platform and submit the tasks; return once they are submitted."""
-
-    @abstractmethod
-    def node_ready(self, node: Node) -> None:
-        """A node finished booting: start its worker processes."""
-
-    @abstractmethod
-    def node_lost(self, node: Node) -> None:
-        """A node is gone: kill its processes and whatever runs there."""
-
-    @abstractmethod
-    def poll(self) -> None:
-        """Read what the platform reported since the last poll; raise LiveRunError if it died."""
-
-    @property
-    def finished(self) -> bool:
-        return self.completed + self.failed >= self.ctx.scenario.workload.tasks
-
-    @abstractmethod
-    def attempts(self, end_s: float) -> list[LiveAttempt]:
-        """Every attempt, after the run (``end_s``: when the run ended)."""
-
-    def details(self) -> dict[str, Any]:
-        return {}
-
-    def stop(self) -> None:  # noqa: B027 - optional hook
-        """The run is over: let the platform's processes leave before they are killed."""
-
-    def cleanup(self) -> None:  # noqa: B027 - optional hook
-        """Every process is gone: remove what the platform left outside the work folder."""
 
 
 # --------------------------------------------------------------------------- checks
@@ -332,10 +227,6 @@ def run_live(scenario: Scenario, platform: str, replication: int = 0,
     ``keep_dir``: keep the run's working files (logs, outputs, raw platform output) there;
     by default they go to a temporary folder that is removed afterwards.
     """
-    from schedsim.live.ray import RayLive
-    from schedsim.live.ray_nodes import RayNodesLive
-    from schedsim.live.workqueue import WorkQueueLive
-
     task = check_live_scenario(scenario, platform)
     if not 0 < timeout_s < math.inf:
         raise InputError("--timeout", "", "a finite number of seconds > 0", timeout_s)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from schedsim.live.base import NATIVE_DIR, LiveAttempt, LiveContext, LivePlatform, LiveRunError
 from schedsim.live.processes import (
     OutputLines,
     command_name,
@@ -36,7 +37,6 @@ from schedsim.live.processes import (
     session_members,
     tcp_local_ports,
 )
-from schedsim.live.run import NATIVE_DIR, LiveAttempt, LiveContext, LivePlatform, LiveRunError
 from schedsim.model.cluster import Node
 from schedsim.scenario import WAIT_TASK
 
