@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from schedsim import __version__
-from schedsim.calibration.profile import ProfileDuration, default_profile_path, load_profile
-from schedsim.distributions import Distribution
+from schedsim.calibration.profile import default_profile_path, load_profile
+from schedsim.distributions import Distribution, ProfileDuration
 from schedsim.platforms import PLATFORMS
 from schedsim.scenario import ChurnSpec, LinkSpec, Scenario
 
