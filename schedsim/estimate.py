@@ -189,7 +189,8 @@ def for_plan(path: str | Path, base: list[str],
              max_replications: int = 0) -> Estimate:
     """``schedsim plan``: every choice of the grid at the range's top count (the most memory;
     bisection simulates about log2 of the range's width more counts below it), and the points
-    the answer hinges on (two with a range, else one) grown to ``max_replications``."""
+    the answer hinges on (the smallest count, the one below and the cheapest; without a range
+    the point) grown to ``max_replications``."""
     import itertools
 
     from schedsim.scenario import load_scenario
@@ -197,7 +198,7 @@ def for_plan(path: str | Path, base: list[str],
     rng, grid = vary
     top = [f"{rng.key}={rng.high}"] if rng is not None else []
     evaluations = 1 if rng is None else 2 + math.ceil(math.log2(rng.high - rng.low + 1))
-    hinges = 1 if rng is None else 2
+    hinges = 1 if rng is None else 3
     runs = []
     for combo in itertools.product(*[[f"{k}={v}" for v in values] for k, values in grid]):
         scenario = load_scenario(path, [*base, *combo, *top])

@@ -1,22 +1,18 @@
 """Capacity planning: for each choice, the fewest nodes that meet a deadline with a probability,
 and the cheapest configuration overall, every simulated candidate shown.
 
-``--vary KEY=LO..HI`` (an integer range, at most one: usually a pool's node count) is searched
-by bisection, since more nodes never make a bag of tasks slower; ``--vary KEY=V1,V2`` (choices:
-platform, market, instance price, ...) is a grid, each choice with its own search. Before
-simulating a point, the analytic bound prunes counts whose makespan lower bound already misses
-the deadline. A point meets the deadline when at least ``confidence`` of its replications
-finish by it without failing (the point estimate); its exact binomial bounds
-(:mod:`schedsim.proportion`) say whether that is demonstrated. Where the answer hinges on a
-point whose bounds straddle ``confidence`` (a choice's smallest count meeting the deadline and
-the count below it), replications are added, up to ``max_replications``, until they do not.
-A configuration is feasible when it meets the deadline and (with a budget) its mean cost is
-within it; the cheapest feasible one is the answer, and the binding constraint is named.
+``--vary KEY=LO..HI`` (at most one range: usually a pool's node count) is bisected, since more
+nodes never make a bag of tasks slower; ``--vary KEY=V1,V2`` (platform, market, price, ...)
+is a grid, each choice with its own search; the analytic bound prunes counts that cannot meet
+the deadline. A point meets it when at least ``confidence`` of its replications finish by it
+without failing; exact binomial bounds (:mod:`schedsim.proportion`) say whether that is
+demonstrated, and the points the answer hinges on (the smallest count meeting it, the count
+below, the cheapest feasible) get replications, up to ``max_replications``, while their bounds
+straddle ``confidence``. The rule and its reasons are in docs/planning.md.
 
-The searches of all choices advance together, one round at a time, and each round's
-replications run in one process pool (:mod:`schedsim.pool`). Replication r always has the
-seed's stream r and every decision depends only on results, so the candidates and their
-numbers do not depend on ``jobs``.
+All choices' searches advance together, a round at a time, each round's replications in one
+process pool (:mod:`schedsim.pool`); replication r always has the seed's stream r and every
+decision depends only on results, so the plan does not depend on ``jobs``.
 """
 
 from __future__ import annotations
@@ -255,15 +251,15 @@ class _Search:
     confidence. It yields what it wants simulated and receives the point (None: pruned)."""
 
     def __init__(self, choice: tuple[str, ...], fixed: tuple[str, ...], rng: Range | None,
-                 initial: int, cap: int) -> None:
+                 initial: int, cap: int, budget: float | None = None) -> None:
         self.choice, self.fixed, self.rng = choice, fixed, rng
-        self.initial, self.cap = initial, cap
+        self.initial, self.cap, self.budget = initial, cap, budget
         # Replications a new point starts with: raised when added ones reverse a point's
         # verdict, since the counts still to try then lie where a few replications mislead.
         self.level = initial
         # Runs still expected after the current request (for the progress bar's estimate).
         self.left = initial * _steps(rng.high - rng.low) if rng is not None else 0
-        self.steps = self._bisect() if rng is not None else self._single()
+        self.steps = self._run()
 
     def _refinable(self, p: Point | None) -> bool:
         return p is not None and p.replications < self.cap and not p.decided
@@ -275,53 +271,46 @@ class _Search:
         return min(self.cap, max(p.replications + self.initial,
                                  needed if needed is not None else self.cap))
 
-    def _single(self) -> Want:
-        p = yield _Want(self.fixed, self.initial, None)
-        while p is not None and self._refinable(p):
-            p = yield _Want(self.fixed, self._more(p), None)
-
-    def _bisect(self) -> Want:
-        assert self.rng is not None
-        key, low, high = self.rng.key, self.rng.low, self.rng.high
-
-        def want(count: int, replications: int) -> _Want:
-            return _Want(self.fixed + (f"{key}={count}",), replications, count)
-
+    def _run(self) -> Want:
+        rng = self.rng
+        top = rng.high if rng is not None else 0
         seen: dict[int, Point | None] = {}
+        seen[top] = yield self._want(top, self.level)
+        while (step := self._next(seen)) is not None:
+            count, replications = step
+            before = seen.get(count)
+            seen[count] = after = yield self._want(count, replications)
+            if before is not None and after is not None and before.meets != after.meets:
+                self.level = max(self.level, replications)
 
-        def refine(count: int, p: Point) -> Want:
-            n = self._more(p)
-            seen[count] = again = yield want(count, n)
-            if again is not None and again.meets != p.meets:
-                self.level = max(self.level, n)
+    def _want(self, count: int, replications: int) -> _Want:
+        if self.rng is None:
+            return _Want(self.fixed, replications, None)
+        return _Want(self.fixed + (f"{self.rng.key}={count}",), replications, count)
 
-        seen[high] = yield want(high, self.level)
-        while True:
-            meeting = [c for c, p in seen.items() if p is not None and p.meets]
-            if not meeting:  # nothing in the range meets it; unless the top is undecided
-                self.left = 0
-                top = seen[high]
-                if top is not None and self._refinable(top):
-                    yield from refine(high, top)
-                    continue
-                return
+    def _next(self, seen: dict[int, Point | None]) -> tuple[int, int] | None:
+        """The next (count, replications) to simulate, or None when the search is done."""
+        meeting = {c: p for c, p in seen.items() if p is not None and p.meets}
+        self.left = 0
+        if self.rng is not None and meeting:
             hi = min(meeting)
-            lo = max((c for c in seen if c < hi), default=low - 1) + 1  # every c < hi misses
+            lo = max((c for c in seen if c < hi), default=self.rng.low - 1) + 1  # all miss
             if lo < hi:
                 self.left = self.level * _steps(hi - lo - 1)
-                mid = (lo + hi) // 2
-                seen[mid] = yield want(mid, self.level)
-                continue
-            # hi is the smallest count that meets the deadline and hi - 1 misses it: the
-            # answer hinges on these two, so they get replications while undecided.
-            self.left = 0
-            for count in (hi, hi - 1):
-                p = seen.get(count)
-                if p is not None and self._refinable(p):
-                    yield from refine(count, p)
-                    break
-            else:
-                return
+                return (lo + hi) // 2, self.level
+        # The answer hinges on: the smallest count that meets the deadline and the count
+        # below (which misses it); with none meeting it, the top; the cheapest feasible.
+        hinges = [min(meeting), min(meeting) - 1] if meeting else [max(seen)]
+        feasible = [(c, p) for c, p in meeting.items()
+                    if self.budget is None or p.mean_cost <= self.budget]
+        if feasible:
+            hinges.append(min(feasible, key=lambda cp: (round(cp[1].mean_cost, 9),
+                                                        cp[1].mean_makespan))[0])
+        for count in hinges:
+            p = seen.get(count)
+            if p is not None and self._refinable(p):
+                return count, self._more(p)
+        return None
 
 
 def _steps(width: int) -> int:
@@ -380,7 +369,8 @@ def plan(path: str | Path, base: list[str], deadline: float, *, confidence: floa
     cap = max(initial, max_replications)
     combos = [tuple(c) for c in itertools.product(*[[f"{k}={v}" for v in values]
                                                     for k, values in grid])]
-    searches = [_Search(combo, tuple(base) + combo, rng, initial, cap) for combo in combos]
+    searches = [_Search(combo, tuple(base) + combo, rng, initial, cap, budget)
+                for combo in combos]
     rounds = _Rounds(str(path), len(base), deadline, confidence, on_point, on_progress)
     wants: dict[int, _Want] = {i: next(s.steps) for i, s in enumerate(searches)}
     with _executor(jobs) as execute:

@@ -100,16 +100,18 @@ def test_replications_are_added_only_where_the_answer_hinges_and_up_to_the_cap()
     assert {p.count for p in full.points if p.replications > 2} == {100}
 
 
-def _drive(search: planning._Search, on_time: dict[int, list[bool]]) -> dict[int, Point]:
+def _drive(search: planning._Search, on_time: dict[int, list[bool]],
+           cost: dict[int, float] | None = None) -> dict[int, Point]:
     """Run a search on made-up outcomes: replication r of count c is on time when
-    on_time[c][r] (padded with its last value)."""
+    on_time[c][r] (padded with its last value), else when c >= 50; it costs cost[c], else c."""
     seen: dict[int, Point] = {}
     want = next(search.steps)
     while True:
         assert want.count is not None
         row = on_time.get(want.count, [want.count >= 50])
+        usd = (cost or {}).get(want.count, float(want.count))
         outcomes = tuple(RunOutcome(1.0 if (row[r] if r < len(row) else row[-1]) else 2.0,
-                                    1.0, False) for r in range(want.replications))
+                                    usd, False) for r in range(want.replications))
         point = Point((), want.overrides, (), want.count, outcomes, 1.5, 0.95)
         seen[want.count] = point
         try:
@@ -130,6 +132,20 @@ def test_added_replications_that_reverse_the_answer_move_it() -> None:
     assert seen[50].replications == 8 and seen[49].replications == 8
     assert all(p.replications <= 8 for p in seen.values())
     assert not any(seen[c].meets for c in range(40, 50) if c in seen)
+
+
+def test_the_cheapest_feasible_point_gets_replications_too() -> None:
+    # Cost falls with the count here, so the cheapest point meeting the deadline is the top,
+    # 100, not the smallest count, 50; 100 is on time in its first 3 replications only.
+    search = planning._Search((), ("x=1",), Range("c", 1, 100), initial=3, cap=8)
+    seen = _drive(search, {100: [True, True, True, False]},
+                  {c: 1000.0 - c for c in range(1, 101)})
+    assert seen[100].replications == 8 and not seen[100].meets
+    assert min(c for c, p in seen.items() if p.meets) == 50
+    cheapest = min((p for p in seen.values() if p.meets), key=lambda p: p.mean_cost)
+    assert cheapest.count != 100 and cheapest.replications == 8  # the next one, checked too
+    assert all(p.replications == 3 for c, p in seen.items()
+               if c not in (49, 50, 100, cheapest.count))
 
 
 def test_bound_for_ten_of_ten_is_in_the_plan() -> None:
