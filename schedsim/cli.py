@@ -367,10 +367,10 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
             f"{best.replications} (lower bound {low:.1%}); binding: {result.binding}"))
         if not best.demonstrated:
             need = best.replications_needed
-            console.print(f"[yellow]not demonstrated: showing P(on time) >= "
-                          f"{args.confidence:.0%} needs "
-                          f"{f'about {need:,}' if need else 'more than any'} replications "
-                          "(--max-replications)[/yellow]")
+            how = (f"needs about {need:,} replications (--max-replications)" if need else
+                   "cannot be shown at this rate")
+            console.print(f"[yellow]not demonstrated: P(on time) >= {args.confidence:.0%} "
+                          f"{how}[/yellow]")
     else:
         console.print(f"[yellow]no feasible configuration; binding: "
                       f"{escape(result.binding)}[/yellow]")

@@ -76,8 +76,10 @@ def answers_table(result: PlanResult, name: str) -> Table:
     # A column per --vary choice key, the values in the cells.
     keys = [c.partition("=")[0] for c in result.answers[0].choice] if result.answers else []
     values = [[c.partition("=")[2] for c in a.choice] or ["as is"] for a in result.answers]
-    widths = {i: min(24, max(len(v[i]) for v in values)) for i in range(max(1, len(keys)))}
-    columns = [*(keys or ["scenario"]), count, "P(on time)", BOUNDS, "p95 s", "cost USD",
+    names = keys or ["scenario"]
+    widths = {i: min(24, max([len(names[i]), *(len(v[i]) for v in values)]))
+              for i in range(len(names))}
+    columns = [*names, count, "P(on time)", BOUNDS, "p95 s", "cost USD",
                "need", "cheapest"]
     table = _table(f"{name}: the smallest {count} meeting {fmt(result.deadline)} s in "
                    f"{result.confidence:.0%} of runs" + (", per choice" if keys else ""),
