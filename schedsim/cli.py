@@ -20,6 +20,7 @@ from rich.console import Console
 from schedsim import estimate, interrupt
 from schedsim.cli_args import load_from_args
 from schedsim.errors import InputError, clip, one_line
+from schedsim.plan import DEFAULT_MAX_REPLICATIONS as DEFAULT_PLAN_REPLICATIONS
 from schedsim.platforms import PLATFORMS
 from schedsim.pool import WorkerLost
 from schedsim.reader import MAX_REPLICATIONS, MAX_SEED
@@ -101,14 +102,21 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--restart", action="store_true",
                        help="discard the folder's results and start the sweep over (after a "
                             "change to the scenario, grid or schedsim)")
-    pl = sub.add_parser("plan", help="cheapest configuration meeting a deadline")
+    pl = sub.add_parser("plan", help="fewest nodes and cheapest configuration meeting a "
+                        "deadline, per choice")
     _add_scenario_args(pl)
     pl.add_argument("--deadline", required=True, help='makespan deadline, e.g. "6h"')
     pl.add_argument("--budget", type=float, help="USD the run may cost at most")
     pl.add_argument("--confidence", type=float, default=0.95,
-                    help="share of replications that must meet the deadline")
+                    help="share of replications that must meet the deadline (default 0.95)")
     pl.add_argument("--vary", action="append", default=[], metavar="KEY=LO..HI|V1,V2",
                     help="a count range to bisect (one) or choices to try (repeat)")
+    pl.add_argument("--max-replications", type=_integer(1, MAX_REPLICATIONS),
+                    default=DEFAULT_PLAN_REPLICATIONS, metavar="N",
+                    help="replications a point near the threshold may grow to (default "
+                         f"{DEFAULT_PLAN_REPLICATIONS}: enough to show 95%% when all are on time)")
+    pl.add_argument("--jobs", type=_JOBS, default=1, help="worker processes (default 1); "
+                    "results are identical to a serial plan")
     pl.add_argument("--out", type=Path, metavar="DIR", help="plan.json and frontier.png here "
                     "(default out/plan-NAME)")
     rfc = sub.add_parser("rfc", help="Work Queue vs Ray: where the RFC's recommendation holds")
@@ -376,9 +384,10 @@ def sweep_table(results: Path, axes: list[tuple[str, list[str]]]) -> object:
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
-    from rich.table import Table
+    from rich.markup import escape
 
     from schedsim import plan as planning
+    from schedsim import plan_report
     from schedsim.outputs import StagedFiles, check_folder
     from schedsim.report import fmt, json_text
     from schedsim.units import UnitError, parse_duration
@@ -401,34 +410,45 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
                                    f"seed={scenario.seed}"]
     vary = planning.parse_vary(args.vary)
     planning.check_vary(scenario, *vary)  # a bad --vary names --vary, not the scenario file
-    estimate.guard(estimate.for_plan(args.scenario, base, vary), args.scenario)
-    err = Console(stderr=True)
-    with err.status("planning") as status:
+    estimate.guard(estimate.for_plan(args.scenario, base, vary, jobs=args.jobs,
+                                     max_replications=args.max_replications), args.scenario)
+    with progress_bar(remaining=True) as progress:
+        bar = progress.add_task("plan", total=None)
+
+        def on_progress(done: int, total: int, what: str) -> None:
+            progress.update(bar, completed=done, total=total,
+                            description=escape(clip(f"plan: {what}", 60)))
+
         result = planning.plan(args.scenario, base, deadline, confidence=args.confidence,
-                               budget=args.budget, vary=args.vary,
-                               on_point=lambda p: status.update(
-                                   f"planning: {planning.describe(p)}"))
-    table = Table(title=f"{scenario.name}: Pareto frontier (cost vs makespan), deadline "
-                        f"{fmt(deadline)} s at {args.confidence:.0%}")
-    for column in ("configuration", "mean cost USD", "mean makespan s", "P(on time)"):
-        table.add_column(column)
-    for p in result.frontier:
-        mark = " <- cheapest feasible" if p is result.best else ""
-        table.add_row(planning.describe(p) + mark, fmt(p.mean_cost), fmt(p.mean_makespan),
-                      f"{p.success:.0%}")
-    console.print(table)
-    if result.best is not None:
-        console.print(f"cheapest feasible: {planning.describe(result.best)}: "
-                      f"{fmt(result.best.mean_cost)} USD, makespan {fmt(result.best.mean_makespan)}"
-                      f" s; binding: {result.binding}")
+                               budget=args.budget, vary=args.vary, jobs=args.jobs,
+                               max_replications=args.max_replications, on_progress=on_progress)
+    console.print(plan_report.answers_table(result, scenario.name))
+    for table in plan_report.candidates_tables(result):
+        console.print(table)
+    best = result.best
+    if best is not None:
+        low, _ = best.interval
+        console.print(escape(
+            f"cheapest feasible: {planning.describe(best)}: {fmt(best.mean_cost)} USD, p95 "
+            f"makespan {fmt(best.p95_makespan)} s, on time {best.on_time} of "
+            f"{best.replications} (lower bound {low:.1%}); binding: {result.binding}"))
+        if not best.demonstrated:
+            need = best.replications_needed
+            how = (f"needs about {need:,} replications (--max-replications)" if need else
+                   "cannot be shown at this rate")
+            console.print(f"[yellow]not demonstrated: P(on time) >= {args.confidence:.0%} "
+                          f"{how}[/yellow]")
     else:
-        console.print(f"[yellow]no feasible configuration; binding: {result.binding}[/yellow]")
-    console.print(f"{len(result.points)} point(s) simulated, {result.pruned} pruned by the bound")
+        console.print(f"[yellow]no feasible configuration; binding: "
+                      f"{escape(result.binding)}[/yellow]")
+    console.print(f"{len(result.points)} point(s) simulated, {result.pruned} pruned by the "
+                  f"bound, {result.added} replication(s) added near the threshold (up to "
+                  f"{result.max_replications} a point)")
     with StagedFiles(out, ("plan.json", "frontier.png")) as files:
         files.write_text("plan.json", json_text(planning.as_json(result)))
-        planning.plot(result, deadline, files.path("frontier.png"))
-    console.print(f"wrote {out}/plan.json, {out}/frontier.png")
-    return 0
+        plan_report.figure(result, scenario.name, files.path("frontier.png"))
+    console.print(escape(f"wrote {out}/plan.json, {out}/frontier.png"))
+    return 0 if best is not None else 3  # 3: infeasible, as for a failed job (docs/planning.md)
 
 
 def cmd_rfc(args: argparse.Namespace, console: Console) -> int:

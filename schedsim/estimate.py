@@ -185,9 +185,12 @@ def for_sweep(points: list[Scenario], replications: int, jobs: int = 1) -> Estim
 
 
 def for_plan(path: str | Path, base: list[str],
-             vary: tuple[Range | None, list[tuple[str, list[str]]]]) -> Estimate:
+             vary: tuple[Range | None, list[tuple[str, list[str]]]], *, jobs: int = 1,
+             max_replications: int = 0) -> Estimate:
     """``schedsim plan``: every choice of the grid at the range's top count (the most memory;
-    bisection simulates about log2 of the range's width more counts below it)."""
+    bisection simulates about log2 of the range's width more counts below it), and the points
+    the answer hinges on (the smallest count, the one below and the cheapest; without a range
+    the point) grown to ``max_replications``."""
     import itertools
 
     from schedsim.scenario import load_scenario
@@ -195,13 +198,16 @@ def for_plan(path: str | Path, base: list[str],
     rng, grid = vary
     top = [f"{rng.key}={rng.high}"] if rng is not None else []
     evaluations = 1 if rng is None else 2 + math.ceil(math.log2(rng.high - rng.low + 1))
+    hinges = 1 if rng is None else 3
     runs = []
     for combo in itertools.product(*[[f"{k}={v}" for v in values] for k, values in grid]):
         scenario = load_scenario(path, [*base, *combo, *top])
-        runs.append((replication(scenario), scenario.replications * evaluations))
+        added = hinges * max(0, max_replications - scenario.replications)
+        runs.append((replication(scenario), scenario.replications * evaluations + added))
     count = sum(n for _, n in runs)
-    return combine(runs, 1, f"up to {count:,} runs of up to {max(r.tasks for r, _ in runs):,} "
-                   f"tasks on {max(r.nodes for r, _ in runs):,} nodes")
+    return combine(runs, jobs, f"up to {count:,} runs of up to "
+                   f"{max(r.tasks for r, _ in runs):,} tasks on "
+                   f"{max(r.nodes for r, _ in runs):,} nodes")
 
 
 def _what(rep: Replication, runs: int) -> str:

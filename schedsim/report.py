@@ -17,7 +17,15 @@ from typing import Any
 
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from schedsim.metrics import METRICS, Outcome
@@ -29,10 +37,14 @@ from schedsim.verdict import winner
 TRACE_LIMIT = 10_000
 
 
-def progress_bar(transient: bool = True) -> Progress:
-    """The progress bar every long command shows on stderr."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=transient)
+def progress_bar(transient: bool = True, remaining: bool = False) -> Progress:
+    """The progress bar every long command shows on stderr (``remaining``: with the time
+    left, estimated from the speed so far)."""
+    columns: list[ProgressColumn] = [TextColumn("[bold]{task.description}"), BarColumn(),
+                                     MofNCompleteColumn(), TimeElapsedColumn()]
+    if remaining:
+        columns.append(TimeRemainingColumn())
+    return Progress(*columns, console=Console(stderr=True), transient=transient)
 
 
 def fmt(value: float | None) -> str:
