@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from enum import IntEnum
 from typing import NamedTuple
 
-from scipy import stats
-
 
 class Outcome(IntEnum):
     DONE = 0  # the task finished on this attempt
@@ -122,6 +120,8 @@ def summarize(values: list[float]) -> dict[str, object]:
     if n < 2:
         low = high = mean
     else:
+        from scipy import stats  # about 0.7 s to import: only summaries pay it, when they run
+
         var = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
         half = float(stats.t.ppf(0.975, n - 1)) * math.sqrt(var / n)
         low, high = mean - half, mean + half
