@@ -2,8 +2,13 @@
 
 ``schedsim run SCENARIO`` runs the replications with a progress bar and prints a table of
 every metric with its 95% CI and the analytic bound; ``--json`` and ``--out`` keep the results.
-``schedsim check SCENARIO`` validates and shows the resolved model without running it. Bad
-input prints one line and exits with status 2.
+``schedsim check SCENARIO`` validates and shows the resolved model without running it. Exit
+statuses (docs/cli.md): 0 done, 1 the work could not be carried out (a file that cannot be
+written, a lost worker, a live platform that failed), 2 bad input (one line), 3 a simulated job
+failed or left tasks unfinished, or a plan found nothing feasible, 130 interrupted.
+
+Each command imports what it needs when it runs (the simulator, numpy, scipy, rich, matplotlib
+are costly to import), so ``--help`` and ``check`` start quickly.
 """
 
 from __future__ import annotations
@@ -11,26 +16,44 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from rich.console import Console
-
-from schedsim import estimate, interrupt
+from schedsim import __version__, estimate, interrupt
 from schedsim.cli_args import load_from_args
 from schedsim.errors import InputError, clip, one_line
-from schedsim.plan import DEFAULT_MAX_REPLICATIONS as DEFAULT_PLAN_REPLICATIONS
-from schedsim.platforms import PLATFORMS
-from schedsim.pool import WorkerLost
+from schedsim.proportion import DEFAULT_MAX_REPLICATIONS as DEFAULT_PLAN_REPLICATIONS
 from schedsim.reader import MAX_REPLICATIONS, MAX_SEED
-from schedsim.report import STDOUT, emit_json, progress_bar
-from schedsim.scenario import load_scenario
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
 
 MAX_JOBS = 1024  # worker processes; more cost memory and start-up time, never speed
+JOB_FAILED = 3  # exit status: a simulated job failed or left tasks unfinished
+SWEEP_METRICS = ("makespan_s", "throughput_tasks_per_s", "cost_usd", "tasks_failed")
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Help that gives each option's default, where it has one and its help does not say."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text, default = action.help, action.default
+        if (not text or text == argparse.SUPPRESS or "default" in text
+                or not action.option_strings or default is None or default is False
+                or default == [] or default is argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         # argparse echoes the bad value whole: an argument of 100,000 characters stays short.
         sys.stderr.write(f"schedsim: {clip(one_line(message), 400)} (see schedsim --help)\n")
@@ -53,6 +76,33 @@ def _integer(low: int, high: int) -> Callable[[str], int]:
 _JOBS = _integer(1, MAX_JOBS)
 
 
+class _Platforms:
+    """The platform registry's names, looked up only when a ``--platform`` is checked:
+    the registry imports every model."""
+
+    @staticmethod
+    def _names() -> list[str]:
+        from schedsim.platforms import PLATFORMS
+
+        return sorted(PLATFORMS)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+
+def _verbosity_flags(p: argparse.ArgumentParser, default: object) -> None:
+    """``-q``/``-v``; a subcommand's default is SUPPRESS, so it keeps the main parser's."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", default=default,
+                       help="no progress bars, tables or notes (errors, warnings and "
+                            "--json - still print)")
+    group.add_argument("-v", "--verbose", action="store_true", default=default,
+                       help="more detail: estimates and timings on stderr")
+
+
 def _add_scenario_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -64,7 +114,12 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="schedsim", description="Simulate bags of tasks on Work Queue, Ray "
-                     "and ideal platforms over churning spot pools.")
+                     "and ideal platforms over churning spot pools.",
+                     epilog="exit status: 0 done, 1 could not be carried out, 2 bad input, "
+                     "3 a simulated job failed or left tasks unfinished, 130 interrupted "
+                     "(docs/cli.md)")
+    parser.add_argument("--version", action="version", version=f"schedsim {__version__}")
+    _verbosity_flags(parser, False)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="simulate a scenario and print its metrics")
     _add_scenario_args(run)
@@ -74,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "per-attempt CSV, plot and trace here")
     run.add_argument("--jobs", type=_JOBS, default=1, help="replications run in parallel "
                      "(processes); results are identical to a serial run")
+    run.add_argument("--parquet", action="store_true", help="with --out: attempts.parquet "
+                     "too (needs pyarrow: pip install 'schedsim[parquet]')")
     check = sub.add_parser("check", help="validate a scenario and show the model it resolves "
                            "to, without running it")
     _add_scenario_args(check)
@@ -82,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="run a scenario on several platforms, same seeds")
     _add_scenario_args(compare)
     compare.add_argument("--platform", dest="platforms", action="append", required=True,
-                         choices=sorted(PLATFORMS), help="a platform to compare (repeat)")
+                         choices=_Platforms(), metavar="PLATFORM",
+                         help="a platform to compare, as a scenario's platform.type (repeat)")
     compare.add_argument("--json", type=Path, metavar="FILE",
                          help="write {platform: summary} here (- for stdout)")
     compare.add_argument("--jobs", type=_JOBS, default=1, help="replications run in parallel")
@@ -102,21 +160,27 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--restart", action="store_true",
                        help="discard the folder's results and start the sweep over (after a "
                             "change to the scenario, grid or schedsim)")
+    sweep.add_argument("--metrics", metavar="M1,M2,...", default=",".join(SWEEP_METRICS),
+                       help="the metrics the table shows (docs/metrics.md)")
+    sweep.add_argument("--json", type=Path, metavar="FILE", help="write each point's grid "
+                       "values and every metric's mean and 95%% CI here (- for stdout)")
+    sweep.add_argument("--parquet", action="store_true", help="DIR/results.parquet too "
+                       "(needs pyarrow: pip install 'schedsim[parquet]')")
     pl = sub.add_parser("plan", help="fewest nodes and cheapest configuration meeting a "
                         "deadline, per choice")
     _add_scenario_args(pl)
     pl.add_argument("--deadline", required=True, help='makespan deadline, e.g. "6h"')
     pl.add_argument("--budget", type=float, help="USD the run may cost at most")
     pl.add_argument("--confidence", type=float, default=0.95,
-                    help="share of replications that must meet the deadline (default 0.95)")
+                    help="share of replications that must meet the deadline")
     pl.add_argument("--vary", action="append", default=[], metavar="KEY=LO..HI|V1,V2",
                     help="a count range to bisect (one) or choices to try (repeat)")
     pl.add_argument("--max-replications", type=_integer(1, MAX_REPLICATIONS),
                     default=DEFAULT_PLAN_REPLICATIONS, metavar="N",
-                    help="replications a point near the threshold may grow to (default "
-                         f"{DEFAULT_PLAN_REPLICATIONS}: enough to show 95%% when all are on time)")
-    pl.add_argument("--jobs", type=_JOBS, default=1, help="worker processes (default 1); "
-                    "results are identical to a serial plan")
+                    help="replications a point near the threshold may grow to (59 of 59 "
+                         "show 95%%)")
+    pl.add_argument("--jobs", type=_JOBS, default=1, help="worker processes; results are "
+                    "identical to a serial plan")
     pl.add_argument("--out", type=Path, metavar="DIR", help="plan.json and frontier.png here "
                     "(default out/plan-NAME)")
     rfc = sub.add_parser("rfc", help="Work Queue vs Ray: where the RFC's recommendation holds")
@@ -153,7 +217,28 @@ def build_parser() -> argparse.ArgumentParser:
     from schedsim.live.cli import register as register_live  # live runs and calibration
 
     COMMANDS.update(register_live(sub))
+    completion = sub.add_parser("completion", help="print a shell completion script",
+                                description="Print a completion script for bash or zsh, "
+                                "e.g. schedsim completion bash > ~/.local/share/"
+                                "bash-completion/completions/schedsim")
+    completion.add_argument("shell", choices=("bash", "zsh"))
+    for command in sub.choices.values():
+        _verbosity_flags(command, argparse.SUPPRESS)
     return parser
+
+
+def progress_bar(transient: bool = True, remaining: bool = False) -> Progress:
+    """:func:`schedsim.report.progress_bar`, imported when a command shows one."""
+    from schedsim.report import progress_bar as bar
+
+    return bar(transient, remaining)
+
+
+def emit_json(data: dict[str, Any], path: Path, console: Console) -> None:
+    """:func:`schedsim.report.emit_json`: ``--json FILE``, or stdout for ``--json -``."""
+    from schedsim.report import emit_json as emit
+
+    emit(data, path, console)
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
@@ -245,16 +330,23 @@ def out_folder(path: Path | None) -> None:
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from schedsim.outputs import check_folder
-    from schedsim.report import print_summary, write_outputs
+    from schedsim.report import print_summary, verbose, write_outputs
     from schedsim.runner import run_scenario
 
     out_folder(args.out)
+    if args.parquet and args.out is None:
+        raise InputError("--parquet", "", "--out DIR with it (attempts.parquet goes there)",
+                         has_value=False)
+    if args.parquet:
+        _require_pyarrow()
     scenario = load_from_args(args)
     if args.out:
         check_folder(args.out, "run")
     keep = args.out is not None
-    estimate.guard(estimate.for_run(scenario, jobs=args.jobs, keep_records=keep),
-                   scenario.source)
+    guess = estimate.for_run(scenario, jobs=args.jobs, keep_records=keep)
+    estimate.guard(guess, scenario.source)
+    verbose(f"estimate: {guess.text()}")
+    started = time.perf_counter()
     tasks, reps = scenario.workload.tasks, scenario.replications
     with progress_bar() as progress:
         bar = progress.add_task(f"{scenario.name}: tasks of {reps} replication(s)",
@@ -268,13 +360,29 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         summary = run_scenario(scenario, jobs=args.jobs, keep_records=keep,
                                on_done=lambda r: tick(r, tasks),
                                on_progress=lambda r, done, _n: tick(r, done))
+    verbose(f"simulated {reps} replication(s) in {time.perf_counter() - started:.2f} s")
     print_summary(summary.data, console)
     if args.json:
         emit_json(summary.data, args.json, console)
     if args.out:
-        for path in write_outputs(summary, args.out):
+        started = time.perf_counter()
+        for path in write_outputs(summary, args.out, parquet=args.parquet):
             console.print(f"wrote {path}")
-    return 0
+        verbose(f"wrote {args.out} in {time.perf_counter() - started:.2f} s")
+    return JOB_FAILED if summary_failed(summary.data) else 0
+
+
+def summary_failed(data: dict[str, Any]) -> bool:
+    """A run in which a replication's job failed or left tasks unfinished."""
+    return any(data["failures"]) or any(v == 0 for v in
+                                        data["metrics"]["bag_completed"]["values"])
+
+
+def _require_pyarrow() -> None:
+    """``--parquet`` without pyarrow: one line naming the extra, before any work."""
+    from schedsim import parquet
+
+    parquet.require()
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
@@ -300,15 +408,21 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
                           f"{failures[0]}[/yellow]")
     if args.json:
         emit_json(data, args.json, console)
-    return 0
+    return JOB_FAILED if any(summary_failed(s) for s in data.values()) else 0
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     from schedsim import sweep
     from schedsim.outputs import check_folder, folder_lock
+    from schedsim.report import verbose
+    from schedsim.runner import finite
+    from schedsim.scenario import load_scenario
 
     out_folder(args.out)
     axes = sweep.parse_grid(args.grid)
+    metrics = parse_metrics(args.metrics)
+    if args.parquet:
+        _require_pyarrow()
     scenario = load_scenario(args.scenario, args.overrides, replications=args.replications)
     if args.ray is not None and args.jobs > 1:
         raise InputError("--jobs", "", "1 with --ray (Ray schedules the runs itself)",
@@ -317,9 +431,11 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     points = sweep.load_points(args.scenario, axes, base)
     estimate.guard(estimate.for_sweep(points, scenario.replications, args.jobs), args.scenario)
     jobs = sweep.plan(axes, scenario.replications, base)
+    layout = sweep.Layout(tuple(key for key, _ in axes), base)
     out = args.out or Path("out") / f"sweep-{scenario.name}"
     manifest = sweep.manifest(args.scenario, points, axes, base, scenario.replications)
     check_folder(out, "sweep")
+    started = time.perf_counter()
     with folder_lock(out, sweep.LOCK, "sweep"):
         manifest_path, results = out / sweep.MANIFEST, out / sweep.RESULTS
         if args.restart:
@@ -327,11 +443,11 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
         elif manifest_path.exists():
             sweep.check_resume(manifest_path, sweep.read_manifest(manifest_path), manifest)
         sweep.write_manifest(manifest_path, manifest)
-        done_rows = sweep.read_results(results, warn=True)
+        done_rows = sweep.read_results(results, warn=True, layout=layout)
         sweep.check_rows(results, done_rows, jobs)
         done = {(r.point, r.replication) for r in done_rows}
         todo = [j for j in jobs if (j.point, j.replication) not in done]
-        writer = sweep.ResultsFile(results)
+        writer = sweep.ResultsFile(results, layout)
         try:
             with progress_bar() as progress:
                 bar = progress.add_task(f"sweep {scenario.name}", total=len(jobs),
@@ -346,39 +462,59 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
                               on_row=on_row)
         finally:
             writer.close()
-        console.print(sweep_table(results, axes))
+        verbose(f"ran {len(todo)} job(s) in {time.perf_counter() - started:.2f} s")
+        rows = sweep.read_results(results, layout=layout)
+        summaries = sweep.point_summaries(rows, layout)
+        if args.parquet:
+            sweep.write_parquet(rows, layout, out / sweep.PARQUET)
+    console.print(sweep_table(summaries, layout.axes, metrics))
+    if args.json:
+        emit_json(finite({"kind": sweep.KIND, "scenario": scenario.name,
+                          "grid": {key: values for key, values in axes},
+                          "overrides": list(base), "replications": scenario.replications,
+                          "points": summaries}), args.json, console)
     console.print(f"{len(jobs) - len(todo)} job(s) were already done, {len(todo)} ran; "
-                  f"results: {results}")
+                  f"results: {results}" + (f", {out / sweep.PARQUET}" if args.parquet else ""))
+    failed = sum(p["jobs_failed"] for p in summaries)
+    if failed:
+        console.print(f"[yellow]{failed} of {len(rows)} job(s) failed or left tasks unfinished "
+                      "(failure and bag_completed in the results)[/yellow]")
+        return JOB_FAILED
     return 0
 
 
-def sweep_table(results: Path, axes: list[tuple[str, list[str]]]) -> object:
-    """Mean makespan, throughput and cost per point, with 95% CIs."""
+def parse_metrics(text: str) -> list[str]:
+    """``--metrics M1,M2``: names of docs/metrics.md, each once."""
+    from schedsim.metrics import METRICS
+
+    names = [name.strip() for name in text.split(",")]
+    for name in names:
+        if name not in METRICS:
+            raise InputError("--metrics", "", "comma-separated metric names from: " +
+                             ", ".join(METRICS), name)
+    return list(dict.fromkeys(names))
+
+
+def sweep_table(points: list[dict[str, Any]], axes: tuple[str, ...],
+                metrics: list[str]) -> object:
+    """Each point's grid values and the mean ± 95% CI half-width of ``metrics``. Headers and
+    cells fold onto more lines rather than being cut on a narrow terminal."""
+    from rich.markup import escape
     from rich.table import Table
 
-    from schedsim.metrics import summarize
     from schedsim.report import fmt
-    from schedsim.sweep import read_results
 
-    points: dict[int, list[dict[str, str]]] = {}
-    overrides: dict[int, tuple[str, ...]] = {}
-    for row in read_results(results):
-        points.setdefault(row.point, []).append(row.cells)
-        overrides[row.point] = row.overrides
-    table = Table(title="sweep")
-    for key, _ in axes:
-        table.add_column(key)
-    for name in ("makespan_s", "throughput_tasks_per_s", "cost_usd", "tasks_failed"):
-        table.add_column(name, justify="right")
-    for point in sorted(points):
-        rows = points[point]
-        values = {o.partition("=")[0]: o.partition("=")[2] for o in overrides[point]}
-        cells = [values.get(key, "") for key, _ in axes]
-        for name in ("makespan_s", "throughput_tasks_per_s", "cost_usd", "tasks_failed"):
-            s = summarize([float(r[name]) for r in rows])
-            ci: list[float] = s["ci95"]  # type: ignore[assignment]
-            mean: float = s["mean"]  # type: ignore[assignment]
-            cells.append(f"{fmt(mean)} ± {fmt((ci[1] - ci[0]) / 2)}")
+    table = Table(title="sweep: mean ± 95% CI half-width")
+    for key in axes:
+        table.add_column(escape(key), overflow="fold")
+    for name in metrics:
+        table.add_column(name, justify="right", overflow="fold")
+    for point in points:
+        cells = [escape(point["grid"][key]) for key in axes]  # a YAML list is not markup
+        for name in metrics:
+            m = point["metrics"][name]
+            low, high = m["ci95"]
+            cells.append(f"{fmt(m['mean'])} ± {fmt((high - low) / 2)}")
         table.add_row(*cells)
     return table
 
@@ -583,17 +719,33 @@ def cmd_validate_scale(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_completion(args: argparse.Namespace, console: Console) -> int:
+    from schedsim.completion import script
+
+    sys.stdout.write(script(build_parser(), args.shell))  # not through rich: no markup
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "run": cmd_run, "check": cmd_check, "compare": cmd_compare, "sweep": cmd_sweep,
-    "validate": cmd_validate, "plan": cmd_plan, "rfc": cmd_rfc}
+    "validate": cmd_validate, "plan": cmd_plan, "rfc": cmd_rfc, "completion": cmd_completion}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from rich.console import Console
+
+    from schedsim.pool import WorkerLost
+    from schedsim.report import STDOUT, VERBOSITY, verbose
+
+    VERBOSITY.quiet, VERBOSITY.verbose = args.quiet, args.verbose
     # With --json - the JSON alone goes to stdout (for a pipe); tables and notes to stderr.
-    console = Console(stderr=getattr(args, "json", None) == STDOUT)
+    console = Console(stderr=getattr(args, "json", None) == STDOUT, quiet=args.quiet)
+    started = time.perf_counter()
     try:
-        return COMMANDS[args.command](args, console)
+        status = COMMANDS[args.command](args, console)
+        verbose(f"{args.command}: {time.perf_counter() - started:.2f} s")
+        return status
     except InputError as exc:
         sys.stderr.write(f"schedsim: {exc.line}\n")
         return 2

@@ -7,11 +7,15 @@ above this module, so neither imports the other for what they have in common.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from schedsim.scenario import Scenario, load_scenario
+if TYPE_CHECKING:
+    from schedsim.scenario import Scenario
 
 
 def load_from_args(args: argparse.Namespace) -> Scenario:
     """The scenario named on the command line, with ``--set``, ``--seed``, ``--replications``."""
+    from schedsim.scenario import load_scenario  # here: the scenario reader is costly to import
+
     return load_scenario(args.scenario, args.overrides, seed=args.seed,
                          replications=args.replications)

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from schedsim.errors import InputError
-from schedsim.scenario import Scenario
 
 if TYPE_CHECKING:
     from schedsim.plan import Range
+    from schedsim.scenario import Scenario
 
 # Memory, bytes (bench/estimate_constants.py; with a network, which adds links per node).
 NODE_BYTES = {"ideal": 392.0, "workqueue": 1343.0, "ray": 1534.0}  # per node alive

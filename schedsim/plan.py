@@ -37,7 +37,6 @@ from schedsim.scenario import (
     split_values,
 )
 
-DEFAULT_MAX_REPLICATIONS = 60  # enough to show 95% when every replication is on time (59)
 FEASIBILITY = ("a point meets the deadline when the share of its replications on time "
                "(without failing) is at least the confidence; it is demonstrated when the "
                "lower bound is too")
@@ -356,7 +355,7 @@ OnProgress = Callable[[int, int, str], None]  # (runs done, runs expected, what 
 
 def plan(path: str | Path, base: list[str], deadline: float, *, confidence: float = 0.95,
          budget: float | None = None, vary: list[str], jobs: int = 1,
-         max_replications: int = DEFAULT_MAX_REPLICATIONS,
+         max_replications: int = proportion.DEFAULT_MAX_REPLICATIONS,
          on_point: Callable[[Point], None] = lambda _p: None,
          on_progress: OnProgress | None = None) -> PlanResult:
     """Search every --vary choice; ``max_replications`` caps the replications added near the

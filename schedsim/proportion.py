@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 
+DEFAULT_MAX_REPLICATIONS = 60  # a plan's cap per point: 59 of 59 shows 95%
+
 LEVEL = 0.95  # the confidence of each one-sided bound
 NEEDED_LIMIT = 100_000  # the most replications a scenario may ask for (reader.MAX_REPLICATIONS)
 _BISECTIONS = 60  # halvings of [0, 1]: the bound to within 1e-18

@@ -1,50 +1,66 @@
 """What a run shows a person: a rich table, and the files kept with ``--out``.
 
 ``--out DIR`` keeps the resolved scenario (overrides applied, every default and platform
-option in force written out), the JSON summary, one CSV row per task attempt, a plot of
-completed tasks over time, and, for runs of up to :data:`TRACE_LIMIT` attempts, a
-Chrome/Perfetto trace with one track per worker slot (open it at ui.perfetto.dev or
-chrome://tracing). They are written together or not at all (:mod:`schedsim.outputs`).
+option in force written out), the JSON summary, one CSV row per task attempt (with
+``--parquet`` as Parquet too), a plot of completed tasks over time, and, for runs of up to
+:data:`TRACE_LIMIT` attempts, a Chrome/Perfetto trace with one track per worker slot (open it
+at ui.perfetto.dev or chrome://tracing). They are written together or not at all
+(:mod:`schedsim.outputs`). Heavy modules (rich, yaml, matplotlib) are imported by the function
+that needs them, so importing this module costs a command's start-up nothing.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from schedsim.metrics import METRICS, Outcome
 from schedsim.outputs import StagedFiles, write_text
-from schedsim.resolve import resolved_mapping
-from schedsim.runner import Summary
-from schedsim.verdict import winner
+
+if TYPE_CHECKING:  # rich, yaml and the runner are imported when a command shows or writes
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from schedsim.runner import Summary
 
 TRACE_LIMIT = 10_000
 
 
+@dataclass
+class Verbosity:
+    """What a command shows besides its results: ``-q`` nothing (no progress bars, tables
+    or notes), ``-v`` timings too. Set once by the command line before a command runs."""
+
+    quiet: bool = False
+    verbose: bool = False
+
+
+VERBOSITY = Verbosity()
+
+
 def progress_bar(transient: bool = True, remaining: bool = False) -> Progress:
-    """The progress bar every long command shows on stderr (``remaining``: with the time
-    left, estimated from the speed so far)."""
-    columns: list[ProgressColumn] = [TextColumn("[bold]{task.description}"), BarColumn(),
-                                     MofNCompleteColumn(), TimeElapsedColumn()]
+    """The progress bar every long command shows on stderr (none with ``-q``; ``remaining``:
+    with the time left, estimated from the speed so far)."""
+    from rich import progress as rp
+    from rich.console import Console
+
+    columns: list[rp.ProgressColumn] = [rp.TextColumn("[bold]{task.description}"),
+                                        rp.BarColumn(), rp.MofNCompleteColumn(),
+                                        rp.TimeElapsedColumn()]
     if remaining:
-        columns.append(TimeRemainingColumn())
-    return Progress(*columns, console=Console(stderr=True), transient=transient)
+        columns.append(rp.TimeRemainingColumn())
+    return rp.Progress(*columns, console=Console(stderr=True), transient=transient,
+                       disable=VERBOSITY.quiet)
+
+
+def verbose(text: str) -> None:
+    """One line of detail on stderr (timings), shown with ``-v`` only."""
+    if VERBOSITY.verbose and not VERBOSITY.quiet:
+        sys.stderr.write(f"schedsim: {text}\n")
 
 
 def fmt(value: float | None) -> str:
@@ -61,6 +77,8 @@ def fmt(value: float | None) -> str:
 
 
 def summary_table(data: dict[str, Any]) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"{data['scenario']} on {data['platform']}: "
                         f"{data['replications']} replication(s), seed {data['seed']}")
     table.add_column("metric")
@@ -81,6 +99,8 @@ def summary_table(data: dict[str, Any]) -> Table:
 
 def compare_table(data: dict[str, dict[str, Any]]) -> Table:
     """Each metric side by side with its CI, the ratio to the first platform, the winner."""
+    from rich.table import Table
+
     names = list(data)
     first = data[names[0]]
     table = Table(title=f"{first['scenario']}: " + " vs ".join(names) +
@@ -113,6 +133,8 @@ def compare_table(data: dict[str, dict[str, Any]]) -> Table:
 
 def better(data: dict[str, dict[str, Any]], metric: str, direction: str) -> str:
     """The platform whose CI lies wholly on the better side of every other's, or '-'."""
+    from schedsim.verdict import winner
+
     return winner(data, metric, direction) if direction else ""
 
 
@@ -146,30 +168,53 @@ def write_json(data: dict[str, Any], path: Path) -> None:
     write_text(path, json_text(data))
 
 
-RUN_FILES = ("scenario.resolved.yaml", "summary.json", "attempts.csv", "trace.json",
-             "completions.png")
+RUN_FILES = ("scenario.resolved.yaml", "summary.json", "attempts.csv", "attempts.parquet",
+             "trace.json", "completions.png")
+ATTEMPT_COLUMNS = ("replication", "task", "node", "slot", "start_s", "end_s", "outcome")
 
 
-def write_outputs(summary: Summary, out: Path) -> list[Path]:
+def write_outputs(summary: Summary, out: Path, parquet: bool = False) -> list[Path]:
     """The files of :data:`RUN_FILES` this run has, renamed into ``out`` together once all
-    are written; the others (a trace an earlier, smaller run left) are removed."""
+    are written; the others (a trace an earlier, smaller run left) are removed.
+    ``parquet``: the attempts as Parquet too (:mod:`schedsim.parquet`)."""
+    import csv
+
+    import yaml
+
+    from schedsim.resolve import resolved_mapping
+
     resolved = resolved_mapping(summary.scenario)  # every key, defaults and options in force
     with StagedFiles(out, RUN_FILES) as files:
         files.write_text("scenario.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
         files.write_text("summary.json", json_text(summary.data))
         with files.path("attempts.csv").open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["replication", "task", "node", "slot", "start_s", "end_s",
-                             "outcome"])
+            writer.writerow(ATTEMPT_COLUMNS)
             for rep, result in enumerate(summary.results):
                 for rec in result.log:
                     writer.writerow([rep, rec.task, rec.node, rec.slot, f"{rec.start:.6f}",
                                      f"{rec.end:.6f}", rec.outcome.name.lower()])
+        if parquet:
+            write_attempts_parquet(summary, files.path("attempts.parquet"))
         first = summary.results[0].log
         if 0 < len(first) <= TRACE_LIMIT:
             write_trace(summary, files.path("trace.json"))
         plot_completions(summary, files.path("completions.png"))
     return files.written
+
+
+def write_attempts_parquet(summary: Summary, path: Path) -> None:
+    """The attempts of every replication, typed: what attempts.csv holds, unrounded."""
+    from schedsim import parquet
+
+    cols: list[list[Any]] = [[] for _ in ATTEMPT_COLUMNS]
+    for rep, result in enumerate(summary.results):
+        for rec in result.log:
+            for col, value in zip(cols, (rep, rec.task, rec.node, rec.slot, rec.start, rec.end,
+                                         rec.outcome.name.lower()), strict=True):
+                col.append(value)
+    kinds = (parquet.INT,) * 4 + (parquet.FLOAT,) * 2 + (parquet.TEXT,)
+    parquet.write_table(path, list(zip(ATTEMPT_COLUMNS, kinds, cols, strict=True)))
 
 
 def write_trace(summary: Summary, path: Path) -> None:

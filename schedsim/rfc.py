@@ -384,7 +384,7 @@ def model_fingerprint() -> str:
 _NOT_MODEL = {"__init__.py", "__main__.py", "cli.py", "rfc.py", "rfc_report.py", "report.py",
               "plan.py", "sweep.py", "pool.py", "outputs.py", "interrupt.py", "estimate.py",
               "ray_cluster.py", "validation.py", "scale_matrix.py", "scale_validation.py",
-              "verdict.py", "cli_args.py"}
+              "verdict.py", "cli_args.py", "completion.py", "parquet.py"}
 
 
 def _runs_the_model(path: Path) -> bool:

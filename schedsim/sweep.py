@@ -3,12 +3,14 @@
 A grid is ``KEY=V1,V2,...`` per axis (each value parsed as YAML, as ``--set`` does). Every
 (point, replication) pair is one job: the scenario with that point's overrides, run as
 replication r, which is deterministic, so serial, process-pool and Ray runs give identical
-numbers. Each finished job appends one row to ``results.csv`` at once (flushed and synced);
-rerunning the same command reads the file, drops a torn last line, and runs only the missing
+numbers. Each finished job appends one row to ``results.csv`` at once (flushed and synced):
+one column per grid axis holding that point's value, counts as integers (:class:`Layout`).
+Rerunning the same command reads the file, drops a torn last line, and runs only the missing
 jobs, so an interrupted sweep (Ctrl-C, a killed process, a lost Ray node) loses nothing and
-duplicates nothing. ``sweep.json`` records what the rows depend on (the scenario's and its
-files' content, the grid, overrides, replications, the version): a resume after a change is
-refused, naming it. Every row read back is checked, and one folder takes one sweep at a time.
+duplicates nothing. ``sweep.json`` records what the rows depend on (the file format, the
+scenario's and its files' content, the grid, overrides, replications, the version): a resume
+after a change is refused, naming it. Every row read back is checked, and one folder takes one
+sweep at a time. :func:`point_summaries` gives each point's mean and 95% CI of every metric.
 """
 
 from __future__ import annotations
@@ -34,8 +36,51 @@ from schedsim.pool import run as run_jobs
 from schedsim.safe_load import load_yaml
 from schedsim.scenario import Scenario, load_scenario, split_values
 
-FIXED_COLUMNS = ["point", "replication", "overrides", "failure"]
-COLUMNS = FIXED_COLUMNS + list(METRICS)
+# Metrics counted in whole units, written as integers (the others as Python float reprs).
+COUNT_UNITS = ("tasks", "attempts", "nodes", "0/1")
+COUNTS = frozenset(name for name, info in METRICS.items() if info.unit in COUNT_UNITS)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The columns of a results file. A sweep's has one column per grid axis, holding the
+    point's value as given to ``--grid`` (its ``--set`` overrides are in ``sweep.json``); the
+    RFC study's, whose jobs are any list of overrides, keeps each job's as one JSON list."""
+
+    axes: tuple[str, ...] = ()  # none: an ``overrides`` column
+    base: tuple[str, ...] = ()  # overrides every job has before its axes' (a sweep's --set)
+
+    @property
+    def columns(self) -> list[str]:
+        middle = list(self.axes) if self.axes else ["overrides"]
+        return ["point", "replication", *middle, "failure", *METRICS]
+
+    def cells(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A row of :func:`run_job` in this layout."""
+        if not self.axes:
+            return row
+        overrides = json.loads(row["overrides"])[len(self.base):]
+        out = {k: v for k, v in row.items() if k != "overrides"}
+        out.update({key: o.partition("=")[2] for key, o in zip(self.axes, overrides,
+                                                                strict=True)})
+        return out
+
+    def overrides(self, cells: dict[str, str]) -> tuple[str, ...] | None:
+        """A row's overrides, or None when its ``overrides`` cell is not a JSON list of
+        strings."""
+        if self.axes:
+            return self.base + tuple(f"{key}={cells[key]}" for key in self.axes)
+        try:
+            overrides = json.loads(cells["overrides"])
+        except ValueError:
+            return None
+        if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+            return None
+        return tuple(overrides)
+
+
+RUNS = Layout()  # the RFC study's runs: overrides as one JSON list
+COLUMNS = RUNS.columns
 
 
 @dataclass(frozen=True)
@@ -103,9 +148,14 @@ def plan(axes: list[tuple[str, list[str]]], replications: int,
 MANIFEST = "sweep.json"
 RESULTS = "results.csv"
 LOCK = "sweep.lock"
+PARQUET = "results.parquet"
 KIND = "schedsim sweep"
+# The results file's layout: 2 has a column per grid axis and integer counts (1, without
+# the key: every point's overrides in one JSON column, counts as floats).
+FORMAT = 2
 # What a resume must find unchanged, in the order a refusal names them.
-RECORDED = ("version", "scenario_sha256", "files", "grid", "overrides", "replications")
+RECORDED = ("format", "version", "scenario_sha256", "files", "grid", "overrides",
+            "replications")
 
 
 def _sha256(path: Path) -> str:
@@ -132,7 +182,7 @@ def manifest(scenario_path: str, points: list[Scenario], axes: list[tuple[str, l
     """What ``sweep.json`` records: enough to tell a resume of the same sweep from a
     different one (the scenario and the files it reads by content, not by path)."""
     files = {name: path for p in points for name, path in referenced_files(p).items()}
-    data = {"kind": KIND, "version": __version__,
+    data = {"kind": KIND, "format": FORMAT, "version": __version__,
             "scenario": str(Path(scenario_path).resolve()),
             "scenario_sha256": _sha256(Path(scenario_path)),
             "files": {name: _sha256(files[name]) for name in sorted(files)},
@@ -163,6 +213,10 @@ def check_resume(path: Path, recorded: dict[str, Any], now: dict[str, Any]) -> N
         then, new = recorded.get(key), now[key]
         if then == new:
             continue
+        if key == "format":
+            raise InputError(str(path), "format", f"results in this version's format ({new}: "
+                             "a column per grid axis), got a sweep written in format "
+                             f"{then or 1}" + again, has_value=False)
         if key == "scenario_sha256":
             raise InputError(str(path), "scenario", "the content the sweep started with "
                              f"(sha256 {str(then)[:12]}), got a changed scenario (sha256 "
@@ -206,8 +260,15 @@ def run_job(scenario_path: str, job: Job) -> dict[str, Any]:
     row: dict[str, Any] = {"point": job.point, "replication": job.replication,
                            "overrides": json.dumps(list(job.overrides)),
                            "failure": result.failure or ""}
-    row.update({name: repr(float(result.metrics[name])) for name in METRICS})
+    row.update({name: number_cell(name, float(result.metrics[name])) for name in METRICS})
     return row
+
+
+def number_cell(metric: str, value: float) -> str:
+    """A metric as written: a count as an integer, anything else as its exact float repr."""
+    if metric in COUNTS and value.is_integer():
+        return str(int(value))
+    return repr(value)
 
 
 @dataclass(frozen=True)
@@ -222,8 +283,19 @@ class ResultRow:
 
 
 def done_jobs(path: Path) -> set[tuple[int, int]]:
-    """(point, replication) pairs already in the results file; a torn last line is cut off."""
-    return {(r.point, r.replication) for r in read_results(path, by="point", warn=True)}
+    """(point, replication) pairs already in the results file, a sweep's or a study's (its
+    header says which); a torn last line is cut off."""
+    return {(r.point, r.replication)
+            for r in read_results(path, by="point", warn=True, layout=layout_of(path))}
+
+
+def layout_of(path: Path) -> Layout:
+    """The layout a results file's header names (without a sweep's ``--set`` overrides)."""
+    header = _cells(read_text(path, "a results file").partition("\n")[0]) \
+        if path.exists() else []
+    if "overrides" in header or "failure" not in header:
+        return RUNS
+    return Layout(tuple(header[2:header.index("failure")]))
 
 
 def done_rows(path: Path) -> dict[tuple[tuple[str, ...], int], dict[str, str]]:
@@ -233,18 +305,19 @@ def done_rows(path: Path) -> dict[tuple[tuple[str, ...], int], dict[str, str]]:
             for r in read_results(path, by="overrides", warn=True)}
 
 
-def read_results(path: Path, *, by: str = "point", warn: bool = False) -> list[ResultRow]:
+def read_results(path: Path, *, by: str = "point", warn: bool = False,
+                 layout: Layout = RUNS) -> list[ResultRow]:
     """Every row of a results file, checked; a torn last line (a kill mid-write) is cut off.
 
     Rows of the same job (``by`` point or overrides, and replication) that are identical
     (two sweeps at once before folders were locked) count once, with a warning when ``warn``;
     different rows of one job are refused: the file mixes two versions of a sweep.
     """
-    rows = _good_rows(path)
+    rows = _good_rows(path, layout.columns)
     seen: dict[tuple[object, int], ResultRow] = {}
     out: list[ResultRow] = []
     for i, cells in enumerate(rows, start=2):
-        row = _check_row(path, i, cells)
+        row = _check_row(path, i, cells, layout)
         key = (row.point if by == "point" else row.overrides, row.replication)
         first = seen.get(key)
         if first is None:
@@ -260,9 +333,9 @@ def read_results(path: Path, *, by: str = "point", warn: bool = False) -> list[R
     return out
 
 
-def _check_row(path: Path, line: int, cells: dict[str, str]) -> ResultRow:
+def _check_row(path: Path, line: int, cells: dict[str, str], layout: Layout) -> ResultRow:
     """One row's types: non-negative integer point and replication, overrides as a JSON
-    list of strings, a number in every metric column."""
+    list of strings (in the RFC study's layout), a number in every metric column."""
     def bad(column: str, expected: str) -> InputError:
         return InputError(str(path), f"line {line} {column}", expected, cells.get(column))
 
@@ -272,18 +345,15 @@ def _check_row(path: Path, line: int, cells: dict[str, str]) -> ResultRow:
         if not (text.isascii() and text.isdigit()) or len(text) > 18:
             raise bad(column, "an integer >= 0")
         numbers[column] = int(text)
-    try:
-        overrides = json.loads(cells["overrides"])
-    except ValueError:
-        overrides = None
-    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+    overrides = layout.overrides(cells)
+    if overrides is None:
         raise bad("overrides", "a JSON list of KEY=VALUE strings")
     for name in METRICS:
         try:
             float(cells[name])
         except ValueError:
             raise bad(name, "a number") from None
-    return ResultRow(line, numbers["point"], numbers["replication"], tuple(overrides), cells)
+    return ResultRow(line, numbers["point"], numbers["replication"], overrides, cells)
 
 
 def _cells(line: str) -> list[str]:
@@ -293,23 +363,23 @@ def _cells(line: str) -> list[str]:
         return []
 
 
-def _good_rows(path: Path) -> list[dict[str, str]]:
+def _good_rows(path: Path, columns: list[str]) -> list[dict[str, str]]:
     """The complete rows of a results file; a torn last line (a kill mid-write) is cut off."""
     if not path.exists():
         return []
     text = read_text(path, "a results file written by schedsim sweep or rfc")
     lines = text.split("\n")
     lines = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
-    if lines and lines[0].endswith("\n") and _cells(lines[0]) != COLUMNS:
+    if lines and lines[0].endswith("\n") and _cells(lines[0]) != columns:
         raise InputError(str(path), "line 1", "the header of a results file written by "
                          "schedsim sweep or rfc (another kind of file lives here; use another "
                          "--out)", has_value=False)
     good: list[str] = []
     for i, line in enumerate(lines):
-        complete = line.endswith("\n") and len(_cells(line)) == len(COLUMNS)
+        complete = line.endswith("\n") and len(_cells(line)) == len(columns)
         if not complete:
             if i != len(lines) - 1:
-                raise InputError(str(path), f"line {i + 1}", f"a results row of {len(COLUMNS)}"
+                raise InputError(str(path), f"line {i + 1}", f"a results row of {len(columns)}"
                                  " cells written by schedsim sweep or rfc", has_value=False)
             break
         good.append(line)
@@ -322,13 +392,15 @@ def _good_rows(path: Path) -> list[dict[str, str]]:
 
 
 class ResultsFile:
-    """Appends rows as they finish: one write, flush and fsync per row."""
+    """Appends rows of :func:`run_job` as they finish, in ``layout``: one write, flush and
+    fsync per row."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, layout: Layout = RUNS) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fresh = not path.exists() or path.stat().st_size == 0
+        self.layout = layout
         self._fh = path.open("a", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._fh, fieldnames=COLUMNS)
+        self._writer = csv.DictWriter(self._fh, fieldnames=layout.columns)
         if fresh:
             self._writer.writeheader()
             self._sync()
@@ -338,7 +410,7 @@ class ResultsFile:
         os.fsync(self._fh.fileno())
 
     def append(self, row: dict[str, Any]) -> None:
-        self._writer.writerow(row)
+        self._writer.writerow(self.layout.cells(row))
         self._sync()
 
     def close(self) -> None:
@@ -377,3 +449,51 @@ def _execute_ray(scenario_path: str, jobs: list[Job], address: str | None,
         if started:
             ray.shutdown()
 
+
+
+def job_failed(cells: dict[str, str]) -> bool:
+    """A job whose run failed as a whole or left tasks unfinished (the bag not completed)."""
+    return bool(cells["failure"]) or float(cells["bag_completed"]) == 0
+
+
+def point_summaries(rows: list[ResultRow], layout: Layout) -> list[dict[str, Any]]:
+    """Each point, in order: its grid values, replications, failed jobs and every metric's
+    mean and 95% CI over its replications."""
+    from schedsim.metrics import summarize
+
+    points: dict[int, list[ResultRow]] = {}
+    for row in rows:
+        points.setdefault(row.point, []).append(row)
+    out = []
+    for point in sorted(points):
+        mine = points[point]
+        metrics = {}
+        for name in METRICS:
+            s = summarize([float(r.cells[name]) for r in mine])
+            metrics[name] = {"mean": s["mean"], "ci95": s["ci95"]}
+        out.append({"point": point, "grid": {key: mine[0].cells[key] for key in layout.axes},
+                    "replications": len(mine),
+                    "jobs_failed": sum(job_failed(r.cells) for r in mine), "metrics": metrics})
+    return out
+
+
+def write_parquet(rows: list[ResultRow], layout: Layout, path: Path) -> None:
+    """The rows as Parquet (atomically): grid values as text, counts as integers."""
+    from schedsim import parquet
+    from schedsim.outputs import replacing
+
+    def cells(column: str) -> list[str]:
+        return [r.cells[column] for r in rows]
+
+    columns: list[tuple[str, str, list[Any]]] = [
+        ("point", parquet.INT, [r.point for r in rows]),
+        ("replication", parquet.INT, [r.replication for r in rows])]
+    columns += [(key, parquet.TEXT, cells(key)) for key in layout.axes]
+    columns.append(("failure", parquet.TEXT, cells("failure")))
+    for name in METRICS:
+        if name in COUNTS:  # int(float()): format 1 wrote counts as floats (200000.0)
+            columns.append((name, parquet.INT, [int(float(c)) for c in cells(name)]))
+        else:
+            columns.append((name, parquet.FLOAT, [float(c) for c in cells(name)]))
+    with replacing(path) as tmp:
+        parquet.write_table(tmp, columns)

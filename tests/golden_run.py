@@ -48,9 +48,14 @@ def _cli(argv: list[str]) -> dict[str, Any]:
         out = Path(tmp) / "summary.json"
         with contextlib.redirect_stdout(io.StringIO()) as printed:  # the tables
             rc = main([*argv, "--json", str(out)])
-        if rc != 0:
+        if rc not in (0, 3):  # 3: a job failed or left tasks unfinished (docs/cli.md)
             raise RuntimeError(f"schedsim {' '.join(argv)} exited {rc}: {printed.getvalue()}")
         data: dict[str, Any] = json.loads(out.read_text())
+    summaries = [data] if "metrics" in data else list(data.values())
+    failed = any(any(s["failure_kinds"]) or any(s["metrics"]["tasks_failed"]["values"])
+                 for s in summaries)
+    if rc != (3 if failed else 0):
+        raise RuntimeError(f"schedsim {' '.join(argv)} exited {rc} with failed={failed}")
     return data
 
 

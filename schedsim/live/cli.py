@@ -14,22 +14,20 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from schedsim.errors import InputError
-from schedsim.report import progress_bar
 
-Handler = Callable[[argparse.Namespace, Console], int]
+if TYPE_CHECKING:  # imported when a command runs: registering costs start-up nothing
+    from rich.console import Console
+    from rich.table import Table
+
+Handler = Callable[[argparse.Namespace, "Console"], int]
 DEFAULT_TIMEOUT_S = 600.0
 
 
 def register(subparsers: Any) -> dict[str, Handler]:
     """Add ``live`` and ``calibrate`` to ``subparsers``; returns {command: handler}."""
-    from schedsim.calibration.profile import DEFAULT_PROFILE
-
     live = subparsers.add_parser(
         "live", help="run a scenario for real on this host (Work Queue or Ray)",
         description="Run a scenario for real on this host: real workers run the real task "
@@ -56,7 +54,7 @@ def register(subparsers: Any) -> dict[str, Handler]:
         "beside it.")
     cal.add_argument("--quick", action="store_true",
                      help="smaller sweep and fewer live runs (under 3 minutes on 2 cores)")
-    cal.add_argument("--out", type=Path, default=DEFAULT_PROFILE, metavar="FILE",
+    cal.add_argument("--out", type=Path, metavar="FILE",
                      help="profile to write (default calibration/profiles/default.json in "
                      "the repository); raw data go beside it as NAME.task_sweep.jsonl and "
                      "NAME.live.jsonl")
@@ -80,7 +78,7 @@ def cmd_live(args: argparse.Namespace, console: Console) -> int:
     from schedsim.cli_args import load_from_args
     from schedsim.live.run import LiveRunError, check_live_scenario, run_live
     from schedsim.live.summary import live_summary
-    from schedsim.report import emit_json, print_summary
+    from schedsim.report import emit_json, print_summary, progress_bar
 
     scenario = load_from_args(args)
     check_live_scenario(scenario, args.platform)
@@ -107,9 +105,10 @@ def cmd_live(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
     from schedsim.calibration.calibrate import calibrate
+    from schedsim.calibration.profile import DEFAULT_PROFILE
     from schedsim.live.run import LiveRunError
 
-    out: Path = args.out
+    out: Path = args.out or DEFAULT_PROFILE
     if out.suffix != ".json" or out.is_dir():
         raise InputError("--out", "", "a .json file name (not a folder)", str(out))
     check_timeout(args.timeout)
@@ -138,6 +137,8 @@ def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
 
 
 def profile_table(doc: dict[str, Any]) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"task model: {doc['task']['program']} ({doc['task']['source']})")
     for col in ("tol", "a ms", "b ns/v", "cv", "R2 log", "max err", "c B/v", "d B"):
         table.add_column(col, justify="right")
@@ -151,6 +152,8 @@ def profile_table(doc: dict[str, Any]) -> Table:
 
 
 def measured_table(measured: dict[str, Any]) -> Table:
+    from rich.table import Table
+
     table = Table(title="live runs (medians)")
     for col in ("platform", "config", "reps", "makespan s", "overhead ms", "gap ms"):
         table.add_column(col, justify="right")
