@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from schedsim.cli_args import load_from_args
 from schedsim.errors import InputError, clip, one_line
 from schedsim.proportion import DEFAULT_MAX_REPLICATIONS as DEFAULT_PLAN_REPLICATIONS
 from schedsim.reader import MAX_REPLICATIONS, MAX_SEED
+from schedsim.report import escape
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -129,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
                      "per-attempt CSV, plot and trace here")
     run.add_argument("--jobs", type=_JOBS, default=1, help="replications run in parallel "
                      "(processes); results are identical to a serial run")
+    run.add_argument("--trace", metavar="WHICH",
+                     help="with --out: the replications to trace: 0 (default, trace.json), "
+                          "a list such as 0,3 (trace-3.json), all, or none")
+    run.add_argument("--trace-limit", type=_integer(1, 10**9), metavar="N",
+                     help="with --out: attempts per trace (default 10,000); a longer "
+                          "replication's trace is cut, and says so")
+    run.add_argument("--deadline", metavar="DURATION",
+                     help='with --out: draw this deadline on completions.png, e.g. "2h"')
     run.add_argument("--parquet", action="store_true", help="with --out: attempts.parquet "
                      "too (needs pyarrow: pip install 'schedsim[parquet]')")
     check = sub.add_parser("check", help="validate a scenario and show the model it resolves "
@@ -192,7 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
     rfc.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                      help="run on Ray: a local instance, or a running cluster's address")
     rfc.add_argument("--nodes", type=int, action="append", metavar="N",
-                     help="only the points of this scale (repeat); the report covers them")
+                     help="a slice: only the points of this scale (repeat); the report "
+                          "covers them (docs/rfc-at-scale.md, Slices)")
+    # The values are checked by rfc.slice_grid, which lists the valid ones.
+    for flag, axis, what in (("--task", "tasks", "task kind"), ("--sink", "sinks", "output sink"),
+                             ("--churn", "churn", "churn level"),
+                             ("--head", "heads", "head market")):
+        rfc.add_argument(flag, dest=f"slice_{axis}", action="append", metavar="NAME",
+                         help=f"a slice: only the points of this {what} (repeat; a wrong "
+                              "name lists the valid ones)")
+    rfc.add_argument("--runs-from", type=Path, metavar="DIR",
+                     help="copy the runs an earlier study left in DIR (same model version) "
+                          "instead of running them again, e.g. a slice --runs-from docs")
     val = sub.add_parser("validate", help="live runs vs the simulator on held-out configs")
     val.add_argument("--profile", type=Path, help="calibration profile (default: shipped)")
     val.add_argument("--quick", action="store_true", help="three configs, two repeats")
@@ -242,8 +263,6 @@ def emit_json(data: dict[str, Any], path: Path, console: Console) -> None:
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
-    from rich.markup import escape
-
     from schedsim import resolve
     from schedsim.runner import finite
 
@@ -332,6 +351,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from schedsim.outputs import check_folder
     from schedsim.report import print_summary, verbose, write_outputs
     from schedsim.runner import run_scenario
+    from schedsim.trace import TRACE_LIMIT
 
     out_folder(args.out)
     if args.parquet and args.out is None:
@@ -340,6 +360,13 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if args.parquet:
         _require_pyarrow()
     scenario = load_from_args(args)
+    for flag, value in (("--trace", args.trace), ("--trace-limit", args.trace_limit),
+                        ("--deadline", args.deadline)):
+        if value is not None and args.out is None:
+            raise InputError(flag, "", "--out DIR with it (it is about the files kept there)",
+                             has_value=False)
+    traces = _traces(args.trace or "0", scenario.replications)
+    deadline = _duration("--deadline", args.deadline) if args.deadline is not None else None
     if args.out:
         check_folder(args.out, "run")
     keep = args.out is not None
@@ -366,8 +393,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         emit_json(summary.data, args.json, console)
     if args.out:
         started = time.perf_counter()
-        for path in write_outputs(summary, args.out, parquet=args.parquet):
-            console.print(f"wrote {path}")
+        for path in write_outputs(summary, args.out, parquet=args.parquet, traces=traces,
+                                  trace_limit=args.trace_limit or TRACE_LIMIT, deadline=deadline,
+                                  on_note=_note):
+            console.print(f"wrote {escape(str(path))}", soft_wrap=True)
         verbose(f"wrote {args.out} in {time.perf_counter() - started:.2f} s")
     return JOB_FAILED if summary_failed(summary.data) else 0
 
@@ -383,6 +412,38 @@ def _require_pyarrow() -> None:
     from schedsim import parquet
 
     parquet.require()
+
+
+def _note(text: str) -> None:
+    sys.stderr.write(f"schedsim: {text}\n")
+
+
+def _traces(which: str, replications: int) -> list[int]:
+    """``--trace``: 0,3 / all / none, as replication numbers."""
+    text = which.strip().lower()
+    if text == "all":
+        return list(range(replications))
+    if text == "none":
+        return []
+    parts = [v.strip() for v in text.split(",")]
+    reps = [int(v) for v in parts if v.isdigit() and len(v) <= 9]
+    if len(reps) != len(parts) or any(r >= replications for r in reps):
+        raise InputError("--trace", "", f"all, none or replication numbers from 0 to "
+                         f"{replications - 1} separated by commas", which)
+    return sorted(set(reps))
+
+
+def _duration(flag: str, text: str) -> float:
+    """A duration > 0 given on the command line, or one line naming the flag."""
+    from schedsim.units import UnitError, parse_duration
+
+    try:
+        value = parse_duration(text)
+    except UnitError:
+        value = -1.0
+    if not (value > 0 and math.isfinite(value)):
+        raise InputError(flag, "", 'a duration > 0 such as "6h"', text)
+    return value
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
@@ -405,7 +466,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
         failures = [f for f in summary["failures"] if f]
         if failures:
             console.print(f"[yellow]{name}: job failed in {len(failures)} replication(s): "
-                          f"{failures[0]}[/yellow]")
+                          f"{escape(failures[0])}[/yellow]")
     if args.json:
         emit_json(data, args.json, console)
     return JOB_FAILED if any(summary_failed(s) for s in data.values()) else 0
@@ -499,7 +560,6 @@ def sweep_table(points: list[dict[str, Any]], axes: tuple[str, ...],
                 metrics: list[str]) -> object:
     """Each point's grid values and the mean ± 95% CI half-width of ``metrics``. Headers and
     cells fold onto more lines rather than being cut on a narrow terminal."""
-    from rich.markup import escape
     from rich.table import Table
 
     from schedsim.report import fmt
@@ -520,8 +580,6 @@ def sweep_table(points: list[dict[str, Any]], axes: tuple[str, ...],
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
-    from rich.markup import escape
-
     from schedsim import plan as planning
     from schedsim import plan_report
     from schedsim.outputs import StagedFiles, check_folder
@@ -588,8 +646,6 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
-    import dataclasses
-
     from schedsim import rfc, rfc_report
     from schedsim.outputs import StagedFiles
     from schedsim.report import json_text
@@ -598,13 +654,9 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
     if args.ray is not None and args.jobs > 1:
         raise InputError("--jobs", "", "1 with --ray (Ray schedules the runs itself)",
                          args.jobs)
-    grid = rfc.QUICK if args.quick else rfc.FULL
-    if args.nodes:
-        bad = [n for n in args.nodes if n not in grid.nodes]
-        if bad:
-            raise InputError("--nodes", "", "one of " + ", ".join(map(str, grid.nodes)),
-                             bad[0])
-        grid = dataclasses.replace(grid, nodes=tuple(sorted(set(args.nodes))))
+    axes = {"nodes": args.nodes or [], **{axis: getattr(args, f"slice_{axis}") or []
+                                          for axis in ("tasks", "sinks", "churn", "heads")}}
+    grid = rfc.slice_grid(rfc.QUICK if args.quick else rfc.FULL, **axes)
     with progress_bar() as progress:
         bar = progress.add_task("rfc", total=None)
 
@@ -612,17 +664,23 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
             progress.update(bar, completed=done, total=total, description=f"rfc: {done}/{total}")
 
         study = rfc.run_study(grid, args.out, workers=args.jobs, ray_address=args.ray or None,
-                              use_ray=args.ray is not None, on_job=on_job)
-    command = "schedsim rfc" + (" --quick" if args.quick else "") + "".join(
-        f" --nodes {n}" for n in (args.nodes or [])) + f" --out {args.out}"
-    text = rfc_report.report(study, "rfc-heatmaps.png", rfc.load_validation(), command,
-                             rfc.load_previous())
+                              use_ray=args.ray is not None, on_job=on_job,
+                              runs_from=args.runs_from)
+    # The command as given, less what does not change a number (--jobs, --ray).
+    words = ["schedsim", "rfc"] + (["--quick"] if args.quick else []) + [
+        word for axis, values in axes.items() for v in values
+        for word in (rfc.SLICE_FLAGS[axis], str(v))] + ["--out", str(args.out)] + (
+        ["--runs-from", str(args.runs_from)] if args.runs_from is not None else [])
+    text = rfc_report.report(study, "rfc-heatmaps.png", rfc.load_validation(),
+                             shlex.join(words), rfc.load_previous())
     with StagedFiles(args.out, ("rfc.json", "rfc-heatmaps.png", "rfc-at-scale.md")) as files:
         files.write_text("rfc.json", json_text(study))
         rfc_report.heatmaps(study["rows"], files.path("rfc-heatmaps.png"))
         files.write_text("rfc-at-scale.md", text)
-    console.print(f"{len(study['rows'])} points; wrote {args.out}/rfc-at-scale.md, "
-                  "rfc-heatmaps.png, rfc.json")
+    for line in rfc_report.summary(study):
+        console.print(escape(line), soft_wrap=True)
+    console.print(f"wrote {escape(str(args.out))}/rfc-at-scale.md, rfc-heatmaps.png, rfc.json",
+                  soft_wrap=True)
     return 0
 
 
@@ -665,7 +723,10 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     except LiveRunError as exc:  # a missing tool, a hung or crashed platform
         sys.stderr.write(f"schedsim: validate: {exc}\n")
         return 1
-    text = validation.markdown(report, "validation.png")
+    words = ["schedsim", "validate"] + (["--quick"] if args.quick else []) + (
+        ["--profile", str(args.profile)] if args.profile is not None else []) + (
+        ["--live", str(args.live)] if args.live is not None else []) + ["--out", str(args.out)]
+    text = validation.markdown(report, "validation.png", command=shlex.join(words))
     page = args.out / "validation.md"
     if page.exists():  # the scale section (validate --scale) stays
         from schedsim.scale_validation import insert_section, section_of
@@ -676,9 +737,10 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
         files.write_text("validation.json", json_text(report))
         validation.plot(report, files.path("validation.png"))
         files.write_text("validation.md", text)
-    console.print(text)
-    console.print(f"wrote {args.out}/validation.json, validation.md, validation.png, "
-                  "validation-live.jsonl")
+    for line in validation.summary(report):
+        console.print(escape(line), soft_wrap=True)
+    console.print(f"wrote {escape(str(args.out))}/validation.json, validation.md, "
+                  "validation.png, validation-live.jsonl", soft_wrap=True)
     return 0
 
 
@@ -708,14 +770,20 @@ def cmd_validate_scale(args: argparse.Namespace, console: Console) -> int:
         write_text(params_path, json_text(doc))
     report = scale_validation.validate_scale(records, scale_validation.load_params(params_path))
     report["runs"], report["params_file"] = str(runs), str(params_path)
-    section = scale_validation.markdown(report)
+    words = ["schedsim", "validate", "--scale"] + (
+        ["--scale-runs", str(args.scale_runs)] if args.scale_runs is not None else []) + (
+        ["--scale-live"] if args.scale_live else []) + (
+        ["--scale-fit"] if args.scale_fit else []) + ["--out", str(args.out)]
+    section = scale_validation.markdown(report, shlex.join(words))
     write_text(args.out / "validation-scale.json", json_text(report))
     page = args.out / "validation.md"
     old = read_text(page, "a validation page") if page.exists() else "# Validation\n"
     write_text(page, scale_validation.insert_section(old, section))
-    console.print(section)
-    console.print(f"wrote {args.out}/validation-scale.json and the scale section of "
-                  f"{args.out}/validation.md")
+    for line in scale_validation.summary(report):
+        console.print(escape(line), soft_wrap=True)
+    out = escape(str(args.out))
+    console.print(f"wrote {out}/validation-scale.json and the scale section of "
+                  f"{out}/validation.md", soft_wrap=True)
     return 0
 
 

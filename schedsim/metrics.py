@@ -5,7 +5,8 @@ outcome) to an :class:`AttemptLog`, stored column-wise in typed arrays (about 40
 attempt) so a million attempts fit in tens of megabytes; the log also keeps the running sums the
 metrics need. After the run, :data:`METRICS` names every metric in one place with its unit and
 meaning (formulas in docs/metrics.md), and :func:`summarize` turns one value per replication
-into a mean with a Student-t 95% confidence interval.
+into a mean with a Student-t 95% confidence interval. A :class:`NodeLog` keeps when each
+worker node was launched, became ready, got its reclaim notice and went (for traces and plots).
 """
 
 from __future__ import annotations
@@ -74,6 +75,35 @@ class AttemptLog:
         for i in range(len(self._task)):
             yield AttemptRecord(self._task[i], self._node[i], self._slot[i], self._start[i],
                                 self._end[i], Outcome(self._outcome[i]))
+
+
+class NodeEvent(IntEnum):
+    LAUNCHED = 0  # requested: it boots
+    READY = 1  # booted: it may take work
+    NOTICE = 2  # got its reclaim notice
+    PREEMPTED = 3  # reclaimed by churn, whether it had booted or not
+    GONE = 4  # released after it was ready, for any reason (churn, a factory's idle exit)
+
+
+class NodeRecord(NamedTuple):
+    time: float
+    node: int
+    event: NodeEvent
+
+
+class NodeLog:
+    """The lifecycle events of one replication's pool nodes, and what each node is."""
+
+    def __init__(self) -> None:
+        self.events: list[NodeRecord] = []
+        self.labels: dict[int, str] = {}  # node id -> its pool (and role, if not a worker)
+
+    def add(self, time: float, node: int, event: NodeEvent) -> None:
+        self.events.append(NodeRecord(time, node, event))
+
+    def times(self, *events: NodeEvent) -> list[float]:
+        """When any of ``events`` happened, in order."""
+        return [r.time for r in self.events if r.event in events]
 
 
 # Why a job as a whole failed (RunResult.failure_kind); None when it did not.

@@ -2,22 +2,24 @@
 
 ``--out DIR`` keeps the resolved scenario (overrides applied, every default and platform
 option in force written out), the JSON summary, one CSV row per task attempt (with
-``--parquet`` as Parquet too), a plot of completed tasks over time, and, for runs of up to
-:data:`TRACE_LIMIT` attempts, a Chrome/Perfetto trace with one track per worker slot (open it
-at ui.perfetto.dev or chrome://tracing). They are written together or not at all
-(:mod:`schedsim.outputs`). Heavy modules (rich, yaml, matplotlib) are imported by the function
-that needs them, so importing this module costs a command's start-up nothing.
+``--parquet`` as Parquet too), a plot of completed tasks over time with the churn under it
+(and the deadline, if one is given), and Chrome/Perfetto traces of the replications asked for
+(:mod:`schedsim.trace`). They are written together or not at all (:mod:`schedsim.outputs`).
+Heavy modules (rich, yaml, matplotlib) are imported by the function that needs them, so
+importing this module costs a command's start-up nothing.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from schedsim.metrics import METRICS, Outcome
+from schedsim.metrics import METRICS, NodeEvent, Outcome
 from schedsim.outputs import StagedFiles, write_text
 
 if TYPE_CHECKING:  # rich, yaml and the runner are imported when a command shows or writes
@@ -27,7 +29,7 @@ if TYPE_CHECKING:  # rich, yaml and the runner are imported when a command shows
 
     from schedsim.runner import Summary
 
-TRACE_LIMIT = 10_000
+from schedsim.trace import TRACE_LIMIT, trace_name, write_trace
 
 
 @dataclass
@@ -63,6 +65,14 @@ def verbose(text: str) -> None:
         sys.stderr.write(f"schedsim: {text}\n")
 
 
+def escape(text: str) -> str:
+    """``text`` safe to print with rich: its ``[...]`` (paths, intervals, YAML lists) shown, not
+    read as markup. rich is imported when a command prints."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def fmt(value: float | None) -> str:
     if value is None:
         return "n/a"
@@ -79,8 +89,9 @@ def fmt(value: float | None) -> str:
 def summary_table(data: dict[str, Any]) -> Table:
     from rich.table import Table
 
-    table = Table(title=f"{data['scenario']} on {data['platform']}: "
-                        f"{data['replications']} replication(s), seed {data['seed']}")
+    # Rich reads [...] as markup: a name or an interval "[n/a, n/a]" would vanish unescaped.
+    table = Table(title=escape(f"{data['scenario']} on {data['platform']}: "
+                               f"{data['replications']} replication(s), seed {data['seed']}"))
     table.add_column("metric")
     table.add_column("unit")
     table.add_column("mean", justify="right")
@@ -88,7 +99,7 @@ def summary_table(data: dict[str, Any]) -> Table:
     for name, info in METRICS.items():
         m = data["metrics"][name]
         low, high = m["ci95"]
-        table.add_row(name, info.unit, fmt(m["mean"]), f"[{fmt(low)}, {fmt(high)}]")
+        table.add_row(name, info.unit, fmt(m["mean"]), escape(f"[{fmt(low)}, {fmt(high)}]"))
     bound = data["bound"]
     table.add_section()
     table.add_row("bound: throughput", "tasks/s", fmt(bound["throughput_tasks_per_s"]),
@@ -103,8 +114,8 @@ def compare_table(data: dict[str, dict[str, Any]]) -> Table:
 
     names = list(data)
     first = data[names[0]]
-    table = Table(title=f"{first['scenario']}: " + " vs ".join(names) +
-                  f", {first['replications']} replication(s), seed {first['seed']}")
+    table = Table(title=escape(f"{first['scenario']}: " + " vs ".join(names) +
+                               f", {first['replications']} replication(s), seed {first['seed']}"))
     table.add_column("metric")
     for name in names:
         table.add_column(f"{name} (mean ± 95% CI)", justify="right")
@@ -143,7 +154,7 @@ def print_summary(data: dict[str, Any], console: Console) -> None:
     failures = [f for f in data.get("failures", []) if f]
     for reason in sorted(set(failures)):
         console.print(f"[yellow]job failed in {failures.count(reason)} replication(s): "
-                      f"{reason}[/yellow]")
+                      f"{escape(reason)}[/yellow]")
 
 
 def json_text(data: dict[str, Any]) -> str:
@@ -160,7 +171,7 @@ def emit_json(data: dict[str, Any], path: Path, console: Console) -> None:
         sys.stdout.flush()
         return
     write_json(data, path)
-    console.print(f"summary: {path}")
+    console.print(f"summary: {escape(str(path))}")
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:
@@ -171,12 +182,18 @@ def write_json(data: dict[str, Any], path: Path) -> None:
 RUN_FILES = ("scenario.resolved.yaml", "summary.json", "attempts.csv", "attempts.parquet",
              "trace.json", "completions.png")
 ATTEMPT_COLUMNS = ("replication", "task", "node", "slot", "start_s", "end_s", "outcome")
+_TRACE_FILE = re.compile(r"^trace-\d+\.json$")  # the traces of replications 1, 2, ...
 
 
-def write_outputs(summary: Summary, out: Path, parquet: bool = False) -> list[Path]:
-    """The files of :data:`RUN_FILES` this run has, renamed into ``out`` together once all
-    are written; the others (a trace an earlier, smaller run left) are removed.
-    ``parquet``: the attempts as Parquet too (:mod:`schedsim.parquet`)."""
+def write_outputs(summary: Summary, out: Path, *, parquet: bool = False,
+                  traces: Sequence[int] = (0,), trace_limit: int = TRACE_LIMIT,
+                  deadline: float | None = None,
+                  on_note: Callable[[str], None] = lambda _text: None) -> list[Path]:
+    """The files of :data:`RUN_FILES` this run has, and a trace of each replication in
+    ``traces`` (:func:`schedsim.trace.trace_name`), renamed into ``out`` together once all
+    are written; the others (a trace an earlier run left) are removed. ``parquet``: the
+    attempts as Parquet too (:mod:`schedsim.parquet`). ``on_note`` hears of each trace cut at
+    ``trace_limit`` attempts."""
     import csv
 
     import yaml
@@ -184,7 +201,10 @@ def write_outputs(summary: Summary, out: Path, parquet: bool = False) -> list[Pa
     from schedsim.resolve import resolved_mapping
 
     resolved = resolved_mapping(summary.scenario)  # every key, defaults and options in force
-    with StagedFiles(out, RUN_FILES) as files:
+    old = [p.name for p in out.glob("trace-*.json") if _TRACE_FILE.match(p.name)] \
+        if out.is_dir() else []
+    names = dict.fromkeys([*RUN_FILES, *(trace_name(r) for r in traces), *old])
+    with StagedFiles(out, names) as files:
         files.write_text("scenario.resolved.yaml", yaml.safe_dump(resolved, sort_keys=False))
         files.write_text("summary.json", json_text(summary.data))
         with files.path("attempts.csv").open("w", newline="", encoding="utf-8") as fh:
@@ -196,10 +216,15 @@ def write_outputs(summary: Summary, out: Path, parquet: bool = False) -> list[Pa
                                      f"{rec.end:.6f}", rec.outcome.name.lower()])
         if parquet:
             write_attempts_parquet(summary, files.path("attempts.parquet"))
-        first = summary.results[0].log
-        if 0 < len(first) <= TRACE_LIMIT:
-            write_trace(summary, files.path("trace.json"))
-        plot_completions(summary, files.path("completions.png"))
+        info = {"scenario": summary.scenario.name, "platform": summary.scenario.platform.type,
+                "seed": summary.scenario.seed}
+        for rep in traces:
+            name = trace_name(rep)
+            cut = write_trace(summary.results[rep], files.path(name), replication=rep,
+                              limit=trace_limit, info=info)
+            if cut is not None:
+                on_note(cut.text(name))
+        plot_completions(summary, files.path("completions.png"), deadline)
     return files.written
 
 
@@ -217,36 +242,63 @@ def write_attempts_parquet(summary: Summary, path: Path) -> None:
     parquet.write_table(path, list(zip(ATTEMPT_COLUMNS, kinds, cols, strict=True)))
 
 
-def write_trace(summary: Summary, path: Path) -> None:
-    """Chrome trace-event format: one process per node, one thread per slot (replication 0)."""
-    events: list[dict[str, Any]] = []
-    for rec in summary.results[0].log:
-        events.append({"name": f"task {rec.task}", "cat": rec.outcome.name.lower(), "ph": "X",
-                       "ts": rec.start * 1e6, "dur": (rec.end - rec.start) * 1e6,
-                       "pid": rec.node, "tid": rec.slot,
-                       "args": {"outcome": rec.outcome.name.lower()}})
-    path.write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ms"}),
-                    encoding="utf-8")
+def duration_text(seconds: float) -> str:
+    """A duration as a person says it: 2 h, 90 min, 45 s."""
+    for unit, size in (("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
 
 
-def plot_completions(summary: Summary, path: Path) -> None:
-    """Completed tasks over simulated time, one line per replication."""
+def plot_completions(summary: Summary, path: Path, deadline: float | None = None) -> None:
+    """Completed tasks over simulated time, one line per replication, the deadline as a
+    vertical line; under it, each replication's reclaim notices and preemptions."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    churn = [(r.nodes.times(NodeEvent.NOTICE), r.nodes.times(NodeEvent.PREEMPTED))
+             if r.nodes is not None else ([], []) for r in summary.results]
+    has_churn = any(n or p for n, p in churn)
+    reps = len(summary.results)
+    if has_churn:
+        fig, (ax, strip) = plt.subplots(
+            2, 1, sharex=True, figsize=(7, 4.6 + 0.08 * min(reps, 20)),
+            gridspec_kw={"height_ratios": [4, 1 + 0.1 * min(reps, 20)]})
+    else:
+        fig, ax = plt.subplots(figsize=(7, 4))
     for rep, result in enumerate(summary.results):
         ends = sorted(rec.end for rec in result.log if rec.outcome == Outcome.DONE)
         if ends:
             ax.step(ends, range(1, len(ends) + 1), where="post", label=f"replication {rep}",
                     linewidth=1)
-    ax.set_xlabel("simulated time (s)")
+    if deadline is not None:
+        ax.axvline(deadline, color="crimson", linestyle="--", linewidth=1.2,
+                   label=f"deadline ({duration_text(deadline)})")
     ax.set_ylabel("tasks completed")
     ax.set_title(f"{summary.scenario.name} on {summary.scenario.platform.type}")
-    if len(summary.results) <= 10:
+    if reps <= 10 or deadline is not None:
         ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    bottom = ax
+    if has_churn:
+        for k, (label, marker, colour) in enumerate((("reclaim notice", "|", "orange"),
+                                                     ("preempted", "x", "black"))):
+            xs = [t for times in churn for t in times[k]]
+            ys = [rep for rep, times in enumerate(churn) for _ in times[k]]
+            if xs:
+                strip.scatter(xs, ys, marker=marker, s=40, color=colour, linewidths=0.9,
+                              label=f"{label} ({len(xs):,})")
+        if deadline is not None:
+            strip.axvline(deadline, color="crimson", linestyle="--", linewidth=1.2)
+        strip.set_ylim(-0.7, reps - 0.3)
+        strip.set_yticks(range(reps) if reps <= 10 else [0, reps - 1])
+        strip.set_ylabel("replication", fontsize="small")
+        strip.invert_yaxis()
+        strip.legend(fontsize="x-small", loc="upper right", ncol=2)
+        bottom = strip
+    bottom.set_xlabel("simulated time (s)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -16,10 +16,17 @@ then moved to the ends of their ranges together, once in Work Queue's favour and
 Ray's; a verdict that holds at both corners is robust. Where one does not, the parameters of
 the flipping corner are moved one at a time at one point of that region to name those that
 flip it.
+
+A slice (:func:`slice_grid`: some scales, task kinds, sinks, churn levels or head markets)
+runs the same jobs as the study has for those points, so its rows equal the study's; it
+writes its own report, and never into a folder holding an unsliced study's report
+(:func:`check_slice_folder`). ``runs_from`` reads another folder's runs, made by the same
+model, instead of running them again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import json
@@ -33,6 +40,7 @@ from typing import Any
 import yaml
 
 from schedsim.calibration.profile import default_profile_path, load_profile
+from schedsim.errors import InputError
 from schedsim.metrics import METRICS, summarize
 from schedsim.outputs import check_folder, folder_lock, read_bytes, read_text, write_text
 from schedsim.scenario import parse_scenario
@@ -163,6 +171,7 @@ class Grid:
     only: tuple[tuple[Any, ...], ...] = field(default=())  # if set: just these points
     # The previous report's points (nodes, n) to rerun step by step (attribution_jobs).
     attribution: tuple[tuple[int, int], ...] = ()
+    sliced: tuple[str, ...] = ()  # the axes a slice restricted (slice_grid); () for a study
 
 
 @dataclass(frozen=True)
@@ -212,6 +221,33 @@ def grid_points(grid: Grid, every: bool = False) -> list[Point]:
             if every or feasible(point):
                 points.append(point)
     return points
+
+
+# The axes a slice may restrict (Grid fields) and their command-line flags.
+SLICE_FLAGS = {"nodes": "--nodes", "tasks": "--task", "sinks": "--sink", "churn": "--churn",
+               "heads": "--head"}
+
+
+def slice_grid(grid: Grid, **axes: list[Any]) -> Grid:
+    """``grid`` restricted to the values given for some of :data:`SLICE_FLAGS`; a value the
+    grid does not have is one line naming its flag. The previous report's points stay only
+    where the slice keeps their region (no churn, head on demand, outputs to the manager),
+    at the slice's scales."""
+    changes: dict[str, Any] = {}
+    for name, values in axes.items():
+        if not values:
+            continue
+        flag, have = SLICE_FLAGS[name], getattr(grid, name)
+        bad = [v for v in values if v not in have]
+        if bad:
+            raise InputError(flag, "", "one of " + ", ".join(map(str, have)), bad[0])
+        changes[name] = tuple(v for v in have if v in values)  # the grid's order
+    if not changes:
+        return grid
+    sliced = dataclasses.replace(grid, **changes, sliced=tuple(changes))
+    keeps = "none" in sliced.churn and "on_demand" in sliced.heads and "manager" in sliced.sinks
+    return dataclasses.replace(sliced, attribution=tuple(
+        a for a in grid.attribution if keeps and a[0] in sliced.nodes))
 
 
 def link_floor_s(point: Point) -> float:
@@ -325,20 +361,62 @@ def jobs_for(grid: Grid, runs: list[tuple[Point, Variant]], params: list[Param])
 
 
 def run_study(grid: Grid, out: Path, *, workers: int = 1, ray_address: str | None = None,
-              use_ray: bool = False, on_job: Callable[[int, int], None] = lambda _d, _t: None
-              ) -> dict[str, Any]:
+              use_ray: bool = False, on_job: Callable[[int, int], None] = lambda _d, _t: None,
+              runs_from: Path | None = None) -> dict[str, Any]:
     """Run (or resume) every job the grid needs and return the analysed study.
 
     Phase 1 runs every point at nominal values and at both corners; phase 2 moves one
-    parameter at a time at one point of each region whose verdict a corner flipped.
+    parameter at a time at one point of each region whose verdict a corner flipped. Jobs
+    whose rows ``runs_from`` holds (another study's folder) are copied, not run.
     """
     check_folder(out, "rfc")
+    cache = read_cache(runs_from) if runs_from is not None else {}
     with folder_lock(out, "rfc-runs.lock", "rfc study"):
-        return _study(grid, out, workers, ray_address, use_ray, on_job)
+        if grid.sliced:
+            check_slice_folder(out)
+        return _study(grid, out, workers, ray_address, use_ray, on_job, cache)
+
+
+REPORT_JSON = "rfc.json"
+
+
+def check_slice_folder(out: Path) -> None:
+    """A slice writes its own report: it is refused where it would replace an unsliced
+    study's (the runs alone it could share: a job's row is the same in both)."""
+    path = out / REPORT_JSON
+    if not path.is_file():
+        return
+    try:
+        sliced = json.loads(read_text(path, "a study's report")).get("grid", {}).get("sliced")
+    except (json.JSONDecodeError, AttributeError):
+        sliced = None
+    if not sliced:
+        raise InputError(f"--out {out}", "", f"a folder without a whole study's report (its "
+                         f"{REPORT_JSON} is one, which a slice would replace); give the slice "
+                         "another --out, and --runs-from this folder to reuse its runs",
+                         has_value=False)
+
+
+Cache = dict[tuple[tuple[str, ...], int], dict[str, str]]
+
+
+def read_cache(folder: Path) -> Cache:
+    """The runs of another study's folder, by (overrides, replication), if the same model
+    made them; else one line naming ``--runs-from``."""
+    results = folder / "rfc-runs.csv"
+    stamp = results.with_suffix(".fingerprint")
+    if not results.is_file() or not stamp.is_file():
+        raise InputError(f"--runs-from {folder}", "", "a folder holding rfc-runs.csv and "
+                         "rfc-runs.fingerprint (an rfc study's --out)", has_value=False)
+    if read_text(stamp, "a model fingerprint").strip() != model_fingerprint():
+        raise InputError(f"--runs-from {folder}", "", "runs made by this model version (its "
+                         "rfc-runs.fingerprint differs: the model changed since they ran)",
+                         has_value=False)
+    return done_rows(results)
 
 
 def _study(grid: Grid, out: Path, workers: int, ray_address: str | None, use_ray: bool,
-           on_job: Callable[[int, int], None]) -> dict[str, Any]:
+           on_job: Callable[[int, int], None], cache: Cache) -> dict[str, Any]:
     base = out / "rfc-base.yaml"
     text = base_scenario_text()
     if not base.is_file() or read_text(base, "the study's base scenario") != text:
@@ -350,12 +428,12 @@ def _study(grid: Grid, out: Path, workers: int, ray_address: str | None, use_ray
     phase1 = jobs_for(grid, [(p, v) for p in points for v in variants(p)], params)
     # The previous report's points do not depend on this grid's results: they run with it.
     runs = _run_jobs(phase1 + attribution_jobs(grid), base, results, workers, ray_address,
-                     use_ray, on_job)
+                     use_ray, on_job, cache)
     study = analyse(grid, points, params, runs, base)
     phase2 = sensitivity_runs(study, params)
     if phase2:
         runs.update(_run_jobs(jobs_for(grid, phase2, params), base, results, workers,
-                              ray_address, use_ray, on_job))
+                              ray_address, use_ray, on_job, cache))
         study = analyse(grid, points, params, runs, base)
     study["not_run"] = [{"point": p.label(), "nodes": p.nodes, "task": p.task,
                          "sink": p.sink, "link_floor_h": link_floor_s(p) / 3600}
@@ -384,7 +462,7 @@ def model_fingerprint() -> str:
 _NOT_MODEL = {"__init__.py", "__main__.py", "cli.py", "rfc.py", "rfc_report.py", "report.py",
               "plan.py", "sweep.py", "pool.py", "outputs.py", "interrupt.py", "estimate.py",
               "ray_cluster.py", "validation.py", "scale_matrix.py", "scale_validation.py",
-              "verdict.py", "cli_args.py", "completion.py", "parquet.py"}
+              "verdict.py", "cli_args.py", "completion.py", "parquet.py", "trace.py"}
 
 
 def _runs_the_model(path: Path) -> bool:
@@ -415,15 +493,26 @@ def _check_fingerprint(results: Path) -> None:
 
 
 def _run_jobs(jobs: list[Job], base: Path, results: Path, workers: int,
-              ray_address: str | None, use_ray: bool, on_job: Callable[[int, int], None]
-              ) -> dict[tuple[str, ...], list[dict[str, str]]]:
-    """Run the jobs not yet in ``results``; every job's rows, by its overrides."""
+              ray_address: str | None, use_ray: bool, on_job: Callable[[int, int], None],
+              cache: Cache | None = None) -> dict[tuple[str, ...], list[dict[str, str]]]:
+    """Run the jobs not yet in ``results`` (copying those ``cache`` holds); every job's
+    rows, by its overrides."""
     have = done_rows(results)
     todo = [j for j in jobs if (j.overrides, j.replication) not in have]
     total, done = len(jobs), len(jobs) - len(todo)
     on_job(done, total)
     sink = ResultsFile(results)
     try:
+        if cache:
+            copied = [j for j in todo if (j.overrides, j.replication) in cache]
+            todo = [j for j in todo if (j.overrides, j.replication) not in cache]
+            for job in copied:
+                row = dict(cache[(job.overrides, job.replication)], point=str(job.point))
+                sink.append(row)
+                have[(job.overrides, job.replication)] = row
+            done += len(copied)
+            on_job(done, total)
+
         def finished(row: dict[str, Any]) -> None:
             nonlocal done
             sink.append(row)
@@ -541,7 +630,8 @@ def analyse(grid: Grid, points: list[Point], params: list[Param],
             row[f"{key}_bound"] = _finite(float(b["throughput_tasks_per_s"]))
         row["why"] = mechanism(row)
         out_rows.append(row)
-    return {"grid": {k: v for k, v in grid.__dict__.items()},
+    # A study's rfc.json has no "sliced" key: it reads as it did before slices existed.
+    return {"grid": {k: v for k, v in grid.__dict__.items() if k != "sliced" or v},
             "params": [p.__dict__ for p in params], "rows": out_rows}
 
 

@@ -77,31 +77,65 @@ def _median(values: list[float]) -> float:
     return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
 
 
+CORE = ("throughput", "cost", "out_of_retries")
+
+
+def _holds(rows: list[dict[str, Any]]) -> tuple[int, int, int, int]:
+    """Points where the RFC's recommendation holds, where Work Queue is strictly better on
+    a core verdict (and robustly so), and where the verdicts are mixed."""
+    holds = [r for r in rows if all(r["winners"][v] != "ray" for v in CORE)]
+    better = [r for r in holds if any(r["winners"][v] == "workqueue" for v in CORE)]
+    steady = [r for r in better if all(robust(r, v) for v in CORE)]
+    mixed = [r for r in rows if r not in holds and "workqueue" in
+             (r["winners"][v] for v in CORE)]
+    return len(holds), len(better), len(steady), len(mixed)
+
+
+def _verdicts(rows: list[dict[str, Any]]
+              ) -> list[tuple[str, int, Counter[str], dict[str, int]]]:
+    """Per verdict: its title, the points that have it, the wins and the robust wins."""
+    out = []
+    for verdict, title in VERDICTS:
+        have = [r for r in rows if verdict in r["winners"]]
+        if have:
+            sure = {w: sum(1 for r in have if r["winners"][verdict] == w and robust(r, verdict))
+                    for w in ("workqueue", "ray", TIE)}
+            out.append((title, len(have), _count(have, verdict), sure))
+    return out
+
+
+def summary(study: dict[str, Any]) -> list[str]:
+    """A few plain lines for the terminal: the answer's counts, not the report."""
+    rows = study["rows"]
+    n = len(rows)
+    holds, better, steady, mixed = _holds(rows)
+    lines = [f"{n} points: the RFC's recommendation holds at {holds} (Work Queue strictly "
+             f"better at {better}, {steady} robust) and fails at {n - holds} ({mixed} mixed)."]
+    for title, have, c, sure in _verdicts(rows):
+        lines.append(f"  {title} ({have} points): Work Queue {c['workqueue']}, Ray {c['ray']}, "
+                     f"tie {c[TIE]} (robust: {sure['workqueue']}, {sure['ray']}, "
+                     f"{sure[TIE]})")
+    skipped = study.get("not_run", [])
+    if skipped:
+        lines.append(f"  not run: {len(skipped)} points no platform could finish within the "
+                     f"{HORIZON_S / 3600:g} h horizon")
+    return lines
+
+
 def answer(rows: list[dict[str, Any]]) -> list[str]:
     """The verdict in words, each count taken from the rows."""
     lines: list[str] = []
     n = len(rows)
-    core = ("throughput", "cost", "out_of_retries")
-    holds = [r for r in rows if all(r["winners"][v] != "ray" for v in core)]
-    better = [r for r in holds if any(r["winners"][v] == "workqueue" for v in core)]
-    steady = [r for r in better if all(robust(r, v) for v in core)]
-    mixed = [r for r in rows if r not in holds and "workqueue" in
-             (r["winners"][v] for v in core)]
+    holds, better, steady, mixed = _holds(rows)
     lines.append(f"**Where the RFC's recommendation holds** (Work Queue at least as good on "
                  f"throughput, cost and tasks out of retries, Ray at its default retries): "
-                 f"{len(holds)} of {n} points; Work Queue strictly better on one of them at "
-                 f"{len(better)} ({len(steady)} robust). **Where it fails** (Ray better on one "
-                 f"of them): {n - len(holds)} points, of which {len(mixed)} are mixed (Ray "
+                 f"{holds} of {n} points; Work Queue strictly better on one of them at "
+                 f"{better} ({steady} robust). **Where it fails** (Ray better on one "
+                 f"of them): {n - holds} points, of which {mixed} are mixed (Ray "
                  "faster or cheaper, Work Queue losing fewer tasks).")
     lines.append("")
-    for verdict, title in VERDICTS:
-        have = [r for r in rows if verdict in r["winners"]]
-        if not have:
-            continue
-        c = _count(have, verdict)
-        sure = {w: sum(1 for r in have if r["winners"][verdict] == w and robust(r, verdict))
-                for w in ("workqueue", "ray", TIE)}
-        lines.append(f"- **{title.capitalize()}** ({len(have)} of {n} points): Work Queue "
+    for title, have, c, sure in _verdicts(rows):
+        lines.append(f"- **{title.capitalize()}** ({have} of {n} points): Work Queue "
                      f"better at {c['workqueue']} ({sure['workqueue']} robust), Ray at "
                      f"{c['ray']} ({sure['ray']} robust), tie at {c[TIE]} ({sure[TIE]} "
                      "robust).")
@@ -223,8 +257,13 @@ def report(study: dict[str, Any], plot_name: str, validation: dict[str, Any] | N
                    "either platform.", ""]
     template = Template(files("schedsim").joinpath("templates", "rfc-at-scale.md")
                         .read_text(encoding="utf-8"))
+    sliced = study["grid"].get("sliced")
+    scope = " (a slice of the study: " + "; ".join(
+        f"{axis} " + ", ".join(f"{v:,}" if isinstance(v, int) else str(v)
+                               for v in study["grid"][axis]) for axis in sliced) + \
+        ")" if sliced else ""
     return template.substitute(
-        command=command, tasks=tasks, link=LINK, summary_bytes=SUMMARY_BYTES,
+        command=command, scope=scope, tasks=tasks, link=LINK, summary_bytes=SUMMARY_BYTES,
         horizon_h=f"{HORIZON_S / 3600:g}",
         throughput_margin=f"{THROUGHPUT_MARGIN.relative:.0%}",
         failed_share=f"{FAILED_SHARE:.0%}", answer="\n".join(answer(rows)),
@@ -297,48 +336,95 @@ def validation_lines(validation: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+# The heatmaps' panels: the row's value, its title, its colourbar label, the verdict it
+# shows, and whether it is a ratio (a log scale centred on 1) or a share (centred on 0).
+PANELS = (("throughput_ratio", "Throughput", "Work Queue / Ray throughput\n"
+           "(> 1: Work Queue faster)", "throughput", True),
+          ("cost_ratio", "Cost per task", "Ray / Work Queue cost per task\n"
+           "(> 1: Work Queue cheaper)", "cost", True),
+          ("retry_gap", "Tasks out of retries", "(Ray - Work Queue) out of retries / tasks\n"
+           "(> 0: Work Queue loses fewer)", "out_of_retries", False))
+RATIO_SPAN = 4.0  # the ratio colours saturate at 1/4 and 4
+GAP_SPAN = 0.2  # the share colours at -20% and +20%
+SHORT = {"workqueue": "WQ", "ray": "Ray", TIE: "tie"}
+
+
+def _panel_value(row: dict[str, Any], key: str) -> float:
+    if key == "retry_gap":
+        return (row["ray_out_of_retries"] - row["wq_out_of_retries"]) / row["tasks"]
+    value = row[key]
+    return float(value) if value else math.nan
+
+
 def heatmaps(rows: list[dict[str, Any]], path: Path) -> None:
-    """WQ/Ray throughput, Ray/WQ cost and the out-of-retries gap, per region and scale."""
+    """WQ/Ray throughput, Ray/WQ cost and the out-of-retries gap, per region and scale. One
+    colour meaning in every panel: orange is better for Work Queue, purple for Ray, white
+    even (a ratio of 1, a gap of 0), grey a point not run (or n/a: no task completed on one
+    side); each cell shows its value and its verdict (the winner by the study's rule, or a
+    tie)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.colors import LogNorm, Normalize
 
     regions = [g for g, _ in _groups(rows, ("task", "sink", "churn", "glue", "head"))]
     nodes = sorted({r["nodes"] for r in rows})
-    panels = [("throughput_ratio", "throughput, WQ / Ray (log2)", True),
-              ("cost_ratio", "cost per task, Ray / WQ (log2)", True),
-              ("retry_gap", "tasks out of retries, (Ray - WQ) / tasks", False)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels),
-                                                      1.2 + 0.38 * len(regions)),
-                             squeeze=False, sharey=True)
-    for j, (key, title, log) in enumerate(panels):
-        grid = np.full((len(regions), len(nodes)), np.nan)
+    cmap = plt.get_cmap("PuOr_r").with_extremes(bad="#d9d9d9")
+    fig, axes = plt.subplots(1, len(PANELS), squeeze=False, sharey=True, figsize=(
+        3.0 + 1.35 * len(nodes) * len(PANELS), 2.2 + 0.42 * len(regions)), layout="constrained")
+    for j, (key, title, label, verdict, ratio) in enumerate(PANELS):
+        values = np.full((len(regions), len(nodes)), np.nan)
+        winners: dict[tuple[int, int], str] = {}
+        run: set[tuple[int, int]] = set()
         for r in rows:
-            y, x = regions.index((r["task"], r["sink"], r["churn"], r["glue"], r["head"])), \
-                nodes.index(r["nodes"])
-            if key == "retry_gap":
-                v = (r["ray_out_of_retries"] - r["wq_out_of_retries"]) / r["tasks"]
-            else:
-                v = r[key] if r[key] else math.nan
-            grid[y, x] = math.log2(v) if log and v and v > 0 else (v if not log else math.nan)
+            y = regions.index((r["task"], r["sink"], r["churn"], r["glue"], r["head"]))
+            x = nodes.index(r["nodes"])
+            run.add((y, x))
+            v = _panel_value(r, key)
+            values[y, x] = v if not ratio or v > 0 else math.nan
+            if verdict in r["winners"]:
+                winners[(y, x)] = SHORT[r["winners"][verdict]]
+        norm = LogNorm(1 / RATIO_SPAN, RATIO_SPAN) if ratio else Normalize(-GAP_SPAN, GAP_SPAN)
         ax = axes[0][j]
-        span = 2.0 if log else 0.2
-        im = ax.imshow(grid, cmap="PuOr_r", vmin=-span, vmax=span, aspect="auto")
+        im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto")
         for y in range(len(regions)):
             for x in range(len(nodes)):
-                if np.isfinite(grid[y, x]):
-                    v = 2 ** grid[y, x] if log else grid[y, x]
-                    dark = abs(grid[y, x]) > 0.6 * span  # white on the deep colours
-                    ax.text(x, y, f"{v:.2f}" if log else f"{v:.1%}", ha="center",
-                            va="center", fontsize=8, color="white" if dark else "black")
-        ax.set_xticks(range(len(nodes)), [f"{k:,}" for k in nodes])
-        ax.set_xlabel("nodes")
-        ax.set_title(title, fontsize=10)
-        fig.colorbar(im, ax=ax, shrink=0.8, label="> 0: better for Work Queue (orange)")
-    axes[0][0].set_yticks(range(len(regions)), [_region_label(g) for g in regions], fontsize=8)
-    fig.suptitle("Work Queue against Ray: orange favours Work Queue, purple Ray")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+                v = values[y, x]
+                if not np.isfinite(v):  # no task completed on one side, or not run
+                    ax.text(x, y, "n/a" if (y, x) in run else "not run", ha="center",
+                            va="center", fontsize=7, color="#555555")
+                    continue
+                red, green, blue, _ = cmap(norm(v))
+                dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
+                text = f"{v:.2f}" if ratio else "0" if not v else \
+                    f"{v:+.1%}" if abs(v) >= 0.001 else f"{v:+.2%}"
+                if (y, x) in winners:
+                    text += f" {winners[(y, x)]}"
+                ax.text(x, y, text, ha="center", va="center", fontsize=8,
+                        color="white" if dark else "black")
+        ax.set_xticks(range(len(nodes)), [f"{k:,}" for k in nodes], fontsize=9)
+        ax.set_xlabel("nodes", fontsize=9)
+        ax.set_title(title, fontsize=11)
+        ax.set_xticks(np.arange(-0.5, len(nodes)), minor=True)
+        ax.set_yticks(np.arange(-0.5, len(regions)), minor=True)
+        ax.grid(which="minor", color="white", linewidth=1.5)
+        ax.tick_params(which="minor", length=0)
+        bar = fig.colorbar(im, ax=ax, orientation="horizontal", location="bottom",
+                           shrink=0.9, pad=0.02, aspect=30, extend="both")
+        bar.set_label(label, fontsize=9)
+        if ratio:
+            ticks = [1 / RATIO_SPAN, 0.5, 1.0, 2.0, RATIO_SPAN]
+            bar.ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            bar.set_ticks(ticks, labels=[f"{t:g}" for t in ticks])
+        else:
+            ticks = [-GAP_SPAN, -GAP_SPAN / 2, 0.0, GAP_SPAN / 2, GAP_SPAN]
+            bar.set_ticks(ticks, labels=[f"{t:+.0%}" if t else "0" for t in ticks])
+        bar.ax.tick_params(labelsize=8)
+    axes[0][0].set_yticks(range(len(regions)), [_region_label(g) for g in regions], fontsize=9)
+    fig.suptitle("Work Queue against Ray by region and scale: orange favours Work Queue, "
+                 "purple Ray, white is even; grey was not run. Each cell: value, winner",
+                 fontsize=11)
+    fig.savefig(path, dpi=150)
     plt.close(fig)

@@ -154,12 +154,21 @@ SECTION_BEGIN = "<!-- scale-validation: begin (schedsim validate --scale --out d
 SECTION_END = "<!-- scale-validation: end -->"
 
 
-def markdown(report: dict[str, Any]) -> str:
-    """The section of docs/validation.md on the scale matrix."""
+def _shown(path: str) -> str:
+    """A file of this repository by its path in it, any other as given."""
+    try:
+        return Path(path).resolve().relative_to(RECORDS.parents[2]).as_posix()
+    except ValueError:
+        return path
+
+
+def markdown(report: dict[str, Any], command: str) -> str:
+    """The section of docs/validation.md on the scale matrix, written by ``command`` from
+    the runs and parameters the report names."""
     lines = [SECTION_BEGIN, "## At scale: the waiting-task matrix", "",
-             "Written by `schedsim validate --scale --out docs` from the live runs recorded in "
-             "`calibration/scale/matrix-live.jsonl` and the scale parameters in "
-             "`calibration/scale/params.json` (docs/models.md, Scale parameters). Each point "
+             f"Written by `{command}` from the live runs recorded in "
+             f"`{_shown(report['runs'])}` and the scale parameters in "
+             f"`{_shown(report['params_file'])}` (docs/models.md, Scale parameters). Each point "
              "runs the waiting task (`workload.task: wait`, lognormal, cv 0.3), so the "
              "manager or driver, not the tasks, binds; live error = (simulated - live) / "
              "live of the mean over the repeats; spread = (max - min) / mean of the live "
@@ -194,6 +203,19 @@ def markdown(report: dict[str, Any]) -> str:
             f"{'pass' if h['pass'] else 'fail'} | {ceiling} |")
     lines += ["", f"Failed live runs recorded: {report['failed_runs']}.", "", GAPS, SECTION_END]
     return "\n".join(lines) + "\n"
+
+
+def summary(report: dict[str, Any]) -> list[str]:
+    """A few plain lines for the terminal: each platform's held-out errors and verdict."""
+    lines = []
+    for platform, s in report["overall"].items():
+        h = s["held_out"]
+        if h.get("configs"):
+            lines.append(f"{platform} ({h['configs']} held out): median abs error "
+                         f"{_abs_pct(h['median_abs_error'])}, P95 {_abs_pct(h['p95_abs_error'])}"
+                         f": {'pass' if h['pass'] else 'fail'}")
+    lines.append(f"failed live runs recorded: {report['failed_runs']}")
+    return lines
 
 
 def insert_section(page: str, section: str) -> str:

@@ -14,7 +14,7 @@ tasks finished so far while it runs.
 from __future__ import annotations
 
 import gc
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +22,9 @@ import simpy
 
 from schedsim.bound import throughput_bound
 from schedsim.distributions import Draws
-from schedsim.metrics import FAILURE_KINDS, AttemptLog
+from schedsim.metrics import FAILURE_KINDS, AttemptLog, NodeEvent, NodeLog
 from schedsim.model.churn import Churn
-from schedsim.model.cluster import Cluster
+from schedsim.model.cluster import Cluster, Node
 from schedsim.model.engine import Engine
 from schedsim.model.host import SharedHost
 from schedsim.model.network import Network
@@ -48,6 +48,7 @@ class RunResult:
     log: AttemptLog
     events: int
     failure_kind: str | None = None  # one of metrics.FAILURE_KINDS when the job failed
+    nodes: NodeLog | None = None  # node lifecycle events, kept with the attempt records
 
 
 class Simulation:
@@ -87,6 +88,27 @@ class Simulation:
         self.cluster.on_gone.append(self._changed)
         self.watch = Watch(self, progress, progress_interval)
         self.env.on_bucket = self.watch.poll
+        self.nodes = self._record_nodes() if keep_records else None
+
+    def _record_nodes(self) -> NodeLog:
+        """Node events for traces and plots: hooks that only write down, so a run with them
+        makes the same numbers as one without."""
+        log, env = NodeLog(), self.env
+
+        def hook(event: NodeEvent) -> Callable[[Node], None]:
+            return lambda node: log.add(env.now, node.id, event)
+
+        def launched(node: Node) -> None:
+            log.labels[node.id] = node.pool if node.role == "worker" \
+                else f"{node.pool}, {node.role}"
+            log.add(env.now, node.id, NodeEvent.LAUNCHED)
+
+        self.cluster.on_launch.append(launched)
+        self.cluster.on_ready.append(hook(NodeEvent.READY))
+        self.cluster.on_notice.append(hook(NodeEvent.NOTICE))
+        self.cluster.on_gone.append(hook(NodeEvent.GONE))
+        self.churn.on_preempted.append(hook(NodeEvent.PREEMPTED))
+        return log
 
     def _changed(self, _node: object = None) -> None:
         self._last_change = self.env.now
@@ -167,7 +189,7 @@ class Simulation:
             gc.unfreeze()
         self.watch.done()
         return RunResult(self.measure(), self.failure, self.log, _event_count(env),
-                         self.failure_kind)
+                         self.failure_kind, self.nodes)
 
     def measure(self) -> dict[str, float]:
         end = self.env.now if self.end is None else self.end

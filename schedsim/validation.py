@@ -306,8 +306,8 @@ def pct(x: float | None) -> str:
 METHOD = """\
 # Validation
 
-This file is written by `schedsim validate --out docs` (add `--quick` for the small matrix);
-edit the text in `schedsim/validation.py`, not here.
+This file was written by `$command` (`schedsim validate --out docs` runs the full matrix,
+`--quick` the small one); edit the text in `schedsim/validation.py`, not here.
 
 ## Method
 - Configurations that calibration never used (task count, n, tolerance, 1 to 2 workers, one
@@ -379,8 +379,10 @@ edit the text in `schedsim/validation.py`, not here.
 """
 
 
-def markdown(report: dict[str, Any], plot_name: str | None = None) -> str:
-    lines = [METHOD, "## Latest results", "",
+def markdown(report: dict[str, Any], plot_name: str | None = None, *, command: str) -> str:
+    """The page: the method, the table of configurations, the summary per platform.
+    ``command`` is the command that wrote it."""
+    lines = [METHOD.replace("$command", command), "## Latest results", "",
              "| platform | config | tasks x n | workers | live makespan | simulated | error "
              "| latency MAPE | KS | platform model alone |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -408,6 +410,19 @@ def markdown(report: dict[str, Any], plot_name: str | None = None) -> str:
     if plot_name:
         lines += ["", f"![simulated vs live makespan]({plot_name})"]
     return "\n".join(lines) + "\n"
+
+
+def summary(report: dict[str, Any]) -> list[str]:
+    """A few plain lines for the terminal: each platform's errors and verdict."""
+    lines = []
+    for platform, o in report["overall"].items():
+        lines.append(f"{platform} ({o['configs']} held out): median abs makespan error "
+                     f"{100 * o['median_abs_error']:.1f}%, P95 {100 * o['p95_abs_error']:.1f}% "
+                     f"({o['bias']}): {'pass' if o['pass'] else 'FAIL'}")
+    ratio = report["rfc_ratio_wq_over_ray"]
+    lines.append(f"RFC run, Work Queue / Ray makespan: live {ratio['live']:.2f}, simulated "
+                 f"{ratio['simulated']:.2f}, RFC {ratio['rfc']:.2f}")
+    return lines
 
 
 def plot(report: dict[str, Any], path: Path) -> None:

@@ -153,9 +153,13 @@ def test_cli_runs_one_slice(tmp_path: Path) -> None:
                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "rfc-at-scale.md").read_text()
-    assert "--quick --nodes 20" in text
+    assert f"Written by `schedsim rfc --quick --nodes 20 --out {tmp_path}` (a slice of the " \
+        "study: nodes 20)" in text
     every = text.split("## Every point")[1]
     assert "\n| 20 |" in every and "\n| 2000 |" not in every
+    # The terminal gets the answer's counts and the files, not the report.
+    assert "2 points: the RFC's recommendation holds at" in proc.stdout
+    assert "|" not in proc.stdout and "**" not in proc.stdout and "## " not in proc.stdout
     bad = subprocess.run([sys.executable, "-m", "schedsim", "rfc", "--quick", "--nodes", "7",
                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "--nodes" in bad.stderr and "Traceback" not in bad.stderr
@@ -207,5 +211,104 @@ def test_the_fingerprint_covers_the_model_code_only() -> None:
                  "runner.py", "watch.py", "calibration/profile.py"):
         assert rfc._runs_the_model(Path(name)), name
     for name in ("cli.py", "cli_args.py", "sweep.py", "outputs.py", "live/run.py",
-                 "calibration/fit.py", "calibration/scale_fit.py", "rfc_report.py"):
+                 "calibration/fit.py", "calibration/scale_fit.py", "rfc_report.py", "trace.py"):
         assert not rfc._runs_the_model(Path(name)), name
+
+
+def test_a_slice_restricts_its_axes_and_names_a_bad_value() -> None:
+    one = rfc.slice_grid(rfc.FULL, nodes=[1000], churn=["notice"])
+    assert (one.nodes, one.churn, one.sliced) == ((1000,), ("notice",), ("nodes", "churn"))
+    assert one.attribution == ()  # the previous report's points have no churn
+    scale = rfc.slice_grid(rfc.FULL, nodes=[1000, 100])
+    assert scale.nodes == (100, 1000)
+    assert scale.attribution and {n for n, _ in scale.attribution} == {100, 1000}
+    assert rfc.slice_grid(rfc.FULL) == rfc.FULL
+    with pytest.raises(InputError) as info:
+        rfc.slice_grid(rfc.QUICK, churn=["zone"])
+    assert info.value.line == "--churn: expected one of none, abrupt, got 'zone'"
+
+
+def _rows(folder: Path) -> dict[tuple[str, str], dict[str, str]]:
+    with (folder / "rfc-runs.csv").open(newline="") as fh:
+        return {(r["overrides"], r["replication"]): {k: v for k, v in r.items() if k != "point"}
+                for r in csv.DictReader(fh)}
+
+
+def test_a_slice_gives_the_study_rows_and_keeps_out_of_its_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from schedsim.report import json_text
+
+    study = rfc.run_study(TINY, tmp_path / "all")
+    (tmp_path / "all" / "rfc.json").write_text(json_text(study))
+    before = (tmp_path / "all" / "rfc-runs.csv").read_bytes()
+    part = rfc.slice_grid(TINY, tasks=["long"])
+    with pytest.raises(InputError) as info:  # it would replace the whole study's report
+        rfc.run_study(part, tmp_path / "all")
+    assert info.value.line.startswith(f"--out {tmp_path / 'all'}: expected a folder without")
+    alone = rfc.run_study(part, tmp_path / "alone")
+    assert [r["task"] for r in alone["rows"]] == ["long"]
+    assert alone["rows"] == [r for r in study["rows"] if r["task"] == "long"]
+    assert _rows(tmp_path / "alone").items() <= _rows(tmp_path / "all").items()
+
+    def nothing_to_run(_base: str, jobs: list[Any], **_kwargs: Any) -> None:
+        assert not jobs, "every run of the slice was in the cache"
+
+    monkeypatch.setattr(rfc, "execute", nothing_to_run)
+    cached = rfc.run_study(part, tmp_path / "cached", runs_from=tmp_path / "all")
+    assert cached == alone
+    assert (tmp_path / "all" / "rfc-runs.csv").read_bytes() == before  # read, not written
+    (tmp_path / "all" / "rfc-runs.fingerprint").write_text("another model\n")
+    with pytest.raises(InputError) as info:
+        rfc.run_study(part, tmp_path / "other", runs_from=tmp_path / "all")
+    assert info.value.line.startswith(f"--runs-from {tmp_path / 'all'}: expected runs made by")
+
+
+def test_a_slice_report_says_what_it_covers_and_the_terminal_gets_counts() -> None:
+    study = {"grid": {"nodes": [1000], "churn": ["notice"], "sliced": ["nodes", "churn"]},
+             "rows": [], "params": []}
+    text = rfc_report.report(study, "h.png", None, "schedsim rfc --nodes 1000 --churn notice")
+    assert "Written by `schedsim rfc --nodes 1000 --churn notice` (a slice of the study: " \
+        "nodes 1,000; churn notice); edit" in text
+    whole = rfc_report.report({**study, "grid": {"nodes": [1000]}}, "h.png", None, "x")
+    assert "Written by `x`; edit" in whole
+
+
+def _heat_row(nodes: int, task: str, ratio: float, gap: int, win: str) -> dict[str, Any]:
+    return {"nodes": nodes, "task": task, "sink": "storage", "churn": "none", "glue": "-",
+            "head": "on_demand", "tasks": 100, "throughput_ratio": ratio, "cost_ratio": ratio,
+            "wq_out_of_retries": 0, "ray_out_of_retries": gap,
+            "winners": {"throughput": win, "cost": win, "out_of_retries": TIE}}
+
+
+def test_heatmaps_centre_their_colours_on_even_and_label_every_cell(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One colour meaning: a ratio of 1 and a gap of 0 sit at the middle (white) of the
+    diverging map, the bars say which side is Work Queue's, a cell shows its value and
+    winner, and a point not run is marked, not left white like a tie."""
+    from matplotlib.figure import Figure
+
+    figures: list[Figure] = []
+    save = Figure.savefig
+
+    def keep(fig: Figure, *args: Any, **kwargs: Any) -> None:
+        figures.append(fig)
+        save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    rows = [_heat_row(100, "short", 0.5, 0, "ray"), _heat_row(1000, "short", 1.0, 0, TIE),
+            _heat_row(100, "long", 2.0, 10, "workqueue")]
+    rfc_report.heatmaps(rows, tmp_path / "h.png")
+    (fig,) = figures
+    images = [im for ax in fig.axes for im in ax.get_images()]
+    assert len(images) == 3
+    assert [float(im.norm(1.0)) for im in images[:2]] == [0.5, 0.5]
+    assert float(images[2].norm(0.0)) == 0.5
+    assert float(images[0].norm(2.0)) > 0.5 > float(images[0].norm(0.5))  # symmetric in log
+    assert float(images[0].norm(2.0)) + float(images[0].norm(0.5)) == pytest.approx(1.0)
+    labels = " ".join(ax.get_xlabel() for ax in fig.axes)
+    assert "> 1: Work Queue faster" in labels and "> 1: Work Queue cheaper" in labels
+    assert "> 0: Work Queue loses fewer" in labels
+    cells = [t.get_text() for t in fig.axes[0].texts]
+    assert cells.count("not run") == 1 and "0.50 Ray" in cells and "2.00 WQ" in cells
+    assert "1.00 tie" in cells
+    assert "+10.0% tie" in [t.get_text() for t in fig.axes[2].texts]

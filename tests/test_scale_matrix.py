@@ -181,7 +181,8 @@ def test_scale_section_replaces_only_itself() -> None:
     assert insert_section("# V2\n", section_of(out) or "") == "# V2\n\n" + new
 
 
-def test_validate_scale_cli_compares_recorded_runs(tmp_path: Path) -> None:
+def test_validate_scale_cli_compares_recorded_runs(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     from schedsim.cli import main
 
     runs = tmp_path / "runs.jsonl"
@@ -192,6 +193,12 @@ def test_validate_scale_cli_compares_recorded_runs(tmp_path: Path) -> None:
     assert main(["validate", "--scale", "--scale-runs", str(runs), "--out", str(out)]) == 0
     page = (out / "validation.md").read_text()
     assert "## At scale: the waiting-task matrix" in page and "| ray | ray-40-1s |" in page
+    # The section names the command and the runs it was made from; the terminal gets the
+    # verdicts, not the section.
+    assert f"Written by `schedsim validate --scale --scale-runs {runs} --out {out}` from the " \
+        f"live runs recorded in `{runs}`" in page
+    printed = capsys.readouterr().out
+    assert "ray (1 held out): median abs error" in printed and "|" not in printed
     report = json.loads((out / "validation-scale.json").read_text())
     assert [r["label"] for r in report["points"]] == ["ray-1-1s", "ray-40-1s"]
     # Scale flags without --scale: one line, status 2.

@@ -47,7 +47,7 @@ def test_pipeline_end_to_end(tmp_path: Path) -> None:
     assert report["rfc_ratio_wq_over_ray"]["rfc"] == 1.78
     validation.plot(report, tmp_path / "v.png")
     assert (tmp_path / "v.png").read_bytes()[:4] == b"\x89PNG"
-    text = validation.markdown(report, "v.png")
+    text = validation.markdown(report, "v.png", command="schedsim validate --test")
     assert "| workqueue | tiny |" in text and "RFC run" in text
     # The live runs were recorded: validating again against them makes no live run and
     # finds the same live makespans and, with the same profile and seeds, the same errors.
@@ -87,3 +87,27 @@ def test_cli_writes_the_report_files(tmp_path: Path, monkeypatch: pytest.MonkeyP
         is False
     assert "FAIL" in (tmp_path / "validation.md").read_text()
     assert (tmp_path / "validation.png").exists()
+
+
+def test_cli_prints_a_summary_not_the_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """The terminal gets each platform's verdict and the paths, brackets and all; the page
+    names the command that wrote it."""
+    fake = {"configs": [{"config": "c", "platform": p, "tasks": 1, "n": 1e5, "workers": 1,
+                         "held_out": True, "live_makespan_s": 1.0, "live_makespan_sd": 0.0,
+                         "sim_makespan_s": 1.1, "sim_makespan_sd": 0.0,
+                         "relative_error": 0.1, "latency_mape": 0.1, "latency_ks": 0.2}
+                        for p in validation.PLATFORMS],
+            "overall": {p: validation.overall([0.1]) for p in validation.PLATFORMS},
+            "rfc_ratio_wq_over_ray": {"rfc": 1.78, "live": 0.2, "simulated": 0.3},
+            "tolerance": {"median": 0.05, "p95": 0.15}}
+    monkeypatch.setattr(validation, "validate", lambda *a, **k: fake)
+    out = tmp_path / "[docs]"
+    assert main(["validate", "--quick", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "## " not in printed and "|" not in printed  # not the markdown page
+    assert "ray (1 held out): median abs makespan error 10.0%" in printed
+    assert f"{out}/validation.json" in printed
+    page = (out / "validation.md").read_text()
+    assert f"written by `schedsim validate --quick --out '{out}'`" in page
+    assert "![simulated vs live makespan](validation.png)" in page

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from schedsim.errors import InputError
+from schedsim.report import escape
 
 if TYPE_CHECKING:  # imported when a command runs: registering costs start-up nothing
     from rich.console import Console
@@ -97,7 +98,7 @@ def cmd_live(args: argparse.Namespace, console: Console) -> int:
     data = live_summary(scenario, args.platform, results)
     print_summary(data, console)
     for reason in sorted({i for r in data["live"]["replications"] for i in r["ignored"]}):
-        console.print(f"[yellow]ignored by a live run: {reason}[/yellow]")
+        console.print(f"[yellow]ignored by a live run: {escape(reason)}[/yellow]")
     if args.json:
         emit_json(data, args.json, console)
     return 0
@@ -117,7 +118,7 @@ def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
 
         doc = refit(out, console)
         console.print(measured_table(doc.get("measured", {})))
-        console.print(f"profile: {out} (platform overheads refitted)")
+        console.print(f"profile: {escape(str(out))} (platform overheads refitted)")
         return 0
     try:
         doc = calibrate(out, quick=args.quick, console=console, live=args.live,
@@ -132,14 +133,14 @@ def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
     measured = doc.get("measured", {})
     if measured:
         console.print(measured_table(measured))
-    console.print(f"profile: {out} ({doc['mode']}, {doc['elapsed_s']:.0f} s)")
+    console.print(f"profile: {escape(str(out))} ({doc['mode']}, {doc['elapsed_s']:.0f} s)")
     return 0
 
 
 def profile_table(doc: dict[str, Any]) -> Table:
     from rich.table import Table
 
-    table = Table(title=f"task model: {doc['task']['program']} ({doc['task']['source']})")
+    table = Table(title=escape(f"task model: {doc['task']['program']} ({doc['task']['source']})"))
     for col in ("tol", "a ms", "b ns/v", "cv", "R2 log", "max err", "c B/v", "d B"):
         table.add_column(col, justify="right")
     for m in doc["task"]["models"]:

@@ -36,6 +36,7 @@ class Churn:
                            for s in specs if s.lifetime is not None}
         self._streams = streams
         self.preemptions = 0
+        self.on_preempted: list[Callable[[Node], None]] = []  # after the node is removed
         # A platform that provisions replacements itself (Ray's autoscaler) takes over here.
         self.replacer: Callable[[Node], None] | None = None
         # Lifetimes are drawn at launch, in launch order, so the k-th node of a pool gets the
@@ -101,6 +102,8 @@ class Churn:
         self._drawn.pop(node.id, None)
         self.cluster.remove(node)
         self.preemptions += 1
+        for hook in self.on_preempted:
+            hook(node)
         spec = self.specs[node.pool]
         if spec.replace and self.replacer is not None:
             self.replacer(node)

@@ -145,9 +145,9 @@ class Worker:
     task's steps read of its node (id, speed, the cores an attempt holds), so that they touch
     the worker and not the node: at 100k nodes every object touched is a likely cache miss."""
 
-    __slots__ = ("node", "slots", "free", "connected", "open", "dead", "notified", "draining",
+    __slots__ = ("node", "slots", "connected", "open", "dead", "notified", "draining",
                  "has_exe", "running", "idle_since", "node_id", "speed", "cores", "tries",
-                 "active")
+                 "active", "free_slots")
 
     def __init__(self, node: Node, slots: int, cores: int) -> None:
         self.node = node
@@ -155,7 +155,9 @@ class Worker:
         self.speed = node.speed
         self.cores = cores  # the cores each of its attempts holds
         self.slots = slots
-        self.free = 0
+        # Which of its slots (cores, or task_cores apiece) are free, for the attempt log
+        # and traces: a stack, lowest index on top. Which slot a task takes changes nothing.
+        self.free_slots: list[int] = []
         self.connected = False
         self.open = False  # connected and not draining: may be sent tasks
         self.dead = False  # the node is gone, whether or not the manager knows
@@ -171,11 +173,13 @@ class Worker:
 class Attempt:
     """One dispatch of a task to a worker."""
 
-    __slots__ = ("task", "worker", "start", "exec_start", "exec_time", "active", "ran", "run")
+    __slots__ = ("task", "worker", "slot", "start", "exec_start", "exec_time", "active", "ran",
+                 "run")
 
-    def __init__(self, task: Task, worker: Worker, start: float) -> None:
+    def __init__(self, task: Task, worker: Worker, slot: int, start: float) -> None:
         self.task = task
         self.worker = worker
+        self.slot = slot  # which of the worker's slots it holds
         self.start = start
         self.exec_start = -1.0
         self.exec_time = 0.0  # the worker's launch of the task plus its run on this node
@@ -341,7 +345,7 @@ class WorkQueuePlatform(Platform):
             attempt.stop()  # the node, and the task's process with it, is gone
             if attempt.exec_start >= 0 and attempt.active:
                 # The work is lost now; the manager learns of it later.
-                self.sim.log.add(attempt.task[0], node.id, 0, attempt.start, now,
+                self.sim.log.add(attempt.task[0], node.id, attempt.slot, attempt.start, now,
                                  Outcome.PREEMPTED, worker.cores)
                 attempt.exec_start = -2.0  # already logged
         # The next keepalive check comes up to an interval after the loss, and the worker
@@ -378,8 +382,8 @@ class WorkQueuePlatform(Platform):
                 continue
             attempt.active = False
             if attempt.exec_start != -2.0:
-                self.sim.log.add(attempt.task[0], worker.node.id, 0, attempt.start, now,
-                                 Outcome.PREEMPTED, worker.cores)
+                self.sim.log.add(attempt.task[0], worker.node.id, attempt.slot, attempt.start,
+                                 now, Outcome.PREEMPTED, worker.cores)
             if counts:
                 self._retry(attempt.task)
             else:
@@ -427,7 +431,7 @@ class WorkQueuePlatform(Platform):
         self.connections.append(self.env.now)
         worker.idle_since = self.env.now
         worker.has_exe = False  # a new connection starts with an empty cache
-        worker.free = worker.slots
+        worker.free_slots = list(range(worker.slots - 1, -1, -1))
         self._free.extend([worker] * worker.slots)
 
     def _pull(self) -> Job | None:
@@ -443,8 +447,7 @@ class WorkQueuePlatform(Platform):
         worker = free.popleft()
         task = wl.take()
         assert task is not None
-        worker.free -= 1
-        attempt = Attempt(task, worker, self.env._now)
+        attempt = Attempt(task, worker, worker.free_slots.pop(), self.env._now)
         worker.running.add(attempt)
         size = wl.input_size
         if not worker.has_exe:
@@ -504,11 +507,11 @@ class WorkQueuePlatform(Platform):
             worker.idle_since = now
         self._exec_sum += attempt.exec_time
         self._exec_n += 1
-        self.sim.log.add(attempt.task[0], worker.node_id, 0, attempt.start, now, DONE,
+        self.sim.log.add(attempt.task[0], worker.node_id, attempt.slot, attempt.start, now, DONE,
                          worker.cores)
         self.sim.task_completed()
+        worker.free_slots.append(attempt.slot)
         if worker.open:
-            worker.free += 1
             self._free.append(worker)
 
     def _fast_abort(self, attempt: Attempt) -> None:
@@ -519,10 +522,10 @@ class WorkQueuePlatform(Platform):
             attempt.active = False
             worker = attempt.worker
             worker.running.discard(attempt)
-            self.sim.log.add(attempt.task[0], worker.node.id, 0, attempt.start, self.env.now,
-                             Outcome.CANCELLED, worker.cores)
+            self.sim.log.add(attempt.task[0], worker.node.id, attempt.slot, attempt.start,
+                             self.env.now, Outcome.CANCELLED, worker.cores)
             self.sim.workload.requeue(attempt.task)
-            worker.free += 1
+            worker.free_slots.append(attempt.slot)
             if worker.open:
                 self._free.append(worker)
             self.server.wake()
