@@ -281,8 +281,8 @@ def sweep_table(results: Path, axes: list[tuple[str, list[str]]]) -> object:
     """Mean makespan, throughput and cost per point, with 95% CIs."""
     from rich.table import Table
 
-    from schedsim.metrics import summarize
-    from schedsim.report import fmt
+    from schedsim.metrics import summarize_metric
+    from schedsim.report import fmt, interval
     from schedsim.sweep import read_results
 
     points: dict[int, list[dict[str, str]]] = {}
@@ -300,10 +300,10 @@ def sweep_table(results: Path, axes: list[tuple[str, list[str]]]) -> object:
         values = {o.partition("=")[0]: o.partition("=")[2] for o in overrides[point]}
         cells = [values.get(key, "") for key, _ in axes]
         for name in ("makespan_s", "throughput_tasks_per_s", "cost_usd", "tasks_failed"):
-            s = summarize([float(r[name]) for r in rows])
+            s = summarize_metric(name, [float(r[name]) for r in rows])
             ci: list[float] = s["ci95"]  # type: ignore[assignment]
             mean: float = s["mean"]  # type: ignore[assignment]
-            cells.append(f"{fmt(mean)} ± {fmt((ci[1] - ci[0]) / 2)}")
+            cells.append(f"{fmt(mean)} {interval(ci[0], ci[1])}")
         table.add_row(*cells)
     return table
 
