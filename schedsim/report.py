@@ -86,6 +86,11 @@ def fmt(value: float | None) -> str:
     return f"{value:.4g}"
 
 
+def interval(low: float | None, high: float | None) -> str:
+    """``[low, high]`` for a rich table (escaped: ``[n/a, n/a]`` would read as markup)."""
+    return escape(f"[{fmt(low)}, {fmt(high)}]")
+
+
 def summary_table(data: dict[str, Any]) -> Table:
     from rich.table import Table
 
@@ -99,7 +104,7 @@ def summary_table(data: dict[str, Any]) -> Table:
     for name, info in METRICS.items():
         m = data["metrics"][name]
         low, high = m["ci95"]
-        table.add_row(name, info.unit, fmt(m["mean"]), escape(f"[{fmt(low)}, {fmt(high)}]"))
+        table.add_row(name, info.unit, fmt(m["mean"]), interval(low, high))
     bound = data["bound"]
     table.add_section()
     table.add_row("bound: throughput", "tasks/s", fmt(bound["throughput_tasks_per_s"]),
@@ -118,7 +123,8 @@ def compare_table(data: dict[str, dict[str, Any]]) -> Table:
                                f", {first['replications']} replication(s), seed {first['seed']}"))
     table.add_column("metric")
     for name in names:
-        table.add_column(f"{name} (mean ± 95% CI)", justify="right")
+        # The interval of a bounded metric is not symmetric (docs/metrics.md): both ends.
+        table.add_column(f"{name} (mean [95% CI])", justify="right")
     for name in names[1:]:
         table.add_column(f"{name}/{names[0]}", justify="right")
     table.add_column("better")
@@ -127,8 +133,7 @@ def compare_table(data: dict[str, dict[str, Any]]) -> Table:
         for name in names:
             m = data[name]["metrics"][metric]
             low, high = m["ci95"]
-            half = (high - low) / 2 if low is not None and high is not None else None
-            cells.append(f"{fmt(m['mean'])} ± {fmt(half)}")
+            cells.append(f"{fmt(m['mean'])} {interval(low, high)}")
         base = first["metrics"][metric]["mean"]
         for name in names[1:]:
             other = data[name]["metrics"][metric]["mean"]

@@ -41,7 +41,7 @@ import yaml
 
 from schedsim.calibration.profile import default_profile_path, load_profile
 from schedsim.errors import InputError
-from schedsim.metrics import METRICS, summarize
+from schedsim.metrics import METRICS, summarize_metric
 from schedsim.outputs import check_folder, folder_lock, read_bytes, read_text, write_text
 from schedsim.scenario import parse_scenario
 from schedsim.sweep import Job, ResultsFile, done_rows, execute
@@ -462,7 +462,8 @@ def model_fingerprint() -> str:
 _NOT_MODEL = {"__init__.py", "__main__.py", "cli.py", "rfc.py", "rfc_report.py", "report.py",
               "plan.py", "sweep.py", "pool.py", "outputs.py", "interrupt.py", "estimate.py",
               "ray_cluster.py", "validation.py", "scale_matrix.py", "scale_validation.py",
-              "verdict.py", "cli_args.py", "completion.py", "parquet.py", "trace.py"}
+              "verdict.py", "cli_args.py", "completion.py", "parquet.py", "trace.py",
+              "api.py"}
 
 
 def _runs_the_model(path: Path) -> bool:
@@ -540,7 +541,7 @@ def _size(overrides: tuple[str, ...]) -> int:
 # ------------------------------------------------------------------ analysis
 
 def _summary(rows: list[dict[str, str]]) -> dict[str, Any]:
-    return {"metrics": {m: summarize([float(r[m]) for r in rows]) for m in METRICS},
+    return {"metrics": {m: summarize_metric(m, [float(r[m]) for r in rows]) for m in METRICS},
             "failures": sorted({r["failure"].split(" at ")[0] for r in rows if r["failure"]})}
 
 

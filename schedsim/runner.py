@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from schedsim.metrics import METRICS, summarize
+from schedsim.metrics import METRICS, summarize_metric
 from schedsim.pool import ProcessPool, report
 from schedsim.pool import run as run_jobs
 from schedsim.resolve import provenance
@@ -102,7 +102,7 @@ def summary_json(scenario: Scenario, runs: list[dict[str, float]], bound: dict[s
                  platform: str | None = None,
                  kinds: list[str | None] | None = None) -> dict[str, Any]:
     """The summary contract (docs/metrics.md) from one metrics dict per replication."""
-    metrics = {name: summarize([run[name] for run in runs]) for name in METRICS}
+    metrics = {name: summarize_metric(name, [run[name] for run in runs]) for name in METRICS}
     return finite({
         "scenario": scenario.name,
         "platform": platform or scenario.platform.type,

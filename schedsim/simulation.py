@@ -207,7 +207,9 @@ class Simulation:
             "wasted_core_s": self.log.wasted_core_s,
             "cost_usd": cost,
             "cost_per_1k_tasks_usd": 1000.0 * cost / wl.completed if wl.completed else float("nan"),
-            "worker_utilization": self.log.busy_core_s / ready_core_s if ready_core_s else 0.0,
+            "compute_utilization": self.log.compute_core_s / ready_core_s
+            if ready_core_s else 0.0,
+            "held_utilization": self.log.held_core_s / ready_core_s if ready_core_s else 0.0,
             "job_failed": 1.0 if self.failure else 0.0,
             "tasks_out_of_retries": float(self.out_of_retries),
             "bag_completed": 1.0 if wl.completed == wl.total else 0.0,

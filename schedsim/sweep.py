@@ -459,7 +459,7 @@ def job_failed(cells: dict[str, str]) -> bool:
 def point_summaries(rows: list[ResultRow], layout: Layout) -> list[dict[str, Any]]:
     """Each point, in order: its grid values, replications, failed jobs and every metric's
     mean and 95% CI over its replications."""
-    from schedsim.metrics import summarize
+    from schedsim.metrics import summarize_metric
 
     points: dict[int, list[ResultRow]] = {}
     for row in rows:
@@ -469,7 +469,7 @@ def point_summaries(rows: list[ResultRow], layout: Layout) -> list[dict[str, Any
         mine = points[point]
         metrics = {}
         for name in METRICS:
-            s = summarize([float(r.cells[name]) for r in mine])
+            s = summarize_metric(name, [float(r.cells[name]) for r in mine])
             metrics[name] = {"mean": s["mean"], "ci95": s["ci95"]}
         out.append({"point": point, "grid": {key: mine[0].cells[key] for key in layout.axes},
                     "replications": len(mine),

@@ -26,7 +26,7 @@ GOLDEN_DIR = REPO / "tests" / "golden"
 # Per replication; the derived metrics (throughput, cost per 1k, 0/1 flags) follow from these.
 PINNED = ("makespan_s", "tasks_completed", "tasks_failed", "tasks_out_of_retries",
           "task_attempts", "preemptions", "nodes_launched", "wasted_core_s", "cost_usd",
-          "worker_utilization")
+          "held_utilization", "compute_utilization")
 
 Replications = list[dict[str, Any]]  # one {metric: value, "failure_kind": ...} per replication
 

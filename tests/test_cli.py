@@ -20,7 +20,7 @@ from .conftest import CONTRACT, REPO
 CONTRACT_FILE = REPO / "scenarios" / "contract-example.yaml"
 REQUIRED = ["makespan_s", "throughput_tasks_per_s", "tasks_completed", "tasks_failed",
             "task_attempts", "preemptions", "wasted_core_s", "cost_usd",
-            "cost_per_1k_tasks_usd", "worker_utilization"]
+            "cost_per_1k_tasks_usd", "compute_utilization", "held_utilization"]
 
 
 def schedsim(*args: str) -> subprocess.CompletedProcess[str]:

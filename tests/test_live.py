@@ -79,7 +79,7 @@ def check_result(result: LiveResult, tasks: int) -> None:
         assert a.node >= 0 and a.slot >= 0
         assert 0 < a.detail["task_total_s"] <= a.end_s - a.start_s + CLOCKS_S
         assert a.detail["bytes_out"] > 0
-    assert 0 < m["worker_utilization"] <= 1.0
+    assert 0 < m["compute_utilization"] <= m["held_utilization"] <= 1.0
     assert_nothing_left(result.sessions)
 
 

@@ -186,7 +186,7 @@ RUN_ROW = ["0", "0", json.dumps(["workload.tasks=10", "platform.type=ray"]), ""]
 @pytest.mark.parametrize("header,row,words", [
     (COLUMNS[:-1], RUN_ROW[:-1], "line 1: expected the header of a results file"),
     (["x" + COLUMNS[0]] + COLUMNS[1:], RUN_ROW, "line 1: expected the header"),
-    (COLUMNS, RUN_ROW[:-2], "line 2: expected a results row of 20 cells"),
+    (COLUMNS, RUN_ROW[:-2], f"line 2: expected a results row of {len(COLUMNS)} cells"),
     (COLUMNS, RUN_ROW[:1] + ["x"] + RUN_ROW[2:], "line 2 replication: expected an integer"),
     (COLUMNS, RUN_ROW[:2] + ["5"] + RUN_ROW[3:], "line 2 overrides: expected a JSON list"),
     (COLUMNS, RUN_ROW[:2] + ["[1]"] + RUN_ROW[3:], "line 2 overrides: expected a JSON list"),

@@ -256,7 +256,7 @@ def bad_cell(column: str, value: str) -> Callable[[list[str]], list[str]]:
     (bad_cell("point", "x"), "line 3 point: expected an integer >= 0, got 'x'"),
     (bad_cell("replication", "1.5"), "line 3 replication: expected an integer >= 0"),
     (bad_cell("makespan_s", "abc"), "line 3 makespan_s: expected a number, got 'abc'"),
-    (lambda cells: cells[:-2], "line 3: expected a results row of 20 cells"),
+    (lambda cells: cells[:-2], "line 3: expected a results row of 21 cells"),
     (bad_cell("point", "7"), "line 3: expected a point of this sweep (0 to 1), got"),
     (bad_cell("workload.tasks", "99"), "line 3: expected point 0 of this sweep with overrides "
      "['workload.tasks=50'], got ['workload.tasks=99']"),

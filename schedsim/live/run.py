@@ -353,7 +353,8 @@ def _measure(scenario: Scenario, live: LivePlatform, cluster: Cluster, churn: Ch
     """The simulator's metrics (schedsim.metrics.METRICS), from what the run measured."""
     completed = live.completed
     failed = scenario.workload.tasks - completed
-    busy = math.fsum(max(0.0, min(a.end_s, end) - max(a.start_s, 0.0)) for a in attempts)
+    held = math.fsum(max(0.0, min(a.end_s, end) - max(a.start_s, 0.0)) for a in attempts)
+    computed = math.fsum(_run_time(a, end) for a in attempts)
     wasted = math.fsum(max(0.0, a.end_s - a.start_s) for a in attempts if a.outcome != "done")
     cost = cluster.cost(end)
     ready_core_s = cluster.ready_core_seconds(end)
@@ -368,7 +369,8 @@ def _measure(scenario: Scenario, live: LivePlatform, cluster: Cluster, churn: Ch
         "wasted_core_s": wasted,
         "cost_usd": cost,
         "cost_per_1k_tasks_usd": 1000.0 * cost / completed if completed else float("nan"),
-        "worker_utilization": busy / ready_core_s if ready_core_s > 0 else 0.0,
+        "compute_utilization": computed / ready_core_s if ready_core_s > 0 else 0.0,
+        "held_utilization": held / ready_core_s if ready_core_s > 0 else 0.0,
         "job_failed": 1.0 if failure else 0.0,
         # A live run has no retry limit of its own and no horizon: what failed, failed.
         "tasks_out_of_retries": float(failed) if not failure else 0.0,
@@ -376,3 +378,12 @@ def _measure(scenario: Scenario, live: LivePlatform, cluster: Cluster, churn: Ch
         "job_lost_manager": 0.0,
         "job_hit_horizon": 1.0 if kind == "horizon" else 0.0,
     }
+
+
+def _run_time(a: LiveAttempt, end: float) -> float:
+    """Seconds the attempt's process ran, as the platform measured it (Work Queue's execute
+    time, the Ray task's process time); an attempt cut short has no such measure: its span."""
+    measured = a.detail.get("execute_s", a.detail.get("process_s"))
+    if measured is not None:
+        return max(0.0, float(measured))
+    return max(0.0, min(a.end_s, end) - max(a.start_s, 0.0))

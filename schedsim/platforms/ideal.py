@@ -16,13 +16,19 @@ from typing import TYPE_CHECKING, Any
 from schedsim.metrics import DONE, Outcome
 from schedsim.model.cluster import Node
 from schedsim.model.engine import Entry, call_later
-from schedsim.model.network import Link, Transfer
+from schedsim.model.network import NOT_DUE, Link, Transfer
 from schedsim.model.workload import Task
 from schedsim.platforms.base import Platform
 from schedsim.reader import Reader
 
 if TYPE_CHECKING:
     from schedsim.simulation import Simulation
+
+
+# Slot.run_start when no run is under way (before it, or once counted), and when the run is
+# folded into the input transfer's delivery (it began at the transfer's due time minus the run).
+NOT_RUNNING = -1.0
+IN_TRANSFER = -2.0
 
 
 def read_config(r: Reader, _defaults: None = None) -> None:
@@ -36,7 +42,7 @@ class Slot:
     its node (id, speed, network paths, whether it takes tasks), so that they touch the slot
     and not the node: at 100k nodes every object touched is a likely cache miss."""
 
-    __slots__ = ("index", "task", "start", "pending", "idle", "ready", "node_id",
+    __slots__ = ("index", "task", "start", "run_start", "pending", "idle", "ready", "node_id",
                  "speed", "path_to_node", "path_to_manager")
 
     def __init__(self, node: Node, index: int, path_to_node: tuple[Link, ...],
@@ -44,6 +50,7 @@ class Slot:
         self.index = index
         self.task: Task | None = None
         self.start = 0.0
+        self.run_start = NOT_RUNNING  # when its task's process began to run (compute time)
         self.pending: Transfer | Entry | None = None  # what the slot waits for
         self.idle = False  # waiting in the idle FIFO for a requeued task
         self.ready = True  # its node is ready (not notified, not gone): it takes tasks
@@ -69,6 +76,7 @@ class IdealPlatform(Platform):
         # Bound once: these run once or twice per task.
         self._take = sim.workload.take
         self._log = sim.log.add
+        self._attempts = sim.log
         self._completed = sim.task_completed
         # Callbacks bound once (an attribute read of a method makes a new bound method):
         # they ride on every task's timers and transfers.
@@ -92,14 +100,25 @@ class IdealPlatform(Platform):
         for slot in node.data or ():
             slot.idle = slot.ready = False
             pending, slot.pending = slot.pending, None
+            task = slot.task
+            if task is not None:
+                self._cut_run(slot, task, pending)
             if isinstance(pending, Transfer):
                 pending.cancel()
-            task = slot.task
             if task is not None:
                 slot.task = None
                 self.sim.log.add(task[0], node.id, slot.index, slot.start, self.env.now,
                                  Outcome.PREEMPTED)
                 self._requeue(task)
+
+    def _cut_run(self, slot: Slot, task: Task, pending: Transfer | Entry | None) -> None:
+        """The node is lost under a task: the part of its run done so far was computed."""
+        start = slot.run_start
+        if start == IN_TRANSFER and isinstance(pending, Transfer) and pending.due != NOT_DUE:
+            start = pending.due - task[1] / slot.speed
+        if start >= 0.0 and self.env.now > start:
+            self._attempts.compute_core_s += self.env.now - start
+        slot.run_start = NOT_RUNNING
 
     def _requeue(self, task: Task) -> None:
         self.sim.workload.requeue(task)
@@ -121,10 +140,11 @@ class IdealPlatform(Platform):
             self._idle.append(slot)
             return
         slot.task = task
-        slot.start = self.env._now
+        slot.start = now = self.env._now
         if self._in:  # (a network)
             if self._host is None:
                 # The input's arrival and the run time that follows are one event.
+                slot.run_start = IN_TRANSFER
                 slot.pending = Transfer(self.env, slot.path_to_node, self._in,
                                         self._latency + task[1] / slot.speed,
                                         self._cb_ran, slot)
@@ -134,11 +154,13 @@ class IdealPlatform(Platform):
         elif self._host is not None:
             self._on_host(slot)
         else:
+            slot.run_start = now
             slot.pending = call_later(self.env, task[1] / slot.speed, self._timed, slot)
 
     def _on_host(self, slot: Slot) -> None:
         """The task runs as CPU work on the shared host (cancelled if its node is lost)."""
         assert self._host is not None and slot.task is not None
+        slot.run_start = self.env._now
         slot.pending = self._host.run(slot.task[1] / slot.speed, self._ran, slot)
 
     def _timed(self, slot: Slot) -> None:
@@ -148,6 +170,10 @@ class IdealPlatform(Platform):
 
     def _ran(self, slot: Slot) -> None:
         """The task ran; send its output back."""
+        start = slot.run_start
+        self._attempts.compute_core_s += self.env._now - start if start >= 0.0 else \
+            slot.task[1] / slot.speed  # type: ignore[index]  # (a task is running)
+        slot.run_start = NOT_RUNNING
         if self._out:  # (a network)
             slot.pending = Transfer(self.env, slot.path_to_manager, self._out, self._latency,
                                     self._cb_returned, slot)

@@ -35,7 +35,7 @@ from simpy.events import NORMAL
 from schedsim.metrics import DONE, Outcome
 from schedsim.model.cluster import Node
 from schedsim.model.engine import call_later
-from schedsim.model.network import Link, Transfer
+from schedsim.model.network import NOT_DUE, Link, Transfer
 from schedsim.model.server import Job, SerialServer
 from schedsim.model.workload import Task
 from schedsim.platforms.base import Platform, RetryBudget, defaults_in_force, read_placement
@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 
 DRIVER_PATTERNS = ("batched", "get_in_loop")
 SUBMIT_BATCH = 64  # .remote() calls the driver makes per simulated step
+# Attempt.run_start when no run is under way (before it, or once counted), and when the run is
+# folded into the input transfer's delivery (it began at the transfer's due time minus the run).
+NOT_RUNNING = -1.0
+IN_TRANSFER = -2.0
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,7 @@ class RayNode:
 
 
 class Attempt:
-    __slots__ = ("task", "slot", "start", "active", "done_at", "run")
+    __slots__ = ("task", "slot", "start", "active", "done_at", "run_start", "run")
 
     def __init__(self, task: Task, slot: Slot, start: float) -> None:
         self.task = task
@@ -195,6 +199,7 @@ class Attempt:
         self.start = start
         self.active = True
         self.done_at = -1.0
+        self.run_start = NOT_RUNNING  # when the task's process began to run (compute time)
         # Its input transfer until the input arrived, then its CPU share on a shared host
         # while it runs.
         self.run: Transfer | None = None
@@ -476,6 +481,7 @@ class RayPlatform(Platform):
                     attempt.run = Transfer(env, rnode.path_to_node, size, latency + launch,
                                            self._launched, attempt, delay + latency)
                 else:
+                    attempt.run_start = IN_TRANSFER
                     attempt.run = Transfer(
                         env, rnode.path_to_node, size, latency + launch + task[1] / slot.speed,
                         self._cb_executed, attempt, delay + latency)
@@ -488,6 +494,7 @@ class RayPlatform(Platform):
                 else:
                     call_later(env, delay + cfg.task_launch_time, self._launched, attempt)
             else:
+                attempt.run_start = env._now + delay + cfg.task_launch_time
                 call_later(env, delay + cfg.task_launch_time + task[1] / slot.node.speed,
                            self._executed, attempt)
 
@@ -511,6 +518,7 @@ class RayPlatform(Platform):
         if not attempt.active or attempt.slot.node.data.dead:
             return
         assert self.sim.host is not None
+        attempt.run_start = self.env._now
         attempt.run = self.sim.host.task(attempt.task[1] / attempt.slot.node.speed,
                                          self._executed, attempt)
 
@@ -520,7 +528,11 @@ class RayPlatform(Platform):
         if not attempt.active or rnode.dead:
             return  # lost with its node: retried when the GCS notices
         attempt.run = None
-        attempt.done_at = self.env._now
+        attempt.done_at = now = self.env._now
+        start = attempt.run_start
+        self.sim.log.compute_core_s += now - start if start >= 0.0 else \
+            attempt.task[1] / slot.speed  # (IN_TRANSFER: the run ended the transfer)
+        attempt.run_start = NOT_RUNNING
         if not rnode.draining:
             self._free.append(slot)
         if self._large:  # stored on the node (done_at is set) until fetched
@@ -620,6 +632,7 @@ class RayPlatform(Platform):
         now = self.env.now
         attempts = self._in_loss_order(rnode.attempts)
         for attempt in attempts:
+            self._cut_run(attempt, now)
             attempt.stop()  # the node, and the task's process with it, is gone
         for attempt in attempts:
             end = attempt.done_at if attempt.done_at >= 0 else now
@@ -635,6 +648,16 @@ class RayPlatform(Platform):
                 cfg.health_check_failures * cfg.health_check_timeout + \
                 (cfg.health_check_failures - 1) * cfg.health_check_period
             self.env.timeout(delay).callbacks.append(lambda _e: self._detected(node, True))
+
+    def _cut_run(self, attempt: Attempt, now: float) -> None:
+        """The node is lost under a task: the part of its run done so far was computed."""
+        start = attempt.run_start
+        run = attempt.run
+        if start == IN_TRANSFER and run is not None and run.due != NOT_DUE:
+            start = run.due - attempt.task[1] / attempt.slot.speed
+        if start >= 0.0 and now > start:
+            self.sim.log.compute_core_s += now - start
+        attempt.run_start = NOT_RUNNING
 
     def _detected(self, node: Node, counted: bool) -> None:
         """The GCS marks the node dead: its tasks and its stored results are retried."""

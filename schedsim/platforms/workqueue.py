@@ -173,8 +173,8 @@ class Worker:
 class Attempt:
     """One dispatch of a task to a worker."""
 
-    __slots__ = ("task", "worker", "slot", "start", "exec_start", "exec_time", "active", "ran",
-                 "run")
+    __slots__ = ("task", "worker", "slot", "start", "exec_start", "exec_time", "run_start",
+                 "active", "ran", "run")
 
     def __init__(self, task: Task, worker: Worker, slot: int, start: float) -> None:
         self.task = task
@@ -183,6 +183,7 @@ class Attempt:
         self.start = start
         self.exec_start = -1.0
         self.exec_time = 0.0  # the worker's launch of the task plus its run on this node
+        self.run_start = NOT_RUNNING  # when the task's process began to run (compute time)
         self.active = True
         self.ran = False  # the task's process has exited
         self.run: Transfer | None = None  # its CPU share on a shared host, while it runs
@@ -195,6 +196,7 @@ class Attempt:
 
 
 MAX_CONNECT_RETRY = 60.0  # s: the longest wait between two connect attempts
+NOT_RUNNING = -1.0  # Attempt.run_start before the run, and once its compute time is counted
 
 
 def _nothing(_arg: object) -> None:
@@ -343,6 +345,7 @@ class WorkQueuePlatform(Platform):
         now = self.env.now
         for attempt in sorted(worker.running, key=_task_id):  # a set has no fixed order
             attempt.stop()  # the node, and the task's process with it, is gone
+            self._cut_run(attempt, now)
             if attempt.exec_start >= 0 and attempt.active:
                 # The work is lost now; the manager learns of it later.
                 self.sim.log.add(attempt.task[0], node.id, attempt.slot, attempt.start, now,
@@ -378,6 +381,7 @@ class WorkQueuePlatform(Platform):
         now = self.env.now
         for attempt in sorted(worker.running, key=_task_id):
             attempt.stop()  # the worker kills its tasks as it leaves
+            self._cut_run(attempt, now)
             if not attempt.active:
                 continue
             attempt.active = False
@@ -390,6 +394,13 @@ class WorkQueuePlatform(Platform):
                 self.sim.workload.requeue(attempt.task)
                 self.server.wake()
         worker.running.clear()
+
+    def _cut_run(self, attempt: Attempt, now: float) -> None:
+        """The task's process is killed: the part of its run done so far was computed."""
+        start = attempt.run_start
+        if start >= 0.0 and now > start:
+            self.sim.log.compute_core_s += now - start
+        attempt.run_start = NOT_RUNNING
 
     def _retry(self, task: Task) -> None:
         if not self._retries.spend(task[0]):
@@ -470,6 +481,7 @@ class WorkQueuePlatform(Platform):
         attempt.exec_time = cfg.task_launch_time + attempt.task[1] / worker.speed
         host = self.sim.host
         if host is None:
+            attempt.run_start = attempt.exec_start + cfg.task_launch_time
             call_later(self.env, attempt.exec_time, self._cb_executed, attempt)
         else:
             host.launch(cfg.task_launch_time, self._launched, attempt)
@@ -482,6 +494,7 @@ class WorkQueuePlatform(Platform):
         if not attempt.active or attempt.worker.dead:
             return
         assert self.sim.host is not None
+        attempt.run_start = self.env._now
         attempt.run = self.sim.host.task(attempt.task[1] / attempt.worker.speed,
                                          self._executed, attempt)
 
@@ -489,6 +502,8 @@ class WorkQueuePlatform(Platform):
         if not attempt.active or attempt.worker.dead:
             return
         attempt.ran = True
+        self.sim.log.compute_core_s += self.env._now - attempt.run_start
+        attempt.run_start = NOT_RUNNING
         if self.sim.host is not None:
             attempt.run = None
             attempt.exec_time = self.env._now - attempt.exec_start  # as the host allowed
@@ -519,6 +534,7 @@ class WorkQueuePlatform(Platform):
             return
         if not attempt.ran:
             attempt.stop()
+            self._cut_run(attempt, self.env.now)
             attempt.active = False
             worker = attempt.worker
             worker.running.discard(attempt)
