@@ -256,7 +256,7 @@ def bad_cell(column: str, value: str) -> Callable[[list[str]], list[str]]:
     (bad_cell("overrides", "oops"), "line 3 overrides: expected a JSON list of KEY=VALUE"),
     (bad_cell("overrides", "5"), "line 3 overrides: expected a JSON list of KEY=VALUE"),
     (bad_cell("makespan_s", "abc"), "line 3 makespan_s: expected a number, got 'abc'"),
-    (lambda cells: cells[:-2], "line 3: expected a results row of 20 cells"),
+    (lambda cells: cells[:-2], f"line 3: expected a results row of {len(COLUMNS)} cells"),
     (bad_cell("point", "7"), "line 3: expected a point of this sweep (0 to 1), got"),
     (bad_cell("overrides", '["workload.tasks=99"]'),
      "line 3: expected point 0 of this sweep with overrides ['workload.tasks=50'], got"),
