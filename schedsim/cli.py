@@ -22,12 +22,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from schedsim import __version__, estimate, interrupt
+from schedsim import estimate, interrupt
 from schedsim.cli_args import load_from_args
 from schedsim.errors import InputError, clip, one_line
 from schedsim.proportion import DEFAULT_MAX_REPLICATIONS as DEFAULT_PLAN_REPLICATIONS
 from schedsim.reader import MAX_REPLICATIONS, MAX_SEED
 from schedsim.report import escape
+from schedsim.version import __version__
 
 if TYPE_CHECKING:
     from rich.console import Console

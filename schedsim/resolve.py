@@ -20,11 +20,11 @@ from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from schedsim import __version__
 from schedsim.calibration.profile import default_profile_path, load_profile
 from schedsim.distributions import Distribution, ProfileDuration
 from schedsim.platforms import PLATFORMS
 from schedsim.scenario import ChurnSpec, LinkSpec, Scenario
+from schedsim.version import __version__
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from schedsim import __version__
 from schedsim.errors import InputError, describe
 from schedsim.metrics import METRICS
 from schedsim.outputs import read_bytes, read_text, write_text
 from schedsim.pool import run as run_jobs
 from schedsim.safe_load import load_yaml
 from schedsim.scenario import Scenario, load_scenario, split_values
+from schedsim.version import __version__
 
 # Metrics counted in whole units, written as integers (the others as Python float reprs).
 COUNT_UNITS = ("tasks", "attempts", "nodes", "0/1")

@@ -118,7 +118,7 @@ def _py_version(name: str) -> str | None:
 
 
 def versions(source: str) -> dict[str, Any]:
-    from schedsim import __version__
+    from schedsim.version import __version__
 
     out: dict[str, Any] = {"schedsim": __version__, "numpy": _py_version("numpy"),
                            "scipy": _py_version("scipy"), "ray": _py_version("ray")}

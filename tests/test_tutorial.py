@@ -1,0 +1,66 @@
+"""docs/tutorial.md runs: every ``$ schedsim ...`` line of its console blocks is executed, so the
+tutorial cannot rot. The commands run as written, at a smaller size (fewer tasks and
+replications: the full-size answers take minutes), with ``--out`` moved to a temporary folder;
+the shown numbers come from the full-size runs written down in the tutorial."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TUTORIAL = REPO / "docs" / "tutorial.md"
+# Appended to each command on the tutorial's scenario: a 1/250 size, and few replications.
+SMALLER = {"plan": ["--set", "workload.tasks=2000", "--replications", "2",
+                    "--max-replications", "4"],
+           "sweep": ["--set", "workload.tasks=2000", "--replications", "2"],
+           "check": [], "run": ["--set", "workload.tasks=2000", "--replications", "2"],
+           "compare": ["--set", "workload.tasks=2000", "--replications", "2"]}
+
+
+def commands() -> list[list[str]]:
+    """The ``$ schedsim`` lines of the console blocks, continuation lines joined."""
+    text = TUTORIAL.read_text(encoding="utf-8")
+    found = []
+    for block in re.findall(r"```console\n(.*?)```", text, re.S):
+        joined = block.replace("\\\n", " ")
+        for line in joined.splitlines():
+            if line.startswith("$ schedsim "):
+                found.append(shlex.split(line[2:]))
+    return found
+
+
+def test_the_tutorial_answers_each_question_in_at_most_three_commands() -> None:
+    text = TUTORIAL.read_text(encoding="utf-8")
+    sections = re.split(r"\n## ", text)[1:]
+    questions = [s for s in sections if s.startswith("Question")]
+    assert len(questions) == 3
+    for section in questions:
+        count = sum(line.startswith("$ schedsim ")
+                    for block in re.findall(r"```console\n(.*?)```", section, re.S)
+                    for line in block.replace("\\\n", " ").splitlines())
+        assert 1 <= count <= 3, section.splitlines()[0]
+
+
+@pytest.mark.parametrize("argv", commands(), ids=lambda a: " ".join(a[:3]))
+def test_a_tutorial_command_runs(argv: list[str], tmp_path: Path) -> None:
+    argv = list(argv)
+    command = argv[1]
+    if "--out" in argv:
+        i = argv.index("--out")
+        argv[i + 1] = str(tmp_path / Path(argv[i + 1]).name)
+    if any(a.startswith("docs/tutorial/") for a in argv):
+        argv += SMALLER.get(command, [])
+    proc = subprocess.run([sys.executable, "-m", *argv], cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    if command == "plan":
+        plan = json.loads((tmp_path / Path(argv[argv.index("--out") + 1]).name
+                           / "plan.json").read_text())
+        assert plan
