@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from schedsim import __version__, estimate, interrupt
 from schedsim.cli_args import load_from_args
 from schedsim.errors import InputError, clip, one_line
-from schedsim.proportion import DEFAULT_MAX_REPLICATIONS as DEFAULT_PLAN_REPLICATIONS
 from schedsim.reader import MAX_REPLICATIONS, MAX_SEED
 from schedsim.report import escape
+from schedsim.studies.proportion import DEFAULT_MAX_REPLICATIONS as DEFAULT_PLAN_REPLICATIONS
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -473,11 +473,12 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
-    from schedsim import sweep
     from schedsim.outputs import check_folder, folder_lock
     from schedsim.report import verbose
     from schedsim.runner import finite
     from schedsim.scenario import load_scenario
+    from schedsim.studies import sweep
+    from schedsim.studies.jobs import run_pending
 
     out_folder(args.out)
     axes = sweep.parse_grid(args.grid)
@@ -498,31 +499,14 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     check_folder(out, "sweep")
     started = time.perf_counter()
     with folder_lock(out, sweep.LOCK, "sweep"):
-        manifest_path, results = out / sweep.MANIFEST, out / sweep.RESULTS
-        if args.restart:
-            results.unlink(missing_ok=True)
-        elif manifest_path.exists():
-            sweep.check_resume(manifest_path, sweep.read_manifest(manifest_path), manifest)
-        sweep.write_manifest(manifest_path, manifest)
-        done_rows = sweep.read_results(results, warn=True, layout=layout)
-        sweep.check_rows(results, done_rows, jobs)
-        done = {(r.point, r.replication) for r in done_rows}
-        todo = [j for j in jobs if (j.point, j.replication) not in done]
-        writer = sweep.ResultsFile(results, layout)
-        try:
-            with progress_bar() as progress:
-                bar = progress.add_task(f"sweep {scenario.name}", total=len(jobs),
-                                        completed=len(jobs) - len(todo))
-
-                def on_row(row: dict[str, object]) -> None:
-                    writer.append(row)
-                    progress.advance(bar)
-
-                sweep.execute(args.scenario, todo, workers=args.jobs,
-                              use_ray=args.ray is not None, ray_address=args.ray or None,
-                              on_row=on_row)
-        finally:
-            writer.close()
+        results = out / sweep.RESULTS
+        done = sweep.resume(out, manifest, jobs, layout, restart=args.restart)
+        with progress_bar() as progress:
+            bar = progress.add_task(f"sweep {scenario.name}", total=len(jobs))
+            todo = run_pending(args.scenario, jobs, results, done, layout=layout,
+                               workers=args.jobs, use_ray=args.ray is not None,
+                               ray_address=args.ray or None, on_progress=lambda d, _t:
+                               progress.update(bar, completed=d))
         verbose(f"ran {len(todo)} job(s) in {time.perf_counter() - started:.2f} s")
         rows = sweep.read_results(results, layout=layout)
         summaries = sweep.point_summaries(rows, layout)
@@ -580,10 +564,10 @@ def sweep_table(points: list[dict[str, Any]], axes: tuple[str, ...],
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
-    from schedsim import plan as planning
-    from schedsim import plan_report
     from schedsim.outputs import StagedFiles, check_folder
     from schedsim.report import fmt, json_text
+    from schedsim.studies import plan as planning
+    from schedsim.studies import plan_report
     from schedsim.units import UnitError, parse_duration
 
     try:
@@ -646,9 +630,9 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
-    from schedsim import rfc, rfc_report
     from schedsim.outputs import StagedFiles
     from schedsim.report import json_text
+    from schedsim.studies import rfc, rfc_report
 
     out_folder(args.out)
     if args.ray is not None and args.jobs > 1:
@@ -685,11 +669,11 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
-    from schedsim import validation
     from schedsim.live.cli import check_timeout
     from schedsim.live.run import LiveRunError
     from schedsim.outputs import StagedFiles, check_folder, write_text
     from schedsim.report import json_text
+    from schedsim.studies import validation
 
     out_folder(args.out)
     if args.scale:
@@ -729,7 +713,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     text = validation.markdown(report, "validation.png", command=shlex.join(words))
     page = args.out / "validation.md"
     if page.exists():  # the scale section (validate --scale) stays
-        from schedsim.scale_validation import insert_section, section_of
+        from schedsim.studies.scale_validation import insert_section, section_of
         scale = section_of(page.read_text(encoding="utf-8", errors="replace"))
         if scale is not None:
             text = insert_section(text, scale)
@@ -746,10 +730,10 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_validate_scale(args: argparse.Namespace, console: Console) -> int:
     """``validate --scale``: the scale matrix, its fit, the held-out errors at scale."""
-    from schedsim import scale_matrix, scale_validation
     from schedsim.calibration import scale_fit
     from schedsim.outputs import check_folder, read_text, write_text
     from schedsim.report import json_text
+    from schedsim.studies import scale_matrix, scale_validation
 
     check_folder(args.out, "validate")
     args.out.mkdir(parents=True, exist_ok=True)

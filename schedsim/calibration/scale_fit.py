@@ -6,7 +6,7 @@ connect backlog it drains only when idle) and Ray's driver (submission, result i
 for both, the CPU the platform's own process starts and task launches take on the shared
 host (``cluster.host.platform_work``). The parameters are fitted by least squares on the log
 of the simulated over the live makespans of the ``fit`` points of
-:mod:`schedsim.scale_matrix` (mean over the recorded repeats, the simulator's replication r
+:mod:`schedsim.studies.scale_matrix` (mean over the recorded repeats, the simulator's replication r
 drawing the task times of live repeat r), plus, for Work Queue, the times by which half and
 all of the workers had connected. The host is shared with other work: each run recorded the
 host's 1-minute load average just before it (L), and the CPUs that other work takes from the
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
-from schedsim.scale_matrix import FIT, ScalePoint, good_runs, point_by_label, scenario_for
 from schedsim.simulation import Simulation
+from schedsim.studies.scale_matrix import FIT, ScalePoint, good_runs, point_by_label, scenario_for
 
 HOST_CPUS = 2.0  # the host the committed matrix was measured on (docs/live.md)
 

@@ -8,8 +8,8 @@ abrupt losses, notices shorter than tasks and zone-wide reclaims, each with and 
 glue, Ray's ``max_retries`` at its default and unlimited, the manager or head on demand or on
 spot. Both platforms run the same scenario, seeds and churn.
 
-Every run is a job of the sweep machinery (:mod:`schedsim.sweep`): a base scenario plus
-``--set`` overrides, one replication each, appended to a results file as it finishes, so the
+Every run is a job of the studies' job runner (:mod:`schedsim.studies.jobs`): a base scenario
+plus ``--set`` overrides, one replication each, appended to a results file as it finishes, so the
 grid resumes after a kill and runs serially, in a process pool or on a Ray cluster with
 identical rows. The uncertain parameters (guesses, or measured with a few workers only) are
 then moved to the ends of their ranges together, once in Work Queue's favour and once in
@@ -44,7 +44,7 @@ from schedsim.errors import InputError
 from schedsim.metrics import METRICS, summarize_metric
 from schedsim.outputs import check_folder, folder_lock, read_bytes, read_text, write_text
 from schedsim.scenario import parse_scenario
-from schedsim.sweep import Job, ResultsFile, done_rows, execute
+from schedsim.studies.jobs import Job, by_overrides, done_rows, run_pending
 from schedsim.verdict import NO_MARGIN, TIE, Margin, winner
 
 HORIZON_S = 12 * 3600.0  # a campaign not done in 12 h is out of scope: its rest counts failed
@@ -443,33 +443,43 @@ def _study(grid: Grid, out: Path, workers: int, ray_address: str | None, use_ray
     return study
 
 
+def model_files() -> list[Path]:
+    """The package's files that produce a run's numbers, relative to the package, in order."""
+    import schedsim
+
+    package = Path(schedsim.__file__).resolve().parent
+    return [p.relative_to(package) for p in sorted(package.rglob("*.py"))
+            if _runs_the_model(p.relative_to(package))]
+
+
 def model_fingerprint() -> str:
     """A hash of the code and the calibration profile that produce a run's numbers."""
     import hashlib
 
+    import schedsim
+
+    package = Path(schedsim.__file__).resolve().parent
     h = hashlib.sha256()
-    package = Path(__file__).resolve().parent
-    for path in sorted(package.rglob("*.py")):
-        if _runs_the_model(path.relative_to(package)):
-            h.update(path.read_bytes())
+    for path in model_files():
+        h.update((package / path).read_bytes())
     h.update(default_profile_path().read_bytes())
     h.update(base_scenario_text().encode())
     return h.hexdigest()[:16]
 
 
 # Code that asks, stores, shows or measures but never changes a simulated number: a change
-# to it does not make the recorded runs stale.
-_NOT_MODEL = {"__init__.py", "__main__.py", "cli.py", "rfc.py", "rfc_report.py", "report.py",
-              "plan.py", "sweep.py", "pool.py", "outputs.py", "interrupt.py", "estimate.py",
-              "ray_cluster.py", "validation.py", "scale_matrix.py", "scale_validation.py",
-              "verdict.py", "cli_args.py", "completion.py", "parquet.py", "trace.py",
-              "api.py"}
+# to it does not make the recorded runs stale (studies/, live/ and calibration/ but the
+# profile reader are left out whole, below).
+_NOT_MODEL = {"__init__.py", "__main__.py", "cli.py", "report.py", "pool.py", "outputs.py",
+              "interrupt.py", "estimate.py", "ray_cluster.py", "verdict.py", "cli_args.py",
+              "completion.py", "parquet.py", "trace.py", "api.py"}
 
 
 def _runs_the_model(path: Path) -> bool:
-    """Whether the package file ``path`` is part of what produces a run's numbers."""
+    """Whether the package file ``path`` (relative to the package) is part of what produces a
+    run's numbers."""
     top = path.parts[0]
-    if top == "live":
+    if top in ("live", "studies"):
         return False
     if top == "calibration":  # only the profile is read by runs; the rest measures and fits
         return path.name == "profile.py"
@@ -499,35 +509,15 @@ def _run_jobs(jobs: list[Job], base: Path, results: Path, workers: int,
     """Run the jobs not yet in ``results`` (copying those ``cache`` holds); every job's
     rows, by its overrides."""
     have = done_rows(results)
-    todo = [j for j in jobs if (j.overrides, j.replication) not in have]
-    total, done = len(jobs), len(jobs) - len(todo)
-    on_job(done, total)
-    sink = ResultsFile(results)
-    try:
-        if cache:
-            copied = [j for j in todo if (j.overrides, j.replication) in cache]
-            todo = [j for j in todo if (j.overrides, j.replication) not in cache]
-            for job in copied:
-                row = dict(cache[(job.overrides, job.replication)], point=str(job.point))
-                sink.append(row)
-                have[(job.overrides, job.replication)] = row
-            done += len(copied)
-            on_job(done, total)
 
-        def finished(row: dict[str, Any]) -> None:
-            nonlocal done
-            sink.append(row)
-            have[(tuple(json.loads(row["overrides"])), int(row["replication"]))] = \
-                {k: str(v) for k, v in row.items()}
-            done += 1
-            on_job(done, total)
+    def finished(row: dict[str, Any]) -> None:
+        have[(tuple(json.loads(row["overrides"])), int(row["replication"]))] = \
+            {k: str(v) for k, v in row.items()}
 
-        # Largest runs first, so the last to finish is a small one.
-        todo.sort(key=lambda j: -_size(j.overrides))
-        execute(str(base), todo, workers=workers, ray_address=ray_address, use_ray=use_ray,
-                on_row=finished)
-    finally:
-        sink.close()
+    # Largest runs first, so the last to finish is a small one.
+    run_pending(str(base), jobs, results, have, key=by_overrides, copies=cache,
+                order=lambda j: -_size(j.overrides), workers=workers, ray_address=ray_address,
+                use_ray=use_ray, on_row=finished, on_progress=on_job)
     by_run: dict[tuple[str, ...], list[dict[str, str]]] = {}
     for job in jobs:
         by_run.setdefault(job.overrides, []).append(have[(job.overrides, job.replication)])

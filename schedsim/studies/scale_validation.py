@@ -1,6 +1,6 @@
 """Validation at scale: the simulator with the fitted scale parameters against the live matrix.
 
-Every point of :mod:`schedsim.scale_matrix` that has live runs is simulated with the scale
+Every point of :mod:`schedsim.studies.scale_matrix` that has live runs is simulated with the scale
 parameters of ``calibration/scale/params.json`` (:mod:`schedsim.calibration.scale_fit`), the
 simulator's replication r drawing the task times and kill moments of live repeat r. Per point:
 live and simulated mean makespan, the relative error (simulated - live) / live, the live
@@ -25,7 +25,7 @@ import numpy as np
 from schedsim.calibration.scale_fit import live_by_point, load_of, simulate
 from schedsim.errors import InputError
 from schedsim.outputs import read_text
-from schedsim.scale_matrix import HELD_OUT, MATRIX
+from schedsim.studies.scale_matrix import HELD_OUT, MATRIX
 
 MEDIAN_TOLERANCE = 0.10
 P95_TOLERANCE = 0.20
