@@ -214,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     rfc.add_argument("--runs-from", type=Path, metavar="DIR",
                      help="copy the runs an earlier study left in DIR (same model version) "
                           "instead of running them again, e.g. a slice --runs-from docs")
+    rfc.add_argument("--validation", type=Path, metavar="FILE",
+                     help="the validate report whose errors the report quotes (default "
+                          "docs/validation.json in the current folder, if there)")
     val = sub.add_parser("validate", help="live runs vs the simulator on held-out configs")
     val.add_argument("--profile", type=Path, help="calibration profile (default: shipped)")
     val.add_argument("--quick", action="store_true", help="three configs, two repeats")
@@ -228,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "committed live runs against the fitted scale parameters, seconds")
     val.add_argument("--scale-runs", type=Path, metavar="FILE",
                      help="with --scale: live runs of the matrix to compare with (default "
-                          "calibration/scale/matrix-live.jsonl)")
+                          "schedsim/studies/scale/matrix-live.jsonl)")
     val.add_argument("--scale-live", action="store_true",
                      help="with --scale: run the matrix live first, 2 repeats (about 25 "
                           "minutes), recording to DIR/matrix-live.jsonl")
@@ -641,6 +644,7 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
     axes = {"nodes": args.nodes or [], **{axis: getattr(args, f"slice_{axis}") or []
                                           for axis in ("tasks", "sinks", "churn", "heads")}}
     grid = rfc.slice_grid(rfc.QUICK if args.quick else rfc.FULL, **axes)
+    validation = rfc.load_validation(args.validation)
     with progress_bar() as progress:
         bar = progress.add_task("rfc", total=None)
 
@@ -654,8 +658,9 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
     words = ["schedsim", "rfc"] + (["--quick"] if args.quick else []) + [
         word for axis, values in axes.items() for v in values
         for word in (rfc.SLICE_FLAGS[axis], str(v))] + ["--out", str(args.out)] + (
-        ["--runs-from", str(args.runs_from)] if args.runs_from is not None else [])
-    text = rfc_report.report(study, "rfc-heatmaps.png", rfc.load_validation(),
+        ["--runs-from", str(args.runs_from)] if args.runs_from is not None else []) + (
+        ["--validation", str(args.validation)] if args.validation is not None else [])
+    text = rfc_report.report(study, "rfc-heatmaps.png", validation,
                              shlex.join(words), rfc.load_previous())
     with StagedFiles(args.out, ("rfc.json", "rfc-heatmaps.png", "rfc-at-scale.md")) as files:
         files.write_text("rfc.json", json_text(study))

@@ -320,3 +320,26 @@ def test_heatmaps_centre_their_colours_on_even_and_label_every_cell(
     assert cells.count("not run") == 1 and "0.50 Ray" in cells and "2.00 WQ" in cells
     assert "1.00 tie" in cells
     assert "+10.0% tie" in [t.get_text() for t in fig.axes[2].texts]
+
+
+def test_the_validation_report_is_an_explicit_input(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report quotes a validate report named by --validation (default
+    docs/validation.json in the current folder), never the repository's by its path."""
+    monkeypatch.chdir(tmp_path)
+    assert rfc.load_validation(None) is None  # no docs/validation.json here
+    overall = {"ray": {"median_abs_error": 0.05, "p95_abs_error": 0.2, "bias": "unbiased"}}
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "validation.json").write_text(json.dumps({"overall": overall}))
+    assert rfc.load_validation(None) == {"overall": overall}
+    mine = tmp_path / "mine.json"
+    for text in ("{", '{"overall": {"ray": {"bias": "x"}}}', "[]"):
+        mine.write_text(text)
+        with pytest.raises(InputError) as info:
+            rfc.load_validation(mine)
+        assert info.value.line.startswith(f"--validation {mine}: ")
+        assert "\n" not in info.value.line
+    with pytest.raises(InputError) as info:
+        rfc.load_validation(tmp_path / "missing.json")
+    assert info.value.line.startswith(f"--validation {tmp_path / 'missing.json'}: expected an "
+                                      "existing file")

@@ -13,7 +13,7 @@ host's 1-minute load average just before it (L), and the CPUs that other work ta
 platform's launches are ``background_base + background_per_load * L`` (clipped to [0, 90%
 of the CPUs]), both fitted: the same point ran 25-35% slower at load 11 than at load 2.
 The result is a JSON document of named parameters, each with its value, unit and source
-(``calibration/scale/params.json``), which ``schedsim validate --scale`` applies to the
+(``schedsim/studies/scale/params.json``), which ``schedsim validate --scale`` applies to the
 held-out points.
 """
 
@@ -85,7 +85,7 @@ FIXED: dict[str, dict[str, Any]] = {
 }
 FIXED_SOURCES = {
     "listen_backlog": "CCTools link.c listen(fd, 5); Linux queues backlog + 1; the live runs "
-                      "connect in batches of 6 (calibration/scale/matrix-live.jsonl)",
+                      "connect in batches of 6 (schedsim/studies/scale/matrix-live.jsonl)",
     "connect_retry": "Linux TCP_TIMEOUT_INIT (1 s), doubled at each SYN retransmission",
 }
 HOST_KEYS = ("background_base", "background_per_load")

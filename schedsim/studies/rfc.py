@@ -34,6 +34,7 @@ import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -783,14 +784,41 @@ def attribution(grid: Grid, runs: dict[tuple[str, ...], list[dict[str, str]]]
     return out
 
 
-VALIDATION_JSON = Path(__file__).resolve().parents[1] / "docs" / "validation.json"
+# Read from the folder the study runs in, as ``schedsim rfc --out docs`` is run from the
+# repository; ``--validation FILE`` names another.
+DEFAULT_VALIDATION = Path("docs") / "validation.json"
 
 
-def load_validation(path: Path = VALIDATION_JSON) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+def load_validation(path: Path | None) -> dict[str, Any] | None:
+    """The overall errors of a ``schedsim validate`` report (its ``overall``: per platform,
+    ``median_abs_error``, ``p95_abs_error``, ``bias``), which the report quotes; None when
+    ``path`` is None and :data:`DEFAULT_VALIDATION` is not there. A file given that is
+    missing or malformed is one line naming ``--validation``."""
+    if path is None:
+        if not DEFAULT_VALIDATION.is_file():
+            return None
+        path = DEFAULT_VALIDATION
+    source = f"--validation {path}"
+    expected = ("a report written by schedsim validate (validation.json) with overall."
+                "PLATFORM.median_abs_error, p95_abs_error and bias")
+    if not path.is_file():
+        raise InputError(source, "", "an existing file: " + expected, has_value=False)
+    try:
+        data = json.loads(read_text(path, "a report written by schedsim validate"))
+    except ValueError:
+        data = None
+    overall = data.get("overall") if isinstance(data, dict) else None
+    ok = isinstance(overall, dict) and all(
+        isinstance(o, dict) and isinstance(o.get("bias"), str) and all(
+            isinstance(o.get(k), int | float) and not isinstance(o.get(k), bool)
+            for k in ("median_abs_error", "p95_abs_error")) for o in overall.values())
+    if not ok:
+        raise InputError(source, "overall", expected, has_value=False)
+    return {"overall": overall}
 
 
-PREVIOUS_JSON = VALIDATION_JSON.parent / "rfc-previous.json"
+# The previous report's verdicts: fixed history, shipped with the package.
+PREVIOUS_JSON = Path(str(files("schedsim.studies").joinpath("rfc-previous.json")))
 
 
 def load_previous(path: Path = PREVIOUS_JSON) -> dict[str, Any] | None:
