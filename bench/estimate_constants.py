@@ -43,7 +43,7 @@ print(json.dumps({"rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 10
 
 JOBS = r"""
 import resource, sys
-from schedsim import sweep
+from schedsim.studies import sweep
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 jobs = sweep.plan([("workload.tasks", ["1", "2"])], int(sys.argv[1]), ("seed=1",))
 print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024 / len(jobs))
@@ -51,7 +51,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024 / len
 
 BASE = r"""
 import resource
-import schedsim.runner, schedsim.sweep, schedsim.simulation
+import schedsim.runner, schedsim.studies.sweep, schedsim.simulation
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
 

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 from schedsim.errors import InputError
 
 if TYPE_CHECKING:
-    from schedsim.plan import PlanResult as PlannerResult
     from schedsim.runner import Summary
     from schedsim.scenario import Scenario
     from schedsim.simulation import RunResult as Replicated
+    from schedsim.studies.plan import PlanResult as PlannerResult
 
 Overrides = Mapping[str, Any] | Sequence[str] | None
 
@@ -302,7 +302,8 @@ def sweep(scenario: str | Path, grid: Mapping[str, Sequence[Any]] | Sequence[str
     ``"KEY=V1,V2"`` strings), each point's replications. For a sweep that writes its rows as
     they finish and resumes after an interruption, use the command."""
     from schedsim import estimate
-    from schedsim import sweep as sweeps
+    from schedsim.studies import jobs as study_jobs
+    from schedsim.studies import sweep as sweeps
 
     path = _path(scenario, "sweep")
     if isinstance(grid, Mapping):
@@ -317,8 +318,8 @@ def sweep(scenario: str | Path, grid: Mapping[str, Sequence[Any]] | Sequence[str
     points = sweeps.load_points(path, axes, base)
     estimate.guard(estimate.for_sweep(points, s.replications, jobs), path)
     rows: list[dict[str, Any]] = []
-    sweeps.execute(path, sweeps.plan(axes, s.replications, base), workers=jobs,
-                   on_row=rows.append)
+    study_jobs.execute(path, sweeps.plan(axes, s.replications, base), workers=jobs,
+                       on_row=rows.append)
     rows.sort(key=lambda r: (int(r["point"]), int(r["replication"])))
     from schedsim.metrics import METRICS
 
@@ -344,7 +345,7 @@ def plan(scenario: str | Path, deadline: float | str, vary: Mapping[str, Any] | 
     planner as they are."""
     import math
 
-    from schedsim import plan as planner
+    from schedsim.studies import plan as planner
     from schedsim.units import UnitError, parse_duration
 
     path = _path(scenario, "plan")

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from schedsim import estimate, interrupt
 from schedsim.cli_args import load_from_args
 from schedsim.errors import InputError, clip, one_line
-from schedsim.proportion import DEFAULT_MAX_REPLICATIONS as DEFAULT_PLAN_REPLICATIONS
 from schedsim.reader import MAX_REPLICATIONS, MAX_SEED
 from schedsim.report import escape
+from schedsim.studies.proportion import DEFAULT_MAX_REPLICATIONS as DEFAULT_PLAN_REPLICATIONS
 from schedsim.version import __version__
 
 if TYPE_CHECKING:
@@ -215,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     rfc.add_argument("--runs-from", type=Path, metavar="DIR",
                      help="copy the runs an earlier study left in DIR (same model version) "
                           "instead of running them again, e.g. a slice --runs-from docs")
+    rfc.add_argument("--validation", type=Path, metavar="FILE",
+                     help="the validate report whose errors the report quotes (default "
+                          "docs/validation.json in the current folder, if there)")
     val = sub.add_parser("validate", help="live runs vs the simulator on held-out configs")
     val.add_argument("--profile", type=Path, help="calibration profile (default: shipped)")
     val.add_argument("--quick", action="store_true", help="three configs, two repeats")
@@ -229,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "committed live runs against the fitted scale parameters, seconds")
     val.add_argument("--scale-runs", type=Path, metavar="FILE",
                      help="with --scale: live runs of the matrix to compare with (default "
-                          "calibration/scale/matrix-live.jsonl)")
+                          "schedsim/studies/scale/matrix-live.jsonl)")
     val.add_argument("--scale-live", action="store_true",
                      help="with --scale: run the matrix live first, 2 repeats (about 25 "
                           "minutes), recording to DIR/matrix-live.jsonl")
@@ -474,11 +477,12 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
-    from schedsim import sweep
     from schedsim.outputs import check_folder, folder_lock
     from schedsim.report import verbose
     from schedsim.runner import finite
     from schedsim.scenario import load_scenario
+    from schedsim.studies import sweep
+    from schedsim.studies.jobs import run_pending
 
     out_folder(args.out)
     axes = sweep.parse_grid(args.grid)
@@ -499,31 +503,14 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     check_folder(out, "sweep")
     started = time.perf_counter()
     with folder_lock(out, sweep.LOCK, "sweep"):
-        manifest_path, results = out / sweep.MANIFEST, out / sweep.RESULTS
-        if args.restart:
-            results.unlink(missing_ok=True)
-        elif manifest_path.exists():
-            sweep.check_resume(manifest_path, sweep.read_manifest(manifest_path), manifest)
-        sweep.write_manifest(manifest_path, manifest)
-        done_rows = sweep.read_results(results, warn=True, layout=layout)
-        sweep.check_rows(results, done_rows, jobs)
-        done = {(r.point, r.replication) for r in done_rows}
-        todo = [j for j in jobs if (j.point, j.replication) not in done]
-        writer = sweep.ResultsFile(results, layout)
-        try:
-            with progress_bar() as progress:
-                bar = progress.add_task(f"sweep {scenario.name}", total=len(jobs),
-                                        completed=len(jobs) - len(todo))
-
-                def on_row(row: dict[str, object]) -> None:
-                    writer.append(row)
-                    progress.advance(bar)
-
-                sweep.execute(args.scenario, todo, workers=args.jobs,
-                              use_ray=args.ray is not None, ray_address=args.ray or None,
-                              on_row=on_row)
-        finally:
-            writer.close()
+        results = out / sweep.RESULTS
+        done = sweep.resume(out, manifest, jobs, layout, restart=args.restart)
+        with progress_bar() as progress:
+            bar = progress.add_task(f"sweep {scenario.name}", total=len(jobs))
+            todo = run_pending(args.scenario, jobs, results, done, layout=layout,
+                               workers=args.jobs, use_ray=args.ray is not None,
+                               ray_address=args.ray or None, on_progress=lambda d, _t:
+                               progress.update(bar, completed=d))
         verbose(f"ran {len(todo)} job(s) in {time.perf_counter() - started:.2f} s")
         rows = sweep.read_results(results, layout=layout)
         summaries = sweep.point_summaries(rows, layout)
@@ -581,10 +568,10 @@ def sweep_table(points: list[dict[str, Any]], axes: tuple[str, ...],
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
-    from schedsim import plan as planning
-    from schedsim import plan_report
     from schedsim.outputs import StagedFiles, check_folder
     from schedsim.report import fmt, json_text
+    from schedsim.studies import plan as planning
+    from schedsim.studies import plan_report
     from schedsim.units import UnitError, parse_duration
 
     try:
@@ -647,9 +634,9 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
-    from schedsim import rfc, rfc_report
     from schedsim.outputs import StagedFiles
     from schedsim.report import json_text
+    from schedsim.studies import rfc, rfc_report
 
     out_folder(args.out)
     if args.ray is not None and args.jobs > 1:
@@ -658,6 +645,7 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
     axes = {"nodes": args.nodes or [], **{axis: getattr(args, f"slice_{axis}") or []
                                           for axis in ("tasks", "sinks", "churn", "heads")}}
     grid = rfc.slice_grid(rfc.QUICK if args.quick else rfc.FULL, **axes)
+    validation = rfc.load_validation(args.validation)
     with progress_bar() as progress:
         bar = progress.add_task("rfc", total=None)
 
@@ -671,8 +659,9 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
     words = ["schedsim", "rfc"] + (["--quick"] if args.quick else []) + [
         word for axis, values in axes.items() for v in values
         for word in (rfc.SLICE_FLAGS[axis], str(v))] + ["--out", str(args.out)] + (
-        ["--runs-from", str(args.runs_from)] if args.runs_from is not None else [])
-    text = rfc_report.report(study, "rfc-heatmaps.png", rfc.load_validation(),
+        ["--runs-from", str(args.runs_from)] if args.runs_from is not None else []) + (
+        ["--validation", str(args.validation)] if args.validation is not None else [])
+    text = rfc_report.report(study, "rfc-heatmaps.png", validation,
                              shlex.join(words), rfc.load_previous())
     with StagedFiles(args.out, ("rfc.json", "rfc-heatmaps.png", "rfc-at-scale.md")) as files:
         files.write_text("rfc.json", json_text(study))
@@ -686,11 +675,11 @@ def cmd_rfc(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, console: Console) -> int:
-    from schedsim import validation
     from schedsim.live.cli import check_timeout
     from schedsim.live.run import LiveRunError
     from schedsim.outputs import StagedFiles, check_folder, write_text
     from schedsim.report import json_text
+    from schedsim.studies import validation
 
     out_folder(args.out)
     if args.scale:
@@ -730,7 +719,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     text = validation.markdown(report, "validation.png", command=shlex.join(words))
     page = args.out / "validation.md"
     if page.exists():  # the scale section (validate --scale) stays
-        from schedsim.scale_validation import insert_section, section_of
+        from schedsim.studies.scale_validation import insert_section, section_of
         scale = section_of(page.read_text(encoding="utf-8", errors="replace"))
         if scale is not None:
             text = insert_section(text, scale)
@@ -747,10 +736,10 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_validate_scale(args: argparse.Namespace, console: Console) -> int:
     """``validate --scale``: the scale matrix, its fit, the held-out errors at scale."""
-    from schedsim import scale_matrix, scale_validation
     from schedsim.calibration import scale_fit
     from schedsim.outputs import check_folder, read_text, write_text
     from schedsim.report import json_text
+    from schedsim.studies import scale_matrix, scale_validation
 
     check_folder(args.out, "validate")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, TextIO
 from schedsim.errors import InputError
 
 if TYPE_CHECKING:
-    from schedsim.plan import Range
     from schedsim.scenario import Scenario
+    from schedsim.studies.plan import Range
 
 # Memory, bytes (bench/estimate_constants.py; with a network, which adds links per node).
 NODE_BYTES = {"ideal": 392.0, "workqueue": 1343.0, "ray": 1534.0}  # per node alive

@@ -22,7 +22,7 @@ from types import TracebackType
 
 from schedsim.errors import InputError
 
-SWEEP_MARK = "sweep.json"  # a folder holding this file is a sweep's (schedsim.sweep)
+SWEEP_MARK = "sweep.json"  # a folder holding this file is a sweep's (schedsim.studies.sweep)
 LOCK_SUFFIX = ".lock"
 _TEMP = re.compile(r"^\..+\.tmp-(\d+)-[0-9a-f]{8}")
 

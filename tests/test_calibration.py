@@ -164,7 +164,7 @@ def test_bad_profile_keys_give_one_line(tmp_path: Path) -> None:
 
 
 def test_shipped_default_profile_is_used_when_none_is_named(tmp_path: Path) -> None:
-    assert DEFAULT_PROFILE.is_file(), "calibration/profiles/default.json must be shipped"
+    assert DEFAULT_PROFILE.is_file(), "schedsim/profiles/default.json must be shipped"
     prof = load_profile(DEFAULT_PROFILE)
     scen = write_scenario(tmp_path / "s.yaml", {"dist": "profile", "n": 200000,
                                                 "tolerance": 1e-3})

@@ -19,13 +19,13 @@ from rich.console import Console
 
 from schedsim.calibration.calibrate import calibrate
 from schedsim.calibration.measure import LiveConfig, SweepPlan
-from schedsim.calibration.profile import load_profile
+from schedsim.calibration.profile import DEFAULT_PROFILE, load_profile
 from schedsim.cli import main
 
 from .conftest import REPO
 
-SHIPPED = REPO / "calibration" / "profiles" / "default.json"
-SWEEP = REPO / "calibration" / "profiles" / "default.task_sweep.jsonl"
+SHIPPED = DEFAULT_PROFILE
+SWEEP = DEFAULT_PROFILE.with_name("default.task_sweep.jsonl")
 
 
 def tiny_profile(folder: Path, name: str = "tiny") -> Path:

@@ -107,7 +107,7 @@ def test_validate_live_file_that_is_not_live_runs_is_one_line(
 
 
 def test_a_good_attempt_record_is_still_read(tmp_path: Path) -> None:
-    from schedsim.validation import read_live
+    from schedsim.studies.validation import read_live
 
     good = tmp_path / "live.jsonl"
     good.write_text(_attempt() + "\n" + _attempt(task_total_s=None) + "\n")

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from schedsim import estimate, rfc
+from schedsim import estimate
 from schedsim.cli import main
 from schedsim.scenario import load_scenario, parse_scenario
+from schedsim.studies import rfc
 
 from .conftest import REPO
 

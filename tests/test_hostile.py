@@ -24,12 +24,12 @@ import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from schedsim import plan as planning
-from schedsim import sweep
 from schedsim.cli import main
 from schedsim.errors import InputError
 from schedsim.safe_load import load_yaml
 from schedsim.scenario import load_scenario
+from schedsim.studies import plan as planning
+from schedsim.studies import sweep
 
 from .conftest import CONTRACT, REPO
 

@@ -26,7 +26,7 @@ import yaml
 from schedsim import interrupt
 from schedsim.live.processes import command_name, session_members
 from schedsim.live.run import NATIVE_DIR, remove_stale_folders
-from schedsim.sweep import done_jobs
+from schedsim.studies.jobs import done_jobs
 
 from .conftest import REPO
 from .test_calibration import synthetic_profile

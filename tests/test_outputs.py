@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from schedsim import report, rfc
+from schedsim import report
 from schedsim.cli import main
 from schedsim.errors import InputError
 from schedsim.outputs import StagedFiles, folder_lock, replacing, write_text
-from schedsim.sweep import COLUMNS
+from schedsim.studies import rfc
+from schedsim.studies.jobs import COLUMNS
 
 from .conftest import REPO
 

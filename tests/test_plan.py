@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from schedsim import plan as planning
 from schedsim.cli import main
 from schedsim.errors import InputError
-from schedsim.plan import Point, Range, RunOutcome, parse_vary, plan
+from schedsim.studies import plan as planning
+from schedsim.studies.plan import Point, Range, RunOutcome, parse_vary, plan
 
 from .conftest import REPO
 

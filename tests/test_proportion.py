@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from scipy.stats import beta
 
-from schedsim import proportion
+from schedsim.studies import proportion
 
 
 def test_ten_of_ten_is_consistent_with_a_rate_of_74_percent() -> None:

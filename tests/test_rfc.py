@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from schedsim import rfc, rfc_report
 from schedsim.errors import InputError
 from schedsim.metrics import METRICS
 from schedsim.scenario import load_scenario
-from schedsim.sweep import COLUMNS
+from schedsim.studies import jobs, rfc, rfc_report
+from schedsim.studies.jobs import COLUMNS
 from schedsim.verdict import TIE
 
 TINY = rfc.Grid(nodes=(5,), replications=2,
@@ -210,9 +210,17 @@ def test_the_fingerprint_covers_the_model_code_only() -> None:
     for name in ("platforms/ray.py", "model/engine.py", "simulation.py", "scenario.py",
                  "runner.py", "watch.py", "calibration/profile.py"):
         assert rfc._runs_the_model(Path(name)), name
-    for name in ("cli.py", "cli_args.py", "sweep.py", "outputs.py", "live/run.py",
-                 "calibration/fit.py", "calibration/scale_fit.py", "rfc_report.py", "trace.py"):
+    for name in ("cli.py", "cli_args.py", "outputs.py", "live/run.py", "calibration/fit.py",
+                 "calibration/scale_fit.py", "trace.py", "studies/sweep.py", "studies/jobs.py",
+                 "studies/rfc_report.py", "studies/plan_report.py", "studies/proportion.py"):
         assert not rfc._runs_the_model(Path(name)), name
+
+
+def test_the_fingerprint_hashes_the_model_files_of_the_whole_package() -> None:
+    files = {p.as_posix() for p in rfc.model_files()}
+    assert {"simulation.py", "model/engine.py", "platforms/ray.py",
+            "calibration/profile.py"} <= files
+    assert not any(f.startswith(("studies/", "live/")) for f in files)
 
 
 def test_a_slice_restricts_its_axes_and_names_a_bad_value() -> None:
@@ -253,7 +261,7 @@ def test_a_slice_gives_the_study_rows_and_keeps_out_of_its_folder(
     def nothing_to_run(_base: str, jobs: list[Any], **_kwargs: Any) -> None:
         assert not jobs, "every run of the slice was in the cache"
 
-    monkeypatch.setattr(rfc, "execute", nothing_to_run)
+    monkeypatch.setattr(jobs, "execute", nothing_to_run)  # the runner rfc uses
     cached = rfc.run_study(part, tmp_path / "cached", runs_from=tmp_path / "all")
     assert cached == alone
     assert (tmp_path / "all" / "rfc-runs.csv").read_bytes() == before  # read, not written
@@ -312,3 +320,26 @@ def test_heatmaps_centre_their_colours_on_even_and_label_every_cell(
     assert cells.count("not run") == 1 and "0.50 Ray" in cells and "2.00 WQ" in cells
     assert "1.00 tie" in cells
     assert "+10.0% tie" in [t.get_text() for t in fig.axes[2].texts]
+
+
+def test_the_validation_report_is_an_explicit_input(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report quotes a validate report named by --validation (default
+    docs/validation.json in the current folder), never the repository's by its path."""
+    monkeypatch.chdir(tmp_path)
+    assert rfc.load_validation(None) is None  # no docs/validation.json here
+    overall = {"ray": {"median_abs_error": 0.05, "p95_abs_error": 0.2, "bias": "unbiased"}}
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "validation.json").write_text(json.dumps({"overall": overall}))
+    assert rfc.load_validation(None) == {"overall": overall}
+    mine = tmp_path / "mine.json"
+    for text in ("{", '{"overall": {"ray": {"bias": "x"}}}', "[]"):
+        mine.write_text(text)
+        with pytest.raises(InputError) as info:
+            rfc.load_validation(mine)
+        assert info.value.line.startswith(f"--validation {mine}: ")
+        assert "\n" not in info.value.line
+    with pytest.raises(InputError) as info:
+        rfc.load_validation(tmp_path / "missing.json")
+    assert info.value.line.startswith(f"--validation {tmp_path / 'missing.json'}: expected an "
+                                      "existing file")

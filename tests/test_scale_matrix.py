@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from schedsim.errors import InputError
-from schedsim.scale_matrix import (
+from schedsim.scenario import parse_scenario
+from schedsim.simulation import Simulation
+from schedsim.studies.scale_matrix import (
     FIT,
     HELD_OUT,
     MATRIX,
@@ -25,8 +27,6 @@ from schedsim.scale_matrix import (
     read_records,
     scenario_for,
 )
-from schedsim.scenario import parse_scenario
-from schedsim.simulation import Simulation
 
 
 def wq_scenario(workers: int, options: dict[str, Any], *, host: dict[str, Any] | None = None,
@@ -144,7 +144,7 @@ def _record(label: str, repeat: int, makespan: float, load: float = 1.0) -> dict
 
 def test_scale_validation_reports_errors_spread_and_ceiling() -> None:
     from schedsim.calibration.scale_fit import simulate
-    from schedsim.scale_validation import validate_scale
+    from schedsim.studies.scale_validation import validate_scale
 
     params = _params()
     # Live runs 10% and 30% above the simulated makespan of each repeat's draws.
@@ -169,7 +169,12 @@ def test_scale_validation_reports_errors_spread_and_ceiling() -> None:
 
 
 def test_scale_section_replaces_only_itself() -> None:
-    from schedsim.scale_validation import SECTION_BEGIN, SECTION_END, insert_section, section_of
+    from schedsim.studies.scale_validation import (
+        SECTION_BEGIN,
+        SECTION_END,
+        insert_section,
+        section_of,
+    )
 
     page = f"# Validation\n\nbefore\n\n{SECTION_BEGIN}\nold\n{SECTION_END}\n\nafter\n"
     new = f"{SECTION_BEGIN}\nnew\n{SECTION_END}\n"

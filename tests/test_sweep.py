@@ -20,7 +20,8 @@ from schedsim import __version__
 from schedsim.cli import main
 from schedsim.errors import InputError
 from schedsim.outputs import folder_lock
-from schedsim.sweep import Layout, ResultsFile, done_jobs, execute, parse_grid, plan
+from schedsim.studies.jobs import Layout, ResultsFile, done_jobs, execute
+from schedsim.studies.sweep import parse_grid, plan
 
 from .conftest import REPO
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from schedsim import validation
 from schedsim.cli import main
+from schedsim.studies import validation
 
 
 def test_error_arithmetic_on_fixed_inputs() -> None:

@@ -35,10 +35,10 @@ from typing import IO, Any
 
 import numpy as np
 
-from schedsim.calibration.profile import REPO_ROOT
 from schedsim.errors import InputError
+from schedsim.native import NATIVE_DIR, PACKAGE_HOME
 
-COMPRESS_TASK = REPO_ROOT / "build" / "native" / "compress_task"
+COMPRESS_TASK = NATIVE_DIR / "compress_task"
 SWEEP_SEED = 20260219  # the order of the sweep's runs (the RFC's date)
 
 
@@ -260,7 +260,7 @@ def live_measurements(profile: Path, configs: Iterable[LiveConfig], raw_path: Pa
             rows = []
             for cfg in configs:
                 scenario = parse_scenario(live_scenario_data(cfg, profile), f"<{cfg.label}>",
-                                          REPO_ROOT)
+                                          PACKAGE_HOME)
                 reps = []
                 for r in range(cfg.replications):
                     result = run_live(scenario, platform, r, timeout_s)

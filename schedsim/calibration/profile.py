@@ -15,7 +15,7 @@ outside the measured range a tolerance is refused.
 A scenario draws task times from it with ``workload.duration: {dist: profile, n: 200000,
 tolerance: 1e-3}`` (:class:`schedsim.distributions.ProfileDuration` reads this module, which
 knows nothing of distributions); ``profile: FILE`` (relative to the scenario file) picks another
-profile than the shipped ``calibration/profiles/default.json``. ``time: task`` (the default)
+profile than the shipped ``schedsim/profiles/default.json``. ``time: task`` (the default)
 draws the program's own time plus the process's teardown at exit (``task.teardown``: the part
 of the process wall time beyond the program's own that grows with n, fitted over the sweep);
 the Work Queue and Ray models add their own measured fixed cost of starting the task's process
@@ -33,6 +33,7 @@ import json
 import math
 import stat
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,9 @@ from schedsim.safe_load import MAX_DATA_BYTES, read_text
 
 FORMAT = "schedsim-calibration-profile"
 FORMAT_VERSION = 1
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PROFILE = REPO_ROOT / "calibration" / "profiles" / "default.json"
+# The shipped profile (and the raw measurements it was fitted to, beside it) is package data:
+# found through the package, so an installed schedsim reads it too.
+DEFAULT_PROFILE = Path(str(files("schedsim").joinpath("profiles", "default.json")))
 DEFAULT_TOLERANCE = 1e-3  # the RFC's zfp accuracy
 
 

@@ -6,14 +6,14 @@ connect backlog it drains only when idle) and Ray's driver (submission, result i
 for both, the CPU the platform's own process starts and task launches take on the shared
 host (``cluster.host.platform_work``). The parameters are fitted by least squares on the log
 of the simulated over the live makespans of the ``fit`` points of
-:mod:`schedsim.scale_matrix` (mean over the recorded repeats, the simulator's replication r
+:mod:`schedsim.studies.scale_matrix` (mean over the recorded repeats, the simulator's replication r
 drawing the task times of live repeat r), plus, for Work Queue, the times by which half and
 all of the workers had connected. The host is shared with other work: each run recorded the
 host's 1-minute load average just before it (L), and the CPUs that other work takes from the
 platform's launches are ``background_base + background_per_load * L`` (clipped to [0, 90%
 of the CPUs]), both fitted: the same point ran 25-35% slower at load 11 than at load 2.
 The result is a JSON document of named parameters, each with its value, unit and source
-(``calibration/scale/params.json``), which ``schedsim validate --scale`` applies to the
+(``schedsim/studies/scale/params.json``), which ``schedsim validate --scale`` applies to the
 held-out points.
 """
 
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
-from schedsim.scale_matrix import FIT, ScalePoint, good_runs, point_by_label, scenario_for
 from schedsim.simulation import Simulation
+from schedsim.studies.scale_matrix import FIT, ScalePoint, good_runs, point_by_label, scenario_for
 
 HOST_CPUS = 2.0  # the host the committed matrix was measured on (docs/live.md)
 
@@ -85,7 +85,7 @@ FIXED: dict[str, dict[str, Any]] = {
 }
 FIXED_SOURCES = {
     "listen_backlog": "CCTools link.c listen(fd, 5); Linux queues backlog + 1; the live runs "
-                      "connect in batches of 6 (calibration/scale/matrix-live.jsonl)",
+                      "connect in batches of 6 (schedsim/studies/scale/matrix-live.jsonl)",
     "connect_retry": "Linux TCP_TIMEOUT_INIT (1 s), doubled at each SYN retransmission",
 }
 HOST_KEYS = ("background_base", "background_per_load")

@@ -21,10 +21,9 @@ import simpy
 
 from schedsim.live.processes import Sessions
 from schedsim.model.cluster import Node
+from schedsim.native import NATIVE_DIR as NATIVE_DIR  # the live runners find it here
 from schedsim.scenario import Scenario
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-NATIVE_DIR = REPO_ROOT / "build" / "native"
 # Temporary folders of a run are named PREFIX<pid of the run>-...; Ray's goes under /tmp,
 # where the paths of its sockets stay short (see schedsim.live.ray).
 WORK_PREFIX = "schedsim-live-"

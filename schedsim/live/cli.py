@@ -56,9 +56,9 @@ def register(subparsers: Any) -> dict[str, Handler]:
     cal.add_argument("--quick", action="store_true",
                      help="smaller sweep and fewer live runs (under 3 minutes on 2 cores)")
     cal.add_argument("--out", type=Path, metavar="FILE",
-                     help="profile to write (default calibration/profiles/default.json in "
-                     "the repository); raw data go beside it as NAME.task_sweep.jsonl and "
-                     "NAME.live.jsonl")
+                     help="profile to write (default the shipped profile, "
+                     "schedsim/profiles/default.json in the package); raw data go beside it "
+                     "as NAME.task_sweep.jsonl and NAME.live.jsonl")
     cal.add_argument("--no-live", dest="live", action="store_false",
                      help="only the task sweep and its fit, no live runs")
     cal.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",

@@ -35,7 +35,6 @@ from typing import Any
 from schedsim.live.base import (
     RAY_PREFIX,
     RAY_TMP,
-    REPO_ROOT,
     LiveAttempt,
     LiveContext,
     LivePlatform,
@@ -44,6 +43,7 @@ from schedsim.live.base import (
 from schedsim.live.processes import OutputLines, parent_pid, process_group, session_members
 from schedsim.live.ray_driver import SLOTS
 from schedsim.model.cluster import Node
+from schedsim.native import PACKAGE_HOME
 
 READY_TIMEOUT_S = 120.0  # ray.init on a loaded 2-core host can take tens of seconds
 RAY_MAX_RETRIES = 3  # Ray's default for tasks; the driver does not change it
@@ -132,7 +132,7 @@ class RayLive(LivePlatform):
         """The environment of the driver (and of every Ray process it starts)."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
-            [str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+            [str(PACKAGE_HOME)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
         env["RAY_USAGE_STATS_ENABLED"] = "0"
         env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # keep Ray on 127.0.0.1
         return env

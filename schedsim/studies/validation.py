@@ -307,7 +307,7 @@ METHOD = """\
 # Validation
 
 This file was written by `$command` (`schedsim validate --out docs` runs the full matrix,
-`--quick` the small one); edit the text in `schedsim/validation.py`, not here.
+`--quick` the small one); edit the text in `schedsim/studies/validation.py`, not here.
 
 ## Method
 - Configurations that calibration never used (task count, n, tolerance, 1 to 2 workers, one

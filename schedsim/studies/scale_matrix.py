@@ -268,7 +268,7 @@ def good_runs(records: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m schedsim.scale_matrix OUT [--repeats R] [--only LABEL ...]``"""
+    """``python -m schedsim.studies.scale_matrix OUT [--repeats R] [--only LABEL ...]``"""
     import argparse
 
     ap = argparse.ArgumentParser(description="Run the scale matrix live.")

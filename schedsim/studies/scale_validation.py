@@ -1,7 +1,7 @@
 """Validation at scale: the simulator with the fitted scale parameters against the live matrix.
 
-Every point of :mod:`schedsim.scale_matrix` that has live runs is simulated with the scale
-parameters of ``calibration/scale/params.json`` (:mod:`schedsim.calibration.scale_fit`), the
+Every point of :mod:`schedsim.studies.scale_matrix` that has live runs is simulated with the scale
+parameters of ``schedsim/studies/scale/params.json`` (:mod:`schedsim.calibration.scale_fit`), the
 simulator's replication r drawing the task times and kill moments of live repeat r. Per point:
 live and simulated mean makespan, the relative error (simulated - live) / live, the live
 run-to-run spread ((max - min) / mean of the repeats, made the same hour) beside it, the
@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +26,17 @@ import numpy as np
 from schedsim.calibration.scale_fit import live_by_point, load_of, simulate
 from schedsim.errors import InputError
 from schedsim.outputs import read_text
-from schedsim.scale_matrix import HELD_OUT, MATRIX
+from schedsim.studies.scale_matrix import HELD_OUT, MATRIX
 
 MEDIAN_TOLERANCE = 0.10
 P95_TOLERANCE = 0.20
 CEILING_TOLERANCE = 0.10
 AT_SCALE = 50  # workers from which the target applies
 PLATFORMS = ("workqueue", "ray")
-RECORDS = Path(__file__).resolve().parents[1] / "calibration" / "scale" / "matrix-live.jsonl"
-PARAMS = Path(__file__).resolve().parents[1] / "calibration" / "scale" / "params.json"
+# The committed live scale runs and the scale fit: package data, found through the package.
+SCALE_DATA = Path(str(files("schedsim.studies").joinpath("scale")))
+RECORDS = SCALE_DATA / "matrix-live.jsonl"
+PARAMS = SCALE_DATA / "params.json"
 
 
 def load_params(path: Path) -> dict[str, dict[str, float]]:
@@ -155,9 +158,10 @@ SECTION_END = "<!-- scale-validation: end -->"
 
 
 def _shown(path: str) -> str:
-    """A file of this repository by its path in it, any other as given."""
+    """A file of the package by its path from the folder holding the package (the
+    repository, in a checkout), any other as given."""
     try:
-        return Path(path).resolve().relative_to(RECORDS.parents[2]).as_posix()
+        return Path(path).resolve().relative_to(SCALE_DATA.parents[2]).as_posix()
     except ValueError:
         return path
 

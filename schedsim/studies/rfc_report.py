@@ -1,8 +1,9 @@
 """The RFC study as a person reads it: the markdown report and its heatmaps.
 
 Every number and every sentence of interpretation is computed from the study's rows
-(:func:`schedsim.rfc.analyse`); nothing here states a finding by hand. One colour meaning runs
-through the heatmaps: orange is better for Work Queue, purple better for Ray, white a tie.
+(:func:`schedsim.studies.rfc.analyse`); nothing here states a finding by hand. One colour
+meaning runs through the heatmaps: orange is better for Work Queue, purple better for Ray, white
+a tie.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from schedsim.rfc import (
+from schedsim.studies.rfc import (
     FAILED_SHARE,
     HORIZON_S,
     LINK,
@@ -255,7 +256,7 @@ def report(study: dict[str, Any], plot_name: str, validation: dict[str, Any] | N
                    f"carrying every output through the head's {LINK} link alone would take "
                    f"at least {floor:.0f} h, beyond the {HORIZON_S / 3600:g} h horizon, on "
                    "either platform.", ""]
-    template = Template(files("schedsim").joinpath("templates", "rfc-at-scale.md")
+    template = Template(files("schedsim.studies").joinpath("templates", "rfc-at-scale.md")
                         .read_text(encoding="utf-8"))
     sliced = study["grid"].get("sliced")
     scope = " (a slice of the study: " + "; ".join(

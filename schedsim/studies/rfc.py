@@ -8,8 +8,8 @@ abrupt losses, notices shorter than tasks and zone-wide reclaims, each with and 
 glue, Ray's ``max_retries`` at its default and unlimited, the manager or head on demand or on
 spot. Both platforms run the same scenario, seeds and churn.
 
-Every run is a job of the sweep machinery (:mod:`schedsim.sweep`): a base scenario plus
-``--set`` overrides, one replication each, appended to a results file as it finishes, so the
+Every run is a job of the studies' job runner (:mod:`schedsim.studies.jobs`): a base scenario
+plus ``--set`` overrides, one replication each, appended to a results file as it finishes, so the
 grid resumes after a kill and runs serially, in a process pool or on a Ray cluster with
 identical rows. The uncertain parameters (guesses, or measured with a few workers only) are
 then moved to the ends of their ranges together, once in Work Queue's favour and once in
@@ -34,6 +34,7 @@ import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ from schedsim.errors import InputError
 from schedsim.metrics import METRICS, summarize_metric
 from schedsim.outputs import check_folder, folder_lock, read_bytes, read_text, write_text
 from schedsim.scenario import parse_scenario
-from schedsim.sweep import Job, ResultsFile, done_rows, execute
+from schedsim.studies.jobs import Job, by_overrides, done_rows, run_pending
 from schedsim.verdict import NO_MARGIN, TIE, Margin, winner
 
 HORIZON_S = 12 * 3600.0  # a campaign not done in 12 h is out of scope: its rest counts failed
@@ -443,33 +444,43 @@ def _study(grid: Grid, out: Path, workers: int, ray_address: str | None, use_ray
     return study
 
 
+def model_files() -> list[Path]:
+    """The package's files that produce a run's numbers, relative to the package, in order."""
+    import schedsim
+
+    package = Path(schedsim.__file__).resolve().parent
+    return [p.relative_to(package) for p in sorted(package.rglob("*.py"))
+            if _runs_the_model(p.relative_to(package))]
+
+
 def model_fingerprint() -> str:
     """A hash of the code and the calibration profile that produce a run's numbers."""
     import hashlib
 
+    import schedsim
+
+    package = Path(schedsim.__file__).resolve().parent
     h = hashlib.sha256()
-    package = Path(__file__).resolve().parent
-    for path in sorted(package.rglob("*.py")):
-        if _runs_the_model(path.relative_to(package)):
-            h.update(path.read_bytes())
+    for path in model_files():
+        h.update((package / path).read_bytes())
     h.update(default_profile_path().read_bytes())
     h.update(base_scenario_text().encode())
     return h.hexdigest()[:16]
 
 
 # Code that asks, stores, shows or measures but never changes a simulated number: a change
-# to it does not make the recorded runs stale.
-_NOT_MODEL = {"__init__.py", "__main__.py", "cli.py", "rfc.py", "rfc_report.py", "report.py",
-              "plan.py", "sweep.py", "pool.py", "outputs.py", "interrupt.py", "estimate.py",
-              "ray_cluster.py", "validation.py", "scale_matrix.py", "scale_validation.py",
-              "verdict.py", "cli_args.py", "completion.py", "parquet.py", "trace.py",
-              "api.py"}
+# to it does not make the recorded runs stale (studies/, live/ and calibration/ but the
+# profile reader are left out whole, below).
+_NOT_MODEL = {"__init__.py", "__main__.py", "cli.py", "report.py", "pool.py", "outputs.py",
+              "interrupt.py", "estimate.py", "ray_cluster.py", "verdict.py", "cli_args.py",
+              "completion.py", "parquet.py", "trace.py", "api.py"}
 
 
 def _runs_the_model(path: Path) -> bool:
-    """Whether the package file ``path`` is part of what produces a run's numbers."""
+    """Whether the package file ``path`` (relative to the package) is part of what produces a
+    run's numbers."""
     top = path.parts[0]
-    if top == "live":
+    if top in ("live", "studies"):
         return False
     if top == "calibration":  # only the profile is read by runs; the rest measures and fits
         return path.name == "profile.py"
@@ -499,35 +510,15 @@ def _run_jobs(jobs: list[Job], base: Path, results: Path, workers: int,
     """Run the jobs not yet in ``results`` (copying those ``cache`` holds); every job's
     rows, by its overrides."""
     have = done_rows(results)
-    todo = [j for j in jobs if (j.overrides, j.replication) not in have]
-    total, done = len(jobs), len(jobs) - len(todo)
-    on_job(done, total)
-    sink = ResultsFile(results)
-    try:
-        if cache:
-            copied = [j for j in todo if (j.overrides, j.replication) in cache]
-            todo = [j for j in todo if (j.overrides, j.replication) not in cache]
-            for job in copied:
-                row = dict(cache[(job.overrides, job.replication)], point=str(job.point))
-                sink.append(row)
-                have[(job.overrides, job.replication)] = row
-            done += len(copied)
-            on_job(done, total)
 
-        def finished(row: dict[str, Any]) -> None:
-            nonlocal done
-            sink.append(row)
-            have[(tuple(json.loads(row["overrides"])), int(row["replication"]))] = \
-                {k: str(v) for k, v in row.items()}
-            done += 1
-            on_job(done, total)
+    def finished(row: dict[str, Any]) -> None:
+        have[(tuple(json.loads(row["overrides"])), int(row["replication"]))] = \
+            {k: str(v) for k, v in row.items()}
 
-        # Largest runs first, so the last to finish is a small one.
-        todo.sort(key=lambda j: -_size(j.overrides))
-        execute(str(base), todo, workers=workers, ray_address=ray_address, use_ray=use_ray,
-                on_row=finished)
-    finally:
-        sink.close()
+    # Largest runs first, so the last to finish is a small one.
+    run_pending(str(base), jobs, results, have, key=by_overrides, copies=cache,
+                order=lambda j: -_size(j.overrides), workers=workers, ray_address=ray_address,
+                use_ray=use_ray, on_row=finished, on_progress=on_job)
     by_run: dict[tuple[str, ...], list[dict[str, str]]] = {}
     for job in jobs:
         by_run.setdefault(job.overrides, []).append(have[(job.overrides, job.replication)])
@@ -793,14 +784,41 @@ def attribution(grid: Grid, runs: dict[tuple[str, ...], list[dict[str, str]]]
     return out
 
 
-VALIDATION_JSON = Path(__file__).resolve().parents[1] / "docs" / "validation.json"
+# Read from the folder the study runs in, as ``schedsim rfc --out docs`` is run from the
+# repository; ``--validation FILE`` names another.
+DEFAULT_VALIDATION = Path("docs") / "validation.json"
 
 
-def load_validation(path: Path = VALIDATION_JSON) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+def load_validation(path: Path | None) -> dict[str, Any] | None:
+    """The overall errors of a ``schedsim validate`` report (its ``overall``: per platform,
+    ``median_abs_error``, ``p95_abs_error``, ``bias``), which the report quotes; None when
+    ``path`` is None and :data:`DEFAULT_VALIDATION` is not there. A file given that is
+    missing or malformed is one line naming ``--validation``."""
+    if path is None:
+        if not DEFAULT_VALIDATION.is_file():
+            return None
+        path = DEFAULT_VALIDATION
+    source = f"--validation {path}"
+    expected = ("a report written by schedsim validate (validation.json) with overall."
+                "PLATFORM.median_abs_error, p95_abs_error and bias")
+    if not path.is_file():
+        raise InputError(source, "", "an existing file: " + expected, has_value=False)
+    try:
+        data = json.loads(read_text(path, "a report written by schedsim validate"))
+    except ValueError:
+        data = None
+    overall = data.get("overall") if isinstance(data, dict) else None
+    ok = isinstance(overall, dict) and all(
+        isinstance(o, dict) and isinstance(o.get("bias"), str) and all(
+            isinstance(o.get(k), int | float) and not isinstance(o.get(k), bool)
+            for k in ("median_abs_error", "p95_abs_error")) for o in overall.values())
+    if not ok:
+        raise InputError(source, "overall", expected, has_value=False)
+    return {"overall": overall}
 
 
-PREVIOUS_JSON = VALIDATION_JSON.parent / "rfc-previous.json"
+# The previous report's verdicts: fixed history, shipped with the package.
+PREVIOUS_JSON = Path(str(files("schedsim.studies").joinpath("rfc-previous.json")))
 
 
 def load_previous(path: Path = PREVIOUS_JSON) -> dict[str, Any] | None:

@@ -16,9 +16,9 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from schedsim import proportion
-from schedsim.plan import PlanResult, Point, describe, describe_choice
 from schedsim.report import fmt
+from schedsim.studies import proportion
+from schedsim.studies.plan import PlanResult, Point, describe, describe_choice
 
 BOUNDS = "bounds %"  # one-sided proportion.LEVEL bounds, as the caption says
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink",

@@ -5,7 +5,7 @@ and the cheapest configuration overall, every simulated candidate shown.
 nodes never make a bag of tasks slower; ``--vary KEY=V1,V2`` (platform, market, price, ...)
 is a grid, each choice with its own search; the analytic bound prunes counts that cannot meet
 the deadline. A point meets it when at least ``confidence`` of its replications finish by it
-without failing; exact binomial bounds (:mod:`schedsim.proportion`) say whether that is
+without failing; exact binomial bounds (:mod:`schedsim.studies.proportion`) say whether that is
 demonstrated, and the points the answer hinges on (the smallest count meeting it, the count
 below, the cheapest feasible) get replications, up to ``max_replications``, while their bounds
 straddle ``confidence``. The rule and its reasons are in docs/planning.md.
@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from schedsim import proportion
 from schedsim.errors import InputError
 from schedsim.pool import ProcessPool, run_serial
 from schedsim.scenario import (
@@ -36,6 +35,7 @@ from schedsim.scenario import (
     parse_scenario,
     split_values,
 )
+from schedsim.studies import proportion
 
 FEASIBILITY = ("a point meets the deadline when the share of its replications on time "
                "(without failing) is at least the confidence; it is demonstrated when the "
