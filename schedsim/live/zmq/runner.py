@@ -9,8 +9,8 @@ timeout, and requeues the worker's tasks, as it would for a machine that vanishe
 
 Attempts come from the coordinator's journal: ``dispatch`` opens one (its start), ``result``
 closes it (done or failed, with the worker's timing of the task's process), ``preempted``
-closes it when the worker was given up (its end is that moment; ``detect_s`` says how long
-after the node's kill it came).
+closes it when the worker was given up (its end is the node's kill, when the run killed it;
+``detect_s`` says how long after the kill the coordinator gave the worker up).
 """
 
 from __future__ import annotations
@@ -153,7 +153,8 @@ class ZmqLive(LivePlatform):
 
     @property
     def finished(self) -> bool:
-        return self.summary is not None or super().finished
+        # The summary follows the last result at once; waiting for it keeps it in the details.
+        return self.summary is not None
 
     def stop(self) -> None:
         self.journal.close()
@@ -179,7 +180,9 @@ class ZmqLive(LivePlatform):
                 outcome = "preempted"
                 killed = self.killed.get(int(rec["node"]))
                 if killed is not None:
+                    # It ended with its node; the coordinator heard of it detect_s later.
                     detail["detect_s"] = rec["epoch"] - killed
+                    t1 = min(t1, max(t0, rel(killed)))
             else:
                 outcome = "done" if rec["ok"] else "failed"
                 detail = _result_detail(rec)
