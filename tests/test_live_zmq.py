@@ -195,7 +195,7 @@ def test_zfp_task_runs_with_each_tasks_seed(tmp_path: Path,
 
 # --------------------------------------------------------------------------- the coordinator
 
-def test_coordinator_fails_a_task_out_of_retries_and_takes_a_silent_worker_back(
+def test_coordinator_drops_strangers_fails_a_task_out_of_retries_takes_a_worker_back(
         tmp_path: Path) -> None:
     from schedsim.live.zmq import protocol as p
     from schedsim.live.zmq.coordinator import Coordinator
@@ -205,7 +205,7 @@ def test_coordinator_fails_a_task_out_of_retries_and_takes_a_silent_worker_back(
                          "max_retries": 1}}
     journal_path = tmp_path / "journal.jsonl"
     with journal_path.open("a") as journal:
-        coord = Coordinator(config, journal)
+        coord = Coordinator(config, journal, "secret")
         serving = threading.Thread(target=coord.serve)
         serving.start()
         ctx = zmq.Context()
@@ -224,15 +224,20 @@ def test_coordinator_fails_a_task_out_of_retries_and_takes_a_silent_worker_back(
                     return msg
 
         try:
+            # Without the run's token, or not understood: dropped, unanswered.
+            sock.send(p.encode(p.HELLO, node=7, slots=1, token="guess"))
+            sock.send(p.encode(p.HELLO, slots="one", token="secret"))
+            assert not sock.poll(300)
             for attempt in (1, 2):  # take the task, then fall silent until given up
-                sock.send(p.encode(p.HELLO, node=7, slots=1))
-                sock.send(p.encode(p.READY, slot=0))
+                sock.send(p.encode(p.HELLO, node=7, slots=1, token="secret"))
+                sock.send(p.encode(p.READY, slot=0, token="secret"))
                 task = take(p.TASK)
                 assert task["task"] == 0 and task["attempt"] == attempt
                 assert task["args"] == ["--seconds", "0"]
                 time.sleep(0.25)
                 if attempt == 1:
-                    sock.send(p.encode(p.HEARTBEAT))  # too late: it must register again
+                    # Too late: it must register again.
+                    sock.send(p.encode(p.HEARTBEAT, token="secret"))
                     take(p.RECONNECT)
             serving.join(timeout=5)
             assert not serving.is_alive()
@@ -246,6 +251,7 @@ def test_coordinator_fails_a_task_out_of_retries_and_takes_a_silent_worker_back(
     assert records[-1]["event"] == "summary"
     assert records[-1]["done"] == 0 and records[-1]["failed"] == 1
     assert records[-1]["workers_joined"] == 2 and records[-1]["workers_lost"] == 2
+    assert records[-1]["refused"] == 2
 
 
 # --------------------------------------------------------------------------- refusals, Ctrl-C

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from collections import deque
@@ -42,7 +43,8 @@ class _Worker:
 class Coordinator:
     """The bag, the workers and the journal (one thread, one poll loop)."""
 
-    def __init__(self, config: dict[str, Any], journal: IO[str]) -> None:
+    def __init__(self, config: dict[str, Any], journal: IO[str], token: str) -> None:
+        self.token = token
         self.params = p.Params(**config["params"])
         self.args: list[list[str]] = config["tasks"]  # per task: its command-line arguments
         self.out_dir = Path(config["out_dir"]) if config.get("out_dir") else None
@@ -56,6 +58,7 @@ class Coordinator:
         self.workers: dict[bytes, _Worker] = {}
         self.joined = 0
         self.given_up = 0
+        self.refused = 0  # messages without the run's token, or not understood
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -97,10 +100,20 @@ class Coordinator:
             if not w.lost:
                 self.send(who, p.STOP)
         self.log("summary", done=self.done, failed=self.failed, workers_joined=self.joined,
-                 workers_lost=self.given_up, params=self.params.as_dict())
+                 workers_lost=self.given_up, refused=self.refused,
+                 params=self.params.as_dict())
 
     def handle(self, frames: list[bytes]) -> None:
         who, msg = frames[0], p.decode(frames[1] if len(frames) > 1 else b"")
+        if msg.get("token") != self.token:
+            self.refused += 1
+            return
+        try:
+            self.serve_message(who, msg, frames)
+        except (KeyError, ValueError, TypeError):
+            self.refused += 1
+
+    def serve_message(self, who: bytes, msg: dict[str, Any], frames: list[bytes]) -> None:
         kind = msg.get("type")
         w = self.workers.get(who)
         if kind == p.HELLO:
@@ -202,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     config = json.loads(Path(args[0]).read_text())
     with open(config["journal"], "a", encoding="utf-8") as journal:
-        coord = Coordinator(config, journal)
+        coord = Coordinator(config, journal, os.environ.get(p.TOKEN_ENV, ""))
         try:
             print(json.dumps({"event": "listening", "endpoint": coord.endpoint}), flush=True)
             coord.serve()

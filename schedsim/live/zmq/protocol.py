@@ -7,6 +7,11 @@ slot's next task), ``heartbeat``. Coordinator to worker: ``welcome``, ``task`` (
 arguments; the worker adds ``--out``), ``heartbeat``, ``reconnect`` (it had been given up:
 drop what runs and say hello again), ``stop``.
 
+Every message from a worker carries the run's ``token`` (a fresh secret per run, handed to
+the coordinator and the workers through the environment, :data:`TOKEN_ENV`): the port listens
+on 127.0.0.1, but any local user could connect to it, and a message without the token is
+dropped.
+
 Liveness follows the ZeroMQ Guide's Paranoid Pirate pattern (chapter 4): both sides send a
 heartbeat every :data:`HEARTBEAT_INTERVAL_S` and give the peer up after
 :data:`HEARTBEAT_LIVENESS` intervals without any message from it. A SIGKILLed worker is thus
@@ -25,6 +30,8 @@ HEARTBEAT_INTERVAL_S = 1.0
 HEARTBEAT_LIVENESS = 3
 # Guess: Ray's default max_retries (3); Work Queue retries lost tasks without limit.
 MAX_RETRIES = 3
+
+TOKEN_ENV = "SCHEDSIM_ZMQ_TOKEN"
 
 HELLO, READY, RESULT, HEARTBEAT = "hello", "ready", "result", "heartbeat"
 WELCOME, TASK, RECONNECT, STOP = "welcome", "task", "reconnect", "stop"

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any
 
 from schedsim.live.base import LiveAttempt, LiveContext, LivePlatform, LiveRunError
 from schedsim.live.processes import OutputLines
-from schedsim.live.zmq.protocol import Params
+from schedsim.live.zmq.protocol import TOKEN_ENV, Params
 from schedsim.model.cluster import Node
 from schedsim.scenario import WAIT_TASK
 
@@ -47,6 +49,8 @@ class ZmqLive(LivePlatform):
         self.summary: dict[str, Any] | None = None
         self.workers: dict[int, Any] = {}  # node id -> its worker's Popen
         self.killed: dict[int, float] = {}  # node id -> epoch of its kill
+        # A fresh secret per run, in the environment (not on command lines) of its processes.
+        self.env = dict(os.environ, **{TOKEN_ENV: secrets.token_hex(16)})
 
     # ------------------------------------------------------------------ start
 
@@ -66,7 +70,7 @@ class ZmqLive(LivePlatform):
         with self.stdout_path.open("w") as out, self.stderr_path.open("w") as err:
             self.coordinator = ctx.sessions.start(
                 [sys.executable, "-m", "schedsim.live.zmq.coordinator", path],
-                stdout=out, stderr=err, cwd=ctx.work_dir)
+                stdout=out, stderr=err, cwd=ctx.work_dir, env=self.env)
         lines = OutputLines(self.stdout_path)
         wait_until = min(deadline, time.monotonic() + LISTEN_TIMEOUT_S)
         try:
@@ -115,7 +119,8 @@ class ZmqLive(LivePlatform):
             "--interval", repr(self.params.heartbeat_interval_s),
             "--liveness", str(self.params.heartbeat_liveness)]
         with (work / "worker.err").open("w") as err:
-            self.workers[node.id] = ctx.sessions.start(argv, stdout=err, stderr=err, cwd=work)
+            self.workers[node.id] = ctx.sessions.start(argv, stdout=err, stderr=err, cwd=work,
+                                                       env=self.env)
 
     def node_lost(self, node: Node) -> None:
         proc = self.workers.pop(node.id, None)

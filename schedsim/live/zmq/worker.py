@@ -64,9 +64,10 @@ class Worker:
         self.running: dict[int, _Running] = {}  # slot -> its task
         self.by_fd: dict[int, int] = {}  # pidfd -> slot
         self.last_heard = time.monotonic()
+        self.token = os.environ.get(p.TOKEN_ENV, "")
 
     def send(self, kind: str, *extra: bytes, **fields: Any) -> None:
-        self.sock.send_multipart([p.encode(kind, **fields), *extra])
+        self.sock.send_multipart([p.encode(kind, token=self.token, **fields), *extra])
 
     def hello(self) -> None:
         self.send(p.HELLO, node=self.node, slots=self.slots)
