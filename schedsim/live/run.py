@@ -6,7 +6,8 @@ drives the same :class:`~schedsim.model.cluster.Cluster`
 and :class:`~schedsim.model.churn.Churn` as ``schedsim run``, with the same named random
 streams (``boot/<pool>``, ``lifetime/<pool>``, ...), so replication ``r`` of a scenario loses
 its nodes at the same moments live as in the simulator. The difference is what a node is: a
-live platform (:mod:`schedsim.live.workqueue`, :mod:`schedsim.live.ray`) starts real processes
+live platform (:mod:`schedsim.live.workqueue`, :mod:`schedsim.live.ray`,
+:mod:`schedsim.live.zmq`; by name in :data:`LIVE_PLATFORMS`) starts real processes
 when a node becomes ready and kills them when the node is gone. Time 0 is the moment the
 platform has its tasks submitted (the manager listening, the Ray driver connected); the
 platform's own start-up (``ray.init``) is measured but not counted.
