@@ -1,7 +1,8 @@
-"""Live runs: a scenario run for real on this host, on Work Queue or Ray.
+"""Live runs: a scenario run for real on this host, on Work Queue, Ray or ZeroMQ.
 
 :func:`run_live` runs one replication with real processes (``wq_manager`` and
-``work_queue_worker``, or a local Ray cluster) executing the real task, ``compress_task``, or
+``work_queue_worker``, a local Ray cluster, or the ZeroMQ coordinator and workers of
+:mod:`schedsim.live.zmq`) executing the real task, ``compress_task``, or
 the waiting task of emulated-scale runs, ``wait_task`` (``workload.task: wait``), and turns
 churn into fault injection: nodes are killed and replaced when the simulator's own churn
 model says so. It returns per-attempt records and the same metrics as a simulated replication;

@@ -30,14 +30,14 @@ DEFAULT_TIMEOUT_S = 600.0
 def register(subparsers: Any) -> dict[str, Handler]:
     """Add ``live`` and ``calibrate`` to ``subparsers``; returns {command: handler}."""
     live = subparsers.add_parser(
-        "live", help="run a scenario for real on this host (Work Queue or Ray)",
+        "live", help="run a scenario for real on this host (Work Queue, Ray or ZeroMQ)",
         description="Run a scenario for real on this host: real workers run the real task "
         "(compress_task; workload.duration: {dist: profile, n: N, tolerance: T}) or, with "
         "workload.task: wait, a task that waits its drawn time and writes output_size bytes "
         "(any distribution, as many slots as the host's memory and file handles allow); "
         "churn kills and replaces them. The scenario must fit the host (docs/live.md).")
     live.add_argument("scenario", help="scenario YAML file")
-    live.add_argument("--platform", required=True, metavar="workqueue|ray",
+    live.add_argument("--platform", required=True, metavar="workqueue|ray|zmq",
                       help="the platform that runs the tasks")
     live.add_argument("--set", dest="overrides", action="append", default=[],
                       metavar="KEY=VALUE", help="override a field by dotted path; VALUE is YAML "

@@ -53,6 +53,11 @@ WORKQUEUE = Footprint(slot_bytes=1.5 * MIB, node_bytes=0.5 * MIB, slot_fds=1, no
 # (180 MiB, 90 threads). The GCS held 106 file handles for 4 nodes and 32 slots.
 RAY = Footprint(slot_bytes=100.0 * MIB, node_bytes=180.0 * MIB, slot_fds=3, node_fds=12,
                 slot_threads=50, node_threads=100)
+# A slot: wait_task (0.2 MiB of PSS) and its pipes and pidfd in the worker (3 handles). A node:
+# its Python worker (11 MiB, 3 threads) and its connection at the coordinator.
+ZMQ = Footprint(slot_bytes=1.0 * MIB, node_bytes=16.0 * MIB, slot_fds=3, node_fds=2,
+                slot_threads=1, node_threads=3)
+FOOTPRINTS = {"workqueue": WORKQUEUE, "ray": RAY, "zmq": ZMQ}
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,7 @@ def zfp_limit() -> SlotLimit:
 def wait_limit(platform: str, cores_per_node: int, *, available: float | None = None,
                nofile: int | None = None, threads: int | None = None) -> SlotLimit:
     """The waiting task's limit on ``platform`` with nodes of ``cores_per_node`` slots."""
-    fp = RAY if platform == "ray" else WORKQUEUE
+    fp = FOOTPRINTS.get(platform, WORKQUEUE)
     available = mem_available() if available is None else available
     nofile = open_files_limit() if nofile is None else nofile
     threads = threads_left() if threads is None else threads

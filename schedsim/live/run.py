@@ -6,7 +6,8 @@ drives the same :class:`~schedsim.model.cluster.Cluster`
 and :class:`~schedsim.model.churn.Churn` as ``schedsim run``, with the same named random
 streams (``boot/<pool>``, ``lifetime/<pool>``, ...), so replication ``r`` of a scenario loses
 its nodes at the same moments live as in the simulator. The difference is what a node is: a
-live platform (:mod:`schedsim.live.workqueue`, :mod:`schedsim.live.ray`) starts real processes
+live platform (:mod:`schedsim.live.workqueue`, :mod:`schedsim.live.ray`,
+:mod:`schedsim.live.zmq`; by name in :data:`LIVE_PLATFORMS`) starts real processes
 when a node becomes ready and kills them when the node is gone. Time 0 is the moment the
 platform has its tasks submitted (the manager listening, the Ray driver connected); the
 platform's own start-up (``ray.init``) is measured but not counted.
@@ -27,7 +28,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ from schedsim.live.processes import Sessions, sigterm_as_interrupt
 from schedsim.live.ray import RayLive
 from schedsim.live.ray_nodes import RayNodesLive
 from schedsim.live.workqueue import WorkQueueLive
+from schedsim.live.zmq.runner import ZmqLive
 from schedsim.metrics import AttemptLog, Outcome
 from schedsim.model.churn import Churn
 from schedsim.model.cluster import Cluster, Node
@@ -60,7 +62,13 @@ from schedsim.rng import Streams
 from schedsim.scenario import WAIT_TASK, ZFP_TASK, Scenario
 
 POLL_S = 0.005  # how often the watcher looks at the platform's output
-LIVE_PLATFORMS = ("workqueue", "ray")
+# The live platforms: name -> the class that runs a task kind (workload.task) there.
+LIVE_PLATFORMS: dict[str, Callable[[str], type[LivePlatform]]] = {
+    "workqueue": lambda kind: WorkQueueLive,
+    # The waiting task gets a raylet per node; zfp keeps one raylet with emulated nodes.
+    "ray": lambda kind: RayNodesLive if kind == WAIT_TASK else RayLive,
+    "zmq": lambda kind: ZmqLive,
+}
 TASK_BINARIES = {ZFP_TASK: "compress_task", WAIT_TASK: "wait_task"}
 
 
@@ -143,11 +151,9 @@ def find_task_binary(kind: str) -> Path:
     return exe
 
 
-def require_tools(platforms: tuple[str, ...] = LIVE_PLATFORMS) -> None:
+def require_tools(platforms: tuple[str, ...] = tuple(LIVE_PLATFORMS)) -> None:
     """What live runs on ``platforms`` need, checked before any starts (a study of many runs
     fails at once, not after its first platform's runs): LiveRunError naming what is missing."""
-    import importlib.util
-
     find_task_binary(ZFP_TASK)  # validation and calibration run the zfp task
     if "workqueue" in platforms:
         if not os.access(NATIVE_DIR / "wq_manager", os.X_OK):
@@ -156,14 +162,21 @@ def require_tools(platforms: tuple[str, ...] = LIVE_PLATFORMS) -> None:
         if not shutil.which("work_queue_worker"):
             raise LiveRunError("work_queue_worker is not on PATH; install coop-computing-tools "
                                "(scripts/install_native.sh)")
-    if "ray" in platforms:
-        try:
-            found = importlib.util.find_spec("ray") is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            raise LiveRunError("ray is not installed; python3 -m pip install ray "
-                               "(or pip install -e .[live])")
+    if "ray" in platforms and not _importable("ray"):
+        raise LiveRunError("ray is not installed; python3 -m pip install ray "
+                           "(or pip install -e .[live])")
+    if "zmq" in platforms and not _importable("zmq"):
+        raise LiveRunError("pyzmq is not installed; python3 -m pip install pyzmq "
+                           "(or pip install -e .[live])")
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def ignored_keys(scenario: Scenario) -> list[str]:
@@ -222,7 +235,7 @@ def _alive(pid: int) -> bool:
 
 def run_live(scenario: Scenario, platform: str, replication: int = 0,
              timeout_s: float = 600.0, keep_dir: Path | None = None) -> LiveResult:
-    """Run one replication of ``scenario`` for real on ``platform`` ("workqueue" | "ray").
+    """Run one replication of ``scenario`` for real on ``platform`` (a key of LIVE_PLATFORMS).
 
     ``keep_dir``: keep the run's working files (logs, outputs, raw platform output) there;
     by default they go to a temporary folder that is removed afterwards.
@@ -242,11 +255,7 @@ def run_live(scenario: Scenario, platform: str, replication: int = 0,
     sessions = Sessions()
     ctx = LiveContext(scenario=scenario, replication=replication, task=task, work_dir=work,
                       sessions=sessions, timeout_s=timeout_s, task_binary=exe)
-    cls: type[LivePlatform] = WorkQueueLive
-    if platform == "ray":
-        # The waiting task gets a raylet per node; zfp keeps one raylet with emulated nodes.
-        cls = RayNodesLive if task.kind == WAIT_TASK else RayLive
-    live = cls(ctx)
+    live = LIVE_PLATFORMS[platform](task.kind)(ctx)
     deadline = time.monotonic() + timeout_s
     try:
         return _run_and_clean(ctx, live, platform, deadline)
