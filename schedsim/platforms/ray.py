@@ -145,10 +145,9 @@ class Slot:
     """One worker process slot (a CPU) on a node. It keeps what a task's steps read of its
     node, so that they touch the slot and the node's Ray state, not the node itself."""
 
-    __slots__ = ("node", "index", "warm", "rnode", "node_id", "speed")
+    __slots__ = ("index", "warm", "rnode", "node_id", "speed")
 
     def __init__(self, node: Node, index: int, rnode: RayNode) -> None:
-        self.node = node
         self.index = index
         self.warm = False
         self.rnode = rnode
@@ -418,8 +417,8 @@ class RayPlatform(Platform):
         slot = attempt.slot
         if not self._large:
             self.inline_held -= self._out
-        elif not self._batched and slot.node.data is not None:
-            slot.node.data.attempts.discard(attempt)  # a batched fetch took it out already
+        elif not self._batched:
+            slot.rnode.attempts.discard(attempt)  # a batched fetch took it out already
         self.resolved += 1
         # The attempt held its slot until it finished running; the wait for the driver is
         # not slot time.
@@ -495,14 +494,14 @@ class RayPlatform(Platform):
 
     def _start_worker(self, attempt: Attempt) -> None:
         """A cold slot: its worker process starts, as CPU work on the shared host."""
-        if not attempt.active or attempt.slot.node.data.dead:
+        if not attempt.active or attempt.slot.rnode.dead:
             return
         assert self._host is not None
         self._host.launch(self.config.worker_start_time, self._launch_task, attempt)
 
     def _launch_task(self, attempt: Attempt) -> None:
         """The worker launches the task's process, as CPU work on the shared host."""
-        if not attempt.active or attempt.slot.node.data.dead:
+        if not attempt.active or attempt.slot.rnode.dead:
             return
         assert self._host is not None
         self._host.launch(self.config.task_launch_time, self._launched, attempt)
@@ -510,7 +509,7 @@ class RayPlatform(Platform):
     def _launched(self, attempt: Attempt) -> None:
         """The worker started the task's process on a shared host: it runs as CPU work
         (the waiting task: it waits)."""
-        if not attempt.active or attempt.slot.node.data.dead:
+        if not attempt.active or attempt.slot.rnode.dead:
             return
         assert self.sim.host is not None
         attempt.run_start = self.env.now
@@ -589,7 +588,7 @@ class RayPlatform(Platform):
 
     def _arrived(self, attempt: Attempt) -> None:
         """A small result reached the driver's process with the reply (inline)."""
-        rnode = attempt.slot.node.data
+        rnode = attempt.slot.rnode
         if not attempt.active or rnode.dead:
             return  # the transfer died with the node
         rnode.attempts.discard(attempt)

@@ -385,7 +385,7 @@ class WorkQueuePlatform(Platform):
                 continue
             attempt.active = False
             if attempt.exec_start != -2.0:
-                self.sim.log.add(attempt.task.id, worker.node.id, attempt.slot, attempt.start,
+                self.sim.log.add(attempt.task.id, worker.node_id, attempt.slot, attempt.start,
                                  now, Outcome.PREEMPTED, worker.cores)
             if counts:
                 self._retry(attempt.task)
@@ -537,7 +537,7 @@ class WorkQueuePlatform(Platform):
             attempt.active = False
             worker = attempt.worker
             worker.running.discard(attempt)
-            self.sim.log.add(attempt.task.id, worker.node.id, attempt.slot, attempt.start,
+            self.sim.log.add(attempt.task.id, worker.node_id, attempt.slot, attempt.start,
                              self.env.now, Outcome.CANCELLED, worker.cores)
             self.sim.workload.requeue(attempt.task)
             worker.free_slots.append(attempt.slot)
