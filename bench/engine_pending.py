@@ -1,6 +1,6 @@
 """Cost of one event on the event loop alone, by the number of pending timers.
 
-W chains of plain callbacks (``call_later``) each re-arm a timer 15-45 s ahead until N events
+W chains of plain callbacks (``Engine.after``) each re-arm a timer 15-45 s ahead until N events
 ran, so about W entries are always pending: what W busy workers with 30 s tasks keep on the
 queue. Prints microseconds per event. Usage:
 ``python bench/engine_pending.py [--events 2000000] [--pending 1000,10000,100000]``.
@@ -12,7 +12,7 @@ import argparse
 import random
 import time
 
-from schedsim.model.engine import Engine, call_later
+from schedsim.model.engine import Engine
 
 
 def per_event_us(pending: int, events: int, seed: int = 1) -> float:
@@ -23,10 +23,10 @@ def per_event_us(pending: int, events: int, seed: int = 1) -> float:
     def step(_arg: object) -> None:
         ran[0] += 1
         if ran[0] < events:
-            call_later(env, 15.0 + 30.0 * rng.random(), step)
+            env.after(15.0 + 30.0 * rng.random(), step)
 
     for _ in range(pending):
-        call_later(env, 30.0 * rng.random(), step)
+        env.after(30.0 * rng.random(), step)
     start = time.perf_counter()
     env.run()
     return (time.perf_counter() - start) / ran[0] * 1e6

@@ -118,7 +118,7 @@ class Simulation:
     def task_completed(self) -> None:
         wl = self.workload
         wl.completed += 1
-        self._last_change = self.env._now
+        self._last_change = self.env.now
         if wl.completed + wl.failed >= wl.total and not self.done.triggered:  # wl.finished
             self.done.succeed()
 
@@ -188,7 +188,7 @@ class Simulation:
             gc.set_threshold(*threshold)
             gc.unfreeze()
         self.watch.done()
-        return RunResult(self.measure(), self.failure, self.log, _event_count(env),
+        return RunResult(self.measure(), self.failure, self.log, env.scheduled,
                          self.failure_kind, self.nodes)
 
     def measure(self) -> dict[str, float]:
@@ -217,8 +217,3 @@ class Simulation:
             "job_hit_horizon": 1.0 if self.failure_kind == "horizon" else 0.0,
         }
 
-
-def _event_count(env: simpy.Environment) -> int:
-    # SimPy numbers every scheduled event; the counter is the number of events scheduled.
-    eid = getattr(env, "_eid", None)
-    return int(next(eid)) if eid is not None else 0

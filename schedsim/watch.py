@@ -23,8 +23,6 @@ from collections.abc import Callable
 from time import monotonic
 from typing import TYPE_CHECKING
 
-from schedsim.model.engine import call_later
-
 if TYPE_CHECKING:
     from schedsim.simulation import Simulation
 
@@ -66,8 +64,8 @@ class Watch:
             self._lost = self._losses()
         elif not self._armed and self.sim.env.now - self._since >= self.window() / 2:
             self._armed = True
-            call_later(self.sim.env, self._since + self.window() - self.sim.env.now,
-                       self._check)
+            self.sim.env.after(self._since + self.window() - self.sim.env.now,
+                               self._check)
 
     def done(self) -> None:
         """The replication ended: a last tick with the final count."""
@@ -102,7 +100,7 @@ class Watch:
         window = self.window()
         if sim.env.now - self._since < window:  # the window grew (a longer task was drawn)
             self._armed = True
-            call_later(sim.env, self._since + window - sim.env.now, self._check)
+            sim.env.after(self._since + window - sim.env.now, self._check)
             return
         lost = self._losses() - self._lost
         if lost == 0:  # nothing is being lost either: long attempts or transfers, not a stall

@@ -19,7 +19,7 @@ import simpy
 
 from schedsim.distributions import Draws
 from schedsim.model.cluster import Cluster, Node, NodeState
-from schedsim.model.engine import call_later
+from schedsim.model.engine import Engine
 from schedsim.rng import Streams
 from schedsim.scenario import DRAIN, ChurnSpec
 
@@ -27,7 +27,7 @@ from schedsim.scenario import DRAIN, ChurnSpec
 class Churn:
     """Schedules reclaims for the pools that have a churn entry."""
 
-    def __init__(self, env: simpy.Environment, cluster: Cluster, specs: tuple[ChurnSpec, ...],
+    def __init__(self, env: Engine, cluster: Cluster, specs: tuple[ChurnSpec, ...],
                  streams: Streams) -> None:
         self.env = env
         self.cluster = cluster
@@ -74,17 +74,17 @@ class Churn:
         if notice > 0:  # no notice at all is an abrupt loss: nobody is told
             warn_in = max(0.0, remaining - notice)
             if warn_in > 0:
-                call_later(self.env, warn_in, self._warn, (node, remaining - warn_in))
+                self.env.after(warn_in, self._warn, (node, remaining - warn_in))
                 return
             self.cluster.notify(node)
-        call_later(self.env, remaining, self._gone, node)
+        self.env.after(remaining, self._gone, node)
 
     def _warn(self, arg: tuple[Node, float]) -> None:
         node, left = arg
         if node.state == NodeState.GONE:
             return
         self.cluster.notify(node)
-        call_later(self.env, left, self._gone, node)
+        self.env.after(left, self._gone, node)
 
     def reclaim(self, node: Node) -> None:
         """Reclaim one node now: notice first if it is running, at once if still booting."""

@@ -4,11 +4,16 @@ SimPy's queue holds ``(time, priority, id, event)`` and every step pops one, swa
 callback list, calls each callback and checks whether it failed. A task step of a platform
 model (a run ends, a transfer arrives, a server finishes a job) needs none of that: it is one
 function to call with one argument at a time. :class:`Engine` keeps SimPy's queue, clock,
-priorities and event ids but stores ``(time, priority, id, fn, arg)``: :func:`call_later`
-pushes a callback with no event object, and every SimPy event (timeouts, processes,
-conditions: :meth:`Engine.schedule` is what SimPy calls) is pushed as
+priorities and event ids but stores ``(time, priority, id, fn, arg)``: :meth:`Engine.at` and
+:meth:`Engine.after` push a callback with no event object, and every SimPy event (timeouts,
+processes, conditions: :meth:`Engine.schedule` is what SimPy calls) is pushed as
 ``(..., process_event, event)``, which does exactly what ``Environment.step`` does. Order is
 SimPy's: by time, then priority, then the order of scheduling, for callbacks and events alike.
+
+This module is the only one that touches SimPy's private fields (``_queue``, ``_eid``, the
+clock): the rest of the package schedules through ``at``, ``after`` and ``cancel``, reads the
+clock as ``now`` (a plain attribute here, not SimPy's property) and counts events with
+``scheduled`` (tests/test_layering.py checks it).
 The loop is inlined in :meth:`Engine.run`. :attr:`Engine.on_bucket`, when set, is called
 once per bucket taken, so that whoever watches a run (progress, watchdogs) polls it every few
 hundred events at no cost per event.
@@ -39,6 +44,8 @@ import simpy
 from simpy.core import EmptySchedule, Infinity, StopSimulation
 from simpy.events import NORMAL, URGENT, Event, EventPriority
 
+# A scheduled callback: (time, priority, id, fn, arg). at/after return it as the handle that
+# cancel takes and that callers compare by identity.
 Entry = tuple[float, int, int, Callable[[Any], None], Any]
 
 
@@ -66,12 +73,20 @@ RESIZE_EVERY = 256  # buckets between looks at their mean size
 LAST_BUCKET = sys.maxsize  # for entries at an infinite time
 
 
+def _cancelled(_arg: object) -> None:
+    """What a cancelled entry calls instead of its callback."""
+
+
 class Engine(simpy.Environment):
-    """A ``simpy.Environment`` that also runs plain callbacks (:func:`call_later`), on a
+    """A ``simpy.Environment`` that also runs plain callbacks (:meth:`at`, :meth:`after`), on a
     calendar queue."""
 
+    # The clock: a plain attribute, which the loop sets and every model reads once or twice
+    # per step (SimPy's ``now`` is a property over ``_now``; _now is kept as an alias below).
+    now: float = 0.0
+
     def __init__(self, initial_time: float = 0) -> None:
-        super().__init__(initial_time)
+        super().__init__(initial_time)  # sets _now, hence now
         self._width = INITIAL_WIDTH
         self._inv = 1.0 / INITIAL_WIDTH
         self._cur = self._bucket(initial_time)  # entries up to this bucket are in _queue
@@ -83,6 +98,19 @@ class Engine(simpy.Environment):
         # Called each time a bucket is taken (every few hundred events), never per event:
         # where progress reports and watchdogs look at a run without slowing it down.
         self.on_bucket: Callable[[], None] | None = None
+
+    @property
+    def _now(self) -> float:
+        return self.now
+
+    @_now.setter
+    def _now(self, t: float) -> None:
+        self.now = t
+
+    @property
+    def scheduled(self) -> int:
+        """Events and callbacks scheduled so far (each takes an id; a run's event count)."""
+        return int(repr(self._eid)[len("count("):-1])  # the next id, read without taking it
 
     def _bucket(self, t: float) -> int:
         try:
@@ -136,8 +164,8 @@ class Engine(simpy.Environment):
         self._width = width
         self._inv = 1.0 / width
         current = self._queue
-        self._cur = max((self._bucket(e[0]) for e in current), default=self._bucket(self._now))
-        self._cur = max(self._cur, self._bucket(self._now))
+        self._cur = max((self._bucket(e[0]) for e in current), default=self._bucket(self.now))
+        self._cur = max(self._cur, self._bucket(self.now))
         waiting = self._buckets
         self._buckets = {}
         self._order = []
@@ -147,10 +175,62 @@ class Engine(simpy.Environment):
 
     def schedule(self, event: Event, priority: EventPriority = NORMAL,
                  delay: float = 0) -> None:
-        self._push((self._now + delay, priority, next(self._eid), process_event, event))
+        self._push((self.now + delay, priority, next(self._eid), process_event, event))
 
-    def call_later(self, delay: float, fn: Callable[[Any], None], arg: Any = None) -> Entry:
-        return call_later(self, delay, fn, arg)
+    def at(self, t: float, fn: Callable[[Any], None], arg: Any = None) -> Entry:
+        """Call ``fn(arg)`` at time ``t`` (not before now); returns its handle. Ties run in
+        the order of scheduling, after SimPy's urgent events of that time."""
+        if t < self.now:
+            raise ValueError(f"cannot schedule at {t!r}: the clock is at {self.now!r}")
+        entry = (t, NORMAL, next(self._eid), fn, arg)
+        # _push, inline: this runs once or more per task step.
+        try:
+            b = floor(t * self._inv)
+        except OverflowError:
+            b = LAST_BUCKET
+        if b <= self._cur:
+            heappush(self._queue, entry)  # type: ignore[misc]
+            return entry
+        bucket = self._buckets.get(b)
+        if bucket is None:
+            self._buckets[b] = [entry]
+            heappush(self._order, b)
+        else:
+            bucket.append(entry)
+        return entry
+
+    def after(self, delay: float, fn: Callable[[Any], None], arg: Any = None) -> Entry:
+        """Call ``fn(arg)`` ``delay`` seconds from now (a negative delay is no delay);
+        returns its handle."""
+        t = self.now + (delay if delay > 0.0 else 0.0)
+        entry = (t, NORMAL, next(self._eid), fn, arg)
+        try:  # _push, inline
+            b = floor(t * self._inv)
+        except OverflowError:
+            b = LAST_BUCKET
+        if b <= self._cur:
+            heappush(self._queue, entry)  # type: ignore[misc]
+            return entry
+        bucket = self._buckets.get(b)
+        if bucket is None:
+            self._buckets[b] = [entry]
+            heappush(self._order, b)
+        else:
+            bucket.append(entry)
+        return entry
+
+    def cancel(self, entry: Entry) -> bool:
+        """Cancel a pending callback: it stays in the queue and is popped at its time as
+        before, calling nothing (so the queue, its buckets and the events counted are as if
+        it ran). O(entries of its bucket). False if it already ran or was cancelled."""
+        b = self._bucket(entry[0])
+        where = self._queue if b <= self._cur else self._buckets.get(b, [])
+        for i, e in enumerate(where):
+            if e is entry:
+                # Same time, priority and id: the heap (or the bucket) keeps its order.
+                where[i] = (entry[0], entry[1], entry[2], _cancelled, None)  # type: ignore
+                return True
+        return False
 
     def peek(self) -> float:
         if self._queue:
@@ -162,7 +242,7 @@ class Engine(simpy.Environment):
     def step(self) -> None:
         if not self._queue and not self._advance():
             raise EmptySchedule
-        self._now, _, _, fn, arg = heappop(self._queue)  # type: ignore[misc]
+        self.now, _, _, fn, arg = heappop(self._queue)  # type: ignore[misc]
         fn(arg)
 
     def run(self, until: float | Event | None = None) -> Any:
@@ -170,13 +250,13 @@ class Engine(simpy.Environment):
         if until is not None:
             if not isinstance(until, Event):
                 at = until if isinstance(until, int) else float(until)
-                if at <= self._now:
+                if at <= self.now:
                     raise ValueError(f"until ({at}) must be greater than the current "
                                      "simulation time")
                 until = Event(self)
                 until._ok = True
                 until._value = None
-                self.schedule(until, URGENT, at - self._now)
+                self.schedule(until, URGENT, at - self.now)
             elif until.callbacks is None:
                 return until.value  # already processed
             until.callbacks.append(StopSimulation.callback)
@@ -194,7 +274,7 @@ class Engine(simpy.Environment):
         while True:
             queue = self._queue
             while queue:
-                self._now, _, _, fn, arg = pop(queue)  # type: ignore[misc]
+                self.now, _, _, fn, arg = pop(queue)  # type: ignore[misc]
                 fn(arg)
             if not self._advance():
                 return
@@ -227,11 +307,3 @@ class RealtimeEngine(Engine):
         while self._queue or self._order:
             self.step()
 
-
-def call_later(env: simpy.Environment, delay: float, fn: Callable[[Any], None],
-               arg: Any = None) -> Entry:
-    """Call ``fn(arg)`` ``delay`` seconds from now on an :class:`Engine`; returns the queue
-    entry (compare it by identity to tell a stale timer from the current one)."""
-    entry = (env._now + (delay if delay > 0.0 else 0.0), NORMAL, next(env._eid), fn, arg)
-    env._push(entry)  # type: ignore[attr-defined]
-    return entry

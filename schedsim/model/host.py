@@ -35,9 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import simpy
-
-from schedsim.model.engine import call_later
+from schedsim.model.engine import Engine
 from schedsim.model.network import Link, Transfer
 from schedsim.scenario import WAIT_TASK, HostSpec
 
@@ -45,7 +43,7 @@ from schedsim.scenario import WAIT_TASK, HostSpec
 class SharedHost:
     """The CPUs that every worker node's tasks share."""
 
-    def __init__(self, env: simpy.Environment, spec: HostSpec, task: str = "") -> None:
+    def __init__(self, env: Engine, spec: HostSpec, task: str = "") -> None:
         self.env = env
         self.spec = spec
         self.cpu = Link(env, "host-cpu", spec.cpus - spec.background, flow_cap=1.0)
@@ -63,7 +61,7 @@ class SharedHost:
         """A task's run: CPU work, or a wait of ``seconds`` for the waiting task (None)."""
         if self.tasks_use_cpu:
             return self.run(seconds, done, tag)
-        call_later(self.env, seconds, done, tag)
+        self.env.after(seconds, done, tag)
         return None
 
     def launch(self, seconds: float, done: Callable[[Any], None], tag: Any = None) -> None:
@@ -71,9 +69,9 @@ class SharedHost:
         with ``platform_work``, else a delay of ``seconds``. ``done(tag)`` at its end."""
         now = self.env.now
         if self.platform_work and seconds > 0:
-            call_later(self.env, self.book(seconds) - now, done, tag)
+            self.env.after(self.book(seconds) - now, done, tag)
             return
-        call_later(self.env, seconds, done, tag)
+        self.env.after(seconds, done, tag)
 
     def book(self, seconds: float) -> float:
         """Queue ``seconds`` of the platform's CPU work; the time it ends (first come first

@@ -49,10 +49,7 @@ from collections.abc import Callable, Sequence
 from itertools import count
 from typing import Any
 
-import simpy
-from simpy.events import NORMAL
-
-from schedsim.model.engine import Entry, call_later
+from schedsim.model.engine import Engine, Entry
 from schedsim.scenario import HALF, NetworkSpec
 
 UNKNOWN = -1.0  # a flow's finish time while it shares its link
@@ -98,7 +95,7 @@ def _flow(link: Link, owner: Transfer, begin: float, size: float) -> Flow:
 class Link:
     """A processor-sharing link with an optional per-flow rate cap."""
 
-    def __init__(self, env: simpy.Environment, name: str, bandwidth: float,
+    def __init__(self, env: Engine, name: str, bandwidth: float,
                  latency: float = 0.0, flow_cap: float = math.inf) -> None:
         self.env = env
         self.name = name
@@ -127,7 +124,7 @@ class Link:
         """Flows moving bytes now (not those booked to begin later)."""
         if self._shared:
             return self._n
-        now = self.env._now
+        now = self.env.now
         self._expire(now)
         return sum(1 for _f, _s, flow in self._direct if flow.active and flow.begin <= now)
 
@@ -144,7 +141,7 @@ class Link:
 
     def start(self, size: float, owner: Transfer) -> Flow:
         """Start a flow of ``size`` bytes for ``owner``, which hears of its finish."""
-        now = self.env._now
+        now = self.env.now
         flow = _flow(self, owner, now, size)
         self.add(flow, size, now)
         return flow
@@ -183,7 +180,7 @@ class Link:
         caller starts it at ``begin`` instead)."""
         if self._shared:
             return False
-        now = self.env._now
+        now = self.env.now
         direct = self._direct
         if direct and direct[0][0] <= now:
             self._expire(now)
@@ -211,7 +208,7 @@ class Link:
 
     def cancel(self, flow: Flow) -> None:
         """Withdraw a flow (its node was lost); in shared mode the others speed up."""
-        now = self.env._now
+        now = self.env.now
         if not self._shared:
             self._expire(now)
             if flow.active:
@@ -280,12 +277,12 @@ class Link:
             return
         delay = (heap[0][0] - self._v) * self._n / self.bandwidth
         self._armed += 1
-        self._timer = call_later(self.env, delay, self._fire, self._armed)
+        self._timer = self.env.after(delay, self._fire, self._armed)
 
     def _fire(self, armed: int) -> None:
         if self._timer is None or armed != self._armed:
             return  # superseded by a later arm or a switch to direct mode
-        now = self.env._now
+        now = self.env.now
         self._advance(now)
         heap = self._heap
         v = self._v
@@ -318,7 +315,7 @@ def _begin_time(flow: Flow) -> float:
 def _deliver(transfer: Transfer) -> None:
     # A rescheduled transfer leaves its earlier entry on the queue: only the one due now
     # delivers, once.
-    if transfer.due == transfer.env._now:
+    if transfer.due == transfer.env.now:
         transfer.due = NOT_DUE
         transfer.flows = ()  # no flow -> transfer -> flow cycle is left for the collector
         transfer.done(transfer.tag)
@@ -328,7 +325,7 @@ def _begin(transfer: Transfer) -> None:
     links = transfer.links
     if links is not None:  # None: cancelled before it began
         transfer.links = None
-        transfer.start(links, transfer.env._now)
+        transfer.start(links, transfer.env.now)
 
 
 class Transfer(Flow):
@@ -345,7 +342,7 @@ class Transfer(Flow):
     flows: tuple[Flow, ...]
     links: Sequence[Link] | None  # while it waits to begin
 
-    def __init__(self, env: simpy.Environment, links: Sequence[Link], size: float,
+    def __init__(self, env: Engine, links: Sequence[Link], size: float,
                  delay: float, done: Callable[[Any], None], tag: Any = None,
                  after: float = 0.0) -> None:
         self.env = env
@@ -353,7 +350,7 @@ class Transfer(Flow):
         self.tag = tag
         self.delay = delay
         self.size = size
-        now = env._now
+        now = env.now
         if after <= 0.0:
             if len(links) == 1:  # the common case, inline
                 link = self.link = links[0]
@@ -364,7 +361,7 @@ class Transfer(Flow):
                 if finish >= 0.0:
                     due = finish + delay
                     self.due = due = due if due > now else now
-                    env._push((due, NORMAL, next(env._eid), _deliver, self))  # type: ignore
+                    env.at(due, _deliver, self)
                 else:
                     self.due = NOT_DUE
                 return
@@ -377,12 +374,12 @@ class Transfer(Flow):
             self.active = True
             if link.book(self, size, begin):
                 self.due = due = self.finish + delay
-                env._push((due, NORMAL, next(env._eid), _deliver, self))  # type: ignore
+                env.at(due, _deliver, self)
                 return
         self.link = None
         self.flows = ()
         self.links = links
-        env._push((begin, NORMAL, next(env._eid), _begin, self))  # type: ignore
+        env.at(begin, _begin, self)
 
     def start(self, links: Sequence[Link], now: float) -> None:
         """Begin now on ``links``."""
@@ -414,13 +411,12 @@ class Transfer(Flow):
                 if finish > latest:
                     latest = finish
         env = self.env
-        now = env._now
+        now = env.now
         due = latest + self.delay
         if due < now:
             due = now
         self.due = due
-        # What call_later does, without the call.
-        env._push((due, NORMAL, next(env._eid), _deliver, self))  # type: ignore[attr-defined]
+        env.at(due, _deliver, self)
 
     def rebook(self) -> None:
         """The link took it back before it began: begin by an event at its begin time."""
@@ -430,7 +426,7 @@ class Transfer(Flow):
         self.link = None
         self.flows = ()
         env = self.env
-        env._push((self.begin, NORMAL, next(env._eid), _begin, self))  # type: ignore
+        env.at(self.begin, _begin, self)
 
     def cancel(self) -> None:
         self.due = NOT_DUE
@@ -454,7 +450,7 @@ class Network:
     what the manager sends, ``manager_rx`` what it receives (the same link if half duplex).
     """
 
-    def __init__(self, env: simpy.Environment, spec: NetworkSpec) -> None:
+    def __init__(self, env: Engine, spec: NetworkSpec) -> None:
         self.env = env
         self.spec = spec
         m, w = spec.manager, spec.worker

@@ -24,10 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import simpy
-from simpy.events import NORMAL
-
-from schedsim.model.engine import call_later
+from schedsim.model.engine import Engine
 
 # (service s, fn, arg): fn(arg) when served; fn None: no callback, the server is only busy
 Job = tuple[float, Callable[[Any], None] | None, Any]
@@ -41,7 +38,7 @@ class SerialServer:
     yields a timeout per job and an event per sleep, without a generator resume per step.
     """
 
-    def __init__(self, env: simpy.Environment, name: str,
+    def __init__(self, env: Engine, name: str,
                  pull: Callable[[], Job | None] = lambda: None,
                  idle: Callable[[], bool] | None = None,
                  stale: Callable[[Any], bool] | None = None,
@@ -59,7 +56,7 @@ class SerialServer:
         self._sleeping = False
         self._busy_until = 0.0  # the end of the last job without a callback
         self._cb_served = self._served  # bound once: it rides on every job's timer
-        call_later(env, 0.0, self._serve)  # starts like a process: at time 0, as an event
+        env.after(0.0, self._serve)  # starts like a process: at time 0, as an event
 
     def push(self, service: float, done: Callable[[Any], None], arg: Any = None) -> None:
         """Serve ``done(arg)`` after ``service`` seconds, before any pulled work.
@@ -75,7 +72,7 @@ class SerialServer:
         changes (a loop over its queues, say) across the call."""
         if self._sleeping:
             self._sleeping = False
-            if self.env._now < self._busy_until:
+            if self.env.now < self._busy_until:
                 self._resume_at_busy_end()
             else:
                 self._serve()
@@ -84,17 +81,15 @@ class SerialServer:
         """Something changed: a sleeping server looks for work again."""
         if self._sleeping:
             self._sleeping = False
-            if self.env._now < self._busy_until:
+            if self.env.now < self._busy_until:
                 self._resume_at_busy_end()
             else:
-                call_later(self.env, 0.0, self._serve)
+                self.env.after(0.0, self._serve)
 
     def _resume_at_busy_end(self) -> None:
         """Serve again when the current job without a callback ends (the time its timer
         would have had: the same float, not now plus the time left)."""
-        env = self.env
-        env._push((self._busy_until, NORMAL, next(env._eid),  # type: ignore[attr-defined]
-                   self._serve, None))
+        self.env.at(self._busy_until, self._serve)
 
     def _serve(self, _arg: object = None) -> None:
         pushed = self._pushed
@@ -117,17 +112,17 @@ class SerialServer:
             if done is None:  # its effect is applied: busy until its end, then look again
                 assert self._idle is None, "a job without a callback needs no idle chores"
                 assert self._stretch is None, "a stretched job needs its callback"
-                end = self.env._now + service
-                if end > self.env._now:
+                now = self.env.now
+                end = now + service
+                if end > now:
                     self._busy_until = end
                     self._sleeping = True
                     return
                 continue
             if service > 0:
-                env = self.env  # what call_later does, without the call: once per job
-                end = env._now + service if self._stretch is None else self._stretch(service)
-                env._push((end, NORMAL, next(env._eid),  # type: ignore
-                           self._cb_served, job))
+                end = self.env.now + service if self._stretch is None \
+                    else self._stretch(service)
+                self.env.at(end, self._cb_served, job)
                 return
             done(arg)
 

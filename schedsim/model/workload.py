@@ -3,7 +3,7 @@
 All N tasks are submitted at time 0, but none is materialised up front: fresh tasks come from a
 counter, and their durations from blocks of draws in task-id order, so task ``i`` has the same
 duration whatever the platform. A task that loses its attempt comes back through a FIFO deque of
-``(task_id, duration)`` pairs, served before fresh tasks. Memory grows with the number of
+:class:`Task` objects, served before fresh tasks. Memory grows with the number of
 tasks in flight or waiting for a retry, never with N.
 """
 
@@ -13,7 +13,19 @@ from collections import deque
 
 from schedsim.distributions import Draws
 
-Task = tuple[int, float]  # (task id, duration in seconds)
+
+class Task:
+    """One task of the bag: its id (its place in the bag) and its duration on a node of
+    speed 1. Made once, when the task is first taken; its retries reuse it."""
+
+    __slots__ = ("id", "duration")
+
+    def __init__(self, id: int, duration: float) -> None:  # noqa: A002 - the domain's word
+        self.id = id
+        self.duration = duration  # s
+
+    def __repr__(self) -> str:
+        return f"Task({self.id}, {self.duration!r})"
 
 
 class Workload:
@@ -40,7 +52,7 @@ class Workload:
         if self._next_id < self.total:
             tid = self._next_id
             self._next_id += 1
-            return tid, self._draws.next()
+            return Task(tid, self._draws.next())
         return None
 
     def requeue(self, task: Task) -> None:

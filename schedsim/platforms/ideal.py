@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from schedsim.metrics import DONE, Outcome
 from schedsim.model.cluster import Node
-from schedsim.model.engine import Entry, call_later
+from schedsim.model.engine import Entry
 from schedsim.model.network import NOT_DUE, Link, Transfer
 from schedsim.model.workload import Task
 from schedsim.platforms.base import Platform
@@ -105,9 +105,11 @@ class IdealPlatform(Platform):
                 self._cut_run(slot, task, pending)
             if isinstance(pending, Transfer):
                 pending.cancel()
+            elif pending is not None:
+                self.env.cancel(pending)  # the run's timer
             if task is not None:
                 slot.task = None
-                self.sim.log.add(task[0], node.id, slot.index, slot.start, self.env.now,
+                self.sim.log.add(task.id, node.id, slot.index, slot.start, self.env.now,
                                  Outcome.PREEMPTED)
                 self._requeue(task)
 
@@ -115,7 +117,7 @@ class IdealPlatform(Platform):
         """The node is lost under a task: the part of its run done so far was computed."""
         start = slot.run_start
         if start == IN_TRANSFER and isinstance(pending, Transfer) and pending.due != NOT_DUE:
-            start = pending.due - task[1] / slot.speed
+            start = pending.due - task.duration / slot.speed
         if start >= 0.0 and self.env.now > start:
             self._attempts.compute_core_s += self.env.now - start
         slot.run_start = NOT_RUNNING
@@ -140,13 +142,13 @@ class IdealPlatform(Platform):
             self._idle.append(slot)
             return
         slot.task = task
-        slot.start = now = self.env._now
+        slot.start = now = self.env.now
         if self._in:  # (a network)
             if self._host is None:
                 # The input's arrival and the run time that follows are one event.
                 slot.run_start = IN_TRANSFER
                 slot.pending = Transfer(self.env, slot.path_to_node, self._in,
-                                        self._latency + task[1] / slot.speed,
+                                        self._latency + task.duration / slot.speed,
                                         self._cb_ran, slot)
             else:
                 slot.pending = Transfer(self.env, slot.path_to_node, self._in, self._latency,
@@ -155,24 +157,19 @@ class IdealPlatform(Platform):
             self._on_host(slot)
         else:
             slot.run_start = now
-            slot.pending = call_later(self.env, task[1] / slot.speed, self._timed, slot)
+            slot.pending = self.env.after(task.duration / slot.speed, self._cb_ran, slot)
 
     def _on_host(self, slot: Slot) -> None:
         """The task runs as CPU work on the shared host (cancelled if its node is lost)."""
         assert self._host is not None and slot.task is not None
-        slot.run_start = self.env._now
-        slot.pending = self._host.run(slot.task[1] / slot.speed, self._ran, slot)
-
-    def _timed(self, slot: Slot) -> None:
-        """The run time without a network ended (ignored if the node was lost meanwhile)."""
-        if slot.pending is not None:
-            self._ran(slot)
+        slot.run_start = self.env.now
+        slot.pending = self._host.run(slot.task.duration / slot.speed, self._ran, slot)
 
     def _ran(self, slot: Slot) -> None:
         """The task ran; send its output back."""
         start = slot.run_start
-        self._attempts.compute_core_s += self.env._now - start if start >= 0.0 else \
-            slot.task[1] / slot.speed  # type: ignore[index]  # (a task is running)
+        self._attempts.compute_core_s += self.env.now - start if start >= 0.0 else \
+            slot.task.duration / slot.speed  # type: ignore[union-attr]  # (a task is running)
         slot.run_start = NOT_RUNNING
         if self._out:  # (a network)
             slot.pending = Transfer(self.env, slot.path_to_manager, self._out, self._latency,
@@ -184,6 +181,6 @@ class IdealPlatform(Platform):
         task: Task = slot.task  # type: ignore[assignment]
         slot.pending = None
         slot.task = None
-        self._log(task[0], slot.node_id, slot.index, slot.start, self.env._now, DONE)
+        self._log(task.id, slot.node_id, slot.index, slot.start, self.env.now, DONE)
         self._completed()
         self._next(slot)

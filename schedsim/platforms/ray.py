@@ -30,11 +30,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from simpy.events import NORMAL
-
 from schedsim.metrics import DONE, Outcome
 from schedsim.model.cluster import Node
-from schedsim.model.engine import call_later
 from schedsim.model.network import NOT_DUE, Link, Transfer
 from schedsim.model.server import Job, SerialServer
 from schedsim.model.workload import Task
@@ -148,10 +145,9 @@ class Slot:
     """One worker process slot (a CPU) on a node. It keeps what a task's steps read of its
     node, so that they touch the slot and the node's Ray state, not the node itself."""
 
-    __slots__ = ("node", "index", "warm", "rnode", "node_id", "speed")
+    __slots__ = ("index", "warm", "rnode", "node_id", "speed")
 
     def __init__(self, node: Node, index: int, rnode: RayNode) -> None:
-        self.node = node
         self.index = index
         self.warm = False
         self.rnode = rnode
@@ -221,7 +217,7 @@ class RayPlatform(Platform):
     def __init__(self, sim: Simulation, config: Any) -> None:
         super().__init__(sim, config if config is not None else default_config())
         cfg = self.config
-        self._queue: deque[Task] = deque()  # submitted, waiting for a lease
+        self._waiting: deque[Task] = deque()  # submitted, waiting for a lease
         # The driver's last run of .remote() calls, when nothing more was to be submitted
         # after it: its tasks join the queue at the end of the run (_staged_end), applied
         # then or at the first step that could see them, with a timer only when a free
@@ -351,13 +347,13 @@ class RayPlatform(Platform):
             tasks: list[Task] = [wl.take() for _ in range(n)]  # type: ignore[misc]  # ready
             service = cfg.submit_time * n
             if n == room and self._can_stage and service > 0 and \
-                    (self._queue or not self._free) and \
+                    (self._waiting or not self._free) and \
                     (self._batched or self._next_get not in self._ready_results):
                 # The driver has nothing else to do after this run unless woken, and no
                 # free slot waits for its tasks: they are staged for the run's end, and the
                 # driver is busy until then, with no timer.
                 self._staged = tasks
-                self._staged_end = self.env._now + service
+                self._staged_end = self.env.now + service
                 return service, None, None
             return service, self._cb_submit_all, tasks
         if not self._batched and self._next_get in self._ready_results:
@@ -392,13 +388,13 @@ class RayPlatform(Platform):
     def _submitted(self, tasks: list[Task]) -> None:
         """A run of submissions ended: its tasks are pending and wait for a lease."""
         self.submitted += len(tasks)
-        self._queue.extend(tasks)
+        self._waiting.extend(tasks)
         self._check_memory()
 
     def _submit_staged_if_due(self) -> None:
         """If the staged run of submissions has ended, its tasks join the queue now, as at
         its end (nothing could see them in between; the caller leases if it may)."""
-        if self._staged is not None and self.env._now >= self._staged_end:
+        if self._staged is not None and self.env.now >= self._staged_end:
             tasks, self._staged = self._staged, None
             self._submitted(tasks)
 
@@ -406,9 +402,7 @@ class RayPlatform(Platform):
         """A free slot waits for the staged tasks: lease them at the end of their run."""
         if not self._staged_timer:
             self._staged_timer = True
-            env = self.env
-            env._push((self._staged_end, NORMAL, next(env._eid),
-                       self._cb_staged_due, None))
+            self.env.at(self._staged_end, self._cb_staged_due)
 
     def _staged_due(self, _arg: object) -> None:
         self._staged_timer = False
@@ -423,12 +417,12 @@ class RayPlatform(Platform):
         slot = attempt.slot
         if not self._large:
             self.inline_held -= self._out
-        elif not self._batched and slot.node.data is not None:
-            slot.node.data.attempts.discard(attempt)  # a batched fetch took it out already
+        elif not self._batched:
+            slot.rnode.attempts.discard(attempt)  # a batched fetch took it out already
         self.resolved += 1
         # The attempt held its slot until it finished running; the wait for the driver is
         # not slot time.
-        self._log(attempt.task[0], slot.node_id, slot.index, attempt.start, attempt.done_at,
+        self._log(attempt.task.id, slot.node_id, slot.index, attempt.start, attempt.done_at,
                   DONE)
         self._completed()
 
@@ -449,7 +443,7 @@ class RayPlatform(Platform):
         self._lease()
 
     def _lease(self) -> None:
-        free, queue = self._free, self._queue
+        free, queue = self._free, self._waiting
         self._submit_staged_if_due()
         if queue and free and self.head_up:  # (nothing is leased before the head is up)
             self._lease_from(queue, free)
@@ -467,7 +461,7 @@ class RayPlatform(Platform):
             if rnode.dead or rnode.draining:
                 continue
             task = queue.popleft()
-            attempt = Attempt(task, slot, env._now)
+            attempt = Attempt(task, slot, env.now)
             rnode.attempts.add(attempt)
             delay = cfg.lease_latency
             if not slot.warm:
@@ -482,32 +476,32 @@ class RayPlatform(Platform):
                                            self._launched, attempt, delay + latency)
                 else:
                     attempt.run_start = IN_TRANSFER
-                    attempt.run = Transfer(
-                        env, rnode.path_to_node, size, latency + launch + task[1] / slot.speed,
-                        self._cb_executed, attempt, delay + latency)
+                    attempt.run = Transfer(env, rnode.path_to_node, size,
+                                           latency + launch + task.duration / slot.speed,
+                                           self._cb_executed, attempt, delay + latency)
             elif self._host is not None:
                 if self._host.platform_work:
                     # Leased, then the worker process starts (once per slot) and launches
                     # the task, both CPU work on the shared host.
-                    call_later(env, cfg.lease_latency, self._start_worker
-                               if delay > cfg.lease_latency else self._launch_task, attempt)
+                    env.after(cfg.lease_latency, self._start_worker
+                              if delay > cfg.lease_latency else self._launch_task, attempt)
                 else:
-                    call_later(env, delay + cfg.task_launch_time, self._launched, attempt)
+                    env.after(delay + cfg.task_launch_time, self._launched, attempt)
             else:
-                attempt.run_start = env._now + delay + cfg.task_launch_time
-                call_later(env, delay + cfg.task_launch_time + task[1] / slot.node.speed,
-                           self._executed, attempt)
+                attempt.run_start = env.now + delay + cfg.task_launch_time
+                env.after(delay + cfg.task_launch_time + task.duration / slot.speed,
+                          self._cb_executed, attempt)
 
     def _start_worker(self, attempt: Attempt) -> None:
         """A cold slot: its worker process starts, as CPU work on the shared host."""
-        if not attempt.active or attempt.slot.node.data.dead:
+        if not attempt.active or attempt.slot.rnode.dead:
             return
         assert self._host is not None
         self._host.launch(self.config.worker_start_time, self._launch_task, attempt)
 
     def _launch_task(self, attempt: Attempt) -> None:
         """The worker launches the task's process, as CPU work on the shared host."""
-        if not attempt.active or attempt.slot.node.data.dead:
+        if not attempt.active or attempt.slot.rnode.dead:
             return
         assert self._host is not None
         self._host.launch(self.config.task_launch_time, self._launched, attempt)
@@ -515,11 +509,11 @@ class RayPlatform(Platform):
     def _launched(self, attempt: Attempt) -> None:
         """The worker started the task's process on a shared host: it runs as CPU work
         (the waiting task: it waits)."""
-        if not attempt.active or attempt.slot.node.data.dead:
+        if not attempt.active or attempt.slot.rnode.dead:
             return
         assert self.sim.host is not None
-        attempt.run_start = self.env._now
-        attempt.run = self.sim.host.task(attempt.task[1] / attempt.slot.node.speed,
+        attempt.run_start = self.env.now
+        attempt.run = self.sim.host.task(attempt.task.duration / attempt.slot.speed,
                                          self._executed, attempt)
 
     def _executed(self, attempt: Attempt) -> None:
@@ -528,10 +522,10 @@ class RayPlatform(Platform):
         if not attempt.active or rnode.dead:
             return  # lost with its node: retried when the GCS notices
         attempt.run = None
-        attempt.done_at = now = self.env._now
+        attempt.done_at = now = self.env.now
         start = attempt.run_start
         self.sim.log.compute_core_s += now - start if start >= 0.0 else \
-            attempt.task[1] / slot.speed  # (IN_TRANSFER: the run ended the transfer)
+            attempt.task.duration / slot.speed  # (IN_TRANSFER: the run ended the transfer)
         attempt.run_start = NOT_RUNNING
         if not rnode.draining:
             self._free.append(slot)
@@ -545,7 +539,7 @@ class RayPlatform(Platform):
                      self._arrived, attempt)
         else:
             self._arrived(attempt)
-        if self._queue or self._staged is not None:
+        if self._waiting or self._staged is not None:
             self._lease()
 
     def _request_pull(self, attempt: Attempt, rnode: RayNode) -> None:
@@ -568,7 +562,7 @@ class RayPlatform(Platform):
             Transfer(self.env, rnode.pull_path, self._out, self._pull_delay, self._cb_pulled,
                      attempt)
         else:
-            call_later(self.env, self.config.object_fetch_overhead, self._cb_pulled, attempt)
+            self.env.after(self.config.object_fetch_overhead, self._cb_pulled, attempt)
 
     def _pulled(self, attempt: Attempt) -> None:
         """A batched fetch of a stored result reached the driver (_result_ready inline: this
@@ -594,7 +588,7 @@ class RayPlatform(Platform):
 
     def _arrived(self, attempt: Attempt) -> None:
         """A small result reached the driver's process with the reply (inline)."""
-        rnode = attempt.slot.node.data
+        rnode = attempt.slot.rnode
         if not attempt.active or rnode.dead:
             return  # the transfer died with the node
         rnode.attempts.discard(attempt)
@@ -608,7 +602,7 @@ class RayPlatform(Platform):
         if self._batched:
             self._results.append(attempt)
         else:
-            self._ready_results[attempt.task[0]] = attempt
+            self._ready_results[attempt.task.id] = attempt
         self.driver.poke()
 
     # ------------------------------------------------------------------ failures
@@ -636,7 +630,7 @@ class RayPlatform(Platform):
             attempt.stop()  # the node, and the task's process with it, is gone
         for attempt in attempts:
             end = attempt.done_at if attempt.done_at >= 0 else now
-            self.sim.log.add(attempt.task[0], node.id, attempt.slot.index, attempt.start, end,
+            self.sim.log.add(attempt.task.id, node.id, attempt.slot.index, attempt.start, end,
                              Outcome.PREEMPTED)
         if rnode.notified:
             # A clean shutdown (the raylet exits) is reported at once; only the retries a
@@ -654,7 +648,7 @@ class RayPlatform(Platform):
         start = attempt.run_start
         run = attempt.run
         if start == IN_TRANSFER and run is not None and run.due != NOT_DUE:
-            start = run.due - attempt.task[1] / attempt.slot.speed
+            start = run.due - attempt.task.duration / attempt.slot.speed
         if start >= 0.0 and now > start:
             self.sim.log.compute_core_s += now - start
         attempt.run_start = NOT_RUNNING
@@ -676,7 +670,7 @@ class RayPlatform(Platform):
         """Running ones first, then stored results, each in task order (a set of objects has
         no fixed order: it follows their addresses)."""
         large = self._large
-        return sorted(attempts, key=lambda a: (large and a.done_at >= 0, a.task[0]))
+        return sorted(attempts, key=lambda a: (large and a.done_at >= 0, a.task.id))
 
     def _autoscale(self, node: Node) -> None:
         """Churn asks for a replacement: the autoscaler acts once the GCS knows."""
@@ -697,15 +691,15 @@ class RayPlatform(Platform):
 
     def _retry(self, task: Task, counted: bool) -> None:
         self._submit_staged_if_due()  # queued before this retry, and counted in memory
-        if counted and not self._retries.spend(task[0]):
+        if counted and not self._retries.spend(task.id):
             self.resolved += 1
-            self.sim.log.add(task[0], -1, -1, self.env.now, self.env.now, Outcome.FAILED)
+            self.sim.log.add(task.id, -1, -1, self.env.now, self.env.now, Outcome.FAILED)
             if self.config.driver == "get_in_loop":
-                self._ready_results[task[0]] = None
+                self._ready_results[task.id] = None
             self.sim.task_failed()
             self.driver.wake()
             return
-        self._queue.append(task)
+        self._waiting.append(task)
 
     def _head_lost(self, node: Node) -> None:
         """The driver, owner of every task and its results, dies with the head: Ray recovers

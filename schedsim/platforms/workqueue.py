@@ -29,7 +29,6 @@ import simpy
 
 from schedsim.metrics import DONE, Outcome
 from schedsim.model.cluster import Node
-from schedsim.model.engine import call_later
 from schedsim.model.network import Transfer
 from schedsim.model.server import Job, SerialServer
 from schedsim.model.workload import Task
@@ -204,7 +203,7 @@ def _nothing(_arg: object) -> None:
 
 
 def _task_id(attempt: Attempt) -> int:
-    return attempt.task[0]
+    return attempt.task.id
 
 
 def _stale(attempt: Attempt) -> bool:
@@ -312,7 +311,7 @@ class WorkQueuePlatform(Platform):
             # The listen queue is full: the SYN is dropped and sent again later.
             delay = min(cfg.connect_retry * 2.0 ** worker.tries, MAX_CONNECT_RETRY)
             worker.tries += 1
-            call_later(self.env, delay, self._request_accept, worker)
+            self.env.after(delay, self._request_accept, worker)
             return
         self._accepts.append(worker)
         self.server.wake()
@@ -348,7 +347,7 @@ class WorkQueuePlatform(Platform):
             self._cut_run(attempt, now)
             if attempt.exec_start >= 0 and attempt.active:
                 # The work is lost now; the manager learns of it later.
-                self.sim.log.add(attempt.task[0], node.id, attempt.slot, attempt.start, now,
+                self.sim.log.add(attempt.task.id, node.id, attempt.slot, attempt.start, now,
                                  Outcome.PREEMPTED, worker.cores)
                 attempt.exec_start = -2.0  # already logged
         # The next keepalive check comes up to an interval after the loss, and the worker
@@ -386,7 +385,7 @@ class WorkQueuePlatform(Platform):
                 continue
             attempt.active = False
             if attempt.exec_start != -2.0:
-                self.sim.log.add(attempt.task[0], worker.node.id, attempt.slot, attempt.start,
+                self.sim.log.add(attempt.task.id, worker.node_id, attempt.slot, attempt.start,
                                  now, Outcome.PREEMPTED, worker.cores)
             if counts:
                 self._retry(attempt.task)
@@ -403,7 +402,7 @@ class WorkQueuePlatform(Platform):
         attempt.run_start = NOT_RUNNING
 
     def _retry(self, task: Task) -> None:
-        if not self._retries.spend(task[0]):
+        if not self._retries.spend(task.id):
             self.sim.task_failed()
             return
         self.sim.workload.requeue(task)
@@ -458,7 +457,7 @@ class WorkQueuePlatform(Platform):
         worker = free.popleft()
         task = wl.take()
         assert task is not None
-        attempt = Attempt(task, worker, worker.free_slots.pop(), self.env._now)
+        attempt = Attempt(task, worker, worker.free_slots.pop(), self.env.now)
         worker.running.add(attempt)
         size = wl.input_size
         if not worker.has_exe:
@@ -476,37 +475,37 @@ class WorkQueuePlatform(Platform):
         worker = attempt.worker
         if worker.dead:
             return  # sent into a dead connection: found out when the worker is dropped
-        attempt.exec_start = self.env._now
+        attempt.exec_start = self.env.now
         cfg = self.config
-        attempt.exec_time = cfg.task_launch_time + attempt.task[1] / worker.speed
+        attempt.exec_time = cfg.task_launch_time + attempt.task.duration / worker.speed
         host = self.sim.host
         if host is None:
             attempt.run_start = attempt.exec_start + cfg.task_launch_time
-            call_later(self.env, attempt.exec_time, self._cb_executed, attempt)
+            self.env.after(attempt.exec_time, self._cb_executed, attempt)
         else:
             host.launch(cfg.task_launch_time, self._launched, attempt)
         if cfg.fast_abort is not None and self._exec_n >= cfg.fast_abort_after:
             limit = cfg.fast_abort * self._exec_sum / self._exec_n
-            call_later(self.env, limit, self._fast_abort, attempt)
+            self.env.after(limit, self._fast_abort, attempt)
 
     def _launched(self, attempt: Attempt) -> None:
         """The worker started the task's process on a shared host: it runs as CPU work."""
         if not attempt.active or attempt.worker.dead:
             return
         assert self.sim.host is not None
-        attempt.run_start = self.env._now
-        attempt.run = self.sim.host.task(attempt.task[1] / attempt.worker.speed,
+        attempt.run_start = self.env.now
+        attempt.run = self.sim.host.task(attempt.task.duration / attempt.worker.speed,
                                          self._executed, attempt)
 
     def _executed(self, attempt: Attempt) -> None:
         if not attempt.active or attempt.worker.dead:
             return
         attempt.ran = True
-        self.sim.log.compute_core_s += self.env._now - attempt.run_start
+        self.sim.log.compute_core_s += self.env.now - attempt.run_start
         attempt.run_start = NOT_RUNNING
         if self.sim.host is not None:
             attempt.run = None
-            attempt.exec_time = self.env._now - attempt.exec_start  # as the host allowed
+            attempt.exec_time = self.env.now - attempt.exec_start  # as the host allowed
         size = self._workload.output_size
         service = self.config.retrieval_time + self._fetch_time(size)
         self.server.push(service, self._cb_retrieved, attempt)
@@ -517,12 +516,12 @@ class WorkQueuePlatform(Platform):
         attempt.active = False
         worker = attempt.worker
         worker.running.discard(attempt)
-        now = self.env._now
+        now = self.env.now
         if not worker.running:
             worker.idle_since = now
         self._exec_sum += attempt.exec_time
         self._exec_n += 1
-        self.sim.log.add(attempt.task[0], worker.node_id, attempt.slot, attempt.start, now, DONE,
+        self.sim.log.add(attempt.task.id, worker.node_id, attempt.slot, attempt.start, now, DONE,
                          worker.cores)
         self.sim.task_completed()
         worker.free_slots.append(attempt.slot)
@@ -538,7 +537,7 @@ class WorkQueuePlatform(Platform):
             attempt.active = False
             worker = attempt.worker
             worker.running.discard(attempt)
-            self.sim.log.add(attempt.task[0], worker.node.id, attempt.slot, attempt.start,
+            self.sim.log.add(attempt.task.id, worker.node_id, attempt.slot, attempt.start,
                              self.env.now, Outcome.CANCELLED, worker.cores)
             self.sim.workload.requeue(attempt.task)
             worker.free_slots.append(attempt.slot)
