@@ -85,7 +85,7 @@ def test_the_summary_gives_the_reason_in_one_line(tmp_path: Any, capsys: Any) ->
     path = tmp_path / "hopeless.yaml"
     path.write_text(yaml.safe_dump({"name": "hopeless", **_hopeless()}))
     out = tmp_path / "summary.json"
-    assert main(["run", str(path), "--json", str(out)]) == 0
+    assert main(["run", str(path), "--json", str(out)]) == 3  # the job failed (docs/cli.md)
     data = json.loads(out.read_text())
     assert data["failure_kinds"] == ["no_progress"]
     (reason,) = data["failures"]
