@@ -30,6 +30,7 @@ from schedsim.scenario import Scenario, parse_scenario
 
 from .conftest import REPO
 from .test_calibration import synthetic_profile
+from .test_live import _processes_under
 
 zmq = pytest.importorskip("zmq")
 
@@ -50,31 +51,14 @@ def wait_scenario(pools: list[dict[str, Any]], *, tasks: int, duration: dict[str
     return parse_scenario(data, "zmq.yaml", REPO)
 
 
-def processes_under(prefix: str) -> list[int]:
-    """Live processes whose command line or working folder is under ``prefix``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-        except (OSError, IndexError):
-            continue
-        if (prefix in cmd or cwd.startswith(prefix)) and state != "Z":
-            found.append(int(entry))
-    return found
-
-
 def assert_nothing_left(result: LiveResult, prefix: str) -> None:
     assert result.sessions
     deadline = time.monotonic() + 5
-    while (session_members(set(result.sessions)) or processes_under(prefix)) \
+    while (session_members(set(result.sessions)) or _processes_under(prefix)) \
             and time.monotonic() < deadline:
         time.sleep(0.05)
     assert session_members(set(result.sessions)) == []
-    assert processes_under(prefix) == []
+    assert _processes_under(prefix) == []
 
 
 def check_records(result: LiveResult, s: Scenario, output_bytes: int) -> None:
@@ -302,7 +286,7 @@ def test_interrupted_or_killed_cli_leaves_nothing(tmp_path: Path, sig: int) -> N
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 30
-        while "wait_task" not in {command_name(p) for p in processes_under(str(tmp))}:
+        while "wait_task" not in {command_name(p) for p in _processes_under(str(tmp))}:
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.02)
         proc.send_signal(sig)
@@ -311,9 +295,9 @@ def test_interrupted_or_killed_cli_leaves_nothing(tmp_path: Path, sig: int) -> N
             assert proc.returncode == 130, err
             assert err.strip().splitlines()[-1] == "schedsim: interrupted"
         deadline = time.monotonic() + 2
-        while processes_under(str(tmp)) and time.monotonic() < deadline:
+        while _processes_under(str(tmp)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert processes_under(str(tmp)) == []
+        assert _processes_under(str(tmp)) == []
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
