@@ -546,13 +546,14 @@ def parse_metrics(text: str) -> list[str]:
 
 def sweep_table(points: list[dict[str, Any]], axes: tuple[str, ...],
                 metrics: list[str]) -> object:
-    """Each point's grid values and the mean ± 95% CI half-width of ``metrics``. Headers and
-    cells fold onto more lines rather than being cut on a narrow terminal."""
+    """Each point's grid values and the mean [95% CI] of ``metrics`` (the CI need not be
+    symmetric: docs/metrics.md). Headers and cells fold onto more lines rather than being cut
+    on a narrow terminal."""
     from rich.table import Table
 
-    from schedsim.report import fmt
+    from schedsim.report import fmt, interval
 
-    table = Table(title="sweep: mean ± 95% CI half-width")
+    table = Table(title="sweep: mean [95% CI]")
     for key in axes:
         table.add_column(escape(key), overflow="fold")
     for name in metrics:
@@ -562,7 +563,7 @@ def sweep_table(points: list[dict[str, Any]], axes: tuple[str, ...],
         for name in metrics:
             m = point["metrics"][name]
             low, high = m["ci95"]
-            cells.append(f"{fmt(m['mean'])} ± {fmt((high - low) / 2)}")
+            cells.append(f"{fmt(m['mean'])} {interval(low, high)}")
         table.add_row(*cells)
     return table
 
