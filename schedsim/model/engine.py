@@ -202,22 +202,7 @@ class Engine(simpy.Environment):
     def after(self, delay: float, fn: Callable[[Any], None], arg: Any = None) -> Entry:
         """Call ``fn(arg)`` ``delay`` seconds from now (a negative delay is no delay);
         returns its handle."""
-        t = self.now + (delay if delay > 0.0 else 0.0)
-        entry = (t, NORMAL, next(self._eid), fn, arg)
-        try:  # _push, inline
-            b = floor(t * self._inv)
-        except OverflowError:
-            b = LAST_BUCKET
-        if b <= self._cur:
-            heappush(self._queue, entry)  # type: ignore[misc]
-            return entry
-        bucket = self._buckets.get(b)
-        if bucket is None:
-            self._buckets[b] = [entry]
-            heappush(self._order, b)
-        else:
-            bucket.append(entry)
-        return entry
+        return self.at(self.now + (delay if delay > 0.0 else 0.0), fn, arg)
 
     def cancel(self, entry: Entry) -> bool:
         """Cancel a pending callback: it stays in the queue and is popped at its time as
