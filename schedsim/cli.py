@@ -26,13 +26,12 @@ from schedsim import estimate, interrupt
 from schedsim.cli_args import load_from_args
 from schedsim.errors import InputError, clip, one_line
 from schedsim.reader import MAX_REPLICATIONS, MAX_SEED
-from schedsim.report import escape
+from schedsim.report import emit_json, escape, progress_bar
 from schedsim.studies.proportion import DEFAULT_MAX_REPLICATIONS as DEFAULT_PLAN_REPLICATIONS
 from schedsim.version import __version__
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.progress import Progress
 
 
 MAX_JOBS = 1024  # worker processes; more cost memory and start-up time, never speed
@@ -250,20 +249,6 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():
         _verbosity_flags(command, argparse.SUPPRESS)
     return parser
-
-
-def progress_bar(transient: bool = True, remaining: bool = False) -> Progress:
-    """:func:`schedsim.report.progress_bar`, imported when a command shows one."""
-    from schedsim.report import progress_bar as bar
-
-    return bar(transient, remaining)
-
-
-def emit_json(data: dict[str, Any], path: Path, console: Console) -> None:
-    """:func:`schedsim.report.emit_json`: ``--json FILE``, or stdout for ``--json -``."""
-    from schedsim.report import emit_json as emit
-
-    emit(data, path, console)
 
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:

@@ -12,6 +12,7 @@ sweep's folder holds that sweep only (:func:`check_folder`).
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import secrets
@@ -19,6 +20,7 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import IO, Any
 
 from schedsim.errors import InputError
 
@@ -81,6 +83,14 @@ def write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with replacing(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def append_json_line(fh: IO[str], record: dict[str, Any], *, compact: bool = False) -> None:
+    """One record of a JSON Lines file, flushed and synced at once: a run that dies later
+    keeps every record written before it (``compact``: no spaces after separators)."""
+    fh.write(json.dumps(record, separators=(",", ":") if compact else None) + "\n")
+    fh.flush()
+    os.fsync(fh.fileno())
 
 
 class StagedFiles:

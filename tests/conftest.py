@@ -1,8 +1,15 @@
-"""Shared helpers: build scenarios from small dicts without files."""
+"""Shared helpers: build scenarios from small dicts without files; find and interrupt the
+processes of a live run."""
 
 from __future__ import annotations
 
 import copy
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +53,55 @@ def contract_file(tmp_path: Path) -> Path:
     path = tmp_path / "contract.yaml"
     path.write_text(yaml.safe_dump(CONTRACT))
     return path
+
+
+def processes_under(prefix: str) -> list[int]:
+    """Live processes whose command line or working folder lies under ``prefix``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+        except (OSError, IndexError):
+            continue
+        # A task's command line is relative (./compress_task); its sandbox is under prefix.
+        if (prefix in cmd or cwd.startswith(prefix)) and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+StartLive = Callable[[Path, str, str], "tuple[subprocess.Popen[str], str]"]
+
+
+@pytest.fixture
+def live_cli_running(tmp_path: Path) -> Iterator[StartLive]:
+    """Start ``schedsim live SCENARIO --platform P`` in its own session, every work folder
+    under a fresh TMPDIR, and return (process, TMPDIR) once ``program`` runs there; the
+    process group is killed at teardown if the test left it running."""
+    from schedsim.live.processes import command_name
+
+    started: list[subprocess.Popen[str]] = []
+
+    def start(scenario: Path, platform: str, program: str) -> tuple[subprocess.Popen[str], str]:
+        tmp = tmp_path / "t"
+        tmp.mkdir()
+        env = dict(os.environ, TMPDIR=str(tmp))  # every work folder, so every command line
+        proc = subprocess.Popen([sys.executable, "-m", "schedsim", "live", str(scenario),
+                                 "--platform", platform], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        started.append(proc)
+        deadline = time.monotonic() + 30
+        while program not in {command_name(p) for p in processes_under(str(tmp))}:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        return proc, str(tmp)
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

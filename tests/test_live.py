@@ -9,7 +9,6 @@ no process the run started is still alive (zombies waiting for init to reap them
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -22,12 +21,12 @@ import yaml
 
 from schedsim.errors import InputError
 from schedsim.live import LiveResult, LiveRunError, check_live_scenario, live_summary, run_live
-from schedsim.live.processes import command_name, session_members
+from schedsim.live.processes import session_members
 from schedsim.metrics import METRICS
 from schedsim.runner import finite
 from schedsim.scenario import Scenario, parse_scenario
 
-from .conftest import REPO
+from .conftest import REPO, StartLive, processes_under
 from .test_calibration import synthetic_profile
 
 TIMEOUT_S = 90.0
@@ -196,51 +195,20 @@ def test_horizon_ends_the_job_as_failed(profile: Path) -> None:
     assert_nothing_left(result.sessions)
 
 
-def _processes_under(prefix: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-        except (OSError, IndexError):
-            continue
-        # A task's command line is relative (./compress_task); its sandbox is under prefix.
-        if (prefix in cmd or cwd.startswith(prefix)) and state != "Z":
-            found.append(int(entry))
-    return found
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_cli_leaves_nothing(profile: Path, tmp_path: Path, sig: int) -> None:
+def test_interrupted_cli_leaves_nothing(profile: Path, tmp_path: Path, sig: int,
+                                        live_cli_running: StartLive) -> None:
     scen = tmp_path / "s.yaml"
     scen.write_text(yaml.safe_dump({
         "name": "s", "workload": {"tasks": 40, "duration": {"dist": "profile", "n": 10_000_000,
                                                           "profile": str(profile)}},
         "cluster": {"pools": [{"name": "h", "count": 2}]}}))
-    tmp = tmp_path / "t"
-    tmp.mkdir()
-    env = dict(os.environ, TMPDIR=str(tmp))  # every work folder, so every command line
-    proc = subprocess.Popen([sys.executable, "-m", "schedsim", "live", str(scen),
-                             "--platform", "workqueue"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while "compress_task" not in {command_name(p) for p in _processes_under(str(tmp))}:
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.02)
-        proc.send_signal(sig)
-        _out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 130, err
-        assert err.strip().splitlines()[-1] == "schedsim: interrupted"
-        assert _processes_under(str(tmp)) == []
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    proc, tmp = live_cli_running(scen, "workqueue", "compress_task")
+    proc.send_signal(sig)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "schedsim: interrupted"
+    assert processes_under(tmp) == []
 
 
 def test_cli_summary_has_the_run_contract(profile: Path, tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ runs out of retries fails; bad requests get one line; Ctrl-C leaves nothing. Nee
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -23,14 +22,13 @@ import yaml
 
 from schedsim.errors import InputError
 from schedsim.live import LiveResult, check_live_scenario, run_live
-from schedsim.live.processes import command_name, session_members
+from schedsim.live.processes import session_members
 from schedsim.live.run import task_durations
 from schedsim.metrics import METRICS
 from schedsim.scenario import Scenario, parse_scenario
 
-from .conftest import REPO
+from .conftest import REPO, StartLive, processes_under
 from .test_calibration import synthetic_profile
-from .test_live import _processes_under
 
 zmq = pytest.importorskip("zmq")
 
@@ -54,11 +52,11 @@ def wait_scenario(pools: list[dict[str, Any]], *, tasks: int, duration: dict[str
 def assert_nothing_left(result: LiveResult, prefix: str) -> None:
     assert result.sessions
     deadline = time.monotonic() + 5
-    while (session_members(set(result.sessions)) or _processes_under(prefix)) \
+    while (session_members(set(result.sessions)) or processes_under(prefix)) \
             and time.monotonic() < deadline:
         time.sleep(0.05)
     assert session_members(set(result.sessions)) == []
-    assert _processes_under(prefix) == []
+    assert processes_under(prefix) == []
 
 
 def check_records(result: LiveResult, s: Scenario, output_bytes: int) -> None:
@@ -274,31 +272,16 @@ def test_cli_refuses_a_host_too_small_in_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
-def test_interrupted_or_killed_cli_leaves_nothing(tmp_path: Path, sig: int) -> None:
+def test_interrupted_or_killed_cli_leaves_nothing(tmp_path: Path, sig: int,
+                                                  live_cli_running: StartLive) -> None:
     """Ctrl-C: the run kills what it started; SIGKILL: parent-death signals do."""
-    scen = cli_scenario(tmp_path, 40, "5s")
-    tmp = tmp_path / "t"
-    tmp.mkdir()
-    env = dict(os.environ, TMPDIR=str(tmp))
-    proc = subprocess.Popen([sys.executable, "-m", "schedsim", "live", str(scen),
-                             "--platform", "zmq"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while "wait_task" not in {command_name(p) for p in _processes_under(str(tmp))}:
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.02)
-        proc.send_signal(sig)
-        _out, err = proc.communicate(timeout=30)
-        if sig == signal.SIGINT:
-            assert proc.returncode == 130, err
-            assert err.strip().splitlines()[-1] == "schedsim: interrupted"
-        deadline = time.monotonic() + 2
-        while _processes_under(str(tmp)) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _processes_under(str(tmp)) == []
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    proc, tmp = live_cli_running(cli_scenario(tmp_path, 40, "5s"), "zmq", "wait_task")
+    proc.send_signal(sig)
+    _out, err = proc.communicate(timeout=30)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130, err
+        assert err.strip().splitlines()[-1] == "schedsim: interrupted"
+    deadline = time.monotonic() + 2
+    while processes_under(tmp) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_under(tmp) == []

@@ -15,7 +15,13 @@ import pytest
 from schedsim import report
 from schedsim.cli import main
 from schedsim.errors import InputError
-from schedsim.outputs import StagedFiles, folder_lock, replacing, write_text
+from schedsim.outputs import (
+    StagedFiles,
+    append_json_line,
+    folder_lock,
+    replacing,
+    write_text,
+)
 from schedsim.studies import rfc
 from schedsim.studies.jobs import COLUMNS
 
@@ -167,3 +173,14 @@ def test_reading_a_folder_says_reading_failed(tmp_path: Path,
     with pytest.raises(InputError, match="rfc-runs.csv: .*reading failed"):
         rfc.run_study(rfc.QUICK, study)
 
+
+
+def test_a_json_line_is_on_disk_as_soon_as_it_is_appended(tmp_path: Path) -> None:
+    """The live studies' records (validation, scale matrix) survive a kill after each one:
+    another reader sees every appended line while the file is still open."""
+    path = tmp_path / "runs.jsonl"
+    with path.open("a", encoding="utf-8") as fh:
+        append_json_line(fh, {"platform": "ray", "makespan_s": 1.5})
+        assert path.read_text() == '{"platform": "ray", "makespan_s": 1.5}\n'
+        append_json_line(fh, {"a": [1, 2]}, compact=True)
+        assert path.read_text().splitlines()[1] == '{"a":[1,2]}'

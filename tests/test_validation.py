@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,7 +73,10 @@ def test_a_bad_live_file_is_one_clear_line(tmp_path: Path,
     assert err.count("\n") == 0 and "reading failed: Is a directory" in err
 
 
-def test_cli_writes_the_report_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def fake_validate(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """``validation.validate`` made to return a fixed report (every config 10% off, so each
+    platform fails): the command's files and output without a live run."""
     fake = {"configs": [{"config": "c", "platform": p, "tasks": 1, "n": 1e5, "workers": 1,
                          "held_out": True, "live_makespan_s": 1.0, "live_makespan_sd": 0.0,
                          "sim_makespan_s": 1.1, "sim_makespan_sd": 0.0,
@@ -82,6 +86,11 @@ def test_cli_writes_the_report_files(tmp_path: Path, monkeypatch: pytest.MonkeyP
             "rfc_ratio_wq_over_ray": {"rfc": 1.78, "live": 0.2, "simulated": 0.3},
             "tolerance": {"median": 0.05, "p95": 0.15}}
     monkeypatch.setattr(validation, "validate", lambda *a, **k: fake)
+    return fake
+
+
+@pytest.mark.usefixtures("fake_validate")
+def test_cli_writes_the_report_files(tmp_path: Path) -> None:
     assert main(["validate", "--quick", "--out", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "validation.json").read_text())["overall"]["ray"]["pass"] \
         is False
@@ -89,19 +98,11 @@ def test_cli_writes_the_report_files(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (tmp_path / "validation.png").exists()
 
 
-def test_cli_prints_a_summary_not_the_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.usefixtures("fake_validate")
+def test_cli_prints_a_summary_not_the_page(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     """The terminal gets each platform's verdict and the paths, brackets and all; the page
     names the command that wrote it."""
-    fake = {"configs": [{"config": "c", "platform": p, "tasks": 1, "n": 1e5, "workers": 1,
-                         "held_out": True, "live_makespan_s": 1.0, "live_makespan_sd": 0.0,
-                         "sim_makespan_s": 1.1, "sim_makespan_sd": 0.0,
-                         "relative_error": 0.1, "latency_mape": 0.1, "latency_ks": 0.2}
-                        for p in validation.PLATFORMS],
-            "overall": {p: validation.overall([0.1]) for p in validation.PLATFORMS},
-            "rfc_ratio_wq_over_ray": {"rfc": 1.78, "live": 0.2, "simulated": 0.3},
-            "tolerance": {"median": 0.05, "p95": 0.15}}
-    monkeypatch.setattr(validation, "validate", lambda *a, **k: fake)
     out = tmp_path / "[docs]"
     assert main(["validate", "--quick", "--out", str(out)]) == 0
     printed = capsys.readouterr().out

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from schedsim.errors import InputError
-from schedsim.outputs import read_text
+from schedsim.outputs import append_json_line, read_text
 from schedsim.scenario import Scenario, parse_scenario
 
 WQ_PER_NODE = 10  # one-core workers per emulated Work Queue node (one shell session)
@@ -234,8 +234,7 @@ def run_matrix(selected: Sequence[ScalePoint], *, repeats: int, out: Path,
         for repeat in range(repeats):
             for point in selected:
                 rec = live_record(point, repeat, timeout_s)
-                fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
-                fh.flush()
+                append_json_line(fh, rec, compact=True)
                 records.append(rec)
                 on_step(f"{point.label} r{repeat}: {rec.get('makespan_s', rec.get('error'))}")
     return records

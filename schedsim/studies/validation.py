@@ -30,7 +30,7 @@ from schedsim.calibration.platform_fit import live_host
 from schedsim.calibration.profile import default_profile_path, load_profile, platform_defaults
 from schedsim.errors import InputError
 from schedsim.metrics import Outcome
-from schedsim.outputs import read_text, replacing
+from schedsim.outputs import append_json_line, read_text, replacing
 from schedsim.scenario import Scenario, parse_scenario
 from schedsim.simulation import Simulation
 
@@ -188,8 +188,7 @@ def live_runs(configs: Sequence[Config], *, repeats: int, out: Path,
                     rec = {"platform": platform, "config": cfg.label, "repeat": r,
                            "makespan_s": result.metrics["makespan_s"],
                            "attempts": [a.as_dict() for a in result.attempts]}
-                    fh.write(json.dumps(rec) + "\n")
-                    fh.flush()
+                    append_json_line(fh, rec)
                     records.append(rec)
                     on_step(f"{platform} {cfg.label} live r{r}")
     return records
