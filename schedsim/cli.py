@@ -464,6 +464,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     from schedsim.outputs import check_folder, folder_lock
     from schedsim.report import verbose
+    from schedsim.resolve import provenance
     from schedsim.runner import finite
     from schedsim.scenario import load_scenario
     from schedsim.studies import sweep
@@ -506,7 +507,8 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
         emit_json(finite({"kind": sweep.KIND, "scenario": scenario.name,
                           "grid": {key: values for key, values in axes},
                           "overrides": list(base), "replications": scenario.replications,
-                          "points": summaries}), args.json, console)
+                          "points": summaries, "provenance": provenance(scenario)}),
+                  args.json, console)
     console.print(f"{len(jobs) - len(todo)} job(s) were already done, {len(todo)} ran; "
                   f"results: {results}" + (f", {out / sweep.PARQUET}" if args.parquet else ""))
     failed = sum(p["jobs_failed"] for p in summaries)
@@ -665,6 +667,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     from schedsim.live.run import LiveRunError
     from schedsim.outputs import StagedFiles, check_folder, write_text
     from schedsim.report import json_text
+    from schedsim.resolve import tool_provenance
     from schedsim.studies import validation
 
     out_folder(args.out)
@@ -709,6 +712,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
         scale = section_of(page.read_text(encoding="utf-8", errors="replace"))
         if scale is not None:
             text = insert_section(text, scale)
+    report = {**report, "provenance": tool_provenance(args.profile)}
     with StagedFiles(args.out, ("validation.json", "validation.png", "validation.md")) as files:
         files.write_text("validation.json", json_text(report))
         validation.plot(report, files.path("validation.png"))
@@ -725,6 +729,7 @@ def cmd_validate_scale(args: argparse.Namespace, console: Console) -> int:
     from schedsim.calibration import scale_fit
     from schedsim.outputs import check_folder, read_text, write_text
     from schedsim.report import json_text
+    from schedsim.resolve import file_entry, tool_provenance
     from schedsim.studies import scale_matrix, scale_validation
 
     check_folder(args.out, "validate")
@@ -746,6 +751,7 @@ def cmd_validate_scale(args: argparse.Namespace, console: Console) -> int:
         write_text(params_path, json_text(doc))
     report = scale_validation.validate_scale(records, scale_validation.load_params(params_path))
     report["runs"], report["params_file"] = str(runs), str(params_path)
+    report["provenance"] = {**tool_provenance(), "scale_params": file_entry(params_path)}
     words = ["schedsim", "validate", "--scale"] + (
         ["--scale-runs", str(args.scale_runs)] if args.scale_runs is not None else []) + (
         ["--scale-live"] if args.scale_live else []) + (

@@ -153,16 +153,32 @@ def profiles(scenario: Scenario) -> dict[str, Path]:
     return out
 
 
+def file_entry(path: Path) -> dict[str, Any]:
+    """A file a result depends on, as provenance names it: its name and content hash."""
+    return {"file": path.name, "sha256": file_sha256(path)}
+
+
 def provenance(scenario: Scenario) -> dict[str, Any]:
     """What produced a summary: the tool's version, the resolved scenario's hash and the
-    hash of each calibration profile it depends on (sha256 of the file's bytes)."""
+    hash of each calibration profile it depends on (sha256 of the file's bytes). A study
+    (plan, sweep, rfc) gives its base scenario's."""
     out: dict[str, Any] = {"schedsim": __version__, "scenario_sha256": scenario_sha256(scenario)}
     for key, path in profiles(scenario).items():
-        entry = {"file": path.name, "sha256": file_sha256(path)}
         if key == "calibration":
-            out["calibration_profile"] = entry
+            out["calibration_profile"] = file_entry(path)
         else:
-            out.setdefault("task_profiles", {})[key] = entry
+            out.setdefault("task_profiles", {})[key] = file_entry(path)
+    return out
+
+
+def tool_provenance(task_profile: Path | None = None) -> dict[str, Any]:
+    """What produced a study of many scenarios built in code (validate): the tool's version,
+    the shipped calibration profile's hash and, where one was given, that of the profile the
+    tasks' times come from (``--profile``)."""
+    out: dict[str, Any] = {"schedsim": __version__,
+                           "calibration_profile": file_entry(default_profile_path())}
+    if task_profile is not None:
+        out["task_profiles"] = {"--profile": file_entry(task_profile)}
     return out
 
 

@@ -1,5 +1,5 @@
-"""Shared helpers: build scenarios from small dicts without files; find and interrupt the
-processes of a live run."""
+"""Shared helpers: build scenarios from small dicts without files; a validate report without
+live runs; find and interrupt the processes of a live run."""
 
 from __future__ import annotations
 
@@ -53,6 +53,24 @@ def contract_file(tmp_path: Path) -> Path:
     path = tmp_path / "contract.yaml"
     path.write_text(yaml.safe_dump(CONTRACT))
     return path
+
+
+@pytest.fixture
+def fake_validate(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """``validation.validate`` made to return a fixed report (every config 10% off, so each
+    platform fails): the command's files and output without a live run."""
+    from schedsim.studies import validation
+
+    fake = {"configs": [{"config": "c", "platform": p, "tasks": 1, "n": 1e5, "workers": 1,
+                         "held_out": True, "live_makespan_s": 1.0, "live_makespan_sd": 0.0,
+                         "sim_makespan_s": 1.1, "sim_makespan_sd": 0.0,
+                         "relative_error": 0.1, "latency_mape": 0.1, "latency_ks": 0.2}
+                        for p in validation.PLATFORMS],
+            "overall": {p: validation.overall([0.1]) for p in validation.PLATFORMS},
+            "rfc_ratio_wq_over_ray": {"rfc": 1.78, "live": 0.2, "simulated": 0.3},
+            "tolerance": {"median": 0.05, "p95": 0.15}}
+    monkeypatch.setattr(validation, "validate", lambda *a, **k: fake)
+    return fake
 
 
 def processes_under(prefix: str) -> list[int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -71,22 +70,6 @@ def test_a_bad_live_file_is_one_clear_line(tmp_path: Path,
     assert main(["validate", "--live", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "reading failed: Is a directory" in err
-
-
-@pytest.fixture
-def fake_validate(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """``validation.validate`` made to return a fixed report (every config 10% off, so each
-    platform fails): the command's files and output without a live run."""
-    fake = {"configs": [{"config": "c", "platform": p, "tasks": 1, "n": 1e5, "workers": 1,
-                         "held_out": True, "live_makespan_s": 1.0, "live_makespan_sd": 0.0,
-                         "sim_makespan_s": 1.1, "sim_makespan_sd": 0.0,
-                         "relative_error": 0.1, "latency_mape": 0.1, "latency_ks": 0.2}
-                        for p in validation.PLATFORMS],
-            "overall": {p: validation.overall([0.1]) for p in validation.PLATFORMS},
-            "rfc_ratio_wq_over_ray": {"rfc": 1.78, "live": 0.2, "simulated": 0.3},
-            "tolerance": {"median": 0.05, "p95": 0.15}}
-    monkeypatch.setattr(validation, "validate", lambda *a, **k: fake)
-    return fake
 
 
 @pytest.mark.usefixtures("fake_validate")

@@ -28,6 +28,7 @@ from typing import Any
 
 from schedsim.errors import InputError
 from schedsim.pool import ProcessPool, run_serial
+from schedsim.resolve import provenance
 from schedsim.scenario import (
     Scenario,
     apply_override,
@@ -171,6 +172,8 @@ class PlanResult:
     replications: int = 0  # each point's first replications
     max_replications: int = 0
     range_key: str | None = None
+    # What produced the plan (schedsim.resolve.provenance of the scenario with --set applied).
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def feasible(self, p: Point) -> bool:
         return p.meets and (self.budget is None or p.mean_cost <= self.budget)
@@ -381,8 +384,10 @@ def plan(path: str | Path, base: list[str], deadline: float, *, confidence: floa
                     wants[i] = searches[i].steps.send(rounds.points.get(wants[i].overrides))
                 except StopIteration:
                     del wants[i]
-    return _result(list(rounds.points.values()), list(rounds.pruned.values()), combos, rng,
-                   deadline, confidence, budget, initial, cap)
+    result = _result(list(rounds.points.values()), list(rounds.pruned.values()), combos, rng,
+                     deadline, confidence, budget, initial, cap)
+    result.provenance = provenance(scenario)
+    return result
 
 
 class _Rounds:
@@ -541,4 +546,5 @@ def as_json(result: PlanResult) -> dict[str, Any]:
             "pruned": [{"varied": list(p.varied), "makespan_lower_bound_s": p.lower_bound}
                        for p in result.pruned_points],
             "frontier": [one(p) for p in result.frontier],
-            "points": [one(p) for p in result.points]}
+            "points": [one(p) for p in result.points],
+            "provenance": result.provenance}

@@ -441,7 +441,17 @@ def _study(grid: Grid, out: Path, workers: int, ray_address: str | None, use_ray
                         for p in infeasible_points(grid)]
     if grid.attribution:
         study["attribution"] = attribution(grid, runs)
+    study["provenance"] = study_provenance(base)
     return study
+
+
+def study_provenance(base: Path) -> dict[str, Any]:
+    """What produced the study: :func:`schedsim.resolve.provenance` of the base scenario every
+    run starts from, and the fingerprint of the model code its runs were made with."""
+    from schedsim.resolve import provenance
+    from schedsim.scenario import load_scenario
+
+    return {**provenance(load_scenario(base)), "model_fingerprint": model_fingerprint()}
 
 
 def model_files() -> list[Path]:
