@@ -33,6 +33,8 @@ from schedsim.version import __version__
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from schedsim.studies.rows import PointSummary
+
 
 MAX_JOBS = 1024  # worker processes; more cost memory and start-up time, never speed
 JOB_FAILED = 3  # exit status: a simulated job failed or left tasks unfinished
@@ -507,11 +509,12 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
         emit_json(finite({"kind": sweep.KIND, "scenario": scenario.name,
                           "grid": {key: values for key, values in axes},
                           "overrides": list(base), "replications": scenario.replications,
-                          "points": summaries, "provenance": provenance(scenario)}),
+                          "points": [p.to_json() for p in summaries],
+                          "provenance": provenance(scenario)}),
                   args.json, console)
     console.print(f"{len(jobs) - len(todo)} job(s) were already done, {len(todo)} ran; "
                   f"results: {results}" + (f", {out / sweep.PARQUET}" if args.parquet else ""))
-    failed = sum(p["jobs_failed"] for p in summaries)
+    failed = sum(p.jobs_failed for p in summaries)
     if failed:
         console.print(f"[yellow]{failed} of {len(rows)} job(s) failed or left tasks unfinished "
                       "(failure and bag_completed in the results)[/yellow]")
@@ -531,7 +534,7 @@ def parse_metrics(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def sweep_table(points: list[dict[str, Any]], axes: tuple[str, ...],
+def sweep_table(points: list[PointSummary], axes: tuple[str, ...],
                 metrics: list[str]) -> object:
     """Each point's grid values and the mean [95% CI] of ``metrics`` (the CI need not be
     symmetric: docs/metrics.md). Headers and cells fold onto more lines rather than being cut
@@ -546,18 +549,18 @@ def sweep_table(points: list[dict[str, Any]], axes: tuple[str, ...],
     for name in metrics:
         table.add_column(name, justify="right", overflow="fold")
     for point in points:
-        cells = [escape(point["grid"][key]) for key in axes]  # a YAML list is not markup
+        cells = [escape(point.grid[key]) for key in axes]  # a YAML list is not markup
         for name in metrics:
-            m = point["metrics"][name]
-            low, high = m["ci95"]
-            cells.append(f"{fmt(m['mean'])} {interval(low, high)}")
+            m = point.metrics[name]
+            low, high = m.ci95
+            cells.append(f"{fmt(m.mean)} {interval(low, high)}")
         table.add_row(*cells)
     return table
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     from schedsim.outputs import StagedFiles, check_folder
-    from schedsim.report import fmt, json_text
+    from schedsim.report import json_text
     from schedsim.studies import plan as planning
     from schedsim.studies import plan_report
     from schedsim.units import UnitError, parse_duration
@@ -595,30 +598,14 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     console.print(plan_report.answers_table(result, scenario.name))
     for table in plan_report.candidates_tables(result):
         console.print(table)
-    best = result.best
-    if best is not None:
-        low, _ = best.interval
-        console.print(escape(
-            f"cheapest feasible: {planning.describe(best)}: {fmt(best.mean_cost)} USD, p95 "
-            f"makespan {fmt(best.p95_makespan)} s, on time {best.on_time} of "
-            f"{best.replications} (lower bound {low:.1%}); binding: {result.binding}"))
-        if not best.demonstrated:
-            need = best.replications_needed
-            how = (f"needs about {need:,} replications (--max-replications)" if need else
-                   "cannot be shown at this rate")
-            console.print(f"[yellow]not demonstrated: P(on time) >= {args.confidence:.0%} "
-                          f"{how}[/yellow]")
-    else:
-        console.print(f"[yellow]no feasible configuration; binding: "
-                      f"{escape(result.binding)}[/yellow]")
-    console.print(f"{len(result.points)} point(s) simulated, {result.pruned} pruned by the "
-                  f"bound, {result.added} replication(s) added near the threshold (up to "
-                  f"{result.max_replications} a point)")
+    for line, warning in plan_report.summary(result):
+        console.print(f"[yellow]{escape(line)}[/yellow]" if warning else escape(line))
     with StagedFiles(out, ("plan.json", "frontier.png")) as files:
         files.write_text("plan.json", json_text(planning.as_json(result)))
         plan_report.figure(result, scenario.name, files.path("frontier.png"))
     console.print(escape(f"wrote {out}/plan.json, {out}/frontier.png"))
-    return 0 if best is not None else 3  # 3: infeasible, as for a failed job (docs/planning.md)
+    # 3: infeasible, as for a failed job (docs/planning.md)
+    return 0 if result.best is not None else JOB_FAILED
 
 
 def cmd_rfc(args: argparse.Namespace, console: Console) -> int:

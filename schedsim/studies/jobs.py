@@ -107,11 +107,25 @@ def number_cell(metric: str, value: float) -> str:
 class ResultRow:
     """One checked row of a results file: its job and its cells as written."""
 
-    line: int
+    line: int  # in the results file; 0 for a row just run
     point: int
     replication: int
     overrides: tuple[str, ...]
     cells: dict[str, str]
+
+    @classmethod
+    def ran(cls, row: dict[str, Any]) -> ResultRow:
+        """A row of :func:`run_job` as it will read back (its cells as text)."""
+        return cls(0, int(row["point"]), int(row["replication"]),
+                   tuple(json.loads(row["overrides"])), {k: str(v) for k, v in row.items()})
+
+    @property
+    def failure(self) -> str:
+        """Why the run failed as a whole, or empty."""
+        return self.cells["failure"]
+
+    def metric(self, name: str) -> float:
+        return float(self.cells[name])
 
 
 def done_jobs(path: Path) -> set[tuple[int, int]]:
@@ -130,10 +144,10 @@ def layout_of(path: Path) -> Layout:
     return Layout(tuple(header[2:header.index("failure")]))
 
 
-def done_rows(path: Path) -> dict[tuple[tuple[str, ...], int], dict[str, str]]:
+def done_rows(path: Path) -> dict[tuple[tuple[str, ...], int], ResultRow]:
     """The rows already in the results file by (overrides, replication): a study that
     numbers its jobs afresh each time finds its runs by what they are, not by their index."""
-    return {(r.overrides, r.replication): r.cells
+    return {(r.overrides, r.replication): r
             for r in read_results(path, by="overrides", warn=True)}
 
 
@@ -294,7 +308,7 @@ def by_overrides(job: Job) -> tuple[tuple[str, ...], int]:
 
 def run_pending(scenario_path: str, jobs: list[Job], results: Path, done: Collection[Any],
                 *, key: Callable[[Job], Any] = by_point, layout: Layout = RUNS,
-                copies: Mapping[Any, dict[str, str]] | None = None,
+                copies: Mapping[Any, ResultRow] | None = None,
                 order: Callable[[Job], Any] | None = None, workers: int = 1,
                 ray_address: str | None = None, use_ray: bool = False,
                 on_row: Callable[[dict[str, Any]], None] = lambda _row: None,
@@ -317,7 +331,7 @@ def run_pending(scenario_path: str, jobs: list[Job], results: Path, done: Collec
             copied = [j for j in todo if key(j) in copies]
             todo = [j for j in todo if key(j) not in copies]
             for job in copied:
-                row = dict(copies[key(job)], point=str(job.point))
+                row = dict(copies[key(job)].cells, point=str(job.point))
                 sink.append(row)
                 on_row(row)
             count += len(copied)

@@ -17,13 +17,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from schedsim.report import fmt
-from schedsim.studies import proportion
+from schedsim.studies import proportion, prose
 from schedsim.studies.plan import PlanResult, Point, describe, describe_choice
 
 BOUNDS = "bounds %"  # one-sided proportion.LEVEL bounds, as the caption says
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink",
            "tab:olive", "tab:cyan")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+SENTENCES = "plan-sentences.md"
 
 
 def percent(value: float) -> str:
@@ -41,10 +42,14 @@ def needed(p: Point) -> str:
     return f"{n:,}" if n is not None else "-"
 
 
+def _say(key: str, /, **values: object) -> str:
+    """A sentence of templates/plan-sentences.md."""
+    return prose.snippet(SENTENCES, key, **values)
+
+
 def caption(result: PlanResult) -> str:
-    return (f"bounds: exact one-sided {proportion.LEVEL:.0%} bounds on P(on time); p95: "
-            f"makespan; cost: mean; need: about how many replications show P(on time) on "
-            f"its side of {result.confidence:.0%} (-: too close to tell)")
+    return _say("caption", level=f"{proportion.LEVEL:.0%}",
+                confidence=f"{result.confidence:.0%}")
 
 
 def _count_name(result: PlanResult) -> str:
@@ -81,9 +86,10 @@ def answers_table(result: PlanResult, name: str) -> Table:
               for i in range(len(names))}
     columns = [*names, count, "P(on time)", BOUNDS, "p95 s", "cost USD",
                "need", "cheapest"]
-    table = _table(f"{name}: the smallest {count} meeting {fmt(result.deadline)} s in "
-                   f"{result.confidence:.0%} of runs" + (", per choice" if keys else ""),
-                   columns, caption(result), {**widths, len(columns) - 1: 8})
+    title = _say("answers-title-per-choice" if keys else "answers-title", name=name,
+                 count=count, deadline=fmt(result.deadline),
+                 confidence=f"{result.confidence:.0%}")
+    table = _table(title, columns, caption(result), {**widths, len(columns) - 1: 8})
     for answer, choice in zip(result.answers, values, strict=True):
         p, cheap = answer.smallest, answer.cheapest
         cheapest = "none" if cheap is None else "same" if cheap is p else _short(cheap)
@@ -108,8 +114,8 @@ def candidates_tables(result: PlanResult) -> list[Table]:
                       key=lambda p: p.count or 0)
         if not mine:
             continue
-        title = "every candidate simulated" + (
-            f": {describe_choice(answer.choice)}" if answer.choice else "")
+        title = _say("candidates-title-of-choice", choice=describe_choice(answer.choice)) \
+            if answer.choice else _say("candidates-title")
         columns = [_count_name(result), "on time", "P(on time)", BOUNDS, "need", "p95 s",
                    "cost USD", ""]
         words = {len(columns) - 1: 12} if result.range_key else {0: 12, len(columns) - 1: 12}
@@ -132,6 +138,30 @@ def candidates_tables(result: PlanResult) -> list[Table]:
                           style="bold" if p is result.best else None)
         tables.append(table)
     return tables
+
+
+def summary(result: PlanResult) -> list[tuple[str, bool]]:
+    """The lines after the tables, each with whether it is a warning: the cheapest feasible
+    configuration and what binds it (and whether P(on time) is demonstrated), or that none
+    is feasible; how many points were simulated, pruned and given more replications."""
+    lines = []
+    best = result.best
+    if best is not None:
+        low, _ = best.interval
+        lines.append((_say("cheapest", point=describe(best), cost=fmt(best.mean_cost),
+                           p95=fmt(best.p95_makespan), on_time=best.on_time,
+                           replications=best.replications, lower=f"{low:.1%}",
+                           binding=result.binding), False))
+        if not best.demonstrated:
+            need = best.replications_needed
+            confidence = f"{result.confidence:.0%}"
+            lines.append((_say("not-demonstrated", confidence=confidence, needed=f"{need:,}")
+                          if need else _say("not-demonstrable", confidence=confidence), True))
+    else:
+        lines.append((_say("infeasible", binding=result.binding), True))
+    lines.append((_say("counts", simulated=len(result.points), pruned=result.pruned,
+                       added=result.added, cap=result.max_replications), False))
+    return lines
 
 
 def figure(result: PlanResult, name: str, path: Path) -> None:

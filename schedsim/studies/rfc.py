@@ -45,7 +45,15 @@ from schedsim.errors import InputError
 from schedsim.metrics import METRICS, summarize_metric
 from schedsim.outputs import check_folder, folder_lock, read_bytes, read_text, write_text
 from schedsim.scenario import parse_scenario
-from schedsim.studies.jobs import Job, by_overrides, done_rows, run_pending
+from schedsim.studies.jobs import Job, ResultRow, by_overrides, done_rows, run_pending
+from schedsim.studies.rows import (
+    MEANS,
+    AttributionRow,
+    Means,
+    NotRun,
+    StepWinners,
+    StudyRow,
+)
 from schedsim.verdict import NO_MARGIN, TIE, Margin, winner
 
 HORIZON_S = 12 * 3600.0  # a campaign not done in 12 h is out of scope: its rest counts failed
@@ -398,7 +406,8 @@ def check_slice_folder(out: Path) -> None:
                          has_value=False)
 
 
-Cache = dict[tuple[tuple[str, ...], int], dict[str, str]]
+Cache = dict[tuple[tuple[str, ...], int], ResultRow]
+Runs = dict[tuple[str, ...], list[ResultRow]]  # a run's replications, by its overrides
 
 
 def read_cache(folder: Path) -> Cache:
@@ -430,17 +439,20 @@ def _study(grid: Grid, out: Path, workers: int, ray_address: str | None, use_ray
     # The previous report's points do not depend on this grid's results: they run with it.
     runs = _run_jobs(phase1 + attribution_jobs(grid), base, results, workers, ray_address,
                      use_ray, on_job, cache)
-    study = analyse(grid, points, params, runs, base)
-    phase2 = sensitivity_runs(study, params)
+    rows = analyse(points, params, runs, base)
+    phase2 = sensitivity_runs(rows, params)
     if phase2:
         runs.update(_run_jobs(jobs_for(grid, phase2, params), base, results, workers,
                               ray_address, use_ray, on_job, cache))
-        study = analyse(grid, points, params, runs, base)
-    study["not_run"] = [{"point": p.label(), "nodes": p.nodes, "task": p.task,
-                         "sink": p.sink, "link_floor_h": link_floor_s(p) / 3600}
-                        for p in infeasible_points(grid)]
+        rows = analyse(points, params, runs, base)
+    # A study's rfc.json has no "sliced" key: it reads as it did before slices existed.
+    study: dict[str, Any] = {
+        "grid": {k: v for k, v in grid.__dict__.items() if k != "sliced" or v},
+        "params": [p.__dict__ for p in params], "rows": [r.to_json() for r in rows],
+        "not_run": [NotRun(p.label(), p.nodes, p.task, p.sink, link_floor_s(p) / 3600)
+                    .to_json() for p in infeasible_points(grid)]}
     if grid.attribution:
-        study["attribution"] = attribution(grid, runs)
+        study["attribution"] = [a.to_json() for a in attribution(grid, runs)]
     study["provenance"] = study_provenance(base)
     return study
 
@@ -516,20 +528,20 @@ def _check_fingerprint(results: Path) -> None:
 
 def _run_jobs(jobs: list[Job], base: Path, results: Path, workers: int,
               ray_address: str | None, use_ray: bool, on_job: Callable[[int, int], None],
-              cache: Cache | None = None) -> dict[tuple[str, ...], list[dict[str, str]]]:
+              cache: Cache | None = None) -> Runs:
     """Run the jobs not yet in ``results`` (copying those ``cache`` holds); every job's
     rows, by its overrides."""
     have = done_rows(results)
 
     def finished(row: dict[str, Any]) -> None:
-        have[(tuple(json.loads(row["overrides"])), int(row["replication"]))] = \
-            {k: str(v) for k, v in row.items()}
+        done = ResultRow.ran(row)
+        have[(done.overrides, done.replication)] = done
 
     # Largest runs first, so the last to finish is a small one.
     run_pending(str(base), jobs, results, have, key=by_overrides, copies=cache,
                 order=lambda j: -_size(j.overrides), workers=workers, ray_address=ray_address,
                 use_ray=use_ray, on_row=finished, on_progress=on_job)
-    by_run: dict[tuple[str, ...], list[dict[str, str]]] = {}
+    by_run: Runs = {}
     for job in jobs:
         by_run.setdefault(job.overrides, []).append(have[(job.overrides, job.replication)])
     return by_run
@@ -541,9 +553,10 @@ def _size(overrides: tuple[str, ...]) -> int:
 
 # ------------------------------------------------------------------ analysis
 
-def _summary(rows: list[dict[str, str]]) -> dict[str, Any]:
-    return {"metrics": {m: summarize_metric(m, [float(r[m]) for r in rows]) for m in METRICS},
-            "failures": sorted({r["failure"].split(" at ")[0] for r in rows if r["failure"]})}
+def _summary(rows: list[ResultRow]) -> dict[str, Any]:
+    """A run's replications as a summary :func:`schedsim.verdict.winner` compares."""
+    return {"metrics": {m: summarize_metric(m, [r.metric(m) for r in rows]) for m in METRICS},
+            "failures": sorted({r.failure.split(" at ")[0] for r in rows if r.failure})}
 
 
 def _finite(x: float) -> float | None:
@@ -578,11 +591,19 @@ def _bound(base: Path, overrides: tuple[str, ...]) -> dict[str, Any]:
     return Simulation(load_scenario(base, list(overrides)), 0, keep_records=False).bound()
 
 
-def analyse(grid: Grid, points: list[Point], params: list[Param],
-            runs: dict[tuple[str, ...], list[dict[str, str]]], base_path: Path
-            ) -> dict[str, Any]:
-    """Rows per point (nominal numbers, winners at nominal and both corners) and the
-    one-at-a-time sensitivity runs found."""
+def _means(summary: dict[str, Any]) -> Means:
+    return Means(*(_finite(_mean(summary, metric)) for _, metric in MEANS))
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return _finite(a / b if b else math.nan)
+
+
+def analyse(points: list[Point], params: list[Param], runs: Runs, base_path: Path
+            ) -> list[StudyRow]:
+    """A row per point whose nominal runs are done: both platforms' means, the winners at
+    nominal values and at both corners, and those with one parameter moved found in
+    ``runs``."""
     out_rows = []
     for point in points:
         base = point_overrides(point)
@@ -595,67 +616,57 @@ def analyse(grid: Grid, points: list[Point], params: list[Param],
         if any(v is None for v in nominal.values()):
             continue
         s: dict[str, dict[str, Any]] = {k: v for k, v in nominal.items() if v is not None}
-        row: dict[str, Any] = {**point.__dict__, "tasks": point.tasks}
         wq, ray = s["workqueue"], s["ray"]
-        for key, m in (("throughput", "throughput_tasks_per_s"),
-                       ("cost_per_1k", "cost_per_1k_tasks_usd"), ("makespan", "makespan_s"),
-                       ("out_of_retries", "tasks_out_of_retries"),
-                       ("failed", "tasks_failed"), ("bag_completed", "bag_completed"),
-                       ("job_lost_manager", "job_lost_manager"),
-                       ("job_hit_horizon", "job_hit_horizon"),
-                       ("wasted_core_s", "wasted_core_s")):
-            row[f"wq_{key}"] = _finite(_mean(wq, m))
-            row[f"ray_{key}"] = _finite(_mean(ray, m))
-            if "ray_unlimited" in s:
-                row[f"rayu_{key}"] = _finite(_mean(s["ray_unlimited"], m))
-        row["throughput_ratio"] = _finite(_mean(wq, "throughput_tasks_per_s") /
-                                          _mean(ray, "throughput_tasks_per_s")
-                                          if _mean(ray, "throughput_tasks_per_s") else math.nan)
-        row["cost_ratio"] = _finite(_mean(ray, "cost_per_1k_tasks_usd") /
-                                    _mean(wq, "cost_per_1k_tasks_usd")
-                                    if _mean(wq, "cost_per_1k_tasks_usd") else math.nan)
-        row["wq_failures"], row["ray_failures"] = wq["failures"], ray["failures"]
-        row["winners"] = compare(point, s)
+        corners = {}
         for c in PLATFORMS:
             cs = {p: summary(Variant(p, f"corner:{c}")) for p in PLATFORMS}
             if all(cs.values()):
-                row[f"winners_corner_{c}"] = compare(point, cs)  # type: ignore[arg-type]
-        row["oat"] = {}
+                corners[c] = compare(point, cs)  # type: ignore[arg-type]
+        oat = {}
         for p in params:
             for end in ("low", "high"):
                 ps = {pl: summary(Variant(pl, f"{p.name}={end}")) for pl in PLATFORMS}
                 if all(ps.values()):
-                    row["oat"][f"{p.name}={end}"] = compare(point, ps)  # type: ignore
-        for pl, key in (("workqueue", "wq"), ("ray", "ray")):
-            b = _bound(base_path, tuple(base + Variant(pl, "nominal").overrides(params)))
-            row[f"{key}_binding"] = b["binding"]
-            row[f"{key}_bound"] = _finite(float(b["throughput_tasks_per_s"]))
-        row["why"] = mechanism(row)
-        out_rows.append(row)
-    # A study's rfc.json has no "sliced" key: it reads as it did before slices existed.
-    return {"grid": {k: v for k, v in grid.__dict__.items() if k != "sliced" or v},
-            "params": [p.__dict__ for p in params], "rows": out_rows}
+                    oat[f"{p.name}={end}"] = compare(point, ps)  # type: ignore[arg-type]
+        bounds = {pl: _bound(base_path, tuple(base + Variant(pl, "nominal").overrides(params)))
+                  for pl in PLATFORMS}
+        row = StudyRow(
+            point.nodes, point.task, point.sink, point.churn, point.glue, point.head,
+            point.tasks, _means(wq), _means(ray),
+            _means(s["ray_unlimited"]) if "ray_unlimited" in s else None,
+            throughput_ratio=_ratio(_mean(wq, "throughput_tasks_per_s"),
+                                    _mean(ray, "throughput_tasks_per_s")),
+            cost_ratio=_ratio(_mean(ray, "cost_per_1k_tasks_usd"),
+                              _mean(wq, "cost_per_1k_tasks_usd")),
+            wq_failures=wq["failures"], ray_failures=ray["failures"],
+            winners=compare(point, s), corners=corners, oat=oat,
+            wq_binding=str(bounds["workqueue"]["binding"]),
+            wq_bound=_finite(float(bounds["workqueue"]["throughput_tasks_per_s"])),
+            ray_binding=str(bounds["ray"]["binding"]),
+            ray_bound=_finite(float(bounds["ray"]["throughput_tasks_per_s"])))
+        out_rows.append(dataclasses.replace(row, why=mechanism(row)))
+    return out_rows
 
 
-def robust(row: dict[str, Any], verdict: str) -> bool:
+def robust(row: StudyRow, verdict: str) -> bool:
     """The verdict is the same at nominal values and at both corners."""
-    w = row["winners"][verdict]
-    return all(row.get(f"winners_corner_{c}", {}).get(verdict, w) == w for c in PLATFORMS)
+    return not flipping_corners(row, verdict)
 
 
-def flipping_corners(row: dict[str, Any], verdict: str) -> list[str]:
-    w = row["winners"][verdict]
-    return [c for c in PLATFORMS if row.get(f"winners_corner_{c}", {}).get(verdict, w) != w]
+def flipping_corners(row: StudyRow, verdict: str) -> list[str]:
+    w = row.winners[verdict]
+    return [c for c in PLATFORMS if row.corners.get(c, {}).get(verdict, w) != w]
 
 
 SENSITIVE = ("throughput", "cost")
 
 
-def sensitivity_runs(study: dict[str, Any], params: list[Param]) -> list[tuple[Point, Variant]]:
+def sensitivity_runs(rows: list[StudyRow], params: list[Param]
+                     ) -> list[tuple[Point, Variant]]:
     """One point per region whose throughput or cost verdict a corner flips (the smallest
     such point, for cost): every parameter of the flipping corner moved alone."""
     chosen: dict[tuple[Any, ...], tuple[Point, set[str]]] = {}
-    for row in study["rows"]:
+    for row in rows:
         point = _point(row)
         flips = {c for v in SENSITIVE for c in flipping_corners(row, v)}
         if flips and point.region not in chosen:
@@ -670,15 +681,14 @@ def sensitivity_runs(study: dict[str, Any], params: list[Param]) -> list[tuple[P
     return runs
 
 
-def _point(row: dict[str, Any]) -> Point:
-    return Point(row["nodes"], row["task"], row["sink"], row["churn"], row["glue"], row["head"])
+def _point(row: StudyRow) -> Point:
+    return Point(row.nodes, row.task, row.sink, row.churn, row.glue, row.head)
 
 
-def flipped_by(row: dict[str, Any], verdict: str) -> list[str]:
+def flipped_by(row: StudyRow, verdict: str) -> list[str]:
     """The parameters that, moved alone, change this row's verdict."""
-    w = row["winners"][verdict]
-    return sorted({k.rsplit("=", 1)[0] for k, v in row.get("oat", {}).items()
-                   if v.get(verdict, w) != w})
+    w = row.winners[verdict]
+    return sorted({k.rsplit("=", 1)[0] for k, v in row.oat.items() if v.get(verdict, w) != w})
 
 
 LIMITS = {"manager": "serial manager", "driver": "driver", "manager_link": "head's link",
@@ -686,20 +696,21 @@ LIMITS = {"manager": "serial manager", "driver": "driver", "manager_link": "head
           "worker_slots": "worker slots", "cores": "cores"}
 
 
-def mechanism(row: dict[str, Any]) -> str:
+def mechanism(row: StudyRow) -> str:
     """What decides the point, read off the runs and bounds, not written by hand: a bound
     names a loser's limit only where the loser runs at half of it or more (a serial
     manager loses its workers' time long before it is saturated: they wait for it)."""
     reasons = []
-    w = row["winners"]
-    for name, key, other in (("Work Queue", "wq", "ray"), ("Ray", "ray", "workqueue")):
-        bound, got = row.get(f"{key}_bound"), row.get(f"{key}_throughput")
-        binding = row.get(f"{key}_binding")
+    w = row.winners
+    for name, means, bound, binding, other in (
+            ("Work Queue", row.wq, row.wq_bound, row.wq_binding, "ray"),
+            ("Ray", row.ray, row.ray_bound, row.ray_binding, "workqueue")):
+        got = means.throughput
         if w["throughput"] == other and bound and got and got >= 0.5 * bound and \
                 binding not in ("cores", "worker_slots"):
             reasons.append(f"{name} is held by its {LIMITS.get(str(binding), str(binding))} "
                            f"({got / bound:.0%} of its limit)")
-    wq_w, ray_w = row.get("wq_wasted_core_s") or 0.0, row.get("ray_wasted_core_s") or 0.0
+    wq_w, ray_w = row.wq.wasted_core_s or 0.0, row.ray.wasted_core_s or 0.0
     if w["throughput"] != TIE and max(wq_w, ray_w) > 1.2 * min(wq_w, ray_w) + 60 and \
             not reasons:
         more, less = ("Work Queue", "Ray") if wq_w > ray_w else ("Ray", "Work Queue")
@@ -709,9 +720,9 @@ def mechanism(row: dict[str, Any]) -> str:
         reasons.append("Ray runs out of retries (max_retries 3) under node losses")
     if w["out_of_retries"] == "ray":
         reasons.append("Work Queue runs out of retries")
-    if row["wq_job_lost_manager"] and row["ray_job_lost_manager"]:
+    if row.wq.job_lost_manager and row.ray.job_lost_manager:
         reasons.append("both lose the whole job with the manager or head node")
-    if row["wq_job_hit_horizon"] or row["ray_job_hit_horizon"]:
+    if row.wq.job_hit_horizon or row.ray.job_hit_horizon:
         reasons.append("the 12 h horizon is reached")
     return "; ".join(reasons)
 
@@ -766,12 +777,11 @@ def attribution_jobs(grid: Grid) -> list[Job]:
     return jobs
 
 
-def attribution(grid: Grid, runs: dict[tuple[str, ...], list[dict[str, str]]]
-                ) -> list[dict[str, Any]]:
+def attribution(grid: Grid, runs: Runs) -> list[AttributionRow]:
     """Per previous point: the throughput and cost winners at each step."""
     out = []
     for nodes, n in grid.attribution:
-        row: dict[str, Any] = {"nodes": nodes, "n": n, "steps": {}}
+        row = AttributionRow(nodes, n)
         for step, _ in STEPS:
             s = {}
             for platform in PLATFORMS:
@@ -783,13 +793,13 @@ def attribution(grid: Grid, runs: dict[tuple[str, ...], list[dict[str, str]]]
             if len(s) < len(PLATFORMS):
                 continue
             margin = step not in ("models", "models, half duplex", "models, no scan")
-            row["steps"][step] = {
-                "throughput": winner(s, "throughput_tasks_per_s", "higher",
-                                     THROUGHPUT_MARGIN if margin else NO_MARGIN),
-                "cost": winner(s, "cost_per_1k_tasks_usd", "lower",
-                               COST_MARGIN if margin else NO_MARGIN),
-                "throughput_ratio": _finite(_mean(s["workqueue"], "throughput_tasks_per_s") /
-                                            _mean(s["ray"], "throughput_tasks_per_s"))}
+            row.steps[step] = StepWinners(
+                throughput=winner(s, "throughput_tasks_per_s", "higher",
+                                  THROUGHPUT_MARGIN if margin else NO_MARGIN),
+                cost=winner(s, "cost_per_1k_tasks_usd", "lower",
+                            COST_MARGIN if margin else NO_MARGIN),
+                throughput_ratio=_finite(_mean(s["workqueue"], "throughput_tasks_per_s") /
+                                         _mean(s["ray"], "throughput_tasks_per_s")))
         out.append(row)
     return out
 

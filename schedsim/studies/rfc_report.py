@@ -11,11 +11,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from importlib.resources import files
 from pathlib import Path
-from string import Template
 from typing import Any
 
+from schedsim.studies import prose
 from schedsim.studies.rfc import (
     FAILED_SHARE,
     HORIZON_S,
@@ -24,16 +23,20 @@ from schedsim.studies.rfc import (
     SUMMARY_BYTES,
     TASKS,
     THROUGHPUT_MARGIN,
+    Param,
     flipped_by,
     flipping_corners,
     robust,
 )
+from schedsim.studies.rows import AttributionRow, NotRun, StudyRow
 from schedsim.verdict import TIE
 
 VERDICTS = (("throughput", "throughput"), ("cost", "cost per 1,000 tasks"),
             ("out_of_retries", "tasks out of retries, Ray max_retries 3"),
             ("out_of_retries_unlimited", "tasks out of retries, Ray max_retries -1"))
 NAMES = {"workqueue": "Work Queue", "ray": "Ray", TIE: "tie"}
+PAGE = "rfc-at-scale.md"  # the page's prose, around the computed sections
+SENTENCES = "rfc-sentences.md"  # the sentences picked by the numbers, and the tables' heads
 
 
 def _region_label(region: tuple[Any, ...]) -> str:
@@ -42,21 +45,27 @@ def _region_label(region: tuple[Any, ...]) -> str:
     return f"{task} / {sink} / {churn}{glue} / head {head}"
 
 
-def _groups(rows: list[dict[str, Any]], keys: tuple[str, ...]
-            ) -> list[tuple[tuple[Any, ...], list[dict[str, Any]]]]:
-    out: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+def rows_of(study: dict[str, Any]) -> list[StudyRow]:
+    """The rows of a study's JSON (what :func:`schedsim.studies.rfc.run_study` returns and
+    ``rfc.json`` holds), typed."""
+    return [StudyRow.from_json(r) for r in study["rows"]]
+
+
+def _groups(rows: list[StudyRow]) -> list[tuple[tuple[str, ...], list[StudyRow]]]:
+    """The rows by region, in the order of their first point."""
+    out: dict[tuple[str, ...], list[StudyRow]] = {}
     for r in rows:
-        out.setdefault(tuple(r[k] for k in keys), []).append(r)
+        out.setdefault(r.region, []).append(r)
     return list(out.items())
 
 
-def _count(rows: list[dict[str, Any]], verdict: str) -> Counter[str]:
-    return Counter(r["winners"][verdict] for r in rows if verdict in r["winners"])
+def _count(rows: list[StudyRow], verdict: str) -> Counter[str]:
+    return Counter(r.winners[verdict] for r in rows if verdict in r.winners)
 
 
-def _cell(rows: list[dict[str, Any]], verdict: str) -> str:
+def _cell(rows: list[StudyRow], verdict: str) -> str:
     """'WQ 2 · Ray 1 · tie 3 (robust 5/6)' for one verdict over some rows."""
-    have = [r for r in rows if verdict in r["winners"]]
+    have = [r for r in rows if verdict in r.winners]
     if not have:
         return "n/a"
     c = _count(have, verdict)
@@ -81,25 +90,25 @@ def _median(values: list[float]) -> float:
 CORE = ("throughput", "cost", "out_of_retries")
 
 
-def _holds(rows: list[dict[str, Any]]) -> tuple[int, int, int, int]:
+def _holds(rows: list[StudyRow]) -> tuple[int, int, int, int]:
     """Points where the RFC's recommendation holds, where Work Queue is strictly better on
     a core verdict (and robustly so), and where the verdicts are mixed."""
-    holds = [r for r in rows if all(r["winners"][v] != "ray" for v in CORE)]
-    better = [r for r in holds if any(r["winners"][v] == "workqueue" for v in CORE)]
+    holds = [r for r in rows if all(r.winners[v] != "ray" for v in CORE)]
+    better = [r for r in holds if any(r.winners[v] == "workqueue" for v in CORE)]
     steady = [r for r in better if all(robust(r, v) for v in CORE)]
     mixed = [r for r in rows if r not in holds and "workqueue" in
-             (r["winners"][v] for v in CORE)]
+             (r.winners[v] for v in CORE)]
     return len(holds), len(better), len(steady), len(mixed)
 
 
-def _verdicts(rows: list[dict[str, Any]]
+def _verdicts(rows: list[StudyRow]
               ) -> list[tuple[str, int, Counter[str], dict[str, int]]]:
     """Per verdict: its title, the points that have it, the wins and the robust wins."""
     out = []
     for verdict, title in VERDICTS:
-        have = [r for r in rows if verdict in r["winners"]]
+        have = [r for r in rows if verdict in r.winners]
         if have:
-            sure = {w: sum(1 for r in have if r["winners"][verdict] == w and robust(r, verdict))
+            sure = {w: sum(1 for r in have if r.winners[verdict] == w and robust(r, verdict))
                     for w in ("workqueue", "ray", TIE)}
             out.append((title, len(have), _count(have, verdict), sure))
     return out
@@ -107,83 +116,89 @@ def _verdicts(rows: list[dict[str, Any]]
 
 def summary(study: dict[str, Any]) -> list[str]:
     """A few plain lines for the terminal: the answer's counts, not the report."""
-    rows = study["rows"]
+    rows = rows_of(study)
     n = len(rows)
     holds, better, steady, mixed = _holds(rows)
-    lines = [f"{n} points: the RFC's recommendation holds at {holds} (Work Queue strictly "
-             f"better at {better}, {steady} robust) and fails at {n - holds} ({mixed} mixed)."]
+    lines = [_say("summary-holds", n=n, holds=holds, better=better, steady=steady,
+                  fails=n - holds, mixed=mixed)]
     for title, have, c, sure in _verdicts(rows):
-        lines.append(f"  {title} ({have} points): Work Queue {c['workqueue']}, Ray {c['ray']}, "
-                     f"tie {c[TIE]} (robust: {sure['workqueue']}, {sure['ray']}, "
-                     f"{sure[TIE]})")
+        lines.append(_say("summary-verdict", title=title, have=have, **_wins(c, sure)))
     skipped = study.get("not_run", [])
     if skipped:
-        lines.append(f"  not run: {len(skipped)} points no platform could finish within the "
-                     f"{HORIZON_S / 3600:g} h horizon")
+        lines.append(_say("summary-not-run", count=len(skipped), horizon_h=_hours(HORIZON_S)))
     return lines
 
 
-def answer(rows: list[dict[str, Any]]) -> list[str]:
+def _say(key: str, /, **values: object) -> str:
+    """A sentence of templates/rfc-sentences.md."""
+    return prose.snippet(SENTENCES, key, **values)
+
+
+def _lines(key: str) -> list[str]:
+    """A snippet of several lines (a table's header) as its lines."""
+    return _say(key).split("\n")
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:g}"
+
+
+def _wins(c: Counter[str], sure: dict[str, int]) -> dict[str, int]:
+    """A verdict's wins and robust wins per side, as the sentences name them."""
+    return {"wq": c["workqueue"], "ray": c["ray"], "tie": c[TIE],
+            "wq_robust": sure["workqueue"], "ray_robust": sure["ray"], "tie_robust": sure[TIE]}
+
+
+def _why(rows: list[StudyRow]) -> dict[str, object]:
+    """The mechanism most of ``rows`` share, and at how many."""
+    why, count = Counter(_kind(r.why) for r in rows).most_common(1)[0]
+    return {"why": why or _say("no-limit-named"), "why_count": count}
+
+
+def answer(rows: list[StudyRow]) -> list[str]:
     """The verdict in words, each count taken from the rows."""
     lines: list[str] = []
     n = len(rows)
     holds, better, steady, mixed = _holds(rows)
-    lines.append(f"**Where the RFC's recommendation holds** (Work Queue at least as good on "
-                 f"throughput, cost and tasks out of retries, Ray at its default retries): "
-                 f"{holds} of {n} points; Work Queue strictly better on one of them at "
-                 f"{better} ({steady} robust). **Where it fails** (Ray better on one "
-                 f"of them): {n - holds} points, of which {mixed} are mixed (Ray "
-                 "faster or cheaper, Work Queue losing fewer tasks).")
+    lines.append(_say("holds", holds=holds, n=n, better=better, steady=steady,
+                      fails=n - holds, mixed=mixed))
     lines.append("")
     for title, have, c, sure in _verdicts(rows):
-        lines.append(f"- **{title.capitalize()}** ({have} of {n} points): Work Queue "
-                     f"better at {c['workqueue']} ({sure['workqueue']} robust), Ray at "
-                     f"{c['ray']} ({sure['ray']} robust), tie at {c[TIE]} ({sure[TIE]} "
-                     "robust).")
-    both_lost = [r for r in rows if r["wq_job_lost_manager"] and r["ray_job_lost_manager"]]
-    spot = [r for r in rows if r["head"] == "spot"]
+        lines.append(_say("verdict", title=title.capitalize(), have=have, n=n,
+                          **_wins(c, sure)))
+    both_lost = [r for r in rows if r.wq.job_lost_manager and r.ray.job_lost_manager]
+    spot = [r for r in rows if r.head == "spot"]
     if spot:
-        lines.append(f"- **Manager or head on spot** ({len(spot)} points): both platforms lose "
-                     f"the whole job in some replication at {len(both_lost)} of them; the "
-                     "driver owns every Ray task and the Work Queue manager holds the queue, "
-                     "so neither survives the loss of that node.")
-    wq_rob = [r for r in rows if r["winners"].get("out_of_retries") == "workqueue"]
+        lines.append(_say("head-on-spot", count=len(spot), both_lost=len(both_lost)))
+    wq_rob = [r for r in rows if r.winners.get("out_of_retries") == "workqueue"]
     if wq_rob:
-        flips = sum(1 for r in wq_rob if r["winners"].get("out_of_retries_unlimited") == TIE)
-        lines.append(f"- **Where Work Queue's robustness shows** ({len(wq_rob)} points, all "
-                     f"with node losses): Ray's tasks run out of their 3 retries; with "
-                     f"`max_retries: -1` Ray ties at {flips} of them"
-                     + (": there the RFC's point is about Ray's default, which a deployment "
-                        "can change." if flips == len(wq_rob) else
-                        f", and Work Queue stays ahead at {len(wq_rob) - flips}."))
-    fast = [r for r in rows if r["winners"]["throughput"] == "ray"]
+        flips = sum(1 for r in wq_rob if r.winners.get("out_of_retries_unlimited") == TIE)
+        lines.append(_say("robustness-ray-default" if flips == len(wq_rob) else
+                          "robustness-stays-ahead", count=len(wq_rob), ties=flips,
+                          ahead=len(wq_rob) - flips))
+    fast = [r for r in rows if r.winners["throughput"] == "ray"]
     if fast:
-        why = Counter(_kind(r["why"]) for r in fast).most_common(1)[0]
-        lines.append(f"- **Where Ray's speed wins** ({len(fast)} points; median Work Queue / "
-                     f"Ray throughput {_median([r['throughput_ratio'] for r in fast]):.2f}): "
-                     f"most often because {why[0] or 'of smaller per-task costs'} "
-                     f"({why[1]} points).")
-    even = [r for r in rows if all(w == TIE for w in r["winners"].values())]
+        ratios = [r.throughput_ratio for r in fast if r.throughput_ratio is not None]
+        lines.append(_say("ray-faster", count=len(fast), ratio=f"{_median(ratios):.2f}",
+                          **_why(fast)))
+    even = [r for r in rows if all(w == TIE for w in r.winners.values())]
     if even:
-        kinds = Counter(f"{r['task']} tasks, outputs to {r['sink']}" for r in even)
-        lines.append(f"- **Where they tie on every verdict** ({len(even)} points): "
-                     + "; ".join(f"{k} ({n})" for k, n in kinds.most_common()) + ".")
-    slow = [r for r in rows if r["winners"]["throughput"] == "workqueue"]
+        kinds = Counter((r.task, r.sink) for r in even)
+        lines.append(_say("ties", count=len(even), kinds="; ".join(
+            _say("tie-kind", task=task, sink=sink, count=k)
+            for (task, sink), k in kinds.most_common())))
+    slow = [r for r in rows if r.winners["throughput"] == "workqueue"]
     if slow:
-        why = Counter(_kind(r["why"]) for r in slow).most_common(1)[0]
-        lines.append(f"- **Where Work Queue is faster** ({len(slow)} points): most often "
-                     f"because {why[0] or 'of smaller per-task costs'} ({why[1]} points).")
+        lines.append(_say("wq-faster", count=len(slow), **_why(slow)))
     return lines + [""]
 
 
-def regions_table(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["| region | nodes | throughput | cost | out of retries (Ray 3) "
-             "| out of retries (Ray -1) | WQ/Ray throughput (median) | what decides it |",
-             "|---|---|---|---|---|---|---|---|"]
-    for region, group in _groups(rows, ("task", "sink", "churn", "glue", "head")):
-        nodes = ", ".join(str(r["nodes"]) for r in group)
-        why = Counter(_kind(r["why"]) for r in group if r["why"]).most_common(1)
-        ratio = _median([r["throughput_ratio"] for r in group if r["throughput_ratio"]])
+def regions_table(rows: list[StudyRow]) -> list[str]:
+    lines = _lines("regions-header")
+    for region, group in _groups(rows):
+        nodes = ", ".join(str(r.nodes) for r in group)
+        why = Counter(_kind(r.why) for r in group if r.why).most_common(1)
+        ratio = _median([r.throughput_ratio for r in group if r.throughput_ratio])
         lines.append(f"| {_region_label(region)} | {nodes} | {_cell(group, 'throughput')} | "
                      f"{_cell(group, 'cost')} | {_cell(group, 'out_of_retries')} | "
                      f"{_cell(group, 'out_of_retries_unlimited')} | "
@@ -192,21 +207,20 @@ def regions_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
-def sensitivity_table(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["| region | verdict | points flipped / points | flipped at corner | "
-             "parameters that flip it alone (at nodes) |", "|---|---|---|---|---|"]
+def sensitivity_table(rows: list[StudyRow]) -> list[str]:
+    lines = _lines("sensitivity-header")
     found = False
-    for region, group in _groups(rows, ("task", "sink", "churn", "glue", "head")):
+    for region, group in _groups(rows):
         for verdict, title in VERDICTS[:2]:
             flipped = [r for r in group if not robust(r, verdict)]
             if not flipped:
                 continue
             found = True
             corners = sorted({c for r in flipped for c in flipping_corners(r, verdict)})
-            probe = next((r for r in flipped if r.get("oat")), None)
+            probe = next((r for r in flipped if r.oat), None)
             named = ", ".join(flipped_by(probe, verdict)) or "none alone: only together" \
                 if probe else "not probed"
-            at = f" ({probe['nodes']})" if probe else ""
+            at = f" ({probe.nodes})" if probe else ""
             lines.append(f"| {_region_label(region)} | {title} | {len(flipped)} / "
                          f"{len(group)} | {', '.join(corners)} | {named}{at} |")
     if not found:
@@ -214,22 +228,19 @@ def sensitivity_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
-def points_table(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["| nodes | task | sink | churn | notice | head | WQ/Ray throughput | Ray/WQ cost "
-             "| out of retries WQ / Ray / Ray -1 | jobs lost WQ / Ray | winners: throughput / "
-             "cost / retries / retries -1 | robust | why |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+def points_table(rows: list[StudyRow]) -> list[str]:
+    lines = _lines("points-header")
     for r in rows:
-        w = r["winners"]
-        ret = f"{r['wq_out_of_retries']:.0f} / {r['ray_out_of_retries']:.0f} / " + (
-            f"{r['rayu_out_of_retries']:.0f}" if "rayu_out_of_retries" in r else "-")
+        w = r.winners
+        ret = f"{r.wq.out_of_retries:.0f} / {r.ray.out_of_retries:.0f} / " + (
+            f"{r.rayu.out_of_retries:.0f}" if r.rayu is not None else "-")
         sure = "/".join("y" if robust(r, v) else "n" for v, _ in VERDICTS[:2])
         lines.append(
-            f"| {r['nodes']} | {r['task']} | {r['sink']} | {r['churn']} | {r['glue']} | "
-            f"{r['head']} | {_num(r['throughput_ratio'])} | {_num(r['cost_ratio'])} | {ret} | "
-            f"{r['wq_job_lost_manager']:.2f} / {r['ray_job_lost_manager']:.2f} | "
+            f"| {r.nodes} | {r.task} | {r.sink} | {r.churn} | {r.glue} | "
+            f"{r.head} | {_num(r.throughput_ratio)} | {_num(r.cost_ratio)} | {ret} | "
+            f"{r.wq.job_lost_manager:.2f} / {r.ray.job_lost_manager:.2f} | "
             f"{NAMES[w['throughput']]} / {NAMES[w['cost']]} / {NAMES[w['out_of_retries']]} / "
-            f"{NAMES[w.get('out_of_retries_unlimited', TIE)]} | {sure} | {r['why'] or '-'} |")
+            f"{NAMES[w.get('out_of_retries_unlimited', TIE)]} | {sure} | {r.why or '-'} |")
     return lines + [""]
 
 
@@ -239,56 +250,55 @@ def _num(x: float | None) -> str:
 
 def report(study: dict[str, Any], plot_name: str, validation: dict[str, Any] | None,
            command: str, previous: dict[str, Any] | None = None) -> str:
-    """The report: the prose of templates/rfc-at-scale.md around the computed sections."""
-    rows = study["rows"]
+    """The report of a study's JSON (what :func:`schedsim.studies.rfc.run_study` returns and
+    ``rfc.json`` holds): the prose of templates/rfc-at-scale.md around the computed
+    sections."""
+    rows = rows_of(study)
     tasks = "; ".join(f"{k}: {TASKS[k].per_node} a node, "
                       + (f"zfp n = {TASKS[k].duration['n']:.0e} from the calibration profile"
                          if TASKS[k].duration.get("dist") == "profile" else
                          f"{TASKS[k].duration['mean']} ({TASKS[k].duration['dist']})")
-                      for k in dict.fromkeys(r["task"] for r in rows))
+                      for k in dict.fromkeys(r.task for r in rows))
     not_run = []
-    skipped = study.get("not_run", [])
+    skipped = [NotRun(**p) for p in study.get("not_run", [])]
     if skipped:
-        floor = min(p["link_floor_h"] for p in skipped)
-        kinds = sorted({(p["nodes"], p["task"], p["sink"]) for p in skipped})
-        not_run = [f"Not run: {len(skipped)} points (" + "; ".join(
-            f"{n:,} nodes, {t} tasks, outputs to the {k}" for n, t, k in kinds) + ") where "
-                   f"carrying every output through the head's {LINK} link alone would take "
-                   f"at least {floor:.0f} h, beyond the {HORIZON_S / 3600:g} h horizon, on "
-                   "either platform.", ""]
-    template = Template(files("schedsim.studies").joinpath("templates", "rfc-at-scale.md")
-                        .read_text(encoding="utf-8"))
+        floor = min(p.link_floor_h for p in skipped)
+        kinds = sorted({(p.nodes, p.task, p.sink) for p in skipped})
+        not_run = [_say("not-run", count=len(skipped), kinds="; ".join(
+            _say("not-run-kind", nodes=f"{n:,}", task=t, sink=k) for n, t, k in kinds),
+            link=LINK, floor_h=f"{floor:.0f}", horizon_h=_hours(HORIZON_S)), ""]
     sliced = study["grid"].get("sliced")
-    scope = " (a slice of the study: " + "; ".join(
+    scope = _say("slice", axes="; ".join(
         f"{axis} " + ", ".join(f"{v:,}" if isinstance(v, int) else str(v)
-                               for v in study["grid"][axis]) for axis in sliced) + \
-        ")" if sliced else ""
-    return template.substitute(
+                               for v in study["grid"][axis]) for axis in sliced)) \
+        if sliced else ""
+    return prose.page(PAGE,
         command=command, scope=scope, tasks=tasks, link=LINK, summary_bytes=SUMMARY_BYTES,
-        horizon_h=f"{HORIZON_S / 3600:g}",
+        horizon_h=_hours(HORIZON_S),
         throughput_margin=f"{THROUGHPUT_MARGIN.relative:.0%}",
         failed_share=f"{FAILED_SHARE:.0%}", answer="\n".join(answer(rows)),
         not_run="\n".join(not_run), regions="\n".join(regions_table(rows)),
         sensitivity="\n".join(sensitivity_table(rows)),
-        params="\n".join(params_table(study["params"])),
-        changes="\n".join(changes(previous, study.get("attribution", []))),
+        params="\n".join(params_table([Param(**{**p, "keys": tuple(p["keys"])})
+                                        for p in study["params"]])),
+        changes="\n".join(changes(previous, [AttributionRow.from_json(a) for a in
+                                              study.get("attribution", [])])),
         validation="\n".join(validation_lines(validation)),
         points="\n".join(points_table(rows)), plot=plot_name)
 
 
-def params_table(params: list[dict[str, Any]]) -> list[str]:
-    lines = ["| parameter | nominal | low | high | Work Queue favoured by | why uncertain |",
-             "|---|---|---|---|---|---|"]
+def params_table(params: list[Param]) -> list[str]:
+    lines = _lines("params-header")
     for p in params:
-        lines.append(f"| {p['name']} | {p['nominal']:.3g} | {p['low']:.3g} | {p['high']:.3g} "
-                     f"| {p['wq_likes']} | {p['why']} |")
+        lines.append(f"| {p.name} | {p.nominal:.3g} | {p.low:.3g} | {p.high:.3g} "
+                     f"| {p.wq_likes} | {p.why} |")
     return lines + [""]
 
 
-def changes(previous: dict[str, Any] | None, attribution: list[dict[str, Any]]) -> list[str]:
+def changes(previous: dict[str, Any] | None, attribution: list[AttributionRow]) -> list[str]:
     """Which verdicts changed since the previous report, and which change changed them."""
     if not attribution:
-        return ["(No point of the previous report was rerun.)", ""]
+        return [_say("changes-none"), ""]
     old = {(r["nodes"], r["n"]): r for r in (previous or {}).get("rows", [])}
     steps = [s for s, _ in STEPS]
     lines = ["| nodes | n | previous report | " + " | ".join(steps) + " |",
@@ -297,30 +307,30 @@ def changes(previous: dict[str, Any] | None, attribution: list[dict[str, Any]]) 
     causes: Counter[str] = Counter()
     toggles = {"models, half duplex": "full duplex", "models, no scan": "per-worker scan"}
     for row in attribution:
-        prev = old.get((row["nodes"], row["n"]))
-        got = row["steps"]
-        cells = [f"{NAMES[v['throughput']]} ({_num(v['throughput_ratio'])})"
+        prev = old.get((row.nodes, row.n))
+        got = row.steps
+        cells = [f"{NAMES[v.throughput]} ({_num(v.throughput_ratio)})"
                  if (v := got.get(step)) else "n/a" for step in steps]
-        if prev and "models" in got and got["models"]["throughput"] != prev["winner_throughput"]:
+        if prev and "models" in got and got["models"].throughput != prev["winner_throughput"]:
             changed["models"] += 1
             undo = [name for step, name in toggles.items()
-                    if got.get(step, {}).get("throughput") == prev["winner_throughput"]]
+                    if (g := got.get(step)) is not None
+                    and g.throughput == prev["winner_throughput"]]
             for name in undo or ["neither (another fix)"]:
                 causes[name] += 1
         for before, step in zip(["models"] + steps[3:-1], steps[3:], strict=True):
             if before in got and step in got and \
-                    got[step]["throughput"] != got[before]["throughput"]:
+                    got[step].throughput != got[before].throughput:
                 changed[step] += 1
         prev_cell = f"{NAMES[prev['winner_throughput']]} " \
             f"({prev['throughput_ratio_wq_over_ray']:.2f})" if prev else "n/a"
-        lines.append(f"| {row['nodes']:,} | {row['n']:.0e} | {prev_cell} | "
+        lines.append(f"| {row.nodes:,} | {row.n:.0e} | {prev_cell} | "
                      + " | ".join(cells) + " |")
     why = ", ".join(f"{name} {k}" for name, k in causes.items())
-    lines += ["", f"Throughput verdicts changed by today's models against the previous report: "
-              f"{changed['models']}" + (f" (undone by taking back: {why})" if why else "")
-              + "; then by the 5% margin: " + f"{changed['+ margin']}; by 0.1 ms links: "
-              f"{changed['+ latency 0.1 ms']}; by outputs to storage: {changed['+ storage']}.",
-              ""]
+    lines += ["", _say("changes", models=changed["models"],
+                       undone=_say("changes-undone", causes=why) if why else "",
+                       margin=changed["+ margin"], latency=changed["+ latency 0.1 ms"],
+                       storage=changed["+ storage"]), ""]
     return lines
 
 
@@ -328,12 +338,11 @@ def validation_lines(validation: dict[str, Any] | None) -> list[str]:
     lines: list[str] = []
     if validation:
         for platform, o in validation.get("overall", {}).items():
-            lines.append(f"- {platform}: validation on this host gives a median absolute "
-                         f"makespan error of {100 * o['median_abs_error']:.0f}% and P95 "
-                         f"{100 * o['p95_abs_error']:.0f}% ({o['bias']}); a throughput ratio "
-                         "within that band of 1 is not a real difference.")
+            lines.append(_say("validation", platform=platform,
+                              median=f"{100 * o['median_abs_error']:.0f}",
+                              p95=f"{100 * o['p95_abs_error']:.0f}", bias=o["bias"]))
     else:
-        lines.append("- no validation report was found.")
+        lines.append(_say("validation-none"))
     return lines
 
 
@@ -350,14 +359,15 @@ GAP_SPAN = 0.2  # the share colours at -20% and +20%
 SHORT = {"workqueue": "WQ", "ray": "Ray", TIE: "tie"}
 
 
-def _panel_value(row: dict[str, Any], key: str) -> float:
+def _panel_value(row: StudyRow, key: str) -> float:
     if key == "retry_gap":
-        return (row["ray_out_of_retries"] - row["wq_out_of_retries"]) / row["tasks"]
-    value = row[key]
+        ray, wq = row.ray.out_of_retries, row.wq.out_of_retries
+        return (ray - wq) / row.tasks if ray is not None and wq is not None else math.nan
+    value = row.throughput_ratio if key == "throughput_ratio" else row.cost_ratio
     return float(value) if value else math.nan
 
 
-def heatmaps(rows: list[dict[str, Any]], path: Path) -> None:
+def heatmaps(study_rows: list[dict[str, Any]], path: Path) -> None:
     """WQ/Ray throughput, Ray/WQ cost and the out-of-retries gap, per region and scale. One
     colour meaning in every panel: orange is better for Work Queue, purple for Ray, white
     even (a ratio of 1, a gap of 0), grey a point not run (or n/a: no task completed on one
@@ -370,8 +380,9 @@ def heatmaps(rows: list[dict[str, Any]], path: Path) -> None:
     import numpy as np
     from matplotlib.colors import LogNorm, Normalize
 
-    regions = [g for g, _ in _groups(rows, ("task", "sink", "churn", "glue", "head"))]
-    nodes = sorted({r["nodes"] for r in rows})
+    rows = [StudyRow.from_json(r) for r in study_rows]
+    regions = [g for g, _ in _groups(rows)]
+    nodes = sorted({r.nodes for r in rows})
     cmap = plt.get_cmap("PuOr_r").with_extremes(bad="#d9d9d9")
     fig, axes = plt.subplots(1, len(PANELS), squeeze=False, sharey=True, figsize=(
         3.0 + 1.35 * len(nodes) * len(PANELS), 2.2 + 0.42 * len(regions)), layout="constrained")
@@ -380,13 +391,13 @@ def heatmaps(rows: list[dict[str, Any]], path: Path) -> None:
         winners: dict[tuple[int, int], str] = {}
         run: set[tuple[int, int]] = set()
         for r in rows:
-            y = regions.index((r["task"], r["sink"], r["churn"], r["glue"], r["head"]))
-            x = nodes.index(r["nodes"])
+            y = regions.index(r.region)
+            x = nodes.index(r.nodes)
             run.add((y, x))
             v = _panel_value(r, key)
             values[y, x] = v if not ratio or v > 0 else math.nan
-            if verdict in r["winners"]:
-                winners[(y, x)] = SHORT[r["winners"][verdict]]
+            if verdict in r.winners:
+                winners[(y, x)] = SHORT[r.winners[verdict]]
         norm = LogNorm(1 / RATIO_SPAN, RATIO_SPAN) if ratio else Normalize(-GAP_SPAN, GAP_SPAN)
         ax = axes[0][j]
         im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto")

@@ -28,6 +28,7 @@ from schedsim.outputs import read_bytes, read_text, write_text
 from schedsim.safe_load import load_yaml
 from schedsim.scenario import Scenario, load_scenario, split_values
 from schedsim.studies.jobs import COUNTS, Job, Layout, ResultRow, read_results
+from schedsim.studies.rows import Estimate, PointSummary
 from schedsim.version import __version__
 
 
@@ -210,12 +211,12 @@ def check_rows(path: Path, rows: list[ResultRow], jobs: list[Job]) -> None:
 
 
 
-def job_failed(cells: dict[str, str]) -> bool:
+def job_failed(row: ResultRow) -> bool:
     """A job whose run failed as a whole or left tasks unfinished (the bag not completed)."""
-    return bool(cells["failure"]) or float(cells["bag_completed"]) == 0
+    return bool(row.failure) or row.metric("bag_completed") == 0
 
 
-def point_summaries(rows: list[ResultRow], layout: Layout) -> list[dict[str, Any]]:
+def point_summaries(rows: list[ResultRow], layout: Layout) -> list[PointSummary]:
     """Each point, in order: its grid values, replications, failed jobs and every metric's
     mean and 95% CI over its replications."""
     from schedsim.metrics import summarize_metric
@@ -228,11 +229,10 @@ def point_summaries(rows: list[ResultRow], layout: Layout) -> list[dict[str, Any
         mine = points[point]
         metrics = {}
         for name in METRICS:
-            s = summarize_metric(name, [float(r.cells[name]) for r in mine])
-            metrics[name] = {"mean": s["mean"], "ci95": s["ci95"]}
-        out.append({"point": point, "grid": {key: mine[0].cells[key] for key in layout.axes},
-                    "replications": len(mine),
-                    "jobs_failed": sum(job_failed(r.cells) for r in mine), "metrics": metrics})
+            s = summarize_metric(name, [r.metric(name) for r in mine])
+            metrics[name] = Estimate(s["mean"], s["ci95"])  # type: ignore[arg-type]
+        out.append(PointSummary(point, {key: mine[0].cells[key] for key in layout.axes},
+                                len(mine), sum(job_failed(r) for r in mine), metrics))
     return out
 
 
