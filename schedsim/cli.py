@@ -33,8 +33,6 @@ from schedsim.version import __version__
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from schedsim.studies.rows import PointSummary
-
 
 MAX_JOBS = 1024  # worker processes; more cost memory and start-up time, never speed
 JOB_FAILED = 3  # exit status: a simulated job failed or left tasks unfinished
@@ -469,7 +467,7 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     from schedsim.resolve import provenance
     from schedsim.runner import finite
     from schedsim.scenario import load_scenario
-    from schedsim.studies import sweep
+    from schedsim.studies import sweep, sweep_report
     from schedsim.studies.jobs import run_pending
 
     out_folder(args.out)
@@ -504,7 +502,7 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
         summaries = sweep.point_summaries(rows, layout)
         if args.parquet:
             sweep.write_parquet(rows, layout, out / sweep.PARQUET)
-    console.print(sweep_table(summaries, layout.axes, metrics))
+    console.print(sweep_report.table(summaries, layout.axes, metrics))
     if args.json:
         emit_json(finite({"kind": sweep.KIND, "scenario": scenario.name,
                           "grid": {key: values for key, values in axes},
@@ -512,14 +510,12 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
                           "points": [p.to_json() for p in summaries],
                           "provenance": provenance(scenario)}),
                   args.json, console)
-    console.print(f"{len(jobs) - len(todo)} job(s) were already done, {len(todo)} ran; "
-                  f"results: {results}" + (f", {out / sweep.PARQUET}" if args.parquet else ""))
     failed = sum(p.jobs_failed for p in summaries)
-    if failed:
-        console.print(f"[yellow]{failed} of {len(rows)} job(s) failed or left tasks unfinished "
-                      "(failure and bag_completed in the results)[/yellow]")
-        return JOB_FAILED
-    return 0
+    for line, warning in sweep_report.summary(
+            len(jobs) - len(todo), len(todo),
+            [results, *([out / sweep.PARQUET] if args.parquet else [])], len(rows), failed):
+        console.print(f"[yellow]{escape(line)}[/yellow]" if warning else escape(line))
+    return JOB_FAILED if failed else 0
 
 
 def parse_metrics(text: str) -> list[str]:
@@ -532,30 +528,6 @@ def parse_metrics(text: str) -> list[str]:
             raise InputError("--metrics", "", "comma-separated metric names from: " +
                              ", ".join(METRICS), name)
     return list(dict.fromkeys(names))
-
-
-def sweep_table(points: list[PointSummary], axes: tuple[str, ...],
-                metrics: list[str]) -> object:
-    """Each point's grid values and the mean [95% CI] of ``metrics`` (the CI need not be
-    symmetric: docs/metrics.md). Headers and cells fold onto more lines rather than being cut
-    on a narrow terminal."""
-    from rich.table import Table
-
-    from schedsim.report import fmt, interval
-
-    table = Table(title="sweep: mean [95% CI]")
-    for key in axes:
-        table.add_column(escape(key), overflow="fold")
-    for name in metrics:
-        table.add_column(name, justify="right", overflow="fold")
-    for point in points:
-        cells = [escape(point.grid[key]) for key in axes]  # a YAML list is not markup
-        for name in metrics:
-            m = point.metrics[name]
-            low, high = m.ci95
-            cells.append(f"{fmt(m.mean)} {interval(low, high)}")
-        table.add_row(*cells)
-    return table
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:

@@ -87,6 +87,15 @@ def test_sweep_table_shows_the_chosen_metrics_with_whole_headers(tmp_path: Path)
     assert headers(proc.stdout) == ["cluster.pools.spot.count", "platform.type", *chosen]
 
 
+def test_sweep_prints_a_folder_with_brackets_as_it_is(tmp_path: Path) -> None:
+    """The results path is text, not rich markup: ``[b]`` in a folder's name stays."""
+    out = tmp_path / "[b]"
+    proc = schedsim("sweep", CONTRACT, "--grid", "cluster.pools.spot.count=5", *SMALL,
+                    "--out", str(out), COLUMNS="400")
+    assert proc.returncode == 0, proc.stderr
+    assert f"results: {out}/results.csv" in proc.stdout
+
+
 def test_a_bad_metric_name_is_one_line_naming_the_valid_ones(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sweep", CONTRACT, *GRID, "--metrics", "makespan_s,wasted",
