@@ -1,9 +1,11 @@
 """The RFC study as a person reads it: the markdown report and its heatmaps.
 
-Every number and every sentence of interpretation is computed from the study's rows
-(:func:`schedsim.studies.rfc.analyse`); nothing here states a finding by hand. One colour
-meaning runs through the heatmaps: orange is better for Work Queue, purple better for Ray, white
-a tie.
+Both are rendered from the study's JSON alone (``rfc.json``), its rows read back typed
+(:class:`schedsim.studies.rows.StudyRow`). Every number and every choice of sentence is
+computed from the rows (:func:`schedsim.studies.rfc.analyse`); nothing here states a finding by
+hand, and the words are templates/rfc-at-scale.md (the page) and templates/rfc-sentences.md
+(the sentences the numbers call for, and the tables' heads). One colour meaning runs through
+the heatmaps: orange is better for Work Queue, purple better for Ray, white a tie.
 """
 
 from __future__ import annotations
