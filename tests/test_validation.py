@@ -72,6 +72,14 @@ def test_a_bad_live_file_is_one_clear_line(tmp_path: Path,
     assert err.count("\n") == 0 and "reading failed: Is a directory" in err
 
 
+def same_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This host as the profile's (the host check is tests/test_host.py's)."""
+    from schedsim.calibration import host
+
+    monkeypatch.setattr(host, "check_here", lambda p: host.HostCheck(p.path.name, {}, {}, 1.0,
+                                                                     ()))
+
+
 def test_cli_writes_the_report_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = {"configs": [{"config": "c", "platform": p, "tasks": 1, "n": 1e5, "workers": 1,
                          "held_out": True, "live_makespan_s": 1.0, "live_makespan_sd": 0.0,
@@ -82,6 +90,7 @@ def test_cli_writes_the_report_files(tmp_path: Path, monkeypatch: pytest.MonkeyP
             "rfc_ratio_wq_over_ray": {"rfc": 1.78, "live": 0.2, "simulated": 0.3},
             "tolerance": {"median": 0.05, "p95": 0.15}}
     monkeypatch.setattr(validation, "validate", lambda *a, **k: fake)
+    same_host(monkeypatch)
     assert main(["validate", "--quick", "--out", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "validation.json").read_text())["overall"]["ray"]["pass"] \
         is False
@@ -102,6 +111,7 @@ def test_cli_prints_a_summary_not_the_page(tmp_path: Path, monkeypatch: pytest.M
             "rfc_ratio_wq_over_ray": {"rfc": 1.78, "live": 0.2, "simulated": 0.3},
             "tolerance": {"median": 0.05, "p95": 0.15}}
     monkeypatch.setattr(validation, "validate", lambda *a, **k: fake)
+    same_host(monkeypatch)
     out = tmp_path / "[docs]"
     assert main(["validate", "--quick", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
