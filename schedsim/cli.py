@@ -236,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--calibrate", action="store_true",
                      help="calibrate first (--quick: quick), writing --profile FILE (default "
                           "DIR/profile.json), then validate with it")
+    val.add_argument("--published", action="store_true",
+                     help="published numbers instead (docs/validation.md, Published numbers): "
+                          "each scenario of --published-from simulated against its source")
+    val.add_argument("--published-from", type=Path, metavar="DIR",
+                     help="with --published: the folder of published.yaml and its scenarios "
+                          "(default scenarios/published)")
     val.add_argument("--scale", action="store_true",
                      help="the scale matrix instead (docs/validation.md, At scale): the "
                           "committed live runs against the fitted scale parameters, seconds")
@@ -692,6 +698,10 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     from schedsim.studies import validation
 
     out_folder(args.out)
+    if args.published:
+        return cmd_validate_published(args, console)
+    if args.published_from is not None:
+        raise InputError("--published-from", "", "--published with it", has_value=False)
     if args.scale:
         return cmd_validate_scale(args, console)
     if args.scale_runs is not None or args.scale_live or args.scale_fit:
@@ -753,11 +763,16 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
         ["--live", str(args.live)] if args.live is not None else []) + ["--out", str(args.out)]
     text = validation.markdown(report, "validation.png", command=shlex.join(words))
     page = args.out / "validation.md"
-    if page.exists():  # the scale section (validate --scale) stays
+    if page.exists():  # the scale and published sections (validate --scale, --published) stay
+        from schedsim.studies import published
         from schedsim.studies.scale_validation import insert_section, section_of
-        scale = section_of(page.read_text(encoding="utf-8", errors="replace"))
+        old = page.read_text(encoding="utf-8", errors="replace")
+        scale = section_of(old)
         if scale is not None:
             text = insert_section(text, scale)
+        kept = published.section_of(old)
+        if kept is not None:
+            text = published.insert_section(text, kept)
     with StagedFiles(args.out, ("validation.json", "validation.png", "validation.md")) as files:
         files.write_text("validation.json", json_text(report))
         validation.plot(report, files.path("validation.png"))
@@ -785,6 +800,32 @@ def _calibrate_for_validate(args: argparse.Namespace, console: Console) -> int:
         return 1
     args.profile = out.resolve()
     console.print(f"profile: {escape(str(out))} (calibrated here, now)", soft_wrap=True)
+    return 0
+
+
+def cmd_validate_published(args: argparse.Namespace, console: Console) -> int:
+    """``validate --published``: published measurements against their scenarios, simulated."""
+    from schedsim.outputs import check_folder, read_text, write_text
+    from schedsim.report import json_text
+    from schedsim.studies import published
+
+    check_folder(args.out, "validate")
+    folder = args.published_from or published.DEFAULT_FOLDER
+    report = published.compare(folder)
+    words = ["schedsim", "validate", "--published"] + (
+        ["--published-from", str(args.published_from)] if args.published_from else []) + [
+        "--out", str(args.out)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text(args.out / "validation-published.json", json_text(report))
+    page = args.out / "validation.md"
+    old = read_text(page, "a validation page") if page.exists() else "# Validation\n"
+    write_text(page, published.insert_section(old, published.markdown(report,
+                                                                      shlex.join(words))))
+    for line in published.summary(report):
+        console.print(escape(line), soft_wrap=True)
+    out = escape(str(args.out))
+    console.print(f"wrote {out}/validation-published.json and the published section of "
+                  f"{out}/validation.md", soft_wrap=True)
     return 0
 
 
