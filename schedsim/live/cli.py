@@ -86,11 +86,6 @@ def cmd_live(args: argparse.Namespace, console: Console) -> int:
     scenario = load_from_args(args)
     check_live_scenario(scenario, args.platform)
     check_timeout(args.timeout)
-    host = host_check(scenario)
-    if host is not None and not host.same_host:
-        console.print(f"[yellow]{escape(host.line())}: this run's tasks are not the profile's;"
-                      " run `schedsim calibrate` before comparing it with the simulator"
-                      "[/yellow]", soft_wrap=True)
     results = []
     try:
         with progress_bar() as progress:
@@ -103,8 +98,15 @@ def cmd_live(args: argparse.Namespace, console: Console) -> int:
         sys.stderr.write(f"schedsim: live: {exc}\n")
         return 1
     data = live_summary(scenario, args.platform, results)
+    # Probed after the runs, not before: the probe's tasks would share the host with the
+    # run's first ones (and a run killed at once would leave them behind).
+    host = host_check(scenario)
     if host is not None:
         data["live"]["host_check"] = host.as_dict()
+        if not host.same_host:
+            console.print(f"[yellow]{escape(host.line())}: this run's tasks are not the "
+                          "profile's; run `schedsim calibrate` before comparing it with the "
+                          "simulator[/yellow]", soft_wrap=True)
     print_summary(data, console)
     for reason in sorted({i for r in data["live"]["replications"] for i in r["ignored"]}):
         console.print(f"[yellow]ignored by a live run: {escape(reason)}[/yellow]")
