@@ -726,7 +726,13 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     elif live is None:  # live runs are made here: this host must be the profile's
         from schedsim.calibration import host as host_check
         from schedsim.calibration.profile import default_profile_path, load_profile
+        from schedsim.live.run import require_tools
 
+        try:  # a missing tool first: the probe needs compress_task too
+            require_tools(tuple(validation.PLATFORMS))
+        except LiveRunError as exc:
+            sys.stderr.write(f"schedsim: validate: {exc}\n")
+            return 1
         check = host_check.check_here(load_profile(args.profile or default_profile_path()))
         host = host_check.decide(check, rescale=args.rescale, any_host=args.any_host)
         if host.refuse:

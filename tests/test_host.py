@@ -114,6 +114,11 @@ def test_rescale_arithmetic(tmp_path: Path) -> None:
 
 
 def _fake_probe(monkeypatch: pytest.MonkeyPatch, factor: float) -> None:
+    """This host as the profile's, its probe ``factor`` times the profile's (and the live
+    tools taken as there: no live run is made)."""
+    import schedsim.live.run as live_run
+
+    monkeypatch.setattr(live_run, "require_tools", lambda platforms: None)
     prof = load_profile(DEFAULT_PROFILE)
     ref, _ = host.reference_probe(prof)
     assert ref is not None

@@ -74,8 +74,10 @@ def test_a_bad_live_file_is_one_clear_line(tmp_path: Path,
 
 def same_host(monkeypatch: pytest.MonkeyPatch) -> None:
     """This host as the profile's (the host check is tests/test_host.py's)."""
+    import schedsim.live.run as live_run
     from schedsim.calibration import host
 
+    monkeypatch.setattr(live_run, "require_tools", lambda platforms: None)  # none is run
     monkeypatch.setattr(host, "check_here", lambda p: host.HostCheck(p.path.name, {}, {}, 1.0,
                                                                      ()))
 
