@@ -226,6 +226,21 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--live", type=Path, metavar="FILE",
                      help="no live runs: compare with those recorded in FILE (a DIR/"
                           "validation-live.jsonl of an earlier validate), e.g. after a refit")
+    # The host check (docs/validation.md, Another host): none with --live (no live runs).
+    val.add_argument("--rescale", action="store_true",
+                     help="on another host than the profile's, scale the simulated task times "
+                          "by this host's probe time over the profile's")
+    val.add_argument("--any-host", action="store_true",
+                     help="on another host than the profile's, validate as it is")
+    val.add_argument("--calibrate", action="store_true",
+                     help="calibrate first (--quick: quick), writing --profile FILE (default "
+                          "DIR/profile.json), then validate with it")
+    val.add_argument("--published", action="store_true",
+                     help="published numbers instead (docs/validation.md, Published numbers): "
+                          "each scenario of --published-from simulated against its source")
+    val.add_argument("--published-from", type=Path, metavar="DIR",
+                     help="with --published: the folder of published.yaml and its scenarios "
+                          "(default scenarios/published)")
     val.add_argument("--scale", action="store_true",
                      help="the scale matrix instead (docs/validation.md, At scale): the "
                           "committed live runs against the fitted scale parameters, seconds")
@@ -630,6 +645,10 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     from schedsim.studies import validation
 
     out_folder(args.out)
+    if args.published:
+        return cmd_validate_published(args, console)
+    if args.published_from is not None:
+        raise InputError("--published-from", "", "--published with it", has_value=False)
     if args.scale:
         return cmd_validate_scale(args, console)
     if args.scale_runs is not None or args.scale_live or args.scale_fit:
@@ -638,11 +657,36 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     configs = validation.QUICK if args.quick else validation.FULL
     repeats, sims = (2, 20) if args.quick else (10, 50)
     check_timeout(args.timeout)
-    if args.profile is not None:  # checked (one line) before any run, and made absolute
+    if args.calibrate and args.live is not None:
+        raise InputError("--calibrate", "", "live runs to make (not --live FILE)",
+                         has_value=False)
+    if args.profile is not None and not args.calibrate:  # one line before any run; absolute
         from schedsim.calibration.profile import load_profile
 
         args.profile = load_profile(args.profile).path
     live = validation.read_live(args.live) if args.live is not None else None
+    host = None
+    if args.calibrate:
+        status = _calibrate_for_validate(args, console)
+        if status:
+            return status
+    elif live is None:  # live runs are made here: this host must be the profile's
+        from schedsim.calibration import host as host_check
+        from schedsim.calibration.profile import default_profile_path, load_profile
+        from schedsim.live.run import require_tools
+
+        try:  # a missing tool first: the probe needs compress_task too
+            require_tools(tuple(validation.PLATFORMS))
+        except LiveRunError as exc:
+            sys.stderr.write(f"schedsim: validate: {exc}\n")
+            return 1
+        check = host_check.check_here(load_profile(args.profile or default_profile_path()))
+        host = host_check.decide(check, rescale=args.rescale, any_host=args.any_host)
+        if host.refuse:
+            sys.stderr.write(f"schedsim: validate: {host.refuse}\n")
+            return 2
+        if host.note:
+            console.print(f"[yellow]{escape(host.note)}[/yellow]", soft_wrap=True)
     per_config = (0 if live else repeats * len(validation.PLATFORMS)) + \
         len(validation.PLATFORMS)
     check_folder(args.out, "validate")
@@ -656,21 +700,32 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
             report = validation.validate(
                 configs, repeats=repeats, sim_replications=sims, profile=args.profile,
                 timeout_s=args.timeout, live=live, live_out=recorded,
+                task_scale=host.task_scale if host else 1.0,
                 on_step=lambda s: progress.update(bar, advance=1,
                                                   description=f"validate: {s}"))
     except LiveRunError as exc:  # a missing tool, a hung or crashed platform
         sys.stderr.write(f"schedsim: validate: {exc}\n")
         return 1
+    if host is not None:
+        report["host_check"] = check.as_dict()
     words = ["schedsim", "validate"] + (["--quick"] if args.quick else []) + (
+        ["--calibrate"] if args.calibrate else []) + (
+        ["--rescale"] if args.rescale else []) + (
+        ["--any-host"] if args.any_host else []) + (
         ["--profile", str(args.profile)] if args.profile is not None else []) + (
         ["--live", str(args.live)] if args.live is not None else []) + ["--out", str(args.out)]
     text = validation.markdown(report, "validation.png", command=shlex.join(words))
     page = args.out / "validation.md"
-    if page.exists():  # the scale section (validate --scale) stays
+    if page.exists():  # the scale and published sections (validate --scale, --published) stay
+        from schedsim.studies import published
         from schedsim.studies.scale_validation import insert_section, section_of
-        scale = section_of(page.read_text(encoding="utf-8", errors="replace"))
+        old = page.read_text(encoding="utf-8", errors="replace")
+        scale = section_of(old)
         if scale is not None:
             text = insert_section(text, scale)
+        kept = published.section_of(old)
+        if kept is not None:
+            text = published.insert_section(text, kept)
     report = {**report, "provenance": tool_provenance(args.profile)}
     with StagedFiles(args.out, ("validation.json", "validation.png", "validation.md")) as files:
         files.write_text("validation.json", json_text(report))
@@ -680,6 +735,51 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
         console.print(escape(line), soft_wrap=True)
     console.print(f"wrote {escape(str(args.out))}/validation.json, validation.md, "
                   "validation.png, validation-live.jsonl", soft_wrap=True)
+    return 0
+
+
+def _calibrate_for_validate(args: argparse.Namespace, console: Console) -> int:
+    """``validate --calibrate``: the profile made here first (``--profile`` or
+    DIR/profile.json), so no host check follows; 0, or calibrate's exit status."""
+    from schedsim.calibration.calibrate import calibrate
+    from schedsim.live.run import LiveRunError
+
+    out = args.profile or args.out / "profile.json"
+    if out.suffix != ".json" or out.is_dir():
+        raise InputError("--profile", "", "a .json file name to calibrate into", str(out))
+    try:
+        calibrate(out, quick=args.quick, console=console, timeout_s=args.timeout)
+    except (LiveRunError, RuntimeError) as exc:
+        sys.stderr.write(f"schedsim: validate: calibrate: {exc}\n")
+        return 1
+    args.profile = out.resolve()
+    console.print(f"profile: {escape(str(out))} (calibrated here, now)", soft_wrap=True)
+    return 0
+
+
+def cmd_validate_published(args: argparse.Namespace, console: Console) -> int:
+    """``validate --published``: published measurements against their scenarios, simulated."""
+    from schedsim.outputs import check_folder, read_text, write_text
+    from schedsim.report import json_text
+    from schedsim.studies import published
+
+    check_folder(args.out, "validate")
+    folder = args.published_from or published.DEFAULT_FOLDER
+    report = published.compare(folder)
+    words = ["schedsim", "validate", "--published"] + (
+        ["--published-from", str(args.published_from)] if args.published_from else []) + [
+        "--out", str(args.out)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text(args.out / "validation-published.json", json_text(report))
+    page = args.out / "validation.md"
+    old = read_text(page, "a validation page") if page.exists() else "# Validation\n"
+    write_text(page, published.insert_section(old, published.markdown(report,
+                                                                      shlex.join(words))))
+    for line in published.summary(report):
+        console.print(escape(line), soft_wrap=True)
+    out = escape(str(args.out))
+    console.print(f"wrote {out}/validation-published.json and the published section of "
+                  f"{out}/validation.md", soft_wrap=True)
     return 0
 
 

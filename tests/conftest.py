@@ -70,6 +70,13 @@ def fake_validate(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             "rfc_ratio_wq_over_ray": {"rfc": 1.78, "live": 0.2, "simulated": 0.3},
             "tolerance": {"median": 0.05, "p95": 0.15}}
     monkeypatch.setattr(validation, "validate", lambda *a, **k: fake)
+    # This host as the profile's, and no tools needed (the host check is tests/test_host.py's).
+    import schedsim.live.run as live_run
+    from schedsim.calibration import host
+
+    monkeypatch.setattr(live_run, "require_tools", lambda platforms: None)
+    monkeypatch.setattr(host, "check_here",
+                        lambda p: host.HostCheck(p.path.name, {}, {}, 1.0, ()))
     return fake
 
 

@@ -195,6 +195,9 @@ def test_tiny_calibration_writes_a_loadable_profile(tmp_path: Path) -> None:
     assert prof.output_bytes(100_000, 1e-2) < prof.output_bytes(100_000, 1e-3)
     for key in ("host", "versions", "created_utc"):
         assert doc[key]
+    # The host's probe, run after the sweep, is what validate and live compare with.
+    probe = doc["host"]["probe"]
+    assert probe["n"] == 1_000_000 and probe["repeats"] == 15 and probe["median_s"] > 0
 
 
 def test_zfpy_fallback_sweep(tmp_path: Path) -> None:

@@ -164,8 +164,8 @@ def calibrate(out: Path, *, quick: bool, console: Console, live: bool = True,
               platforms: Iterable[str] = ("workqueue", "ray"), timeout_s: float = 300.0,
               ) -> dict[str, Any]:
     """Measure, fit and write the profile at ``out``; returns the profile document."""
+    from schedsim.calibration.host import run_probe, this_host
     from schedsim.calibration.platform_fit import fit_platforms
-    from schedsim.live.summary import host_facts
 
     # Absolute: the live runs' and the fit's scenarios name the profile from other folders.
     out = out.resolve()
@@ -194,7 +194,9 @@ def calibrate(out: Path, *, quick: bool, console: Console, live: bool = True,
         "name": name,
         "created_utc": started.isoformat(timespec="seconds"),
         "mode": "quick" if quick else "full",
-        "host": host_facts(),
+        # The probe right after the sweep, in the same state of the host: what validate and
+        # live compare this host with (schedsim.calibration.host).
+        "host": this_host(run_probe() if source == "native" else None),
         "versions": versions(source),
         "task": {
             "program": "compress_task" if source == "native" else "zfpy (in-process)",

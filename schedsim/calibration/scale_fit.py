@@ -161,19 +161,24 @@ def residuals(platform: str, values: dict[str, float],
 
 
 def fit(platform: str, records: Sequence[dict[str, Any]], max_evaluations: int = 300,
-        restarts: int = 2) -> dict[str, Any]:
+        restarts: int = 2, free: Sequence[str] | None = None,
+        held: dict[str, float] | None = None) -> dict[str, Any]:
     """Fit the platform's scale parameters on the fit points; the parameters document.
 
     Nelder-Mead in the logs of the parameters (the background's as they are), restarted from its
     own best point ``restarts`` times: the makespan of a discrete-event run is a step
-    function of its parameters, on which one simplex can stall."""
-    params = PARAMETERS[platform]
+    function of its parameters, on which one simplex can stall. ``free`` names the
+    parameters fitted (default all); the others stay at ``held`` (else their start), for the
+    recovery tests, which fit a few on a few points."""
+    params = tuple(p for p in PARAMETERS[platform] if free is None or p.name in free)
+    fixed = {p.name: p.start for p in PARAMETERS[platform]}
+    fixed.update(held or {})
     runs = live_by_point(records)
     lows = np.array([p.low for p in params])
     highs = np.array([p.high for p in params])
 
     def values_of(x: np.ndarray) -> dict[str, float]:
-        out = {}
+        out = dict(fixed)
         for p, v, lo, hi in zip(params, x, lows, highs, strict=True):
             out[p.name] = float(np.clip(v, lo, hi)) if p.name in LINEAR else \
                 float(np.clip(math.exp(v), lo, hi))

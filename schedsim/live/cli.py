@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # imported when a command runs: registering costs start-up no
     from rich.console import Console
     from rich.table import Table
 
+    from schedsim.calibration.host import HostCheck
+
 Handler = Callable[[argparse.Namespace, "Console"], int]
 DEFAULT_TIMEOUT_S = 600.0
 
@@ -96,12 +98,36 @@ def cmd_live(args: argparse.Namespace, console: Console) -> int:
         sys.stderr.write(f"schedsim: live: {exc}\n")
         return 1
     data = live_summary(scenario, args.platform, results)
+    # Probed after the runs, not before: the probe's tasks would share the host with the
+    # run's first ones (and a run killed at once would leave them behind).
+    host = host_check(scenario)
+    if host is not None:
+        data["live"]["host_check"] = host.as_dict()
+        if not host.same_host:
+            console.print(f"[yellow]{escape(host.line())}: this run's tasks are not the "
+                          "profile's; run `schedsim calibrate` before comparing it with the "
+                          "simulator[/yellow]", soft_wrap=True)
     print_summary(data, console)
     for reason in sorted({i for r in data["live"]["replications"] for i in r["ignored"]}):
         console.print(f"[yellow]ignored by a live run: {escape(reason)}[/yellow]")
     if args.json:
         emit_json(data, args.json, console)
     return 0
+
+
+def host_check(scenario: Any) -> HostCheck | None:
+    """This host against the profile a zfp scenario draws from (None for another task: the
+    waiting task waits the drawn times on any host). A real task cannot be rescaled: the
+    check is said and recorded (``live.host_check`` in the JSON)."""
+    from schedsim.calibration.host import check_here
+    from schedsim.calibration.profile import load_profile
+    from schedsim.distributions import ProfileDuration
+    from schedsim.scenario import ZFP_TASK
+
+    duration = scenario.workload.duration
+    if scenario.workload.task != ZFP_TASK or not isinstance(duration, ProfileDuration):
+        return None
+    return check_here(load_profile(duration.profile))
 
 
 def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:

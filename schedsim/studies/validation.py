@@ -60,10 +60,13 @@ RFC = Config("rfc", 12, 200_000, 1e-3, 3)
 
 
 def scenario_for(cfg: Config, platform: str, profile: Path | None = None,
-                 replications: int = 1, task_speed: float | None = None) -> Scenario:
+                 replications: int = 1, task_speed: float | None = None,
+                 task_scale: float = 1.0) -> Scenario:
     """The simulator's scenario of a live configuration. With ``task_speed`` the task runs
     at that speed on machines of their own, instead of at the profile's live-host speed on
-    the shared host: for a check of the platform model given the task times measured live."""
+    the shared host: for a check of the platform model given the task times measured live.
+    ``task_scale`` multiplies the profile's task times (``validate --rescale``: this host's
+    probe time over the profile host's, schedsim.calibration.host)."""
     duration: dict[str, Any] = {"dist": "profile", "n": cfg.n, "tolerance": cfg.tolerance}
     if profile is not None:
         duration["profile"] = str(profile)
@@ -86,8 +89,8 @@ def scenario_for(cfg: Config, platform: str, profile: Path | None = None,
     if task_speed is not None:
         data["cluster"]["pools"][0]["speed"] = task_speed
     else:
-        if "speed" in host:
-            data["cluster"]["pools"][0]["speed"] = host["speed"]
+        if "speed" in host or task_scale != 1.0:
+            data["cluster"]["pools"][0]["speed"] = host.get("speed", 1.0) / task_scale
         if "host" in host:
             data["cluster"]["host"] = host["host"]
     if "network" in host:
@@ -233,11 +236,13 @@ def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
              profile: Path | None = None, timeout_s: float = 300.0,
              on_step: Callable[[str], None] = lambda _s: None,
              live: Sequence[dict[str, Any]] | None = None,
-             live_out: Path | None = None) -> dict[str, Any]:
+             live_out: Path | None = None, task_scale: float = 1.0) -> dict[str, Any]:
     """Live and simulated runs of every configuration on both platforms, and their errors.
 
     With ``live`` (records of :func:`live_runs`), no live run is made: the simulator is
-    compared with those; otherwise the live runs are made and recorded to ``live_out``."""
+    compared with those; otherwise the live runs are made and recorded to ``live_out``.
+    ``task_scale`` multiplies the profile's task times in the simulations (not the live runs:
+    they run the real task)."""
     if live is None:
         if live_out is None:
             raise ValueError("live_out: where to record the live runs")
@@ -246,7 +251,7 @@ def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
     rows: list[dict[str, Any]] = []
     for cfg in list(configs) + [RFC]:
         for platform in PLATFORMS:
-            scenario = scenario_for(cfg, platform, profile)
+            scenario = scenario_for(cfg, platform, profile, task_scale=task_scale)
             runs = [rec for rec in live
                     if rec["platform"] == platform and rec["config"] == cfg.label]
             if not runs:
@@ -292,7 +297,8 @@ def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
              "live": rfc["workqueue"]["live_makespan_s"] / rfc["ray"]["live_makespan_s"],
              "simulated": rfc["workqueue"]["sim_makespan_s"] / rfc["ray"]["sim_makespan_s"]}
     return {"configs": rows, "overall": summary, "rfc_ratio_wq_over_ray": ratio,
-            "tolerance": {"median": MEDIAN_TOLERANCE, "p95": P95_TOLERANCE}}
+            "tolerance": {"median": MEDIAN_TOLERANCE, "p95": P95_TOLERANCE},
+            "task_scale": task_scale}
 
 
 # ------------------------------------------------------------------------------ reports
@@ -340,6 +346,17 @@ This file was written by `$command` (`schedsim validate --out docs` runs the ful
   host's CPUs, less those the platform's own processes keep busy) and the lone-task speed that
   calibration measured beside each platform (`platforms.live_host` in the profile), so tasks
   share the CPUs as they do live (docs/models.md, Shared host).
+- Another host: live runs on another host than the profile's measure that host, not the
+  model. Before any live run, `validate` probes this host (compress_task at n = 1e6,
+  tolerance 1e-3: a warm-up and 15 runs, the median of `total_s`, about 2 s) and compares it
+  with the profile's host record (docs/calibration.md, The host): another CPU model, another
+  core count or a probe time off by more than 20% is said in one line, and `validate` stops
+  (exit 2) pointing at `schedsim calibrate`, unless `--rescale` (the simulated task times are
+  multiplied by the probe ratio, here over there: the pool's speed divided by it) or
+  `--any-host` (as it is) says otherwise; `--calibrate` calibrates first into `--profile
+  FILE` (default `DIR/profile.json`; quick with `--quick`) and validates with that profile,
+  with no check. `--live FILE` makes no live run and checks nothing. The check and the scale
+  go into the report (`host_check`, `task_scale`) and a line of the page.
 
 ## Known gaps
 - Ray with more slots than CPUs: the RFC run (3 one-core workers on 2 CPUs) is under-predicted
@@ -406,6 +423,13 @@ def markdown(report: dict[str, Any], plot_name: str | None = None, *, command: s
     lines += ["", f"RFC run (12 tasks, n = 200,000, 3 workers): Work Queue / Ray makespan "
               f"ratio live {ratio['live']:.2f}, simulated {ratio['simulated']:.2f}, "
               f"RFC (another machine) {ratio['rfc']:.2f}."]
+    host = report.get("host_check")
+    if host:  # validate's check of this host against the profile's (docs: Another host)
+        ratio = f"{host['ratio']:.2f}" if host["ratio"] is not None else "n/a"
+        where = ("the profile's host" if host["same_host"] else
+                 "another host than the profile's: " + "; ".join(host["differences"]))
+        lines += ["", f"Host check: {where} (probe time here over there {ratio}); simulated "
+                  f"task times scaled by {report.get('task_scale', 1.0):.2f}."]
     if plot_name:
         lines += ["", f"![simulated vs live makespan]({plot_name})"]
     return "\n".join(lines) + "\n"
