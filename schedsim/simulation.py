@@ -176,8 +176,10 @@ class Simulation:
         self.platform.start()
         env.process(self._horizon(self.horizon()))
         # The model built so far lives as long as the run: the cyclic collector need not scan
-        # it, and young objects are collected less often (docs/performance.md).
+        # it, and young objects are collected less often (docs/performance.md). Earlier runs'
+        # models in this process go first: frozen, a study's worker would keep every one.
         threshold = gc.get_threshold()
+        gc.collect()
         gc.freeze()
         gc.set_threshold(max(threshold[0], GC_YOUNG_THRESHOLD), *threshold[1:])
         try:
