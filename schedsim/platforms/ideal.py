@@ -22,7 +22,7 @@ from schedsim.platforms.base import Platform
 from schedsim.reader import Reader
 
 if TYPE_CHECKING:
-    from schedsim.simulation import Simulation
+    from schedsim.platforms.context import PlatformContext
 
 
 # Slot.run_start when no run is under way (before it, or once counted), and when the run is
@@ -65,19 +65,19 @@ class IdealPlatform(Platform):
 
     name = "ideal"
 
-    def __init__(self, sim: Simulation, config: Any) -> None:
-        super().__init__(sim, config)
+    def __init__(self, ctx: PlatformContext, config: Any) -> None:
+        super().__init__(ctx, config)
         self._idle: deque[Slot] = deque()
-        network = sim.network
+        network = ctx.network
         self._network = network
-        self._in = sim.workload.input_size if network is not None else 0.0
-        self._out = sim.workload.output_size if network is not None else 0.0
-        self._host = sim.host
+        self._in = ctx.workload.input_size if network is not None else 0.0
+        self._out = ctx.workload.output_size if network is not None else 0.0
+        self._host = ctx.host
         # Bound once: these run once or twice per task.
-        self._take = sim.workload.take
-        self._log = sim.log.add
-        self._attempts = sim.log
-        self._completed = sim.task_completed
+        self._take = ctx.workload.take
+        self._log = ctx.log.add
+        self._attempts = ctx.log
+        self._completed = ctx.task_completed
         # Callbacks bound once (an attribute read of a method makes a new bound method):
         # they ride on every task's timers and transfers.
         self._cb_ran, self._cb_returned = self._ran, self._returned
@@ -109,7 +109,7 @@ class IdealPlatform(Platform):
                 self.env.cancel(pending)  # the run's timer
             if task is not None:
                 slot.task = None
-                self.sim.log.add(task.id, node.id, slot.index, slot.start, self.env.now,
+                self.ctx.log.add(task.id, node.id, slot.index, slot.start, self.env.now,
                                  Outcome.PREEMPTED)
                 self._requeue(task)
 
@@ -123,7 +123,7 @@ class IdealPlatform(Platform):
         slot.run_start = NOT_RUNNING
 
     def _requeue(self, task: Task) -> None:
-        self.sim.workload.requeue(task)
+        self.ctx.workload.requeue(task)
         idle = self._idle
         while idle:
             slot = idle.popleft()

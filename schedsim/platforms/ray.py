@@ -39,7 +39,7 @@ from schedsim.platforms.base import Platform, RetryBudget, defaults_in_force, re
 from schedsim.reader import Reader
 
 if TYPE_CHECKING:
-    from schedsim.simulation import Simulation
+    from schedsim.platforms.context import PlatformContext
 
 DRIVER_PATTERNS = ("batched", "get_in_loop")
 SUBMIT_BATCH = 64  # .remote() calls the driver makes per simulated step
@@ -214,8 +214,8 @@ class RayPlatform(Platform):
     stage_submissions = True  # False: every run of submissions ends with a timer (tests)
     merge_pull_links = True  # False: pulls cross the head's link and the intake apart (tests)
 
-    def __init__(self, sim: Simulation, config: Any) -> None:
-        super().__init__(sim, config if config is not None else default_config())
+    def __init__(self, ctx: PlatformContext, config: Any) -> None:
+        super().__init__(ctx, config if config is not None else default_config())
         cfg = self.config
         self._waiting: deque[Task] = deque()  # submitted, waiting for a lease
         # The driver's last run of .remote() calls, when nothing more was to be submitted
@@ -236,13 +236,13 @@ class RayPlatform(Platform):
         self.peak_driver_memory = 0.0
         self.head_node: Node | None = None
         self.head_up = cfg.head_pool is None
-        host = sim.host
+        host = ctx.host
         shared = host is not None and host.platform_work
         self.driver = SerialServer(self.env, "driver", self._pull,
                                    stretch=host.book if host is not None and shared else None)
-        self._out = sim.workload.output_size
+        self._out = ctx.workload.output_size
         self._large = self._out > cfg.inline_limit
-        self._rng = sim.streams.get("ray/health")
+        self._rng = ctx.streams.get("ray/health")
         # Results in flight out of one node (its object manager's outbound limit).
         self._pull_limit = max(1, int(cfg.max_bytes_in_flight // self._out)) if self._large \
             else 0
@@ -254,41 +254,41 @@ class RayPlatform(Platform):
         self._admit: deque[Attempt] = deque()  # stored results waiting for room there
         # The driver takes every large result into the head's store: a link they all cross.
         self._intake: tuple[Link, ...] = (Link(self.env, "driver_intake", cfg.driver_intake),) \
-            if self._large and sim.network is not None else ()
+            if self._large and ctx.network is not None else ()
         # With full duplex and one-core nodes the head's inbound link carries nothing but
         # these pulls (large results only, no inputs, no node links): it and the intake share
         # the same flows, so one link of the smaller bandwidth is exactly both, at one flow
         # per transfer instead of two.
-        net = sim.network
+        net = ctx.network
         self._pull_link: tuple[Link, ...] = ()
         if self.merge_pull_links and self._intake and net is not None and \
                 net.manager_rx is not net.manager_tx and \
-                all(p.cores == 1 for p in sim.scenario.cluster.pools):
+                all(p.cores == 1 for p in ctx.cluster_spec.pools):
             rx = net.manager_rx
             self._pull_link = (Link(self.env, "manager<+intake",
                                     min(rx.bandwidth, cfg.driver_intake), rx.latency,
                                     flow_cap=rx.flow_cap),)
         # A lone fetch moves at the slower of the path and the intake.
-        spec = sim.scenario.network
+        spec = ctx.network_spec
         self._intake_wait = 0.0 if spec is None else max(
             0.0, self._out / cfg.driver_intake -
             self._out / min(spec.manager.bandwidth, spec.worker.bandwidth))
         if cfg.autoscaler:
-            sim.churn.replacer = self._autoscale
+            ctx.churn.replacer = self._autoscale
         # Bound once: these run once or more per task.
         self._batched = cfg.driver == "batched"
-        self._net = sim.network
-        self._host = sim.host
-        self._in = sim.workload.input_size
+        self._net = ctx.network
+        self._host = ctx.host
+        self._in = ctx.workload.input_size
         self._fetch = self._net is not None and self._in > 0
-        self._log = sim.log.add
+        self._log = ctx.log.add
         # A fetch of a stored result is a request, then the data: two one-way latencies (the
         # request's folded into the end: one event less, the same time on an idle path), then
         # the object manager's overhead.
         self._pull_delay = 2.0 * (self._net.latency if self._net is not None else 0.0) + \
             cfg.object_fetch_overhead
-        self._workload = sim.workload
-        self._completed = sim.task_completed
+        self._workload = ctx.workload
+        self._completed = ctx.task_completed
         # Callbacks bound once (an attribute read of a method makes a new bound method):
         # they ride on every task's timers, transfers and driver jobs.
         self._cb_executed, self._cb_pulled = self._executed, self._pulled
@@ -296,7 +296,7 @@ class RayPlatform(Platform):
         self._cb_staged_due = self._staged_due
         # Staging needs a driver that cannot run out of memory (at most this many pending
         # tasks, each with at most one inline result held): then no check is due on time.
-        bound = cfg.max_pending if cfg.max_pending is not None else sim.workload.total
+        bound = cfg.max_pending if cfg.max_pending is not None else ctx.workload.total
         per_task = cfg.pending_task_bytes + (0.0 if self._large else self._out)
         # (Not when the driver's work queues for a shared host: its end is not its own.)
         self._can_stage = self.stage_submissions and bound * per_task <= cfg.driver_memory \
@@ -306,7 +306,7 @@ class RayPlatform(Platform):
 
     def start(self) -> None:
         if self.config.head_pool is not None:
-            self.head_node = self.sim.cluster.launch(self.config.head_pool, role="manager")
+            self.head_node = self.ctx.cluster.launch(self.config.head_pool, role="manager")
 
     # ------------------------------------------------------------------ driver
 
@@ -321,7 +321,7 @@ class RayPlatform(Platform):
             self.peak_driver_memory = used
             if used > self.config.driver_memory:
                 limit = self.config.driver_memory / 2**30
-                self.sim.fail_job(f"Ray driver out of memory at {self.env.now:g} s: "
+                self.ctx.fail_job(f"Ray driver out of memory at {self.env.now:g} s: "
                                   f"{self.submitted - self.resolved} pending tasks, "
                                   f"{used / 2**30:.1f} GiB > {limit:.1f} GiB", "driver_oom")
 
@@ -374,7 +374,7 @@ class RayPlatform(Platform):
     def _fetch_alone_time(self) -> float:
         """A get of one stored result on an idle path: the request's latency, then the data
         (its latency and bytes), then the object manager's overhead."""
-        net = self.sim.network
+        net = self.ctx.network
         base = self.config.object_fetch_overhead
         if net is None:
             return base
@@ -511,9 +511,9 @@ class RayPlatform(Platform):
         (the waiting task: it waits)."""
         if not attempt.active or attempt.slot.rnode.dead:
             return
-        assert self.sim.host is not None
+        assert self.ctx.host is not None
         attempt.run_start = self.env.now
-        attempt.run = self.sim.host.task(attempt.task.duration / attempt.slot.speed,
+        attempt.run = self.ctx.host.task(attempt.task.duration / attempt.slot.speed,
                                          self._executed, attempt)
 
     def _executed(self, attempt: Attempt) -> None:
@@ -524,7 +524,7 @@ class RayPlatform(Platform):
         attempt.run = None
         attempt.done_at = now = self.env.now
         start = attempt.run_start
-        self.sim.log.compute_core_s += now - start if start >= 0.0 else \
+        self.ctx.log.compute_core_s += now - start if start >= 0.0 else \
             attempt.task.duration / slot.speed  # (IN_TRANSFER: the run ended the transfer)
         attempt.run_start = NOT_RUNNING
         if not rnode.draining:
@@ -613,7 +613,7 @@ class RayPlatform(Platform):
         rnode = node.data
         if isinstance(rnode, RayNode):
             rnode.notified = True
-            rnode.draining = self.sim.churn.drains(node.pool)
+            rnode.draining = self.ctx.churn.drains(node.pool)
 
     def node_lost(self, node: Node) -> None:
         if node.role == "manager":
@@ -630,7 +630,7 @@ class RayPlatform(Platform):
             attempt.stop()  # the node, and the task's process with it, is gone
         for attempt in attempts:
             end = attempt.done_at if attempt.done_at >= 0 else now
-            self.sim.log.add(attempt.task.id, node.id, attempt.slot.index, attempt.start, end,
+            self.ctx.log.add(attempt.task.id, node.id, attempt.slot.index, attempt.start, end,
                              Outcome.PREEMPTED)
         if rnode.notified:
             # A clean shutdown (the raylet exits) is reported at once; only the retries a
@@ -650,7 +650,7 @@ class RayPlatform(Platform):
         if start == IN_TRANSFER and run is not None and run.due != NOT_DUE:
             start = run.due - attempt.task.duration / attempt.slot.speed
         if start >= 0.0 and now > start:
-            self.sim.log.compute_core_s += now - start
+            self.ctx.log.compute_core_s += now - start
         attempt.run_start = NOT_RUNNING
 
     def _detected(self, node: Node, counted: bool) -> None:
@@ -683,20 +683,20 @@ class RayPlatform(Platform):
     def _launch_replacement(self, pool: str) -> None:
         """Launch on the autoscaler's next reconcile tick, after the provisioning delay."""
         tick = self.config.reconcile_interval
-        delay = tick - (self.env.now % tick) + self.sim.churn.replace_delay(pool)
+        delay = tick - (self.env.now % tick) + self.ctx.churn.replace_delay(pool)
         self.env.timeout(delay).callbacks.append(lambda _e: self._launch(pool))
 
     def _launch(self, pool: str) -> None:
-        self.sim.cluster.launch(pool)
+        self.ctx.cluster.launch(pool)
 
     def _retry(self, task: Task, counted: bool) -> None:
         self._submit_staged_if_due()  # queued before this retry, and counted in memory
         if counted and not self._retries.spend(task.id):
             self.resolved += 1
-            self.sim.log.add(task.id, -1, -1, self.env.now, self.env.now, Outcome.FAILED)
+            self.ctx.log.add(task.id, -1, -1, self.env.now, self.env.now, Outcome.FAILED)
             if self.config.driver == "get_in_loop":
                 self._ready_results[task.id] = None
-            self.sim.task_failed()
+            self.ctx.task_failed()
             self.driver.wake()
             return
         self._waiting.append(task)
@@ -707,7 +707,7 @@ class RayPlatform(Platform):
         why = "the driver, owner of every task, was on it"
         if self.config.gcs_fault_tolerance:
             why += "; GCS fault tolerance restores the GCS, not the driver"
-        self.sim.fail_job(f"Ray head node lost at {self.env.now:g} s ({why})", "manager_lost")
+        self.ctx.fail_job(f"Ray head node lost at {self.env.now:g} s ({why})", "manager_lost")
 
     # ------------------------------------------------------------------ bound
 
@@ -718,9 +718,9 @@ class RayPlatform(Platform):
         if self._intake:  # every large result enters the head's store through the driver
             limits["driver_intake"] = cfg.driver_intake / self._out
         # One task per core at a time: the worker's launch, then the run at pool speed.
-        mean, launch = self.sim.scenario.workload.duration.mean, self.config.task_launch_time
+        mean, launch = self.ctx.workload_spec.duration.mean, self.config.task_launch_time
         rate = sum(p.count * p.cores / (launch + mean / p.speed)
-                   for p in self.sim.scenario.cluster.pools if launch + mean > 0)
+                   for p in self.ctx.cluster_spec.pools if launch + mean > 0)
         if rate > 0:
             limits["worker_slots"] = rate
         return limits
