@@ -32,10 +32,11 @@ from typing import TYPE_CHECKING, Any
 
 from schedsim.metrics import DONE, Outcome
 from schedsim.model.cluster import Node
-from schedsim.model.network import NOT_DUE, Link, Transfer
+from schedsim.model.network import Link, Transfer
 from schedsim.model.server import Job, SerialServer
 from schedsim.model.workload import Task
-from schedsim.platforms.base import Platform, RetryBudget, defaults_in_force, read_placement
+from schedsim.platforms.base import Platform, defaults_in_force, read_placement
+from schedsim.platforms.execution import Execution, RetryBudget, Running
 from schedsim.reader import Reader
 
 if TYPE_CHECKING:
@@ -43,10 +44,6 @@ if TYPE_CHECKING:
 
 DRIVER_PATTERNS = ("batched", "get_in_loop")
 SUBMIT_BATCH = 64  # .remote() calls the driver makes per simulated step
-# Attempt.run_start when no run is under way (before it, or once counted), and when the run is
-# folded into the input transfer's delivery (it began at the transfer's due time minus the run).
-NOT_RUNNING = -1.0
-IN_TRANSFER = -2.0
 
 
 @dataclass(frozen=True)
@@ -186,26 +183,16 @@ class RayNode:
         self.pulls: deque[Attempt] = deque()
 
 
-class Attempt:
-    __slots__ = ("task", "slot", "start", "active", "done_at", "run_start", "run")
+class Attempt(Running):
+    """One lease of a slot for a task, until the driver holds its result."""
+
+    __slots__ = ("slot", "active", "done_at")
 
     def __init__(self, task: Task, slot: Slot, start: float) -> None:
-        self.task = task
+        super().__init__(task, start, slot.speed)
         self.slot = slot
-        self.start = start
         self.active = True
-        self.done_at = -1.0
-        self.run_start = NOT_RUNNING  # when the task's process began to run (compute time)
-        # Its input transfer until the input arrived, then its CPU share on a shared host
-        # while it runs.
-        self.run: Transfer | None = None
-
-    def stop(self) -> None:
-        """The node is lost: its input stops arriving, its process stops taking a share of
-        a shared host's CPUs."""
-        if self.run is not None:
-            self.run.cancel()
-            self.run = None
+        self.done_at = -1.0  # when it finished running (its result stored or sent)
 
 
 class RayPlatform(Platform):
@@ -291,7 +278,8 @@ class RayPlatform(Platform):
         self._completed = ctx.task_completed
         # Callbacks bound once (an attribute read of a method makes a new bound method):
         # they ride on every task's timers, transfers and driver jobs.
-        self._cb_executed, self._cb_pulled = self._executed, self._pulled
+        self.execution = Execution(ctx, self._executed, cfg.task_launch_time)
+        self._cb_pulled = self._pulled
         self._cb_consume_all, self._cb_submit_all = self._consume_all, self._submit_all
         self._cb_staged_due = self._staged_due
         # Staging needs a driver that cannot run out of memory (at most this many pending
@@ -453,7 +441,7 @@ class RayPlatform(Platform):
     def _lease_from(self, queue: deque[Task], free: deque[Slot]) -> None:
         cfg = self.config
         env = self.env
-        fetch, launch, size = self._fetch, cfg.task_launch_time, self._in
+        fetch, size, execution = self._fetch, self._in, self.execution
         latency = self._net.latency if self._net is not None else 0.0
         while queue and free:
             slot = free.popleft()
@@ -471,62 +459,32 @@ class RayPlatform(Platform):
                 # The worker fetches the input once leased and pushed: its request reaches
                 # the head one latency later, then the data moves (booked on the link now, no
                 # event for its begin) and arrives one latency after its last byte left.
-                if self._host is not None:
-                    attempt.run = Transfer(env, rnode.path_to_node, size, latency + launch,
-                                           self._launched, attempt, delay + latency)
-                else:
-                    attempt.run_start = IN_TRANSFER
-                    attempt.run = Transfer(env, rnode.path_to_node, size,
-                                           latency + launch + task.duration / slot.speed,
-                                           self._cb_executed, attempt, delay + latency)
+                execution.fetch(attempt, rnode.path_to_node, size, delay + latency)
             elif self._host is not None:
                 if self._host.platform_work:
                     # Leased, then the worker process starts (once per slot) and launches
                     # the task, both CPU work on the shared host.
-                    env.after(cfg.lease_latency, self._start_worker
-                              if delay > cfg.lease_latency else self._launch_task, attempt)
+                    attempt.run = env.after(cfg.lease_latency, self._start_worker
+                                            if delay > cfg.lease_latency
+                                            else execution.launch_on_host, attempt)
                 else:
-                    env.after(delay + cfg.task_launch_time, self._launched, attempt)
+                    execution.start_on_host(attempt, delay)
             else:
-                attempt.run_start = env.now + delay + cfg.task_launch_time
-                env.after(delay + cfg.task_launch_time + task.duration / slot.speed,
-                          self._cb_executed, attempt)
+                execution.run(attempt, delay)
 
     def _start_worker(self, attempt: Attempt) -> None:
-        """A cold slot: its worker process starts, as CPU work on the shared host."""
-        if not attempt.active or attempt.slot.rnode.dead:
-            return
+        """A cold slot: its worker process starts, as CPU work on the shared host, then
+        launches the task."""
         assert self._host is not None
-        self._host.launch(self.config.worker_start_time, self._launch_task, attempt)
-
-    def _launch_task(self, attempt: Attempt) -> None:
-        """The worker launches the task's process, as CPU work on the shared host."""
-        if not attempt.active or attempt.slot.rnode.dead:
-            return
-        assert self._host is not None
-        self._host.launch(self.config.task_launch_time, self._launched, attempt)
-
-    def _launched(self, attempt: Attempt) -> None:
-        """The worker started the task's process on a shared host: it runs as CPU work
-        (the waiting task: it waits)."""
-        if not attempt.active or attempt.slot.rnode.dead:
-            return
-        assert self.ctx.host is not None
-        attempt.run_start = self.env.now
-        attempt.run = self.ctx.host.task(attempt.task.duration / attempt.slot.speed,
-                                         self._executed, attempt)
+        attempt.run = self._host.launch(self.config.worker_start_time,
+                                        self.execution.launch_on_host, attempt)
 
     def _executed(self, attempt: Attempt) -> None:
+        """The task's process exited (a lost node's run was cancelled): its result is stored
+        or sent, and the slot takes the next lease."""
         slot = attempt.slot
         rnode = slot.rnode
-        if not attempt.active or rnode.dead:
-            return  # lost with its node: retried when the GCS notices
-        attempt.run = None
-        attempt.done_at = now = self.env.now
-        start = attempt.run_start
-        self.ctx.log.compute_core_s += now - start if start >= 0.0 else \
-            attempt.task.duration / slot.speed  # (IN_TRANSFER: the run ended the transfer)
-        attempt.run_start = NOT_RUNNING
+        attempt.done_at = self.env.now
         if not rnode.draining:
             self._free.append(slot)
         if self._large:  # stored on the node (done_at is set) until fetched
@@ -624,14 +582,11 @@ class RayPlatform(Platform):
             return
         rnode.dead = True
         now = self.env.now
-        attempts = self._in_loss_order(rnode.attempts)
-        for attempt in attempts:
-            self._cut_run(attempt, now)
-            attempt.stop()  # the node, and the task's process with it, is gone
-        for attempt in attempts:
-            end = attempt.done_at if attempt.done_at >= 0 else now
-            self.ctx.log.add(attempt.task.id, node.id, attempt.slot.index, attempt.start, end,
-                             Outcome.PREEMPTED)
+        for attempt in self._in_loss_order(rnode.attempts):
+            # The node, and the task's process with it, is gone; a stored result held its
+            # slot until it finished running.
+            self.execution.lost(attempt, node.id, attempt.slot.index,
+                                attempt.done_at if attempt.done_at >= 0 else now)
         if rnode.notified:
             # A clean shutdown (the raylet exits) is reported at once; only the retries a
             # drain caused are free.
@@ -642,16 +597,6 @@ class RayPlatform(Platform):
                 cfg.health_check_failures * cfg.health_check_timeout + \
                 (cfg.health_check_failures - 1) * cfg.health_check_period
             self.env.timeout(delay).callbacks.append(lambda _e: self._detected(node, True))
-
-    def _cut_run(self, attempt: Attempt, now: float) -> None:
-        """The node is lost under a task: the part of its run done so far was computed."""
-        start = attempt.run_start
-        run = attempt.run
-        if start == IN_TRANSFER and run is not None and run.due != NOT_DUE:
-            start = run.due - attempt.task.duration / attempt.slot.speed
-        if start >= 0.0 and now > start:
-            self.ctx.log.compute_core_s += now - start
-        attempt.run_start = NOT_RUNNING
 
     def _detected(self, node: Node, counted: bool) -> None:
         """The GCS marks the node dead: its tasks and its stored results are retried."""

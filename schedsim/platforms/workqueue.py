@@ -29,10 +29,10 @@ import simpy
 
 from schedsim.metrics import DONE, Outcome
 from schedsim.model.cluster import Node
-from schedsim.model.network import Transfer
 from schedsim.model.server import Job, SerialServer
 from schedsim.model.workload import Task
-from schedsim.platforms.base import Platform, RetryBudget, defaults_in_force, read_placement
+from schedsim.platforms.base import Platform, defaults_in_force, read_placement
+from schedsim.platforms.execution import Execution, RetryBudget, Running
 from schedsim.reader import Reader
 
 if TYPE_CHECKING:
@@ -169,33 +169,28 @@ class Worker:
         self.active = True  # never stale as a manager job: its accept checks it is alive
 
 
-class Attempt:
+# Attempt.exec_start before the worker has the task, and once its loss is logged (the
+# manager learns of it later).
+NOT_SENT = -1.0
+LOSS_LOGGED = -2.0
+
+
+class Attempt(Running):
     """One dispatch of a task to a worker."""
 
-    __slots__ = ("task", "worker", "slot", "start", "exec_start", "exec_time", "run_start",
-                 "active", "ran", "run")
+    __slots__ = ("worker", "slot", "exec_start", "exec_time", "active", "ran")
 
     def __init__(self, task: Task, worker: Worker, slot: int, start: float) -> None:
-        self.task = task
+        super().__init__(task, start, worker.speed)
         self.worker = worker
         self.slot = slot  # which of the worker's slots it holds
-        self.start = start
-        self.exec_start = -1.0
+        self.exec_start = NOT_SENT
         self.exec_time = 0.0  # the worker's launch of the task plus its run on this node
-        self.run_start = NOT_RUNNING  # when the task's process began to run (compute time)
         self.active = True
         self.ran = False  # the task's process has exited
-        self.run: Transfer | None = None  # its CPU share on a shared host, while it runs
-
-    def stop(self) -> None:
-        """The task's process dies: it stops taking a share of a shared host's CPUs."""
-        if self.run is not None:
-            self.run.cancel()
-            self.run = None
 
 
 MAX_CONNECT_RETRY = 60.0  # s: the longest wait between two connect attempts
-NOT_RUNNING = -1.0  # Attempt.run_start before the run, and once its compute time is counted
 
 
 def _nothing(_arg: object) -> None:
@@ -236,9 +231,10 @@ class WorkQueuePlatform(Platform):
                                    else None)
         # Callbacks bound once (an attribute read of a method makes a new bound method):
         # they ride on every task's timers and manager jobs.
-        self._cb_dispatched, self._cb_executed = self._dispatched, self._executed
+        self._cb_dispatched = self._dispatched
         self._cb_retrieved = self._retrieved
         self._workload = ctx.workload
+        self.execution = Execution(ctx, self._executed, cfg.task_launch_time)
 
     # ------------------------------------------------------------------ manager node
 
@@ -343,13 +339,13 @@ class WorkQueuePlatform(Platform):
             return
         now = self.env.now
         for attempt in sorted(worker.running, key=_task_id):  # a set has no fixed order
-            attempt.stop()  # the node, and the task's process with it, is gone
-            self._cut_run(attempt, now)
             if attempt.exec_start >= 0 and attempt.active:
-                # The work is lost now; the manager learns of it later.
-                self.ctx.log.add(attempt.task.id, node.id, attempt.slot, attempt.start, now,
-                                 Outcome.PREEMPTED, worker.cores)
-                attempt.exec_start = -2.0  # already logged
+                # The node, and the task's process with it, is gone: the work is lost now;
+                # the manager learns of it later.
+                self.execution.lost(attempt, node.id, attempt.slot, now, worker.cores)
+                attempt.exec_start = LOSS_LOGGED
+            else:
+                self.execution.lose(attempt)
         # The next keepalive check comes up to an interval after the loss, and the worker
         # is dropped a timeout after it.
         cfg = self.config
@@ -379,27 +375,19 @@ class WorkQueuePlatform(Platform):
         self._connected -= 1
         now = self.env.now
         for attempt in sorted(worker.running, key=_task_id):
-            attempt.stop()  # the worker kills its tasks as it leaves
-            self._cut_run(attempt, now)
-            if not attempt.active:
-                continue
+            if not attempt.active or attempt.exec_start == LOSS_LOGGED:
+                self.execution.lose(attempt)  # the worker kills its tasks as it leaves
+                if not attempt.active:
+                    continue
+            else:
+                self.execution.lost(attempt, worker.node_id, attempt.slot, now, worker.cores)
             attempt.active = False
-            if attempt.exec_start != -2.0:
-                self.ctx.log.add(attempt.task.id, worker.node_id, attempt.slot, attempt.start,
-                                 now, Outcome.PREEMPTED, worker.cores)
             if counts:
                 self._retry(attempt.task)
             else:
                 self.ctx.workload.requeue(attempt.task)
                 self.server.wake()
         worker.running.clear()
-
-    def _cut_run(self, attempt: Attempt, now: float) -> None:
-        """The task's process is killed: the part of its run done so far was computed."""
-        start = attempt.run_start
-        if start >= 0.0 and now > start:
-            self.ctx.log.compute_core_s += now - start
-        attempt.run_start = NOT_RUNNING
 
     def _retry(self, task: Task) -> None:
         if not self._retries.spend(task.id):
@@ -478,33 +466,18 @@ class WorkQueuePlatform(Platform):
         attempt.exec_start = self.env.now
         cfg = self.config
         attempt.exec_time = cfg.task_launch_time + attempt.task.duration / worker.speed
-        host = self.ctx.host
-        if host is None:
-            attempt.run_start = attempt.exec_start + cfg.task_launch_time
-            self.env.after(attempt.exec_time, self._cb_executed, attempt)
+        if self.ctx.host is None:
+            self.execution.run(attempt)
         else:
-            host.launch(cfg.task_launch_time, self._launched, attempt)
+            self.execution.launch_on_host(attempt)
         if cfg.fast_abort is not None and self._exec_n >= cfg.fast_abort_after:
             limit = cfg.fast_abort * self._exec_sum / self._exec_n
             self.env.after(limit, self._fast_abort, attempt)
 
-    def _launched(self, attempt: Attempt) -> None:
-        """The worker started the task's process on a shared host: it runs as CPU work."""
-        if not attempt.active or attempt.worker.dead:
-            return
-        assert self.ctx.host is not None
-        attempt.run_start = self.env.now
-        attempt.run = self.ctx.host.task(attempt.task.duration / attempt.worker.speed,
-                                         self._executed, attempt)
-
     def _executed(self, attempt: Attempt) -> None:
-        if not attempt.active or attempt.worker.dead:
-            return
+        """The task's process exited (a lost worker's run was cancelled): fetch its output."""
         attempt.ran = True
-        self.ctx.log.compute_core_s += self.env.now - attempt.run_start
-        attempt.run_start = NOT_RUNNING
         if self.ctx.host is not None:
-            attempt.run = None
             attempt.exec_time = self.env.now - attempt.exec_start  # as the host allowed
         size = self._workload.output_size
         service = self.config.retrieval_time + self._fetch_time(size)
@@ -532,8 +505,7 @@ class WorkQueuePlatform(Platform):
         if not attempt.active or attempt.worker.dead or attempt.exec_start < 0:
             return
         if not attempt.ran:
-            attempt.stop()
-            self._cut_run(attempt, self.env.now)
+            self.execution.lose(attempt)
             attempt.active = False
             worker = attempt.worker
             worker.running.discard(attempt)
