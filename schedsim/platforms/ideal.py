@@ -69,6 +69,7 @@ class IdealPlatform(Platform):
         self._log = ctx.log.add
         self._completed = ctx.task_completed
         self._run, self._fetch = self.execution.run, self.execution.fetch
+        self._on_host = self.execution.on_host
         # A callback bound once (an attribute read of a method makes a new bound method): it
         # rides on every task's output transfer.
         self._cb_returned = self._returned
@@ -122,7 +123,7 @@ class IdealPlatform(Platform):
         if self._in:  # (a network)
             self._fetch(slot, slot.path_to_node, self._in)
         elif self._host is not None:
-            self.execution.on_host(slot)
+            self._on_host(slot)
         else:
             self._run(slot)
 

@@ -100,6 +100,7 @@ class Raylet(RayState):
         cfg = self.config
         env = self.env
         fetch, size, execution = self._fetch, self._in, self.execution
+        run, fetch_input = execution.run, execution.fetch  # bound once per lease round
         latency = self._net.latency if self._net is not None else 0.0
         while queue and free:
             slot = free.popleft()
@@ -117,7 +118,7 @@ class Raylet(RayState):
                 # The worker fetches the input once leased and pushed: its request reaches
                 # the head one latency later, then the data moves (booked on the link now, no
                 # event for its begin) and arrives one latency after its last byte left.
-                execution.fetch(attempt, rnode.path_to_node, size, delay + latency)
+                fetch_input(attempt, rnode.path_to_node, size, delay + latency)
             elif self._host is not None:
                 if self._host.platform_work:
                     # Leased, then the worker process starts (once per slot) and launches
@@ -128,7 +129,7 @@ class Raylet(RayState):
                 else:
                     execution.start_on_host(attempt, delay)
             else:
-                execution.run(attempt, delay)
+                run(attempt, delay)
 
     def _start_worker(self, attempt: Attempt) -> None:
         """A cold slot: its worker process starts, as CPU work on the shared host, then
