@@ -69,22 +69,6 @@ def read_placement(r: Reader, key: str) -> str | None:
     return pool
 
 
-class RetryBudget:
-    """Failed attempts per task against a limit; only tasks that failed take memory."""
-
-    def __init__(self, limit: int | None) -> None:
-        self.limit = limit  # None: unlimited
-        self._fails: dict[int, int] = {}
-
-    def spend(self, task_id: int) -> bool:
-        """Count one failed attempt; True if the task may be tried again."""
-        if self.limit is None:
-            return True
-        fails = self._fails.get(task_id, 0) + 1
-        self._fails[task_id] = fails
-        return fails <= self.limit
-
-
 class Platform(ABC):
     """One scheduling platform inside one replication."""
 
