@@ -30,6 +30,7 @@ from schedsim.model.host import SharedHost
 from schedsim.model.network import Network
 from schedsim.model.workload import Workload
 from schedsim.platforms import create_platform
+from schedsim.platforms.context import PlatformContext
 from schedsim.rng import Streams
 from schedsim.scenario import Scenario
 from schedsim.watch import Progress, Watch
@@ -70,7 +71,10 @@ class Simulation:
             if scenario.cluster.host is not None else None
         self.cluster = Cluster(self.env, scenario.cluster, self.streams)
         self.churn = Churn(self.env, self.cluster, scenario.churn, self.streams)
-        self.platform = create_platform(self, scenario.platform)
+        self.platform = create_platform(PlatformContext(
+            self.env, self.cluster, self.churn, self.network, self.host, self.workload, self.log,
+            self.streams, wl, scenario.cluster, scenario.network,
+            self.task_completed, self.task_failed, self.fail_job), scenario.platform)
         self.cluster.on_ready.append(self.platform.node_ready)
         self.cluster.on_ready.append(self.churn.node_ready)
         self.cluster.on_notice.append(self.platform.node_notified)

@@ -33,7 +33,10 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
     frozenset({
         "schedsim.scenario", "schedsim.platforms", "schedsim.platforms.ideal",
         "schedsim.platforms.workqueue", "schedsim.platforms.ray", "schedsim.model.cluster",
-        "schedsim.model.network",
+        "schedsim.model.network", "schedsim.platforms.execution",
+        "schedsim.platforms.ray.control", "schedsim.platforms.ray.driver",
+        "schedsim.platforms.ray.object_store", "schedsim.platforms.ray.platform",
+        "schedsim.platforms.ray.raylet", "schedsim.platforms.ray.state",
     }): "scenario.py reads the platform options through the platform registry (a "
         "function-level import), whose platforms build on model.cluster and model.network, "
         "which take their specs from scenario.py; to go with one loading module above both "

@@ -218,7 +218,7 @@ def test_malformed_runs_are_one_line(tmp_path: Path, header: list[str], row: lis
 def test_the_fingerprint_covers_the_model_code_only() -> None:
     """A change to the command line or a study's bookkeeping leaves the recorded runs valid;
     a change to the model, a platform or the runtime profile reader makes them stale."""
-    for name in ("platforms/ray.py", "model/engine.py", "simulation.py", "scenario.py",
+    for name in ("platforms/ray/raylet.py", "model/engine.py", "simulation.py", "scenario.py",
                  "runner.py", "watch.py", "calibration/profile.py"):
         assert rfc._runs_the_model(Path(name)), name
     for name in ("cli.py", "cli_args.py", "outputs.py", "live/run.py", "calibration/fit.py",
@@ -229,7 +229,7 @@ def test_the_fingerprint_covers_the_model_code_only() -> None:
 
 def test_the_fingerprint_hashes_the_model_files_of_the_whole_package() -> None:
     files = {p.as_posix() for p in rfc.model_files()}
-    assert {"simulation.py", "model/engine.py", "platforms/ray.py",
+    assert {"simulation.py", "model/engine.py", "platforms/ray/raylet.py",
             "calibration/profile.py"} <= files
     assert not any(f.startswith(("studies/", "live/")) for f in files)
 

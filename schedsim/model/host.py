@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from schedsim.model.engine import Engine
+from schedsim.model.engine import Engine, Entry
 from schedsim.model.network import Link, Transfer
 from schedsim.scenario import WAIT_TASK, HostSpec
 
@@ -57,21 +57,21 @@ class SharedHost:
         return Transfer(self.env, (self.cpu,), work, 0.0, done, tag)
 
     def task(self, seconds: float, done: Callable[[Any], None], tag: Any = None
-             ) -> Transfer | None:
-        """A task's run: CPU work, or a wait of ``seconds`` for the waiting task (None)."""
+             ) -> Transfer | Entry:
+        """A task's run: CPU work, or a wait of ``seconds`` for the waiting task (a timer);
+        the handle cancels it."""
         if self.tasks_use_cpu:
             return self.run(seconds, done, tag)
-        self.env.after(seconds, done, tag)
-        return None
+        return self.env.after(seconds, done, tag)
 
-    def launch(self, seconds: float, done: Callable[[Any], None], tag: Any = None) -> None:
+    def launch(self, seconds: float, done: Callable[[Any], None], tag: Any = None) -> Entry:
         """The platform's own start of a process: ``seconds`` of CPU in the launch queue
-        with ``platform_work``, else a delay of ``seconds``. ``done(tag)`` at its end."""
+        with ``platform_work``, else a delay of ``seconds``. ``done(tag)`` at its end; the
+        timer's handle cancels the call (not the CPU booked)."""
         now = self.env.now
         if self.platform_work and seconds > 0:
-            self.env.after(self.book(seconds) - now, done, tag)
-            return
-        self.env.after(seconds, done, tag)
+            return self.env.after(self.book(seconds) - now, done, tag)
+        return self.env.after(seconds, done, tag)
 
     def book(self, seconds: float) -> float:
         """Queue ``seconds`` of the platform's CPU work; the time it ends (first come first

@@ -19,7 +19,7 @@ from schedsim.reader import Reader
 from schedsim.scenario import PlatformSpec
 
 if TYPE_CHECKING:
-    from schedsim.simulation import Simulation
+    from schedsim.platforms.context import PlatformContext
 
 
 @dataclass(frozen=True)
@@ -56,5 +56,5 @@ def read_platform(r: Reader) -> PlatformSpec:
     return PlatformSpec(type=kind, configs=configs, sources=sources)
 
 
-def create_platform(sim: Simulation, spec: PlatformSpec) -> Platform:
-    return PLATFORMS[spec.type].cls(sim, spec.config)
+def create_platform(ctx: PlatformContext, spec: PlatformSpec) -> Platform:
+    return PLATFORMS[spec.type].cls(ctx, spec.config)

@@ -1,10 +1,11 @@
 """The platform interface: how a scheduler turns ready nodes into task attempts.
 
 The core (cluster, churn, network, workload) is the same for every platform; a platform
-decides what happens on each node event and how tasks flow. It receives ``node_ready``,
-``node_notified`` and ``node_lost`` from the cluster, takes tasks from ``sim.workload``, moves
-bytes with ``sim.network``, records attempts in ``sim.log`` and reports outcomes with
-``sim.task_completed``, ``sim.task_failed`` or ``sim.fail_job``. A platform with a manager
+decides what happens on each node event and how tasks flow. It is given a
+:class:`~schedsim.platforms.context.PlatformContext`, receives ``node_ready``,
+``node_notified`` and ``node_lost`` from the cluster, takes tasks from ``ctx.workload``, moves
+bytes with ``ctx.network``, records attempts in ``ctx.log`` and reports outcomes with
+``ctx.task_completed``, ``ctx.task_failed`` or ``ctx.fail_job``. A platform with a manager
 reports the manager's throughput limit through :meth:`Platform.throughput_limits` so that the
 analytic bound can name it.
 """
@@ -22,7 +23,7 @@ from schedsim.reader import Reader
 
 if TYPE_CHECKING:
     from schedsim.model.cluster import Node
-    from schedsim.simulation import Simulation
+    from schedsim.platforms.context import PlatformContext
 
 
 C = TypeVar("C")
@@ -68,30 +69,14 @@ def read_placement(r: Reader, key: str) -> str | None:
     return pool
 
 
-class RetryBudget:
-    """Failed attempts per task against a limit; only tasks that failed take memory."""
-
-    def __init__(self, limit: int | None) -> None:
-        self.limit = limit  # None: unlimited
-        self._fails: dict[int, int] = {}
-
-    def spend(self, task_id: int) -> bool:
-        """Count one failed attempt; True if the task may be tried again."""
-        if self.limit is None:
-            return True
-        fails = self._fails.get(task_id, 0) + 1
-        self._fails[task_id] = fails
-        return fails <= self.limit
-
-
 class Platform(ABC):
     """One scheduling platform inside one replication."""
 
     name: ClassVar[str]
 
-    def __init__(self, sim: Simulation, config: Any) -> None:
-        self.sim = sim
-        self.env = sim.env
+    def __init__(self, ctx: PlatformContext, config: Any) -> None:
+        self.ctx = ctx
+        self.env = ctx.env
         self.config = config
 
     def start(self) -> None:  # noqa: B027 - optional hook, most platforms need nothing

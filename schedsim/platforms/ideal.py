@@ -13,22 +13,16 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from schedsim.metrics import DONE, Outcome
+from schedsim.metrics import DONE
 from schedsim.model.cluster import Node
-from schedsim.model.engine import Entry
-from schedsim.model.network import NOT_DUE, Link, Transfer
+from schedsim.model.network import Link, Transfer
 from schedsim.model.workload import Task
 from schedsim.platforms.base import Platform
+from schedsim.platforms.execution import Execution, Running
 from schedsim.reader import Reader
 
 if TYPE_CHECKING:
-    from schedsim.simulation import Simulation
-
-
-# Slot.run_start when no run is under way (before it, or once counted), and when the run is
-# folded into the input transfer's delivery (it began at the transfer's due time minus the run).
-NOT_RUNNING = -1.0
-IN_TRANSFER = -2.0
+    from schedsim.platforms.context import PlatformContext
 
 
 def read_config(r: Reader, _defaults: None = None) -> None:
@@ -37,25 +31,21 @@ def read_config(r: Reader, _defaults: None = None) -> None:
     return None
 
 
-class Slot:
-    """One core of a node, running one task at a time. It keeps what a task's steps read of
-    its node (id, speed, network paths, whether it takes tasks), so that they touch the slot
-    and not the node: at 100k nodes every object touched is a likely cache miss."""
+class Slot(Running):
+    """One core of a node, running one task at a time (``task`` None when free). It keeps
+    what a task's steps read of its node (id, speed, network paths, whether it takes tasks),
+    so that they touch the slot and not the node: at 100k nodes every object touched is a
+    likely cache miss."""
 
-    __slots__ = ("index", "task", "start", "run_start", "pending", "idle", "ready", "node_id",
-                 "speed", "path_to_node", "path_to_manager")
+    __slots__ = ("index", "idle", "ready", "node_id", "path_to_node", "path_to_manager")
 
     def __init__(self, node: Node, index: int, path_to_node: tuple[Link, ...],
                  path_to_manager: tuple[Link, ...]) -> None:
+        super().__init__(None, 0.0, node.speed)  # type: ignore[arg-type]  # free
         self.index = index
-        self.task: Task | None = None
-        self.start = 0.0
-        self.run_start = NOT_RUNNING  # when its task's process began to run (compute time)
-        self.pending: Transfer | Entry | None = None  # what the slot waits for
         self.idle = False  # waiting in the idle FIFO for a requeued task
         self.ready = True  # its node is ready (not notified, not gone): it takes tasks
         self.node_id = node.id
-        self.speed = node.speed
         self.path_to_node = path_to_node  # the links its inputs cross
         self.path_to_manager = path_to_manager  # the links its outputs cross
 
@@ -65,22 +55,24 @@ class IdealPlatform(Platform):
 
     name = "ideal"
 
-    def __init__(self, sim: Simulation, config: Any) -> None:
-        super().__init__(sim, config)
+    def __init__(self, ctx: PlatformContext, config: Any) -> None:
+        super().__init__(ctx, config)
         self._idle: deque[Slot] = deque()
-        network = sim.network
+        network = ctx.network
+        self._in = ctx.workload.input_size if network is not None else 0.0
+        self._out = ctx.workload.output_size if network is not None else 0.0
         self._network = network
-        self._in = sim.workload.input_size if network is not None else 0.0
-        self._out = sim.workload.output_size if network is not None else 0.0
-        self._host = sim.host
+        self._host = ctx.host
+        self.execution = Execution(ctx, self._ran)
         # Bound once: these run once or twice per task.
-        self._take = sim.workload.take
-        self._log = sim.log.add
-        self._attempts = sim.log
-        self._completed = sim.task_completed
-        # Callbacks bound once (an attribute read of a method makes a new bound method):
-        # they ride on every task's timers and transfers.
-        self._cb_ran, self._cb_returned = self._ran, self._returned
+        self._take = ctx.workload.take
+        self._log = ctx.log.add
+        self._completed = ctx.task_completed
+        self._run, self._fetch = self.execution.run, self.execution.fetch
+        self._on_host = self.execution.on_host
+        # A callback bound once (an attribute read of a method makes a new bound method): it
+        # rides on every task's output transfer.
+        self._cb_returned = self._returned
         self._latency = network.latency if network is not None else 0.0
 
     def node_ready(self, node: Node) -> None:
@@ -99,31 +91,16 @@ class IdealPlatform(Platform):
     def node_lost(self, node: Node) -> None:
         for slot in node.data or ():
             slot.idle = slot.ready = False
-            pending, slot.pending = slot.pending, None
             task = slot.task
-            if task is not None:
-                self._cut_run(slot, task, pending)
-            if isinstance(pending, Transfer):
-                pending.cancel()
-            elif pending is not None:
-                self.env.cancel(pending)  # the run's timer
-            if task is not None:
-                slot.task = None
-                self.sim.log.add(task.id, node.id, slot.index, slot.start, self.env.now,
-                                 Outcome.PREEMPTED)
-                self._requeue(task)
-
-    def _cut_run(self, slot: Slot, task: Task, pending: Transfer | Entry | None) -> None:
-        """The node is lost under a task: the part of its run done so far was computed."""
-        start = slot.run_start
-        if start == IN_TRANSFER and isinstance(pending, Transfer) and pending.due != NOT_DUE:
-            start = pending.due - task.duration / slot.speed
-        if start >= 0.0 and self.env.now > start:
-            self._attempts.compute_core_s += self.env.now - start
-        slot.run_start = NOT_RUNNING
+            if task is None:
+                continue
+            # The run, or the output's transfer, stops; the task goes back to the queue.
+            self.execution.lost(slot, node.id, slot.index, self.env.now)
+            slot.task = None  # free
+            self._requeue(task)
 
     def _requeue(self, task: Task) -> None:
-        self.sim.workload.requeue(task)
+        self.ctx.workload.requeue(task)
         idle = self._idle
         while idle:
             slot = idle.popleft()
@@ -142,45 +119,26 @@ class IdealPlatform(Platform):
             self._idle.append(slot)
             return
         slot.task = task
-        slot.start = now = self.env.now
+        slot.start = self.env.now
         if self._in:  # (a network)
-            if self._host is None:
-                # The input's arrival and the run time that follows are one event.
-                slot.run_start = IN_TRANSFER
-                slot.pending = Transfer(self.env, slot.path_to_node, self._in,
-                                        self._latency + task.duration / slot.speed,
-                                        self._cb_ran, slot)
-            else:
-                slot.pending = Transfer(self.env, slot.path_to_node, self._in, self._latency,
-                                        self._on_host, slot)
+            self._fetch(slot, slot.path_to_node, self._in)
         elif self._host is not None:
             self._on_host(slot)
         else:
-            slot.run_start = now
-            slot.pending = self.env.after(task.duration / slot.speed, self._cb_ran, slot)
-
-    def _on_host(self, slot: Slot) -> None:
-        """The task runs as CPU work on the shared host (cancelled if its node is lost)."""
-        assert self._host is not None and slot.task is not None
-        slot.run_start = self.env.now
-        slot.pending = self._host.run(slot.task.duration / slot.speed, self._ran, slot)
+            self._run(slot)
 
     def _ran(self, slot: Slot) -> None:
         """The task ran; send its output back."""
-        start = slot.run_start
-        self._attempts.compute_core_s += self.env.now - start if start >= 0.0 else \
-            slot.task.duration / slot.speed  # type: ignore[union-attr]  # (a task is running)
-        slot.run_start = NOT_RUNNING
         if self._out:  # (a network)
-            slot.pending = Transfer(self.env, slot.path_to_manager, self._out, self._latency,
-                                    self._cb_returned, slot)
+            slot.run = Transfer(self.env, slot.path_to_manager, self._out, self._latency,
+                                self._cb_returned, slot)
         else:
             self._returned(slot)
 
     def _returned(self, slot: Slot) -> None:
-        task: Task = slot.task  # type: ignore[assignment]
-        slot.pending = None
-        slot.task = None
+        task = slot.task
+        slot.run = None
+        slot.task = None  # type: ignore[assignment]  # free
         self._log(task.id, slot.node_id, slot.index, slot.start, self.env.now, DONE)
         self._completed()
         self._next(slot)

@@ -29,14 +29,14 @@ import simpy
 
 from schedsim.metrics import DONE, Outcome
 from schedsim.model.cluster import Node
-from schedsim.model.network import Transfer
 from schedsim.model.server import Job, SerialServer
 from schedsim.model.workload import Task
-from schedsim.platforms.base import Platform, RetryBudget, defaults_in_force, read_placement
+from schedsim.platforms.base import Platform, defaults_in_force, read_placement
+from schedsim.platforms.execution import Execution, RetryBudget, Running
 from schedsim.reader import Reader
 
 if TYPE_CHECKING:
-    from schedsim.simulation import Simulation
+    from schedsim.platforms.context import PlatformContext
 
 
 @dataclass(frozen=True)
@@ -169,33 +169,28 @@ class Worker:
         self.active = True  # never stale as a manager job: its accept checks it is alive
 
 
-class Attempt:
+# Attempt.exec_start before the worker has the task, and once its loss is logged (the
+# manager learns of it later).
+NOT_SENT = -1.0
+LOSS_LOGGED = -2.0
+
+
+class Attempt(Running):
     """One dispatch of a task to a worker."""
 
-    __slots__ = ("task", "worker", "slot", "start", "exec_start", "exec_time", "run_start",
-                 "active", "ran", "run")
+    __slots__ = ("worker", "slot", "exec_start", "exec_time", "active", "ran")
 
     def __init__(self, task: Task, worker: Worker, slot: int, start: float) -> None:
-        self.task = task
+        super().__init__(task, start, worker.speed)
         self.worker = worker
         self.slot = slot  # which of the worker's slots it holds
-        self.start = start
-        self.exec_start = -1.0
+        self.exec_start = NOT_SENT
         self.exec_time = 0.0  # the worker's launch of the task plus its run on this node
-        self.run_start = NOT_RUNNING  # when the task's process began to run (compute time)
         self.active = True
         self.ran = False  # the task's process has exited
-        self.run: Transfer | None = None  # its CPU share on a shared host, while it runs
-
-    def stop(self) -> None:
-        """The task's process dies: it stops taking a share of a shared host's CPUs."""
-        if self.run is not None:
-            self.run.cancel()
-            self.run = None
 
 
 MAX_CONNECT_RETRY = 60.0  # s: the longest wait between two connect attempts
-NOT_RUNNING = -1.0  # Attempt.run_start before the run, and once its compute time is counted
 
 
 def _nothing(_arg: object) -> None:
@@ -215,13 +210,13 @@ class WorkQueuePlatform(Platform):
     name = "workqueue"
     config: WorkQueueConfig
 
-    def __init__(self, sim: Simulation, config: Any) -> None:
-        super().__init__(sim, config if config is not None else default_config())
+    def __init__(self, ctx: PlatformContext, config: Any) -> None:
+        super().__init__(ctx, config if config is not None else default_config())
         cfg = self.config
         self._free: deque[Worker] = deque()  # one entry per free slot (lazily cleaned)
         self._accepts: deque[Worker] = deque()
         self._suspects: deque[Worker] = deque()  # lost abruptly, past the keepalive delay
-        self._keepalive = sim.streams.get("workqueue/keepalive")
+        self._keepalive = ctx.streams.get("workqueue/keepalive")
         self._connected = 0  # workers the manager holds, for its per-worker scan
         self._retries = RetryBudget(cfg.max_retries or None)
         self._exec_sum = 0.0
@@ -230,15 +225,17 @@ class WorkQueuePlatform(Platform):
         self.manager_up = cfg.manager_pool is None
         self.exe_sends = 0
         self.connections: list[float] = []  # when each worker connection was accepted
-        host = sim.host
+        host = ctx.host
         self.server = SerialServer(self.env, "manager", self._pull, self._idle, _stale,
                                    host.book if host is not None and host.platform_work
                                    else None)
         # Callbacks bound once (an attribute read of a method makes a new bound method):
         # they ride on every task's timers and manager jobs.
-        self._cb_dispatched, self._cb_executed = self._dispatched, self._executed
+        self._cb_dispatched = self._dispatched
         self._cb_retrieved = self._retrieved
-        self._workload = sim.workload
+        self._workload = ctx.workload
+        self.execution = Execution(ctx, self._executed, cfg.task_launch_time)
+        self._run, self._launch_on_host = self.execution.run, self.execution.launch_on_host
 
     # ------------------------------------------------------------------ manager node
 
@@ -246,13 +243,13 @@ class WorkQueuePlatform(Platform):
         if self.config.factory is not None:
             self.env.process(self._factory(self.config.factory))
         if self.config.manager_pool is not None:
-            self.manager_node = self.sim.cluster.launch(self.config.manager_pool, role="manager")
+            self.manager_node = self.ctx.cluster.launch(self.config.manager_pool, role="manager")
 
     def _factory(self, cfg: FactoryConfig) -> Generator[simpy.Event, Any, None]:
         """Every cycle: launch workers towards one per waiting or running task, within
         [min_workers, max_workers], at most workers_per_cycle at a time; idle workers past
         their idle timeout exit. Scans the pool once per cycle, never per event."""
-        cluster = self.sim.cluster
+        cluster = self.ctx.cluster
         while True:
             now = self.env.now
             nodes = [n for n in cluster.live[cfg.pool] if n.role == "worker"]
@@ -263,7 +260,7 @@ class WorkQueuePlatform(Platform):
                     self._disconnect(worker)
                     cluster.remove(node)
             live = sum(1 for n in cluster.live[cfg.pool] if n.role == "worker")
-            busy = self.sim.workload.ready + sum(
+            busy = self.ctx.workload.ready + sum(
                 len(n.data.running) for n in cluster.live[cfg.pool]
                 if isinstance(n.data, Worker))
             target = min(cfg.max_workers, max(cfg.min_workers, busy))
@@ -273,12 +270,12 @@ class WorkQueuePlatform(Platform):
 
     def _staging_time(self, size: float) -> float:
         """A send to the worker, one way: latency plus the bytes."""
-        net = self.sim.network
+        net = self.ctx.network
         return net.lone_transfer_time(size) if net is not None and size > 0 else 0.0
 
     def _fetch_time(self, size: float) -> float:
         """A fetch asks for the file and waits for it: a round trip plus the bytes."""
-        net = self.sim.network
+        net = self.ctx.network
         return net.lone_transfer_time(size, to_manager=True) + net.latency \
             if net is not None and size > 0 else 0.0
 
@@ -292,7 +289,7 @@ class WorkQueuePlatform(Platform):
             return
         worker = Worker(node, self._slots_of(node.cores), self._cores_of(node))
         node.data = worker
-        host = self.sim.host
+        host = self.ctx.host
         if host is not None and host.platform_work:
             # The worker's processes start as CPU work on the shared host, one per slot
             # (a live node is one work_queue_worker per core), then it connects.
@@ -321,13 +318,13 @@ class WorkQueuePlatform(Platform):
         if not isinstance(worker, Worker):
             return
         worker.notified = True  # shutdown: nothing yet; SIGTERM comes when the node goes
-        if self.sim.churn.drains(node.pool):
+        if self.ctx.churn.drains(node.pool):
             worker.draining = True
             worker.open = False  # work_queue_specify_draining_by_hostname
 
     def node_lost(self, node: Node) -> None:
         if node.role == "manager":
-            self.sim.fail_job(f"Work Queue manager node lost at {self.env.now:g} s",
+            self.ctx.fail_job(f"Work Queue manager node lost at {self.env.now:g} s",
                               "manager_lost")
             return
         worker = node.data
@@ -343,13 +340,13 @@ class WorkQueuePlatform(Platform):
             return
         now = self.env.now
         for attempt in sorted(worker.running, key=_task_id):  # a set has no fixed order
-            attempt.stop()  # the node, and the task's process with it, is gone
-            self._cut_run(attempt, now)
             if attempt.exec_start >= 0 and attempt.active:
-                # The work is lost now; the manager learns of it later.
-                self.sim.log.add(attempt.task.id, node.id, attempt.slot, attempt.start, now,
-                                 Outcome.PREEMPTED, worker.cores)
-                attempt.exec_start = -2.0  # already logged
+                # The node, and the task's process with it, is gone: the work is lost now;
+                # the manager learns of it later.
+                self.execution.lost(attempt, node.id, attempt.slot, now, worker.cores)
+                attempt.exec_start = LOSS_LOGGED
+            else:
+                self.execution.lose(attempt)
         # The next keepalive check comes up to an interval after the loss, and the worker
         # is dropped a timeout after it.
         cfg = self.config
@@ -379,33 +376,25 @@ class WorkQueuePlatform(Platform):
         self._connected -= 1
         now = self.env.now
         for attempt in sorted(worker.running, key=_task_id):
-            attempt.stop()  # the worker kills its tasks as it leaves
-            self._cut_run(attempt, now)
-            if not attempt.active:
-                continue
+            if not attempt.active or attempt.exec_start == LOSS_LOGGED:
+                self.execution.lose(attempt)  # the worker kills its tasks as it leaves
+                if not attempt.active:
+                    continue
+            else:
+                self.execution.lost(attempt, worker.node_id, attempt.slot, now, worker.cores)
             attempt.active = False
-            if attempt.exec_start != -2.0:
-                self.sim.log.add(attempt.task.id, worker.node_id, attempt.slot, attempt.start,
-                                 now, Outcome.PREEMPTED, worker.cores)
             if counts:
                 self._retry(attempt.task)
             else:
-                self.sim.workload.requeue(attempt.task)
+                self.ctx.workload.requeue(attempt.task)
                 self.server.wake()
         worker.running.clear()
 
-    def _cut_run(self, attempt: Attempt, now: float) -> None:
-        """The task's process is killed: the part of its run done so far was computed."""
-        start = attempt.run_start
-        if start >= 0.0 and now > start:
-            self.sim.log.compute_core_s += now - start
-        attempt.run_start = NOT_RUNNING
-
     def _retry(self, task: Task) -> None:
         if not self._retries.spend(task.id):
-            self.sim.task_failed()
+            self.ctx.task_failed()
             return
-        self.sim.workload.requeue(task)
+        self.ctx.workload.requeue(task)
         self.server.wake()
 
     # ------------------------------------------------------------------ the manager loop
@@ -462,7 +451,7 @@ class WorkQueuePlatform(Platform):
         size = wl.input_size
         if not worker.has_exe:
             worker.has_exe = True
-            size += self.sim.scenario.workload.executable_size
+            size += self.ctx.workload_spec.executable_size
             self.exe_sends += 1
         cfg = self.config
         service = cfg.dispatch_time + cfg.scan_time_per_worker * self._connected \
@@ -478,33 +467,18 @@ class WorkQueuePlatform(Platform):
         attempt.exec_start = self.env.now
         cfg = self.config
         attempt.exec_time = cfg.task_launch_time + attempt.task.duration / worker.speed
-        host = self.sim.host
-        if host is None:
-            attempt.run_start = attempt.exec_start + cfg.task_launch_time
-            self.env.after(attempt.exec_time, self._cb_executed, attempt)
+        if self.ctx.host is None:
+            self._run(attempt)
         else:
-            host.launch(cfg.task_launch_time, self._launched, attempt)
+            self._launch_on_host(attempt)
         if cfg.fast_abort is not None and self._exec_n >= cfg.fast_abort_after:
             limit = cfg.fast_abort * self._exec_sum / self._exec_n
             self.env.after(limit, self._fast_abort, attempt)
 
-    def _launched(self, attempt: Attempt) -> None:
-        """The worker started the task's process on a shared host: it runs as CPU work."""
-        if not attempt.active or attempt.worker.dead:
-            return
-        assert self.sim.host is not None
-        attempt.run_start = self.env.now
-        attempt.run = self.sim.host.task(attempt.task.duration / attempt.worker.speed,
-                                         self._executed, attempt)
-
     def _executed(self, attempt: Attempt) -> None:
-        if not attempt.active or attempt.worker.dead:
-            return
+        """The task's process exited (a lost worker's run was cancelled): fetch its output."""
         attempt.ran = True
-        self.sim.log.compute_core_s += self.env.now - attempt.run_start
-        attempt.run_start = NOT_RUNNING
-        if self.sim.host is not None:
-            attempt.run = None
+        if self.ctx.host is not None:
             attempt.exec_time = self.env.now - attempt.exec_start  # as the host allowed
         size = self._workload.output_size
         service = self.config.retrieval_time + self._fetch_time(size)
@@ -521,9 +495,9 @@ class WorkQueuePlatform(Platform):
             worker.idle_since = now
         self._exec_sum += attempt.exec_time
         self._exec_n += 1
-        self.sim.log.add(attempt.task.id, worker.node_id, attempt.slot, attempt.start, now, DONE,
+        self.ctx.log.add(attempt.task.id, worker.node_id, attempt.slot, attempt.start, now, DONE,
                          worker.cores)
-        self.sim.task_completed()
+        self.ctx.task_completed()
         worker.free_slots.append(attempt.slot)
         if worker.open:
             self._free.append(worker)
@@ -532,14 +506,13 @@ class WorkQueuePlatform(Platform):
         if not attempt.active or attempt.worker.dead or attempt.exec_start < 0:
             return
         if not attempt.ran:
-            attempt.stop()
-            self._cut_run(attempt, self.env.now)
+            self.execution.lose(attempt)
             attempt.active = False
             worker = attempt.worker
             worker.running.discard(attempt)
-            self.sim.log.add(attempt.task.id, worker.node_id, attempt.slot, attempt.start,
+            self.ctx.log.add(attempt.task.id, worker.node_id, attempt.slot, attempt.start,
                              self.env.now, Outcome.CANCELLED, worker.cores)
-            self.sim.workload.requeue(attempt.task)
+            self.ctx.workload.requeue(attempt.task)
             worker.free_slots.append(attempt.slot)
             if worker.open:
                 self._free.append(worker)
@@ -548,21 +521,22 @@ class WorkQueuePlatform(Platform):
     # ------------------------------------------------------------------ bound
 
     def throughput_limits(self) -> dict[str, float]:
-        s = self.sim.scenario
+        ctx = self.ctx
+        net, wl = ctx.network_spec, ctx.workload_spec
         cfg = self.config
         per_task = cfg.dispatch_time + cfg.retrieval_time
-        if s.network is not None:
-            rate = min(s.network.manager.bandwidth, s.network.worker.bandwidth)
-            lat = s.network.manager.latency + s.network.worker.latency
-            if s.workload.input_size > 0:
-                per_task += lat + s.workload.input_size / rate  # sent: one way
-            if s.workload.output_size > 0:
-                per_task += 2 * lat + s.workload.output_size / rate  # fetched: a round trip
+        if net is not None:
+            rate = min(net.manager.bandwidth, net.worker.bandwidth)
+            lat = net.manager.latency + net.worker.latency
+            if wl.input_size > 0:
+                per_task += lat + wl.input_size / rate  # sent: one way
+            if wl.output_size > 0:
+                per_task += 2 * lat + wl.output_size / rate  # fetched: a round trip
         # Each slot runs one task at a time: the worker's launch, then the run at pool speed.
-        mean, launch = s.workload.duration.mean, self.config.task_launch_time
-        slots = sum(p.count * self._slots_of(p.cores) for p in s.cluster.pools)
+        mean, launch = wl.duration.mean, self.config.task_launch_time
+        slots = sum(p.count * self._slots_of(p.cores) for p in ctx.cluster_spec.pools)
         rate = sum(p.count * self._slots_of(p.cores) / (launch + mean / p.speed)
-                   for p in s.cluster.pools if launch + mean > 0)
+                   for p in ctx.cluster_spec.pools if launch + mean > 0)
         limits = {"manager": _manager_cap(per_task, cfg.scan_time_per_worker, slots,
                                           slots / rate if rate > 0 else 0.0)}
         if rate > 0:

@@ -1,0 +1,50 @@
+"""Ray as one platform: the driver, the raylets, the object stores and the control plane
+(each in its own module) over one shared state (``state.py``), wired here, with the bound."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from schedsim.model.server import SerialServer
+from schedsim.platforms.execution import Execution
+from schedsim.platforms.ray.control import ControlPlane
+from schedsim.platforms.ray.driver import Driver
+from schedsim.platforms.ray.object_store import ObjectStore
+from schedsim.platforms.ray.raylet import Raylet
+
+if TYPE_CHECKING:
+    from schedsim.platforms.context import PlatformContext
+
+
+class RayPlatform(Driver, Raylet, ObjectStore, ControlPlane):
+    """Ray in one replication."""
+
+    def __init__(self, ctx: PlatformContext, config: Any) -> None:
+        super().__init__(ctx, config)
+        cfg = self.config
+        host = ctx.host
+        self.driver = SerialServer(self.env, "driver", self._pull,
+                                   stretch=host.book if host is not None and host.platform_work
+                                   else None)
+        if cfg.autoscaler:
+            ctx.churn.replacer = self._autoscale
+        # Callbacks bound once (an attribute read of a method makes a new bound method):
+        # they ride on every task's timers, transfers and driver jobs.
+        self.execution = Execution(ctx, self._executed, cfg.task_launch_time)
+        self._cb_pulled = self._pulled
+        self._cb_consume_all, self._cb_submit_all = self._consume_all, self._submit_all
+        self._cb_staged_due = self._staged_due
+
+    def throughput_limits(self) -> dict[str, float]:
+        cfg = self.config
+        per_task = cfg.submit_time + cfg.result_time
+        limits = {"driver": 1.0 / per_task if per_task > 0 else float("inf")}
+        if self._intake:  # every large result enters the head's store through the driver
+            limits["driver_intake"] = cfg.driver_intake / self._out
+        # One task per core at a time: the worker's launch, then the run at pool speed.
+        mean, launch = self.ctx.workload_spec.duration.mean, self.config.task_launch_time
+        rate = sum(p.count * p.cores / (launch + mean / p.speed)
+                   for p in self.ctx.cluster_spec.pools if launch + mean > 0)
+        if rate > 0:
+            limits["worker_slots"] = rate
+        return limits
