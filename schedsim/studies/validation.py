@@ -27,6 +27,7 @@ import numpy as np
 from scipy import stats
 
 from schedsim.calibration.platform_fit import live_host
+from schedsim.calibration.platforms import CALIBRATED
 from schedsim.calibration.profile import default_profile_path, load_profile, platform_defaults
 from schedsim.errors import InputError
 from schedsim.metrics import Outcome
@@ -37,7 +38,7 @@ from schedsim.simulation import Simulation
 MEDIAN_TOLERANCE = 0.05
 P95_TOLERANCE = 0.15
 RFC_RATIO = 1.78  # Work Queue / Ray wall time in the RFC (another machine)
-PLATFORMS = ("workqueue", "ray")
+PLATFORMS = tuple(CALIBRATED)  # every platform calibration measures live
 
 
 @dataclass(frozen=True)
@@ -244,9 +245,11 @@ def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
             raise ValueError("live_out: where to record the live runs")
         live = live_runs(configs, repeats=repeats, out=live_out, profile=profile,
                          timeout_s=timeout_s, on_step=on_step)
+    # Recorded runs of an earlier validation may lack a platform added since.
+    platforms = [p for p in PLATFORMS if any(rec["platform"] == p for rec in live)]
     rows: list[dict[str, Any]] = []
     for cfg in list(configs) + [RFC]:
-        for platform in PLATFORMS:
+        for platform in platforms:
             scenario = scenario_for(cfg, platform, profile)
             runs = [rec for rec in live
                     if rec["platform"] == platform and rec["config"] == cfg.label]
@@ -280,8 +283,8 @@ def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
             row["platform_model_error"] = platform_error
             rows.append(row)
     summary = {p: overall([r["relative_error"] for r in rows
-                           if r["platform"] == p and r["held_out"]]) for p in PLATFORMS}
-    for p in PLATFORMS:
+                           if r["platform"] == p and r["held_out"]]) for p in platforms}
+    for p in platforms:
         errors = [r["platform_model_error"] for r in rows if r["platform"] == p
                   and r["held_out"] and not math.isnan(r["platform_model_error"])]
         if errors:
@@ -289,9 +292,11 @@ def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
             summary[p]["platform_model"] = {k: alone[k] for k in (
                 "median_abs_error", "p95_abs_error", "mean_signed_error", "bias")}
     rfc = {r["platform"]: r for r in rows if r["config"] == RFC.label}
-    ratio = {"rfc": RFC_RATIO,
-             "live": rfc["workqueue"]["live_makespan_s"] / rfc["ray"]["live_makespan_s"],
-             "simulated": rfc["workqueue"]["sim_makespan_s"] / rfc["ray"]["sim_makespan_s"]}
+    ratio = {"rfc": RFC_RATIO, "live": math.nan, "simulated": math.nan}
+    if "workqueue" in rfc and "ray" in rfc:  # the RFC compared these two
+        ratio.update(
+            live=rfc["workqueue"]["live_makespan_s"] / rfc["ray"]["live_makespan_s"],
+            simulated=rfc["workqueue"]["sim_makespan_s"] / rfc["ray"]["sim_makespan_s"])
     return {"configs": rows, "overall": summary, "rfc_ratio_wq_over_ray": ratio,
             "tolerance": {"median": MEDIAN_TOLERANCE, "p95": P95_TOLERANCE}}
 
@@ -432,8 +437,10 @@ def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    for platform, marker in zip(PLATFORMS, ("o", "s"), strict=True):
+    for platform, marker in zip(PLATFORMS, ("o", "s", "^", "D", "v"), strict=False):
         rows = [r for r in report["configs"] if r["platform"] == platform]
+        if not rows:
+            continue
         ax.scatter([r["live_makespan_s"] for r in rows], [r["sim_makespan_s"] for r in rows],
                    marker=marker, label=platform)
     values = [v for r in report["configs"] for v in (r["live_makespan_s"], r["sim_makespan_s"])]
