@@ -120,6 +120,21 @@ def test_small_bag_on_three_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert_nothing_left(result, str(tmp_path))
 
 
+def test_the_scenarios_zmq_parameters_reach_the_coordinator(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    s = wait_scenario([{"name": "h", "count": 1}], tasks=2, duration="10ms")
+    raw = dict(s.raw, platform={"type": "zmq", "zmq": {
+        "heartbeat_interval": "0.25s", "heartbeat_liveness": 4, "max_retries": 1}})
+    s = parse_scenario(raw, "zmq.yaml", REPO)
+    result = run_live(s, "zmq", 0, TIMEOUT_S)
+    want = {"heartbeat_interval_s": 0.25, "heartbeat_liveness": 4, "max_retries": 1,
+            "heartbeat_timeout_s": 1.0}
+    assert result.details["params"] == want
+    assert result.details["coordinator_summary"]["params"] == want
+    assert_nothing_left(result, str(tmp_path))
+
+
 def test_killed_worker_is_found_by_heartbeat_and_its_tasks_rerun(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TMPDIR", str(tmp_path))
