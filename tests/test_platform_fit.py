@@ -15,7 +15,7 @@ from schedsim.calibration.platform_fit import (
     simulate,
     task_speed,
 )
-from schedsim.calibration.profile import default_profile_path, platform_defaults
+from schedsim.calibration.profile import default_profile_path, load_profile, platform_defaults
 from schedsim.platforms import ray as ray_platform
 from schedsim.platforms import workqueue as wq_platform
 from schedsim.reader import Reader
@@ -51,6 +51,25 @@ def test_workqueue_connect_time_is_recovered_within_five_percent() -> None:
     result = fit("workqueue", goals, PROFILE, fixed, {"worker_connect_time": 0.05},
                  replications=8)
     assert result.values["worker_connect_time"] == pytest.approx(0.2, rel=0.05)
+
+
+def test_zmq_worker_start_is_recovered_within_five_percent() -> None:
+    fixed = {"dispatch_time": 3e-4, "result_time": 6e-4, "task_launch_time": 0.004}
+    goals = synthetic("zmq", dict(fixed, worker_start_time=0.3), reps=8)
+    result = fit("zmq", goals, PROFILE, fixed, {"worker_start_time": 0.15}, replications=8)
+    assert result.values["worker_start_time"] == pytest.approx(0.3, rel=0.05)
+
+
+def test_zmq_overheads_are_read_off_its_records() -> None:
+    measured = {"configs": [
+        _config("a", 1_000_000, 1, slot_gap_s=2e-4, return_s=1e-3, launch_s=0.004),
+        _config("b", 3_000_000, 2, slot_gap_s=4e-4, return_s=3e-3, launch_s=0.006)]}
+    got = measured_phases("zmq", measured, PROFILE, host_cpus=2)
+    teardown = load_profile(PROFILE).teardown_s
+    assert got["dispatch_time"] == pytest.approx(3e-4)
+    assert got["result_time"] == pytest.approx(2e-3)
+    assert got["task_launch_time"] == pytest.approx(
+        (0.004 - teardown(1_000_000) + 0.006 - teardown(3_000_000)) / 2)
 
 
 def test_fitted_values_become_the_platform_defaults() -> None:

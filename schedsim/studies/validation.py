@@ -1,17 +1,17 @@
 """Validation: the simulator, with the shipped profile, against live runs it never saw.
 
 Each configuration (tasks, n, tolerance, workers, optional injected kills) differs from the
-ones calibration used. It is run live on both platforms several times and simulated with the
-same profile many times; per configuration we report live and simulated makespan (mean and
-spread), the relative error, the per-task latency MAPE (task i's completion time, averaged
+ones calibration used. It is run live on every calibrated platform several times and simulated
+with the same profile many times; per configuration we report live and simulated makespan (mean
+and spread), the relative error, the per-task latency MAPE (task i's completion time, averaged
 over repeats, live against simulated) and the KS distance between the live and simulated
 task-latency distributions (a task's latency is its completion time since all tasks were
-submitted at time 0; the MAPE compares the k-th completions); overall, per platform, the
-median and P95 absolute makespan error, the bias direction and pass or fail against the
-tolerance (5% median, 15% P95). The RFC's own run (12 tasks, n = 200,000, 3 workers) is
-reported beside the RFC's 1.78. Each configuration is also simulated with the task times its
-live runs measured, which isolates the platform model's error from the task model's and the
-host's. The live runs are recorded, so that another profile can be compared with them.
+submitted at time 0; the MAPE compares the k-th completions); overall, per platform, the median
+and P95 absolute makespan error, the bias direction and pass or fail against the tolerance (5%
+median, 15% P95). The RFC's own run (12 tasks, n = 200,000, 3 workers) is reported beside the
+RFC's 1.78. Each configuration is also simulated with the task times its live runs measured,
+which isolates the platform model's error from the task model's and the host's. The live runs
+are recorded, so that another profile can be compared with them.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def scenario_for(cfg: Config, platform: str, profile: Path | None = None,
         data["network"] = host["network"]
         data["workload"]["output_size"] = host["output_size"]
     if cfg.kill_after_s is not None:
-        # A killed worker process closes its connections at once, which both platforms see
+        # A killed worker process closes its connections at once, which Work Queue and Ray see
         # straight away (unlike a vanished VM): a 1 ms notice models exactly that.
         data["churn"] = [{"pool": "host", "lifetime": f"{cfg.kill_after_s}s",
                           "replace": True, "replace_delay": "0s", "notice": "1ms"}]
@@ -168,7 +168,7 @@ def simulate(scenario: Scenario, replications: int) -> tuple[list[float],
 def live_runs(configs: Sequence[Config], *, repeats: int, out: Path,
               profile: Path | None = None, timeout_s: float = 300.0,
               on_step: Callable[[str], None] = lambda _s: None) -> list[dict[str, Any]]:
-    """Run every configuration (and the RFC's) live on both platforms, ``repeats`` times.
+    """Run every configuration (and the RFC's) live on every platform, ``repeats`` times.
 
     Each run is recorded (JSON lines) as it ends: platform, configuration, repeat, makespan
     and every attempt, so that a later profile can be validated against the same live runs
@@ -236,7 +236,7 @@ def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
              on_step: Callable[[str], None] = lambda _s: None,
              live: Sequence[dict[str, Any]] | None = None,
              live_out: Path | None = None) -> dict[str, Any]:
-    """Live and simulated runs of every configuration on both platforms, and their errors.
+    """Live and simulated runs of every configuration on every platform, and their errors.
 
     With ``live`` (records of :func:`live_runs`), no live run is made: the simulator is
     compared with those; otherwise the live runs are made and recorded to ``live_out``."""
@@ -317,7 +317,8 @@ This file was written by `$command` (`schedsim validate --out docs` runs the ful
 ## Method
 - Configurations that calibration never used (task count, n, tolerance, 1 to 2 workers, one
   with injected worker kills) run live on this host on Work Queue (wq_manager and local
-  work_queue_worker processes) and Ray (local, loopback), 10 repeats each (2 with
+  work_queue_worker processes), Ray (local, loopback) and zmq (schedsim's ZeroMQ coordinator
+  and workers, loopback), 10 repeats each (2 with
   `--quick`), and are simulated with the same scenario and the calibration profile (task
   model and fitted platform overheads), 50 replications each (20 with `--quick`).
 - Per configuration: live and simulated makespan (mean ± standard deviation), relative error
@@ -336,9 +337,10 @@ This file was written by `$command` (`schedsim validate --out docs` runs the ful
   `schedsim validate --live FILE` compares another profile with the same runs, making none.
 - The RFC's own run (12 tasks, n = 200,000, 3 workers) is reported apart: calibration used it.
 - Injected kills end the worker process, whose connections close at once; the scenarios model
-  that as a 1 ms notice (both platforms notice at once), not as a vanished machine. A live Ray
-  run has no autoscaler, so its scenario sets `platform.ray.autoscaler: false` and the churn's
-  own replacement (at once) stands in for the harness that restarts the killed node.
+  that as a 1 ms notice (Work Queue and Ray notice at once), not as a vanished machine; zmq
+  finds a killed worker by its silence, after the heartbeat timeout, live and simulated. A
+  live Ray run has no autoscaler, so its scenario sets `platform.ray.autoscaler: false` and
+  the churn's own replacement (at once) stands in for the harness that restarts the killed node.
 - Task times are the profile's task model (compress_task's own time plus the process's
   teardown, which grows with n); each platform adds its own measured launch cost per attempt
   (`task_launch_time`: the Work Queue worker's or the Ray worker's start of the process).
