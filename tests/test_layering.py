@@ -37,6 +37,7 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
         "schedsim.platforms.ray.control", "schedsim.platforms.ray.driver",
         "schedsim.platforms.ray.object_store", "schedsim.platforms.ray.platform",
         "schedsim.platforms.ray.raylet", "schedsim.platforms.ray.state",
+        "schedsim.platforms.zmq", "schedsim.platforms.zmq.model",
     }): "scenario.py reads the platform options through the platform registry (a "
         "function-level import), whose platforms build on model.cluster and model.network, "
         "which take their specs from scenario.py; to go with one loading module above both "

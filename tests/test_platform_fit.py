@@ -17,7 +17,7 @@ from schedsim.calibration.platform_fit import (
     simulate,
     task_speed,
 )
-from schedsim.calibration.profile import default_profile_path, platform_defaults
+from schedsim.calibration.profile import default_profile_path, load_profile, platform_defaults
 from schedsim.platforms import ray as ray_platform
 from schedsim.platforms import workqueue as wq_platform
 from schedsim.reader import Reader
@@ -92,6 +92,30 @@ def test_workqueue_connect_time_is_recovered_within_three_standard_errors() -> N
     assert se["worker_connect_time"] < 0.25
     assert abs(math.log(result.values["worker_connect_time"] / 0.2)) <= \
         3 * se["worker_connect_time"], (result.values, se)
+
+
+def test_zmq_worker_start_is_recovered_within_three_standard_errors() -> None:
+    fixed = {"dispatch_time": 3e-4, "result_time": 6e-4, "task_launch_time": 0.004}
+    truth = {"worker_start_time": 0.3}
+    goals, errors = synthetic("zmq", dict(fixed, **truth))
+    result = fit("zmq", goals, PROFILE, fixed, {"worker_start_time": 0.15},
+                 replications=FIT_REPS)
+    se = standard_errors("zmq", truth, fixed, goals, errors)
+    assert se["worker_start_time"] < 0.25
+    assert abs(math.log(result.values["worker_start_time"] / 0.3)) <= \
+        3 * se["worker_start_time"], (result.values, se)
+
+
+def test_zmq_overheads_are_read_off_its_records() -> None:
+    measured = {"configs": [
+        _config("a", 1_000_000, 1, slot_gap_s=2e-4, return_s=1e-3, launch_s=0.004),
+        _config("b", 3_000_000, 2, slot_gap_s=4e-4, return_s=3e-3, launch_s=0.006)]}
+    got = measured_phases("zmq", measured, PROFILE, host_cpus=2)
+    teardown = load_profile(PROFILE).teardown_s
+    assert got["dispatch_time"] == pytest.approx(3e-4)
+    assert got["result_time"] == pytest.approx(2e-3)
+    assert got["task_launch_time"] == pytest.approx(
+        (0.004 - teardown(1_000_000) + 0.006 - teardown(3_000_000)) / 2)
 
 
 def test_fitted_values_become_the_platform_defaults() -> None:

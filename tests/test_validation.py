@@ -38,12 +38,11 @@ def test_pipeline_end_to_end(tmp_path: Path) -> None:
     report = validation.validate(tiny, repeats=1, sim_replications=3, timeout_s=120,
                                  live_out=live_file)
     platforms = {(r["config"], r["platform"]) for r in report["configs"]}
-    assert platforms == {("tiny", "workqueue"), ("tiny", "ray"), ("rfc", "workqueue"),
-                         ("rfc", "ray")}
+    assert platforms == {(c, p) for c in ("tiny", "rfc") for p in ("workqueue", "ray", "zmq")}
     for row in report["configs"]:
         assert row["live_makespan_s"] > 0 and row["sim_makespan_s"] > 0
         assert 0 <= row["latency_ks"] <= 1
-    assert set(report["overall"]) == {"workqueue", "ray"}
+    assert set(report["overall"]) == {"workqueue", "ray", "zmq"}
     assert report["rfc_ratio_wq_over_ray"]["rfc"] == 1.78
     validation.plot(report, tmp_path / "v.png")
     assert (tmp_path / "v.png").read_bytes()[:4] == b"\x89PNG"
@@ -55,6 +54,12 @@ def test_pipeline_end_to_end(tmp_path: Path) -> None:
                                 live=validation.read_live(live_file))
     assert [(r["live_makespan_s"], r["relative_error"]) for r in again["configs"]] == \
         [(r["live_makespan_s"], r["relative_error"]) for r in report["configs"]]
+    # Runs recorded before a platform was added validate the platforms they have.
+    older = [rec for rec in validation.read_live(live_file) if rec["platform"] != "zmq"]
+    before = validation.validate(tiny, repeats=1, sim_replications=3, live=older)
+    assert set(before["overall"]) == {"workqueue", "ray"}
+    assert [r["relative_error"] for r in before["configs"]] == \
+        [r["relative_error"] for r in report["configs"] if r["platform"] != "zmq"]
 
 
 def test_a_bad_live_file_is_one_clear_line(tmp_path: Path,

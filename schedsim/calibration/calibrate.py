@@ -36,6 +36,7 @@ from schedsim.calibration.measure import (
     stats_of,
     task_sweep,
 )
+from schedsim.calibration.platforms import CALIBRATED
 from schedsim.calibration.profile import FORMAT, FORMAT_VERSION, check_measured, load_profile
 from schedsim.errors import InputError
 from schedsim.reader import Reader
@@ -161,7 +162,7 @@ def fit_teardown(records: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def calibrate(out: Path, *, quick: bool, console: Console, live: bool = True,
               sweep: SweepPlan | None = None, live_configs: Iterable[LiveConfig] | None = None,
-              platforms: Iterable[str] = ("workqueue", "ray"), timeout_s: float = 300.0,
+              platforms: Iterable[str] = tuple(CALIBRATED), timeout_s: float = 300.0,
               ) -> dict[str, Any]:
     """Measure, fit and write the profile at ``out``; returns the profile document."""
     from schedsim.calibration.host import run_probe, this_host

@@ -35,6 +35,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from schedsim.calibration.platforms import CALIBRATED
 from schedsim.errors import InputError
 from schedsim.native import NATIVE_DIR, PACKAGE_HOME
 
@@ -245,7 +246,7 @@ def slot_gaps(attempts: list[dict[str, Any]]) -> list[float]:
 
 
 def live_measurements(profile: Path, configs: Iterable[LiveConfig], raw_path: Path, *,
-                      platforms: Iterable[str] = ("workqueue", "ray"), timeout_s: float = 300.0,
+                      platforms: Iterable[str] = tuple(CALIBRATED), timeout_s: float = 300.0,
                       on_run: Callable[[str, str, int], None] | None = None) -> dict[str, Any]:
     """Run each configuration live on each platform; JSONL to ``raw_path``; the summary."""
     from schedsim.live.run import run_live
@@ -302,23 +303,13 @@ def _config_stats(platform: str, cfg: LiveConfig, reps: list[tuple[Any, list[dic
                                   for _r, atts in reps),
         "task_total_s": stats_of(a.get("task_total_s") for a in done),
     }
-    if platform == "workqueue":
-        row["dispatch_span_s"] = stats_of(
-            r.details["manager_summary"].get("dispatch_span_s") for r, _a in reps)
-        row["manager_wall_s"] = stats_of(
-            r.details["manager_summary"].get("wall_s") for r, _a in reps)
-        for key in ("dispatch_s", "execute_s", "retrieval_s", "overhead_s"):
-            row[key] = stats_of(a.get(key) for a in done)
-        row["execute_minus_task_s"] = stats_of(
-            a["execute_s"] - a["task_total_s"] for a in done
-            if "execute_s" in a and "task_total_s" in a)
-    else:
-        row["init_s"] = stats_of(r.details.get("init_s") for r, _a in reps)
-        for key in ("process_s", "process_overhead_s", "return_s"):
-            row[key] = stats_of(a.get(key) for a in done)
-        row["overhead_s"] = stats_of(
-            a["end_s"] - a["start_s"] + a.get("return_s", 0.0) - a["task_total_s"]
-            for a in done if "task_total_s" in a)
+    own = CALIBRATED[platform]
+    for key, of_run in own.replication_stats.items():
+        row[key] = stats_of(of_run(r) for r, _a in reps)
+    for key in own.attempt_stats:
+        row[key] = stats_of(a.get(key) for a in done)
+    for key, of_attempt in own.derived.items():
+        row[key] = stats_of(of_attempt(a) for a in done)
     return row
 
 

@@ -31,29 +31,17 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
+from schedsim.calibration.platforms import CALIBRATED
 from schedsim.calibration.profile import load_profile, platform_defaults
 from schedsim.scenario import parse_scenario
 from schedsim.simulation import Simulation
 
 LOWER_S, UPPER_S = 1e-6, 60.0  # search range of every fitted time (s)
-# Parameters fitted by optimisation, with their starting points (the models' own defaults).
-FREE: dict[str, dict[str, float]] = {
-    "workqueue": {"worker_connect_time": 0.05},
-    "ray": {"worker_start_time": 1.0},
-}
-# Parameters read off per-task records: name -> (measured statistic, what it is).
-PHASES: dict[str, dict[str, tuple[str, str]]] = {
-    "workqueue": {"dispatch_time": ("dispatch_s", "Work Queue's own dispatch_s per task"),
-                  "retrieval_time": ("retrieval_s", "Work Queue's own retrieval_s per task"),
-                  "task_launch_time": ("execute_minus_task_s", "the worker's execute_s "
-                                       "less the program's own total_s and the task's "
-                                       "teardown, per task")},
-    "ray": {"lease_latency": ("slot_gap_s", "a worker slot's idle gap between one task's "
-                              "end and the next one's start"),
-            "task_launch_time": ("process_overhead_s", "the Ray worker's subprocess wall "
-                                 "time less the program's own total_s and the task's "
-                                 "teardown, per task")},
-}
+# Parameters fitted by optimisation, with their starting points (the models' own defaults),
+# and parameters read off per-task records: name -> (measured statistic, what it is).
+FREE: dict[str, dict[str, float]] = {name: c.free for name, c in CALIBRATED.items()}
+PHASES: dict[str, dict[str, tuple[str, str]]] = {name: c.phases
+                                                 for name, c in CALIBRATED.items()}
 
 
 @dataclass(frozen=True)

@@ -219,7 +219,8 @@ def _check_stats(r: Reader) -> None:
 
 # The statistics of a live configuration that the platform fit and calibrate's table read.
 MEASURED_STATS = ("task_total_s", "slot_gap_s", "retrieval_s", "dispatch_s",
-                  "execute_minus_task_s", "process_overhead_s", "overhead_s")
+                  "execute_minus_task_s", "process_overhead_s", "overhead_s", "return_s",
+                  "launch_s")
 
 
 def check_measured(profile: Profile) -> None:
@@ -228,8 +229,8 @@ def check_measured(profile: Profile) -> None:
     measured = Reader(str(profile.path), "", profile.data).child("measured")
     if measured.has("host_cpus"):
         measured.take_int("host_cpus", 1)
-    for platform in ("workqueue", "ray"):
-        if not measured.has(platform):
+    for platform in sorted(measured.keys()):
+        if platform in ("host_cpus", "rfc_comparison"):
             continue
         for c in measured.child(platform).items("configs", []):
             c.take_str("label")

@@ -181,10 +181,12 @@ def profile_table(doc: dict[str, Any]) -> Table:
 def measured_table(measured: dict[str, Any]) -> Table:
     from rich.table import Table
 
+    from schedsim.calibration.platforms import CALIBRATED
+
     table = Table(title="live runs (medians)")
     for col in ("platform", "config", "reps", "makespan s", "overhead ms", "gap ms"):
         table.add_column(col, justify="right")
-    for platform in ("workqueue", "ray"):
+    for platform in CALIBRATED:
         for c in measured.get(platform, {}).get("configs", []):
             table.add_row(platform, f"{c['tasks']}x{c['n']:.0e} on {c['nodes']}x{c['cores']}",
                           str(c["replications"]),

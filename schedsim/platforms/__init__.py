@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from schedsim.platforms import ideal, ray, workqueue
+from schedsim.platforms import ideal, ray, workqueue, zmq
 from schedsim.platforms.base import Defaults, Platform, defaults_in_force
 from schedsim.reader import Reader
 from schedsim.scenario import PlatformSpec
@@ -36,6 +36,7 @@ PLATFORMS: dict[str, PlatformEntry] = {
     "workqueue": PlatformEntry(workqueue.WorkQueuePlatform, workqueue.read_config,
                                workqueue.WorkQueueConfig, workqueue.UNITS),
     "ray": PlatformEntry(ray.RayPlatform, ray.read_config, ray.RayConfig, ray.UNITS),
+    "zmq": PlatformEntry(zmq.ZmqPlatform, zmq.read_config, zmq.ZmqConfig, zmq.UNITS),
 }
 
 

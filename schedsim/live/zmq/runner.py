@@ -28,9 +28,20 @@ from schedsim.live.base import LiveAttempt, LiveContext, LivePlatform, LiveRunEr
 from schedsim.live.processes import OutputLines
 from schedsim.live.zmq.protocol import TOKEN_ENV, Params
 from schedsim.model.cluster import Node
+from schedsim.native import PACKAGE_HOME
+from schedsim.platforms.zmq.config import ZmqConfig
 from schedsim.scenario import WAIT_TASK
 
 LISTEN_TIMEOUT_S = 30.0  # the coordinator's start, up to its listening line
+
+
+def params_of(config: ZmqConfig | None) -> Params:
+    """The live coordinator's and workers' parameters from the scenario's ``platform.zmq``
+    (the same values the simulator runs with; the live code's own defaults without one)."""
+    if config is None:
+        return Params()
+    return Params(heartbeat_interval_s=config.heartbeat_interval,
+                  heartbeat_liveness=config.heartbeat_liveness, max_retries=config.max_retries)
 
 
 class ZmqLive(LivePlatform):
@@ -38,7 +49,7 @@ class ZmqLive(LivePlatform):
 
     def __init__(self, ctx: LiveContext, params: Params | None = None) -> None:
         super().__init__(ctx)
-        self.params = params or Params()
+        self.params = params or params_of(ctx.scenario.platform.configs.get("zmq"))
         self.journal_path = ctx.work_dir / "journal.jsonl"
         self.stdout_path = ctx.work_dir / "coordinator.out"
         self.stderr_path = ctx.work_dir / "coordinator.err"
@@ -51,6 +62,9 @@ class ZmqLive(LivePlatform):
         self.killed: dict[int, float] = {}  # node id -> epoch of its kill
         # A fresh secret per run, in the environment (not on command lines) of its processes.
         self.env = dict(os.environ, **{TOKEN_ENV: secrets.token_hex(16)})
+        # Its processes import this very copy of the package (as Ray's workers do).
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            [str(PACKAGE_HOME)] + ([self.env["PYTHONPATH"]] if self.env.get("PYTHONPATH") else []))
 
     # ------------------------------------------------------------------ start
 
@@ -231,4 +245,7 @@ def _result_detail(rec: dict[str, Any]) -> dict[str, float]:
         out["bytes_out"] = float(task_out["bytes_out"])
         out["overhead_s"] = float(rec["epoch"]) - float(rec["dispatch_epoch"]) - out[
             "task_total_s"]
+        # The dispatch to the task's exit, less the program's own time: the message and the
+        # fork (calibration reads the model's task_launch_time off it).
+        out["launch_s"] = float(end) - float(rec["dispatch_epoch"]) - out["task_total_s"]
     return out

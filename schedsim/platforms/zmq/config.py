@@ -1,0 +1,61 @@
+"""The zmq platform's parameters: their defaults, sources, units and the scenario reader.
+
+``platform: {type: zmq, zmq: {...}}`` sets them. A field's default is its documented source
+default (docs/models.md): the live implementation's constants (:mod:`schedsim.live.zmq.protocol`:
+the ZeroMQ Guide's Paranoid Pirate heartbeats, a retry budget), or a guess said plainly. The
+calibration profile's fitted value replaces a default where the profile has one, and the
+scenario's value replaces both (:func:`~schedsim.platforms.base.defaults_in_force`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schedsim.platforms.base import defaults_in_force
+from schedsim.reader import Reader
+
+
+@dataclass(frozen=True)
+class ZmqConfig:
+    """The coordinator's, the workers' and the failure detector's parameters."""
+
+    dispatch_time: float = 5e-4  # s of coordinator time per dispatch: encode, send, journal [guess]
+    result_time: float = 5e-4  # s of coordinator time per result: output file, journal [guess]
+    worker_start_time: float = 0.15  # s from node ready to the worker's hello [guess]
+    task_launch_time: float = 5e-3  # s per attempt: the worker forks the task [guess]
+    heartbeat_interval: float = 1.0  # s (live protocol; ZeroMQ Guide ch. 4)
+    heartbeat_liveness: int = 3  # silent intervals before a worker is given up (idem)
+    max_retries: int = 3  # lost attempts a task may have beyond its first (live protocol)
+
+    @property
+    def detection_delay(self) -> float:
+        """How long after a worker falls silent the coordinator gives it up."""
+        return self.heartbeat_interval * self.heartbeat_liveness
+
+
+# The unit of each option, for ``schedsim check`` (values are held in these units).
+UNITS = {"dispatch_time": "s", "result_time": "s", "worker_start_time": "s",
+         "task_launch_time": "s", "heartbeat_interval": "s", "heartbeat_liveness": "intervals",
+         "max_retries": ""}
+
+
+def read_config(r: Reader, d: ZmqConfig | None = None) -> ZmqConfig:
+    """The options the scenario gives, each else its value in ``d`` (the defaults in force)."""
+    d = d if d is not None else defaults_in_force(ZmqConfig, "zmq").values
+    cfg = ZmqConfig(
+        dispatch_time=r.take_duration("dispatch_time", d.dispatch_time),
+        result_time=r.take_duration("result_time", d.result_time),
+        worker_start_time=r.take_duration("worker_start_time", d.worker_start_time),
+        task_launch_time=r.take_duration("task_launch_time", d.task_launch_time),
+        heartbeat_interval=r.take_duration("heartbeat_interval", d.heartbeat_interval,
+                                           positive=True),
+        heartbeat_liveness=r.take_int("heartbeat_liveness", 1, d.heartbeat_liveness),
+        max_retries=r.take_int("max_retries", 0, d.max_retries),
+    )
+    r.done()
+    return cfg
+
+
+def default_config() -> ZmqConfig:
+    """The options of a scenario that gives none: the defaults in force."""
+    return read_config(Reader("<defaults>", "platform.zmq", {}))
