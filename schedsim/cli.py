@@ -268,7 +268,7 @@ def emit_json(data: dict[str, Any], path: Path, console: Console) -> None:
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
     from schedsim import resolve
-    from schedsim.runner import finite
+    from schedsim.metrics import finite
 
     s = load_from_args(args)
     pools = ", ".join(f"{p.name}: {p.count} x {p.cores} cores ({p.market})"
@@ -477,10 +477,10 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
+    from schedsim.loading import load_scenario
+    from schedsim.metrics import finite
     from schedsim.outputs import check_folder, folder_lock
     from schedsim.report import verbose
-    from schedsim.runner import finite
-    from schedsim.scenario import load_scenario
     from schedsim.studies import sweep
     from schedsim.studies.jobs import run_pending
 

@@ -18,10 +18,11 @@ import yaml
 from schedsim import __version__, resolve
 from schedsim.calibration.profile import default_profile_path, platform_defaults
 from schedsim.cli import main
+from schedsim.loading import load_scenario, parse_scenario
 from schedsim.platforms import PLATFORMS
 from schedsim.reader import Reader
 from schedsim.runner import run_scenario
-from schedsim.scenario import PlatformSpec, Scenario, load_scenario, parse_scenario
+from schedsim.scenario import PlatformSpec, Scenario
 from schedsim.simulation import Simulation
 
 from .conftest import CONTRACT, REPO

@@ -25,8 +25,9 @@ from schedsim.errors import InputError
 from schedsim.live import LiveResult, check_live_scenario, run_live
 from schedsim.live.processes import command_name, session_members
 from schedsim.live.run import task_durations
+from schedsim.loading import parse_scenario
 from schedsim.metrics import METRICS
-from schedsim.scenario import Scenario, parse_scenario
+from schedsim.scenario import Scenario
 
 from .conftest import REPO
 from .test_calibration import synthetic_profile

@@ -16,8 +16,8 @@ from schedsim.calibration.platform_fit import (
     task_speed,
 )
 from schedsim.calibration.profile import default_profile_path, platform_defaults
-from schedsim.platforms import ray as ray_platform
-from schedsim.platforms import workqueue as wq_platform
+from schedsim.platforms import ray_options as ray_platform
+from schedsim.platforms import workqueue_options as wq_platform
 from schedsim.reader import Reader
 
 PROFILE = default_profile_path()

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from schedsim.errors import InputError
+from schedsim.loading import load_scenario
 from schedsim.metrics import Outcome
 from schedsim.platforms.ray import RayPlatform
 from schedsim.runner import compare_platforms, run_scenario
-from schedsim.scenario import load_scenario
 from schedsim.simulation import RunResult, Simulation
 
 from .conftest import REPO, make

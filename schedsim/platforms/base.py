@@ -5,8 +5,8 @@ decides what happens on each node event and how tasks flow. It receives ``node_r
 ``node_notified`` and ``node_lost`` from the cluster, takes tasks from ``sim.workload``, moves
 bytes with ``sim.network``, records attempts in ``sim.log`` and reports outcomes with
 ``sim.task_completed``, ``sim.task_failed`` or ``sim.fail_job``. A platform with a manager
-reports the manager's throughput limit through :meth:`Platform.throughput_limits` so that the
-analytic bound can name it.
+reports the manager's throughput limit through its options module (``limits`` of
+:class:`~schedsim.platforms.options.PlatformOptions`) so that the analytic bound can name it.
 """
 
 from __future__ import annotations
@@ -108,7 +108,3 @@ class Platform(ABC):
     @abstractmethod
     def node_lost(self, node: Node) -> None:
         """A worker node is gone; whatever ran there is lost."""
-
-    def throughput_limits(self) -> dict[str, float]:
-        """Upper limits on tasks/s that this platform adds (e.g. ``{"manager": 800.0}``)."""
-        return {}

@@ -19,7 +19,6 @@ from schedsim.model.engine import Entry
 from schedsim.model.network import NOT_DUE, Link, Transfer
 from schedsim.model.workload import Task
 from schedsim.platforms.base import Platform
-from schedsim.reader import Reader
 
 if TYPE_CHECKING:
     from schedsim.simulation import Simulation
@@ -29,12 +28,6 @@ if TYPE_CHECKING:
 # folded into the input transfer's delivery (it began at the transfer's due time minus the run).
 NOT_RUNNING = -1.0
 IN_TRANSFER = -2.0
-
-
-def read_config(r: Reader, _defaults: None = None) -> None:
-    """The ideal platform has no parameters."""
-    r.done()
-    return None
 
 
 class Slot:
