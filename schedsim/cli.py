@@ -785,6 +785,8 @@ def cmd_completion(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+# Commands that print a few plain lines, through report.PlainConsole: no rich to import.
+PLAIN_COMMANDS = frozenset({"check"})
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "run": cmd_run, "check": cmd_check, "compare": cmd_compare, "sweep": cmd_sweep,
     "validate": cmd_validate, "plan": cmd_plan, "rfc": cmd_rfc, "completion": cmd_completion}
@@ -792,14 +794,19 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from rich.console import Console
-
-    from schedsim.pool import WorkerLost
-    from schedsim.report import STDOUT, VERBOSITY, verbose
+    from schedsim.errors import WorkerLost
+    from schedsim.report import STDOUT, VERBOSITY, PlainConsole, verbose
 
     VERBOSITY.quiet, VERBOSITY.verbose = args.quiet, args.verbose
     # With --json - the JSON alone goes to stdout (for a pipe); tables and notes to stderr.
-    console = Console(stderr=getattr(args, "json", None) == STDOUT, quiet=args.quiet)
+    to_stderr = getattr(args, "json", None) == STDOUT
+    console: Console
+    if args.command in PLAIN_COMMANDS:
+        console = PlainConsole(stderr=to_stderr, quiet=args.quiet)  # type: ignore[assignment]
+    else:
+        from rich.console import Console
+
+        console = Console(stderr=to_stderr, quiet=args.quiet)
     started = time.perf_counter()
     try:
         status = COMMANDS[args.command](args, console)
