@@ -29,20 +29,23 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PlatformEntry:
+    """Where a platform's parts live, as modules of this package (``"ray:RayPlatform"`` is
+    the class RayPlatform of schedsim.platforms.ray), imported on first use."""
+
     model: str  # "module:Class" of its Platform subclass
     options: str | None = None  # the module whose OPTIONS describe them (None: no options)
 
     @property
     def cls(self) -> type[Platform]:
         module, _, name = self.model.partition(":")
-        cls: type[Platform] = getattr(importlib.import_module(module), name)
+        cls: type[Platform] = getattr(importlib.import_module(f"{__name__}.{module}"), name)
         return cls
 
     @property
     def described(self) -> PlatformOptions | None:
         if self.options is None:
             return None
-        described: PlatformOptions = importlib.import_module(self.options).OPTIONS
+        described: PlatformOptions = importlib.import_module(f"{__name__}.{self.options}").OPTIONS
         return described
 
     @property
@@ -71,10 +74,9 @@ class PlatformEntry:
 
 
 PLATFORMS: dict[str, PlatformEntry] = {
-    "ideal": PlatformEntry("schedsim.platforms.ideal:IdealPlatform"),
-    "workqueue": PlatformEntry("schedsim.platforms.workqueue:WorkQueuePlatform",
-                               "schedsim.platforms.workqueue_options"),
-    "ray": PlatformEntry("schedsim.platforms.ray:RayPlatform", "schedsim.platforms.ray_options"),
+    "ideal": PlatformEntry("ideal:IdealPlatform"),
+    "workqueue": PlatformEntry("workqueue:WorkQueuePlatform", "workqueue_options"),
+    "ray": PlatformEntry("ray:RayPlatform", "ray_options"),
 }
 
 
