@@ -1,12 +1,13 @@
 """Typed, strict scenarios: what is simulated, read from YAML.
 
-A scenario file becomes a tree of frozen dataclasses. Loading uses a bounded
-``yaml.safe_load`` (no object construction, limits in :mod:`schedsim.safe_load`), applies
-``--set KEY=VALUE`` overrides to the raw mapping, and then reads every key strictly through
-:class:`~schedsim.reader.Reader`: unknown keys are refused and every bad value becomes one
-:class:`~schedsim.errors.InputError` line naming the file, the key path and what was
-expected. Paths inside a scenario resolve relative to the scenario file.
-Every key is documented in ``docs/scenarios.md``.
+A scenario file becomes a tree of frozen dataclasses. :mod:`schedsim.loading` reads the file
+(a bounded ``yaml.safe_load``, limits in :mod:`schedsim.safe_load`) and applies ``--set
+KEY=VALUE`` overrides to the raw mapping (:func:`apply_override`, here); this module then reads
+every section but ``platform:`` strictly through :class:`~schedsim.reader.Reader` (the
+platforms read their own options, through the registry loading passes in): unknown keys are
+refused and every bad value becomes one :class:`~schedsim.errors.InputError` line naming the
+file, the key path and what was expected. Paths inside a scenario resolve relative to the
+scenario file. Every key is documented in ``docs/scenarios.md``.
 """
 
 from __future__ import annotations
