@@ -16,7 +16,7 @@ from pathlib import Path
 
 import simpy
 
-from schedsim.scenario import load_scenario
+from schedsim.loading import load_scenario
 from schedsim.simulation import Simulation
 
 HERE = Path(__file__).resolve().parent

@@ -28,7 +28,7 @@ SHORT_LIFE = "{dist: exponential, mean: 10min}"
 # One replication in a child process: peak RSS, wall time, events and the metrics.
 CHILD = r"""
 import json, resource, sys, time
-from schedsim.scenario import load_scenario
+from schedsim.loading import load_scenario
 from schedsim.simulation import Simulation
 scenario = load_scenario(sys.argv[1], json.loads(sys.argv[2]))
 keep = sys.argv[3] == "1"

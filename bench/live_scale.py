@@ -28,8 +28,8 @@ from schedsim.live import run_live
 from schedsim.live.limits import mem_available, open_files_limit
 from schedsim.live.processes import command_name
 from schedsim.live.run import host_slot_limit
+from schedsim.loading import load_scenario
 from schedsim.runner import run_replication
-from schedsim.scenario import load_scenario
 
 RAY_NODE_COMMS = ("raylet", "ray::DashboardA", "ray::RuntimeEnv")
 

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from schedsim.scenario import load_scenario
+from schedsim.loading import load_scenario
 from schedsim.simulation import Simulation
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

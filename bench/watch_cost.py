@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from schedsim.scenario import load_scenario
+from schedsim.loading import load_scenario
 from schedsim.simulation import Simulation
 
 HERE = Path(__file__).resolve().parent

@@ -169,8 +169,7 @@ class SweepResult:
 
     def summary(self) -> list[tuple[dict[str, Any], dict[str, Estimate]]]:
         """Per point: its axis values and each metric's estimate over its replications."""
-        from schedsim.metrics import METRICS, summarize_metric
-        from schedsim.runner import finite
+        from schedsim.metrics import METRICS, finite, summarize_metric
 
         out = []
         for point in sorted({r.point for r in self.rows}):
@@ -237,7 +236,8 @@ def load(scenario: str | Path | Scenario | Mapping[str, Any], overrides: Overrid
          seed: int | None = None, replications: int | None = None) -> Scenario:
     """A validated scenario: from a YAML file, a dict of its content, or a loaded scenario,
     with ``overrides`` (and ``seed``, ``replications``) applied as ``--set`` applies them."""
-    from schedsim.scenario import Scenario, apply_override, load_scenario, parse_scenario
+    from schedsim.loading import load_scenario, parse_scenario
+    from schedsim.scenario import Scenario, apply_override
 
     items = override_items(overrides)
     if isinstance(scenario, str | Path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+from schedsim.platforms import throughput_limits
 from schedsim.scenario import FULL, LinkSpec, Scenario
 
 
@@ -52,3 +53,9 @@ def throughput_bound(scenario: Scenario, platform_limits: dict[str, float]) -> d
         "makespan_lower_bound_s": scenario.workload.tasks / best if best > 0 else math.inf,
         "limits": limits,
     }
+
+
+def scenario_bound(scenario: Scenario) -> dict[str, object]:
+    """:func:`throughput_bound` of the scenario on its platform, from the scenario and the
+    options in force alone: no model is built (``schedsim check``, estimates, the watchdog)."""
+    return throughput_bound(scenario, throughput_limits(scenario))

@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
     from schedsim import resolve
-    from schedsim.runner import finite
+    from schedsim.metrics import finite
 
     s = load_from_args(args)
     pools = ", ".join(f"{p.name}: {p.count} x {p.cores} cores ({p.market})"
@@ -477,11 +477,11 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
+    from schedsim.loading import load_scenario
+    from schedsim.metrics import finite
     from schedsim.outputs import check_folder, folder_lock
     from schedsim.report import verbose
     from schedsim.resolve import provenance
-    from schedsim.runner import finite
-    from schedsim.scenario import load_scenario
     from schedsim.studies import sweep, sweep_report
     from schedsim.studies.jobs import run_pending
 
@@ -835,6 +835,8 @@ def cmd_completion(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+# Commands that print a few plain lines, through report.PlainConsole: no rich to import.
+PLAIN_COMMANDS = frozenset({"check"})
 COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "run": cmd_run, "check": cmd_check, "compare": cmd_compare, "sweep": cmd_sweep,
     "validate": cmd_validate, "plan": cmd_plan, "rfc": cmd_rfc, "completion": cmd_completion}
@@ -842,14 +844,19 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from rich.console import Console
-
-    from schedsim.pool import WorkerLost
-    from schedsim.report import STDOUT, VERBOSITY, verbose
+    from schedsim.errors import WorkerLost
+    from schedsim.report import STDOUT, VERBOSITY, PlainConsole, verbose
 
     VERBOSITY.quiet, VERBOSITY.verbose = args.quiet, args.verbose
     # With --json - the JSON alone goes to stdout (for a pipe); tables and notes to stderr.
-    console = Console(stderr=getattr(args, "json", None) == STDOUT, quiet=args.quiet)
+    to_stderr = getattr(args, "json", None) == STDOUT
+    console: Console
+    if args.command in PLAIN_COMMANDS:
+        console = PlainConsole(stderr=to_stderr, quiet=args.quiet)  # type: ignore[assignment]
+    else:
+        from rich.console import Console
+
+        console = Console(stderr=to_stderr, quiet=args.quiet)
     started = time.perf_counter()
     try:
         status = COMMANDS[args.command](args, console)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def load_from_args(args: argparse.Namespace) -> Scenario:
     """The scenario named on the command line, with ``--set``, ``--seed``, ``--replications``."""
-    from schedsim.scenario import load_scenario  # here: the scenario reader is costly to import
+    from schedsim.loading import load_scenario  # here: the scenario reader is costly to import
 
     return load_scenario(args.scenario, args.overrides, seed=args.seed,
                          replications=args.replications)

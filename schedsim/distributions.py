@@ -15,9 +15,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from schedsim.calibration.profile import (
     DEFAULT_TOLERANCE,
@@ -27,6 +25,11 @@ from schedsim.calibration.profile import (
 )
 from schedsim.reader import Reader
 from schedsim.units import UnitError, parse_duration
+
+if TYPE_CHECKING:
+    # numpy is imported where values are drawn: reading a scenario (schedsim check) does
+    # not pay its import.
+    import numpy as np
 
 
 class Distribution(ABC):
@@ -71,6 +74,8 @@ class Constant(Distribution):
         return self.value
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        import numpy as np
+
         return np.full(size, self.value)
 
     def describe(self) -> dict[str, object]:
@@ -150,6 +155,8 @@ class Hyperexponential(Distribution):
         return float(sum(p * m for p, m in zip(self.probs, self.means, strict=True)))
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        import numpy as np
+
         phase = rng.choice(len(self.probs), size=size, p=np.array(self.probs))
         return rng.exponential(1.0, size) * np.array(self.means)[phase]
 
@@ -249,6 +256,8 @@ class ProfileDuration(Distribution):
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         mean = self.mean
         if self.cv <= 0:
+            import numpy as np
+
             return np.full(size, mean)
         sigma2 = math.log1p(self.cv**2)
         return mean * rng.lognormal(-sigma2 / 2, math.sqrt(sigma2), size)

@@ -83,3 +83,8 @@ class InputError(Exception):
     @property
     def line(self) -> str:
         return str(self)
+
+
+class WorkerLost(RuntimeError):
+    """A worker process died while it ran a job (killed, out of memory): the command says so
+    in one line (here, so that the command line catches it without importing the pool)."""

@@ -78,7 +78,7 @@ class Estimate:
 
 def replication(scenario: Scenario, keep_records: bool = False) -> Replication:
     """The memory and time of one replication of ``scenario``."""
-    from schedsim.simulation import Simulation
+    from schedsim.bound import scenario_bound
 
     kind = scenario.platform.type
     pools = scenario.cluster.pools
@@ -88,7 +88,7 @@ def replication(scenario: Scenario, keep_records: bool = False) -> Replication:
     node_memory = nodes * NODE_BYTES.get(kind, max(NODE_BYTES.values())) + \
         cores * SLOT_BYTES.get(kind, max(SLOT_BYTES.values()))
     tasks = scenario.workload.tasks
-    bound = Simulation(scenario, 0, keep_records=False).bound()  # a fresh, unrun model
+    bound = scenario_bound(scenario)
     makespan = float(bound["makespan_lower_bound_s"])  # type: ignore[arg-type]
     if scenario.horizon is not None and scenario.horizon < makespan:
         # Only what fits in the horizon runs.
@@ -193,7 +193,7 @@ def for_plan(path: str | Path, base: list[str],
     the point) grown to ``max_replications``."""
     import itertools
 
-    from schedsim.scenario import load_scenario
+    from schedsim.loading import load_scenario
 
     rng, grid = vary
     top = [f"{rng.key}={rng.high}"] if rng is not None else []

@@ -19,7 +19,7 @@ import math
 from array import array
 from collections.abc import Iterator
 from enum import IntEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class Outcome(IntEnum):
@@ -226,3 +226,14 @@ def _clopper_pearson(k: int, n: int) -> tuple[float, float]:
     low = float(stats.beta.ppf(0.025, k, n - k + 1)) if k > 0 else 0.0
     high = float(stats.beta.ppf(0.975, k + 1, n - k)) if k < n else 1.0
     return low, high
+
+
+def finite(value: Any) -> Any:
+    """Replace NaN and infinities (not valid JSON) with None, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value

@@ -26,16 +26,13 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
+from schedsim.errors import WorkerLost
 from schedsim.interrupt import die_with_parent
 
 T = TypeVar("T")
 R = TypeVar("R")
 STOP_GRACE_S = 5.0  # how long idle workers get to leave before they are killed
 _sink: Callable[[Any], None] | None = None  # where report() sends, while a job runs
-
-
-class WorkerLost(RuntimeError):
-    """A worker process died while it ran a job (killed, out of memory)."""
 
 
 def report(payload: Any) -> None:

@@ -65,12 +65,52 @@ def verbose(text: str) -> None:
         sys.stderr.write(f"schedsim: {text}\n")
 
 
+# rich's console markup: a tag is [name] or [/name], its name starting with a letter, #, / or
+# @; after an odd number of backslashes it is text. The rules of rich.markup (escape, _parse),
+# written here so that escaping and plain printing (``check``) do not import rich.
+_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+_TAGS = re.compile(r"((\\*)\[([a-z#/@][^[]*?)])")
+
+
 def escape(text: str) -> str:
     """``text`` safe to print with rich: its ``[...]`` (paths, intervals, YAML lists) shown, not
-    read as markup. rich is imported when a command prints."""
-    from rich.markup import escape as rich_escape
+    read as markup (as ``rich.markup.escape``)."""
+    text = _TAG.sub(lambda m: f"{m[1]}{m[1]}\\{m[2]}", text)
+    if text.endswith("\\") and not text.endswith("\\\\"):
+        return text + "\\"
+    return text
 
-    return rich_escape(text)
+
+def plain(markup: str) -> str:
+    """The text rich prints for ``markup``, without its styles: tags dropped, escapes undone."""
+    out, position = [], 0
+    for match in _TAGS.finditer(markup):
+        full, escapes, _name = match.groups()
+        start, end = match.span()
+        out.append(markup[position:start].replace("\\[", "["))
+        backslashes, escaped = divmod(len(escapes), 2)
+        out.append("\\" * backslashes)
+        if escaped:
+            out.append(full[len(escapes):])
+        position = end
+    out.append(markup[position:].replace("\\[", "["))
+    return "".join(out)
+
+
+class PlainConsole:
+    """What a command that prints a few lines needs of rich's Console, as plain text (no
+    colour, no wrapping): ``check`` prints through it, because importing rich would take a
+    sixth of its start-up (docs/performance.md, "Start-up")."""
+
+    def __init__(self, stderr: bool = False, quiet: bool = False) -> None:
+        self.stderr = stderr
+        self.quiet = quiet
+
+    def print(self, *objects: Any, sep: str = " ", end: str = "\n", **_style: Any) -> None:
+        if self.quiet:
+            return
+        stream = sys.stderr if self.stderr else sys.stdout  # as at the call (tests swap them)
+        stream.write(plain(sep.join(str(o) for o in objects)) + end)
 
 
 def fmt(value: float | None) -> str:

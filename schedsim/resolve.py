@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from schedsim.bound import scenario_bound
 from schedsim.calibration.profile import default_profile_path, load_profile
 from schedsim.distributions import Distribution, ProfileDuration
 from schedsim.platforms import PLATFORMS
@@ -224,9 +225,7 @@ def task(scenario: Scenario) -> dict[str, Any]:
 
 def bound(scenario: Scenario) -> dict[str, object]:
     """The analytic bound of the scenario on its platform, as a run reports it."""
-    from schedsim.simulation import Simulation  # the model is built, never run
-
-    return Simulation(scenario, 0, keep_records=False).bound()
+    return scenario_bound(scenario)
 
 
 def warnings(scenario: Scenario) -> list[str]:

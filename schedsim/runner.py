@@ -9,12 +9,12 @@ follows the contract in docs/metrics.md.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from schedsim.metrics import METRICS, summarize_metric
+from schedsim.bound import scenario_bound
+from schedsim.metrics import METRICS, finite, summarize_metric
 from schedsim.pool import ProcessPool, report
 from schedsim.pool import run as run_jobs
 from schedsim.resolve import provenance
@@ -79,7 +79,7 @@ def run_scenario(scenario: Scenario, *, jobs: int = 1, keep_records: bool = Fals
     else:
         run_jobs(replication, reps, workers=jobs, on_result=finished, on_progress=ticks)
     ordered = [results[r] for r in reps]
-    bound = Simulation(scenario, 0, keep_records=False).bound()  # a fresh, unrun model
+    bound = scenario_bound(scenario)
     summary = Summary(scenario, ordered, bound)
     summary.data = summary_json(scenario, [r.metrics for r in ordered], bound,
                                 [r.failure for r in ordered], [r.events for r in ordered],
@@ -118,14 +118,3 @@ def summary_json(scenario: Scenario, runs: list[dict[str, float]], bound: dict[s
         "events": events,
         "provenance": provenance(scenario),
     })
-
-
-def finite(value: Any) -> Any:
-    """Replace NaN and infinities (not valid JSON) with None, recursively."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    return value

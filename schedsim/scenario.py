@@ -1,18 +1,20 @@
 """Typed, strict scenarios: what is simulated, read from YAML.
 
-A scenario file becomes a tree of frozen dataclasses. Loading uses a bounded
-``yaml.safe_load`` (no object construction, limits in :mod:`schedsim.safe_load`), applies
-``--set KEY=VALUE`` overrides to the raw mapping, and then reads every key strictly through
-:class:`~schedsim.reader.Reader`: unknown keys are refused and every bad value becomes one
-:class:`~schedsim.errors.InputError` line naming the file, the key path and what was
-expected. Paths inside a scenario resolve relative to the scenario file.
-Every key is documented in ``docs/scenarios.md``.
+A scenario file becomes a tree of frozen dataclasses. :mod:`schedsim.loading` reads the file
+(a bounded ``yaml.safe_load``, limits in :mod:`schedsim.safe_load`) and applies ``--set
+KEY=VALUE`` overrides to the raw mapping (:func:`apply_override`, here); this module then reads
+every section but ``platform:`` strictly through :class:`~schedsim.reader.Reader` (the
+platforms read their own options, through the registry loading passes in): unknown keys are
+refused and every bad value becomes one :class:`~schedsim.errors.InputError` line naming the
+file, the key path and what was expected. Paths inside a scenario resolve relative to the
+scenario file. Every key is documented in ``docs/scenarios.md``.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from typing import Any
 from schedsim.distributions import Constant, Distribution, Exponential, read_distribution
 from schedsim.errors import InputError
 from schedsim.reader import MAX_REPLICATIONS, MAX_SEED, Reader
-from schedsim.safe_load import MAX_DATA_BYTES, MAX_YAML_BYTES, load_yaml, read_text
+from schedsim.safe_load import MAX_DATA_BYTES, load_yaml, read_text
 
 MARKETS = ("on_demand", "spot")
 # What the deployment does when a node gets its reclaim notice (docs/models.md, Notices):
@@ -191,26 +193,7 @@ class Scenario:
         return dataclasses.replace(self, platform=spec, raw=raw)
 
 
-# --------------------------------------------------------------------------- loading
-
-def load_scenario(path: str | Path, overrides: list[str] | None = None, *,
-                  seed: int | None = None, replications: int | None = None) -> Scenario:
-    """Read, override and validate a scenario file (``seed``/``replications`` override too)."""
-    overrides = list(overrides or [])
-    if seed is not None:
-        overrides.append(f"seed={seed}")
-    if replications is not None:
-        overrides.append(f"replications={replications}")
-    path = Path(path)
-    source = str(path)
-    text = read_text(path, source, what="scenario file", limit=MAX_YAML_BYTES)
-    data = load_yaml(text, source)
-    if data is None:
-        data = {}
-    for item in overrides:
-        data = apply_override(data, item)
-    return parse_scenario(data, source, path.resolve().parent)
-
+# --------------------------------------------------------------------------- reading
 
 def apply_override(data: Any, item: str, flag: str = "--set") -> Any:
     """Apply one ``KEY=VALUE`` override (dotted path; list items by index or by name);
@@ -285,12 +268,12 @@ def _list_index(items: list[Any], part: str) -> int | None:
     return None
 
 
-def parse_scenario(data: Any, source: str, base_dir: Path | None = None) -> Scenario:
-    """Validate a raw mapping into a :class:`Scenario`."""
-    from schedsim.platforms import read_platform  # registry; imported late (it imports models)
-
-    raw = copy.deepcopy(data)
-    r = Reader(source, "", data, base_dir)
+def read_scenario(r: Reader, read_platform: Callable[[Reader], PlatformSpec],
+                  raw: dict[str, Any] | None = None) -> Scenario:
+    """Read a whole scenario mapping; the ``platform:`` section through ``read_platform``
+    (the platform registry's reader, which :mod:`schedsim.loading` passes in: the options
+    are the platforms' own, and this module stays below them)."""
+    source = r.source
     name = r.take_str("name")
     seed = r.take_int("seed", 0, default=0, maximum=MAX_SEED)
     replications = r.take_int("replications", 1, default=1, maximum=MAX_REPLICATIONS)
@@ -306,13 +289,14 @@ def parse_scenario(data: Any, source: str, base_dir: Path | None = None) -> Scen
         seen.add(c.pool)
     _check_placements(platform, cluster, source)
     network = None
-    if r.has("network") and r.raw("network", None) is not None:
-        network = _read_network(Reader(source, "network", data["network"], base_dir))
+    value = r.raw("network", None)  # null: no network
+    if value is not None:
+        network = _read_network(Reader(source, r.key_path("network"), value, r.base_dir))
     horizon = r.take_duration("horizon", default=None, positive=True)
     r.done()
     return Scenario(name=name, seed=seed, replications=replications, platform=platform,
                     workload=workload, cluster=cluster, churn=churn, network=network,
-                    horizon=horizon, source=source, raw=raw)
+                    horizon=horizon, source=source, raw=raw if raw is not None else {})
 
 
 def _check_placements(platform: PlatformSpec, cluster: ClusterSpec, source: str) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import simpy
 
-from schedsim.bound import throughput_bound
+from schedsim.bound import scenario_bound
 from schedsim.distributions import Draws
 from schedsim.metrics import FAILURE_KINDS, AttemptLog, NodeEvent, NodeLog
 from schedsim.model.churn import Churn
@@ -146,7 +146,7 @@ class Simulation:
 
     def bound(self) -> dict[str, object]:
         """The analytic bound of this scenario on this platform (schedsim/bound.py)."""
-        return throughput_bound(self.scenario, self.platform.throughput_limits())
+        return scenario_bound(self.scenario)
 
     def horizon(self) -> float:
         """The scenario's horizon, or a watchdog far beyond any sane makespan.

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from schedsim.scenario import Scenario, parse_scenario
+from schedsim.loading import parse_scenario
+from schedsim.scenario import Scenario
 
 REPO = Path(__file__).resolve().parents[1]
 

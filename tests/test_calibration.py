@@ -19,7 +19,7 @@ from schedsim.calibration.measure import SweepPlan, read_jsonl, task_sweep
 from schedsim.calibration.profile import DEFAULT_PROFILE, FORMAT, load_profile
 from schedsim.distributions import ProfileDuration
 from schedsim.errors import InputError
-from schedsim.scenario import load_scenario
+from schedsim.loading import load_scenario
 
 N_GRID = [int(x) for x in np.geomspace(1e4, 1e7, 10)]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from schedsim.loading import parse_scenario
 from schedsim.metrics import Outcome
 from schedsim.runner import run_scenario
-from schedsim.scenario import parse_scenario
 from schedsim.simulation import Simulation
 
 from .conftest import CONTRACT, REPO, make, pool
@@ -115,7 +115,7 @@ def test_changing_the_platform_stream_does_not_shift_preemptions() -> None:
 
 
 def test_spot_scenario_runs_quickly() -> None:
-    from schedsim.scenario import load_scenario
+    from schedsim.loading import load_scenario
 
     s = load_scenario(REPO / "scenarios" / "spot.yaml",
                       ["workload.tasks=3000", "replications=2"])

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from schedsim.cli import main
+from schedsim.loading import load_scenario
 from schedsim.metrics import METRICS
 from schedsim.runner import run_scenario
-from schedsim.scenario import load_scenario
 
 from .conftest import CONTRACT, REPO
 

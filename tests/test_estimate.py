@@ -12,7 +12,7 @@ import pytest
 
 from schedsim import estimate
 from schedsim.cli import main
-from schedsim.scenario import load_scenario, parse_scenario
+from schedsim.loading import load_scenario, parse_scenario
 from schedsim.studies import rfc
 
 from .conftest import REPO

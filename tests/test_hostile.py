@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 from schedsim.cli import main
 from schedsim.errors import InputError
+from schedsim.loading import load_scenario
 from schedsim.safe_load import load_yaml
-from schedsim.scenario import load_scenario
 from schedsim.studies import plan as planning
 from schedsim.studies import sweep
 

@@ -123,8 +123,9 @@ def rows(path: Path) -> int:
 
 def test_ctrl_c_while_modules_load_prints_one_line(command: list[Command],
                                                     tmp_path: Path) -> None:
-    c = schedsim(command, tmp_path, "check", SCENARIO)
-    # numpy's extension is mapped early in the second or so of imports the command line needs.
+    # check imports no numpy now (tests/test_check.py); run does, early in the second or so of
+    # imports it needs (the simulator, then SciPy), when numpy's extension is mapped.
+    c = schedsim(command, tmp_path, "run", SCENARIO)
     c.wait_for(lambda: maps_mention(c.proc.pid, "numpy"), "numpy import", timeout=60)
     c.stop(signal.SIGINT)
     c.assert_interrupted()

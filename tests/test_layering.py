@@ -29,20 +29,7 @@ import schedsim
 PACKAGE = Path(schedsim.__file__).resolve().parent
 
 # Each entry: the modules of one cycle, and why it is still there.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({
-        "schedsim.scenario", "schedsim.platforms", "schedsim.platforms.ideal",
-        "schedsim.platforms.workqueue", "schedsim.platforms.ray", "schedsim.model.cluster",
-        "schedsim.model.network", "schedsim.platforms.execution",
-        "schedsim.platforms.ray.control", "schedsim.platforms.ray.driver",
-        "schedsim.platforms.ray.object_store", "schedsim.platforms.ray.platform",
-        "schedsim.platforms.ray.raylet", "schedsim.platforms.ray.state",
-        "schedsim.platforms.zmq", "schedsim.platforms.zmq.model",
-    }): "scenario.py reads the platform options through the platform registry (a "
-        "function-level import), whose platforms build on model.cluster and model.network, "
-        "which take their specs from scenario.py; to go with one loading module above both "
-        "the scenario dataclasses and the registry (issue #17, item 1)",
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 Graph = dict[str, dict[str, list[str]]]  # module -> imported module -> ["file:line", ...]
 

@@ -22,9 +22,9 @@ import yaml
 from schedsim.errors import InputError
 from schedsim.live import LiveResult, LiveRunError, check_live_scenario, live_summary, run_live
 from schedsim.live.processes import session_members
-from schedsim.metrics import METRICS
-from schedsim.runner import finite
-from schedsim.scenario import Scenario, parse_scenario
+from schedsim.loading import parse_scenario
+from schedsim.metrics import METRICS, finite
+from schedsim.scenario import Scenario
 
 from .conftest import REPO, StartLive, processes_under
 from .test_calibration import synthetic_profile

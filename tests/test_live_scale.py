@@ -22,7 +22,8 @@ from schedsim.live import LiveResult, check_live_scenario, run_live
 from schedsim.live.limits import MIB, RAY, WORKQUEUE, wait_limit
 from schedsim.live.processes import session_members
 from schedsim.live.run import ignored_keys, task_durations
-from schedsim.scenario import Scenario, parse_scenario
+from schedsim.loading import parse_scenario
+from schedsim.scenario import Scenario
 from schedsim.simulation import Simulation
 
 from .conftest import REPO

@@ -24,8 +24,9 @@ from schedsim.errors import InputError
 from schedsim.live import LiveResult, check_live_scenario, run_live
 from schedsim.live.processes import session_members
 from schedsim.live.run import task_durations
+from schedsim.loading import parse_scenario
 from schedsim.metrics import METRICS
-from schedsim.scenario import Scenario, parse_scenario
+from schedsim.scenario import Scenario
 
 from .conftest import REPO, StartLive, processes_under
 from .test_calibration import synthetic_profile

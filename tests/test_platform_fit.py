@@ -18,8 +18,8 @@ from schedsim.calibration.platform_fit import (
     task_speed,
 )
 from schedsim.calibration.profile import default_profile_path, load_profile, platform_defaults
-from schedsim.platforms import ray as ray_platform
-from schedsim.platforms import workqueue as wq_platform
+from schedsim.platforms import workqueue_options as wq_platform
+from schedsim.platforms.ray import config as ray_platform
 from schedsim.reader import Reader
 
 PROFILE = default_profile_path()

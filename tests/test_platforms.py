@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from schedsim.errors import InputError
+from schedsim.loading import load_scenario
 from schedsim.metrics import Outcome
+from schedsim.platforms import PLATFORMS
+from schedsim.platforms.base import Platform
 from schedsim.platforms.ray import RayPlatform
 from schedsim.runner import compare_platforms, run_scenario
-from schedsim.scenario import load_scenario
 from schedsim.simulation import RunResult, Simulation
 
 from .conftest import REPO, make
@@ -31,6 +34,19 @@ def doomed(notice: str, on_notice: str = "shutdown") -> dict[str, Any]:
                                   {"name": "stable", "count": 1}]},
             "churn": [{"pool": "doomed", "lifetime": "10s", "notice": notice,
                        "on_notice": on_notice, "replace": False}]}
+
+
+def test_every_registry_entry_names_its_model_and_its_options() -> None:
+    """The registry holds names (imported on first use): a misspelt one fails here, not in
+    the first run of that platform."""
+    for kind, entry in PLATFORMS.items():
+        assert issubclass(entry.cls, Platform) and entry.cls.name == kind
+        if entry.options is None:
+            assert entry.config is None and entry.units == {}
+            continue
+        config = entry.config
+        assert config is not None and dataclasses.is_dataclass(config)
+        assert set(entry.units) == {f.name for f in dataclasses.fields(config)}
 
 
 def test_short_tasks_are_capped_by_the_workqueue_manager() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from schedsim import pool
+from schedsim.errors import WorkerLost
 from schedsim.live.processes import parent_pid
 
 
@@ -57,7 +58,7 @@ def test_an_error_in_a_job_is_raised_here(workers: int) -> None:
 
 def test_a_killed_worker_is_reported_and_the_rest_are_ended() -> None:
     with pool.ProcessPool(2) as p:
-        with pytest.raises(pool.WorkerLost, match="signal 9"):
+        with pytest.raises(WorkerLost, match="signal 9"):
             p.run(die_on_two, [1, 2, 3, 4, 5, 6], lambda _i, _v: None)
         assert p._workers == []  # killed and reaped
 

@@ -104,7 +104,7 @@ def test_a_bad_index_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_metric_arithmetic() -> None:
-    from schedsim.scenario import load_scenario
+    from schedsim.loading import load_scenario
 
     index, _ = published.read_index(SHIPPED)
     many = next(m for m in index if m.name == "ray-many-tasks")

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from schedsim.errors import InputError
+from schedsim.loading import load_scenario
 from schedsim.metrics import METRICS
-from schedsim.scenario import load_scenario
 from schedsim.studies import jobs, rfc, rfc_report
 from schedsim.studies.jobs import COLUMNS
 from schedsim.studies.rows import StudyRow

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from schedsim.errors import InputError
-from schedsim.scenario import parse_scenario
+from schedsim.loading import parse_scenario
 from schedsim.simulation import Simulation
 from schedsim.studies.scale_matrix import (
     FIT,

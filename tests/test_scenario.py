@@ -9,7 +9,8 @@ import yaml
 
 from schedsim.distributions import Constant, Exponential, Hyperexponential, Lognormal, Weibull
 from schedsim.errors import InputError
-from schedsim.scenario import BANDS, band_lifetime, load_scenario
+from schedsim.loading import load_scenario
+from schedsim.scenario import BANDS, band_lifetime
 from schedsim.simulation import Simulation
 
 from .conftest import CONTRACT, REPO, make

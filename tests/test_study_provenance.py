@@ -14,7 +14,7 @@ import pytest
 from schedsim import __version__, resolve
 from schedsim.calibration.profile import default_profile_path
 from schedsim.cli import main
-from schedsim.scenario import load_scenario
+from schedsim.loading import load_scenario
 from schedsim.studies import rfc
 
 from .test_plan import BASE, SCENARIO, _cli

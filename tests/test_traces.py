@@ -15,9 +15,9 @@ from rich.console import Console
 
 from schedsim import report
 from schedsim.cli import main
+from schedsim.loading import load_scenario
 from schedsim.metrics import NodeEvent
 from schedsim.runner import Summary, run_scenario
-from schedsim.scenario import load_scenario
 from schedsim.trace import NODE_TID, trace_document
 
 from .conftest import REPO

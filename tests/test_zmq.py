@@ -11,6 +11,7 @@ import pytest
 from schedsim.errors import InputError
 from schedsim.live.zmq import protocol
 from schedsim.metrics import Outcome
+from schedsim.platforms import throughput_limits
 from schedsim.platforms.zmq import ZmqConfig, ZmqPlatform
 from schedsim.simulation import Simulation
 
@@ -57,7 +58,7 @@ def test_a_saturated_coordinator_serves_at_its_ceiling() -> None:
     sim = Simulation(s)
     result = sim.run()
     assert result.metrics["makespan_s"] == pytest.approx(n * (c + r), rel=0.002)
-    assert sim.platform.throughput_limits()["coordinator"] == pytest.approx(1 / (c + r))
+    assert throughput_limits(s)["coordinator"] == pytest.approx(1 / (c + r))
     assert sim.bound()["binding"] == "coordinator"
 
 

@@ -39,9 +39,9 @@ from schedsim.calibration.measure import (
 from schedsim.calibration.platforms import CALIBRATED
 from schedsim.calibration.profile import FORMAT, FORMAT_VERSION, check_measured, load_profile
 from schedsim.errors import InputError
+from schedsim.metrics import finite
 from schedsim.reader import Reader
 from schedsim.report import progress_bar
-from schedsim.runner import finite
 
 TIME_FORM = "t(n) = (a + b*n) * eps, eps lognormal with mean 1 and coefficient of variation cv"
 OUTPUT_FORM = "bytes_out(n) = c*n + d"

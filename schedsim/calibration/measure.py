@@ -250,7 +250,7 @@ def live_measurements(profile: Path, configs: Iterable[LiveConfig], raw_path: Pa
                       on_run: Callable[[str, str, int], None] | None = None) -> dict[str, Any]:
     """Run each configuration live on each platform; JSONL to ``raw_path``; the summary."""
     from schedsim.live.run import run_live
-    from schedsim.scenario import parse_scenario
+    from schedsim.loading import parse_scenario
 
     configs = list(configs)
     platforms = list(platforms)

@@ -33,7 +33,7 @@ from scipy import optimize
 
 from schedsim.calibration.platforms import CALIBRATED
 from schedsim.calibration.profile import load_profile, platform_defaults
-from schedsim.scenario import parse_scenario
+from schedsim.loading import parse_scenario
 from schedsim.simulation import Simulation
 
 LOWER_S, UPPER_S = 1e-6, 60.0  # search range of every fitted time (s)

@@ -17,7 +17,8 @@ from typing import Any
 
 from schedsim.bound import throughput_bound
 from schedsim.live.run import LiveResult, run_live
-from schedsim.runner import finite, summary_json
+from schedsim.metrics import finite
+from schedsim.runner import summary_json
 from schedsim.scenario import Scenario
 
 

@@ -6,8 +6,8 @@ decides what happens on each node event and how tasks flow. It is given a
 ``node_notified`` and ``node_lost`` from the cluster, takes tasks from ``ctx.workload``, moves
 bytes with ``ctx.network``, records attempts in ``ctx.log`` and reports outcomes with
 ``ctx.task_completed``, ``ctx.task_failed`` or ``ctx.fail_job``. A platform with a manager
-reports the manager's throughput limit through :meth:`Platform.throughput_limits` so that the
-analytic bound can name it.
+reports the manager's throughput limit through its options module (``limits`` of
+:class:`~schedsim.platforms.options.PlatformOptions`) so that the analytic bound can name it.
 """
 
 from __future__ import annotations
@@ -93,7 +93,3 @@ class Platform(ABC):
     @abstractmethod
     def node_lost(self, node: Node) -> None:
         """A worker node is gone; whatever ran there is lost."""
-
-    def throughput_limits(self) -> dict[str, float]:
-        """Upper limits on tasks/s that this platform adds (e.g. ``{"manager": 800.0}``)."""
-        return {}

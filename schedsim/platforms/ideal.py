@@ -19,16 +19,9 @@ from schedsim.model.network import Link, Transfer
 from schedsim.model.workload import Task
 from schedsim.platforms.base import Platform
 from schedsim.platforms.execution import Execution, Running
-from schedsim.reader import Reader
 
 if TYPE_CHECKING:
     from schedsim.platforms.context import PlatformContext
-
-
-def read_config(r: Reader, _defaults: None = None) -> None:
-    """The ideal platform has no parameters."""
-    r.done()
-    return None
 
 
 class Slot(Running):

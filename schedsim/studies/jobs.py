@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from schedsim.errors import InputError
+from schedsim.loading import load_scenario
 from schedsim.metrics import METRICS
 from schedsim.outputs import read_text
 from schedsim.pool import run as run_jobs
-from schedsim.scenario import load_scenario
 
 # Metrics counted in whole units, written as integers (the others as Python float reprs).
 COUNT_UNITS = ("tasks", "attempts", "nodes", "0/1")

@@ -27,15 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from schedsim.errors import InputError
+from schedsim.loading import load_scenario, parse_scenario
 from schedsim.pool import ProcessPool, run_serial
 from schedsim.resolve import provenance
-from schedsim.scenario import (
-    Scenario,
-    apply_override,
-    load_scenario,
-    parse_scenario,
-    split_values,
-)
+from schedsim.scenario import Scenario, apply_override, split_values
 from schedsim.studies import proportion
 
 FEASIBILITY = ("a point meets the deadline when the share of its replications on time "
@@ -403,7 +398,7 @@ class _Rounds:
         self.done = 0  # replications run
 
     def _bound(self, overrides: tuple[str, ...]) -> float:
-        from schedsim.simulation import Simulation
+        from schedsim.bound import scenario_bound
 
         try:
             scenario = _load(self.path, overrides)
@@ -411,7 +406,7 @@ class _Rounds:
             raise InputError("--vary", "", f"combinations the scenario accepts; with "
                              f"{', '.join(overrides[self.fixed:])}: {exc.line}",
                              has_value=False) from None
-        limits = Simulation(scenario, 0, keep_records=False).bound()
+        limits = scenario_bound(scenario)
         return float(limits["makespan_lower_bound_s"])  # type: ignore[arg-type]
 
     def run(self, wants: dict[tuple[str, ...], _Want], later: int, execute: Execute) -> None:

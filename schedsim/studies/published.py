@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from schedsim.errors import InputError
+from schedsim.loading import load_scenario
 from schedsim.reader import Reader
 from schedsim.safe_load import MAX_YAML_BYTES, load_yaml, read_text
-from schedsim.scenario import Scenario, load_scenario
+from schedsim.scenario import Scenario
 from schedsim.simulation import Simulation
 
 INDEX = "published.yaml"

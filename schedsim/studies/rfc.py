@@ -42,9 +42,9 @@ import yaml
 
 from schedsim.calibration.profile import default_profile_path, load_profile
 from schedsim.errors import InputError
+from schedsim.loading import parse_scenario
 from schedsim.metrics import METRICS, summarize_metric
 from schedsim.outputs import check_folder, folder_lock, read_bytes, read_text, write_text
-from schedsim.scenario import parse_scenario
 from schedsim.studies.jobs import Job, ResultRow, by_overrides, done_rows, run_pending
 from schedsim.studies.rows import (
     MEANS,
@@ -460,8 +460,8 @@ def _study(grid: Grid, out: Path, workers: int, ray_address: str | None, use_ray
 def study_provenance(base: Path) -> dict[str, Any]:
     """What produced the study: :func:`schedsim.resolve.provenance` of the base scenario every
     run starts from, and the fingerprint of the model code its runs were made with."""
+    from schedsim.loading import load_scenario
     from schedsim.resolve import provenance
-    from schedsim.scenario import load_scenario
 
     return {**provenance(load_scenario(base)), "model_fingerprint": model_fingerprint()}
 
@@ -584,11 +584,11 @@ def _mean(s: dict[str, Any], metric: str) -> float:
 
 @functools.cache
 def _bound(base: Path, overrides: tuple[str, ...]) -> dict[str, Any]:
-    """The analytic bound of one run (a fresh, unrun model), once per run."""
-    from schedsim.scenario import load_scenario
-    from schedsim.simulation import Simulation
+    """The analytic bound of one run, once per run."""
+    from schedsim.bound import scenario_bound
+    from schedsim.loading import load_scenario
 
-    return Simulation(load_scenario(base, list(overrides)), 0, keep_records=False).bound()
+    return scenario_bound(load_scenario(base, list(overrides)))
 
 
 def _means(summary: dict[str, Any]) -> Means:

@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from schedsim.errors import InputError
+from schedsim.loading import parse_scenario
 from schedsim.outputs import append_json_line, read_text
-from schedsim.scenario import Scenario, parse_scenario
+from schedsim.scenario import Scenario
 
 WQ_PER_NODE = 10  # one-core workers per emulated Work Queue node (one shell session)
 RAY_PER_NODE = 8  # slots per raylet

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from schedsim.errors import InputError, describe
+from schedsim.loading import load_scenario
 from schedsim.metrics import METRICS
 from schedsim.outputs import read_bytes, read_text, write_text
 from schedsim.safe_load import load_yaml
-from schedsim.scenario import Scenario, load_scenario, split_values
+from schedsim.scenario import Scenario, split_values
 from schedsim.studies.jobs import COUNTS, Job, Layout, ResultRow, read_results
 from schedsim.studies.rows import Estimate, PointSummary
 from schedsim.version import __version__

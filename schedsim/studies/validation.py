@@ -30,9 +30,10 @@ from schedsim.calibration.platform_fit import live_host
 from schedsim.calibration.platforms import CALIBRATED
 from schedsim.calibration.profile import default_profile_path, load_profile, platform_defaults
 from schedsim.errors import InputError
+from schedsim.loading import parse_scenario
 from schedsim.metrics import Outcome
 from schedsim.outputs import append_json_line, read_text, replacing
-from schedsim.scenario import Scenario, parse_scenario
+from schedsim.scenario import Scenario
 from schedsim.simulation import Simulation
 
 MEDIAN_TOLERANCE = 0.05

@@ -28,14 +28,28 @@ the head, the autoscaler), and ``platform`` (the shared state and the bound).
 Facts and sources: docs/models.md.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from schedsim.platforms.ray.config import (
     DRIVER_PATTERNS,
+    OPTIONS,
     UNITS,
     RayConfig,
     default_config,
     read_config,
 )
-from schedsim.platforms.ray.platform import RayPlatform
 
-__all__ = ["DRIVER_PATTERNS", "UNITS", "RayConfig", "RayPlatform", "default_config",
+if TYPE_CHECKING:
+    from schedsim.platforms.ray.platform import RayPlatform
+
+__all__ = ["DRIVER_PATTERNS", "OPTIONS", "UNITS", "RayConfig", "RayPlatform", "default_config",
            "read_config"]
+
+
+def __getattr__(name: str) -> Any:
+    # The model (SimPy behind it) is imported when first asked for: reading options stays light.
+    if name == "RayPlatform":
+        from schedsim.platforms.ray.platform import RayPlatform
+
+        return RayPlatform
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,13 +1,23 @@
-"""Ray's options: the dataclass of their documented defaults, their units, and the reader of
-a scenario's ``platform.ray`` block over the defaults in force (docs/models.md)."""
+"""Ray's options: the dataclass of their documented defaults, their units, the reader of a
+scenario's ``platform.ray`` block over the defaults in force, and the driver's throughput
+limits (docs/models.md).
+
+Light on purpose (no model, no SimPy): the platform registry reads and resolves these when a
+scenario is loaded, and ``schedsim check`` prints them and the bound, without importing the
+model.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schedsim.platforms.base import defaults_in_force, read_placement
+from schedsim.platforms.options import PlatformOptions
 from schedsim.reader import Reader
+
+if TYPE_CHECKING:
+    from schedsim.scenario import Scenario
 
 DRIVER_PATTERNS = ("batched", "get_in_loop")
 
@@ -105,3 +115,23 @@ def _retries(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < -1:
         raise ValueError
     return value
+
+
+def throughput_limits(s: Scenario, cfg: RayConfig) -> dict[str, float]:
+    """The driver's rates and the worker slots' rate, in tasks/s (schedsim/bound.py)."""
+    per_task = cfg.submit_time + cfg.result_time
+    limits = {"driver": 1.0 / per_task if per_task > 0 else float("inf")}
+    out = s.workload.output_size
+    if out > cfg.inline_limit and s.network is not None:
+        # Every large result enters the head's store through the driver's intake.
+        limits["driver_intake"] = cfg.driver_intake / out
+    # One task per core at a time: the worker's launch, then the run at pool speed.
+    mean, launch = s.workload.duration.mean, cfg.task_launch_time
+    rate = sum(p.count * p.cores / (launch + mean / p.speed)
+               for p in s.cluster.pools if launch + mean > 0)
+    if rate > 0:
+        limits["worker_slots"] = rate
+    return limits
+
+
+OPTIONS = PlatformOptions(RayConfig, read_config, UNITS, throughput_limits)

@@ -34,17 +34,3 @@ class RayPlatform(Driver, Raylet, ObjectStore, ControlPlane):
         self._cb_pulled = self._pulled
         self._cb_consume_all, self._cb_submit_all = self._consume_all, self._submit_all
         self._cb_staged_due = self._staged_due
-
-    def throughput_limits(self) -> dict[str, float]:
-        cfg = self.config
-        per_task = cfg.submit_time + cfg.result_time
-        limits = {"driver": 1.0 / per_task if per_task > 0 else float("inf")}
-        if self._intake:  # every large result enters the head's store through the driver
-            limits["driver_intake"] = cfg.driver_intake / self._out
-        # One task per core at a time: the worker's launch, then the run at pool speed.
-        mean, launch = self.ctx.workload_spec.duration.mean, self.config.task_launch_time
-        rate = sum(p.count * p.cores / (launch + mean / p.speed)
-                   for p in self.ctx.cluster_spec.pools if launch + mean > 0)
-        if rate > 0:
-            limits["worker_slots"] = rate
-        return limits

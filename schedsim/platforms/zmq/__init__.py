@@ -5,7 +5,20 @@ scenario reader) and :mod:`~schedsim.platforms.zmq.model` the simulated coordina
 workers. Its live counterpart is :mod:`schedsim.live.zmq`.
 """
 
-from schedsim.platforms.zmq.config import UNITS, ZmqConfig, read_config
-from schedsim.platforms.zmq.model import ZmqPlatform
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["UNITS", "ZmqConfig", "ZmqPlatform", "read_config"]
+from schedsim.platforms.zmq.config import OPTIONS, UNITS, ZmqConfig, read_config
+
+if TYPE_CHECKING:
+    from schedsim.platforms.zmq.model import ZmqPlatform
+
+__all__ = ["OPTIONS", "UNITS", "ZmqConfig", "ZmqPlatform", "read_config"]
+
+
+def __getattr__(name: str) -> Any:
+    # The model (SimPy behind it) is imported when first asked for: reading options stays light.
+    if name == "ZmqPlatform":
+        from schedsim.platforms.zmq.model import ZmqPlatform
+
+        return ZmqPlatform
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

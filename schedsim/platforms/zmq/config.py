@@ -10,9 +10,14 @@ scenario's value replaces both (:func:`~schedsim.platforms.base.defaults_in_forc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from schedsim.platforms.base import defaults_in_force
+from schedsim.platforms.options import PlatformOptions
 from schedsim.reader import Reader
+
+if TYPE_CHECKING:
+    from schedsim.scenario import Scenario
 
 
 @dataclass(frozen=True)
@@ -59,3 +64,20 @@ def read_config(r: Reader, d: ZmqConfig | None = None) -> ZmqConfig:
 def default_config() -> ZmqConfig:
     """The options of a scenario that gives none: the defaults in force."""
     return read_config(Reader("<defaults>", "platform.zmq", {}))
+
+
+def throughput_limits(s: Scenario, cfg: ZmqConfig) -> dict[str, float]:
+    """The coordinator's rate and the worker slots' rate, in tasks/s (schedsim/bound.py)."""
+    limits: dict[str, float] = {}
+    per_task = cfg.dispatch_time + cfg.result_time
+    if per_task > 0:
+        limits["coordinator"] = 1.0 / per_task
+    # Each slot runs one task at a time: the worker's fork, then the run at pool speed.
+    mean, launch = s.workload.duration.mean, cfg.task_launch_time
+    if launch + mean > 0:
+        limits["worker_slots"] = sum(p.count * p.cores / (launch + mean / p.speed)
+                                     for p in s.cluster.pools)
+    return limits
+
+
+OPTIONS = PlatformOptions(ZmqConfig, read_config, UNITS, throughput_limits)

@@ -216,18 +216,3 @@ class ZmqPlatform(Platform):
                          self.env.now, DONE)
         self.ctx.task_completed()
         self._requests.append((worker, attempt.slot))
-
-    # ------------------------------------------------------------------ bound
-
-    def throughput_limits(self) -> dict[str, float]:
-        cfg = self.config
-        limits: dict[str, float] = {}
-        per_task = cfg.dispatch_time + cfg.result_time
-        if per_task > 0:
-            limits["coordinator"] = 1.0 / per_task
-        # Each slot runs one task at a time: the worker's fork, then the run at pool speed.
-        mean, launch = self.ctx.workload_spec.duration.mean, cfg.task_launch_time
-        if launch + mean > 0:
-            limits["worker_slots"] = sum(p.count * p.cores / (launch + mean / p.speed)
-                                         for p in self.ctx.cluster_spec.pools)
-        return limits
