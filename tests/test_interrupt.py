@@ -28,9 +28,8 @@ from schedsim.live.processes import command_name, session_members
 from schedsim.live.run import NATIVE_DIR, remove_stale_folders
 from schedsim.studies.jobs import done_jobs
 
-from .conftest import REPO
+from .conftest import REPO, processes_under
 from .test_calibration import synthetic_profile
-from .test_live import _processes_under
 
 SCENARIO = str(REPO / "scenarios" / "contract-example.yaml")
 STOP_S = 8.0  # generous on a loaded 2-core host; stopping itself takes well under a second
@@ -249,13 +248,13 @@ def kill_live_run_and_check(command: list[Command], tmp_path: Path, scenario: Pa
     work.mkdir()
     c = schedsim(command, tmp_path, "live", str(scenario), "--platform", platform,
                  env=live_env(work))
-    c.wait_for(lambda: "compress_task" in {command_name(p) for p in _processes_under(
+    c.wait_for(lambda: "compress_task" in {command_name(p) for p in processes_under(
         str(work))}, "a running task")
     c.stop(signal.SIGKILL)
     deadline = time.monotonic() + GONE_S
-    while _processes_under(str(work)) and time.monotonic() < deadline:
+    while processes_under(str(work)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    left = {pid: command_name(pid) for pid in _processes_under(str(work))}
+    left = {pid: command_name(pid) for pid in processes_under(str(work))}
     assert not left, f"left running after SIGKILL: {left}"
     stale = list(work.glob("schedsim-live-*"))
     assert len(stale) == 1 and stale[0].name.startswith(f"schedsim-live-{c.proc.pid}-")
