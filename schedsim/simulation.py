@@ -38,6 +38,9 @@ from schedsim.watch import Progress, Watch
 WATCHDOG_FACTOR = 1000.0  # default horizon: this many times the makespan lower bound ...
 WATCHDOG_SLACK_S = 7 * 86400.0  # ... plus a week
 GC_YOUNG_THRESHOLD = 100_000  # allocations between young collections during a run (700)
+# Runs of at least this many tasks freeze the model for the collector, after a full collection
+# (tens of ms in a large process: it would dwarf a small run, which freezing does not speed up).
+FREEZE_MIN_TASKS = 20_000
 
 
 @dataclass
@@ -183,8 +186,10 @@ class Simulation:
         # it, and young objects are collected less often (docs/performance.md). Earlier runs'
         # models in this process go first: frozen, a study's worker would keep every one.
         threshold = gc.get_threshold()
-        gc.collect()
-        gc.freeze()
+        freeze = self.scenario.workload.tasks >= FREEZE_MIN_TASKS
+        if freeze:
+            gc.collect()
+            gc.freeze()
         gc.set_threshold(max(threshold[0], GC_YOUNG_THRESHOLD), *threshold[1:])
         try:
             env.run(until=self.done)
@@ -192,7 +197,8 @@ class Simulation:
             self._stalled()
         finally:
             gc.set_threshold(*threshold)
-            gc.unfreeze()
+            if freeze:
+                gc.unfreeze()
         self.watch.done()
         return RunResult(self.measure(), self.failure, self.log, env.scheduled,
                          self.failure_kind, self.nodes)
