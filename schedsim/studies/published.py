@@ -26,6 +26,7 @@ from schedsim.reader import Reader
 from schedsim.safe_load import MAX_YAML_BYTES, load_yaml, read_text
 from schedsim.scenario import Scenario
 from schedsim.simulation import Simulation
+from schedsim.studies import sections
 
 INDEX = "published.yaml"
 DEFAULT_FOLDER = Path("scenarios/published")  # from the current folder, like --out docs
@@ -181,16 +182,10 @@ def summary(report: dict[str, Any]) -> list[str]:
 
 
 def insert_section(page: str, section: str) -> str:
-    """``page`` with its published section replaced by ``section`` (appended if none)."""
-    if SECTION_BEGIN in page and SECTION_END in page:
-        head, rest = page.split(SECTION_BEGIN, 1)
-        return head + section.rstrip("\n") + rest.split(SECTION_END, 1)[1]
-    return page.rstrip("\n") + "\n\n" + section
+    """``page`` with its published section replaced by ``section`` (appended if it has none)."""
+    return sections.insert(page, section, SECTION_BEGIN, SECTION_END)
 
 
 def section_of(page: str) -> str | None:
     """The published section of a page, if it has one."""
-    if SECTION_BEGIN in page and SECTION_END in page:
-        body = page.split(SECTION_BEGIN, 1)[1].split(SECTION_END, 1)[0]
-        return SECTION_BEGIN + body + SECTION_END + "\n"
-    return None
+    return sections.find(page, SECTION_BEGIN, SECTION_END)

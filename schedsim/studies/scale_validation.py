@@ -26,6 +26,7 @@ import numpy as np
 from schedsim.calibration.scale_fit import live_by_point, load_of, simulate
 from schedsim.errors import InputError
 from schedsim.outputs import read_text
+from schedsim.studies import sections
 from schedsim.studies.scale_matrix import HELD_OUT, MATRIX
 
 MEDIAN_TOLERANCE = 0.10
@@ -224,16 +225,9 @@ def summary(report: dict[str, Any]) -> list[str]:
 
 def insert_section(page: str, section: str) -> str:
     """``page`` with its scale section replaced by ``section`` (appended if it has none)."""
-    if SECTION_BEGIN in page and SECTION_END in page:
-        head, rest = page.split(SECTION_BEGIN, 1)
-        tail = rest.split(SECTION_END, 1)[1]
-        return head + section.rstrip("\n") + tail
-    return page.rstrip("\n") + "\n\n" + section
+    return sections.insert(page, section, SECTION_BEGIN, SECTION_END)
 
 
 def section_of(page: str) -> str | None:
     """The scale section of a page, if it has one."""
-    if SECTION_BEGIN in page and SECTION_END in page:
-        body = page.split(SECTION_BEGIN, 1)[1].split(SECTION_END, 1)[0]
-        return SECTION_BEGIN + body + SECTION_END + "\n"
-    return None
+    return sections.find(page, SECTION_BEGIN, SECTION_END)
