@@ -56,13 +56,11 @@ def contract_file(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def fake_validate(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """``validation.validate`` made to return a fixed report (every config 10% off, so each
-    platform fails): the command's files and output without a live run."""
+def fake_report() -> dict[str, Any]:
+    """A fixed validation report: every config 10% off, so each platform fails."""
     from schedsim.studies import validation
 
-    fake = {"configs": [{"config": "c", "platform": p, "tasks": 1, "n": 1e5, "workers": 1,
+    return {"configs": [{"config": "c", "platform": p, "tasks": 1, "n": 1e5, "workers": 1,
                          "held_out": True, "live_makespan_s": 1.0, "live_makespan_sd": 0.0,
                          "sim_makespan_s": 1.1, "sim_makespan_sd": 0.0,
                          "relative_error": 0.1, "latency_mape": 0.1, "latency_ks": 0.2}
@@ -70,6 +68,15 @@ def fake_validate(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             "overall": {p: validation.overall([0.1]) for p in validation.PLATFORMS},
             "rfc_ratio_wq_over_ray": {"rfc": 1.78, "live": 0.2, "simulated": 0.3},
             "tolerance": {"median": 0.05, "p95": 0.15}}
+
+
+@pytest.fixture
+def fake_validate(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """``validation.validate`` made to return :func:`fake_report`: the command's files and
+    output without a live run."""
+    from schedsim.studies import validation
+
+    fake = fake_report()
     monkeypatch.setattr(validation, "validate", lambda *a, **k: fake)
     # This host as the profile's, and no tools needed (the host check is tests/test_host.py's).
     import schedsim.live.run as live_run

@@ -16,6 +16,8 @@ from schedsim.cli import main
 from schedsim.errors import InputError
 from schedsim.studies import validation
 
+from .conftest import fake_report
+
 SHIPPED = json.loads(DEFAULT_PROFILE.read_text())
 
 
@@ -193,14 +195,3 @@ def test_live_checks_only_the_zfp_task(monkeypatch: pytest.MonkeyPatch) -> None:
     wait = make({"workload": {"tasks": 4, "task": "wait",
                               "duration": {"dist": "profile", "n": 200000}}})
     assert host_check(wait) is None
-
-
-def fake_report() -> dict[str, Any]:
-    return {"configs": [{"config": "c", "platform": p, "tasks": 1, "n": 1e5, "workers": 1,
-                         "held_out": True, "live_makespan_s": 1.0, "live_makespan_sd": 0.0,
-                         "sim_makespan_s": 1.1, "sim_makespan_sd": 0.0,
-                         "relative_error": 0.1, "latency_mape": 0.1, "latency_ks": 0.2}
-                        for p in validation.PLATFORMS],
-            "overall": {p: validation.overall([0.1]) for p in validation.PLATFORMS},
-            "rfc_ratio_wq_over_ray": {"rfc": 1.78, "live": 0.2, "simulated": 0.3},
-            "tolerance": {"median": 0.05, "p95": 0.15}}
