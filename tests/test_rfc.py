@@ -3,6 +3,7 @@ right parameters, and the report's words are the rows' own."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import json
@@ -354,3 +355,30 @@ def test_the_validation_report_is_an_explicit_input(tmp_path: Path,
         rfc.load_validation(tmp_path / "missing.json")
     assert info.value.line.startswith(f"--validation {tmp_path / 'missing.json'}: expected an "
                                       "existing file")
+
+
+def test_a_platform_the_study_never_runs_is_not_part_of_the_fingerprint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calibrating or changing a third platform keeps the recorded runs; the study's own
+    platforms' code and profile entries make them stale."""
+    files = {p.as_posix() for p in rfc.model_files()}
+    assert not any(f.startswith(("platforms/zmq/", "platforms/ideal")) for f in files)
+    assert {"platforms/workqueue.py", "platforms/workqueue_options.py",
+            "platforms/ray/config.py", "platforms/execution.py"} <= files
+    profile = json.loads(rfc.default_profile_path().read_text())
+    before = rfc.model_fingerprint()
+
+    def with_profile(data: dict[str, Any]) -> str:
+        path = tmp_path / f"p{len(list(tmp_path.iterdir()))}.json"
+        path.write_text(json.dumps(data))
+        monkeypatch.setattr(rfc, "default_profile_path", lambda: path)
+        return rfc.model_fingerprint()
+
+    assert with_profile(profile) == before
+    third = copy.deepcopy(profile)
+    third["platforms"]["zmq"] = {"parameters": {"dispatch_time": {"value": 5e-4}}}
+    third["platforms"]["live_host"]["parameters"]["zmq_task_speed"] = {"value": 1.1}
+    assert with_profile(third) == before
+    own = copy.deepcopy(profile)
+    own["platforms"]["workqueue"]["parameters"]["dispatch_time"]["value"] *= 2
+    assert with_profile(own) != before

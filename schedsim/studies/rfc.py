@@ -472,7 +472,8 @@ def model_files() -> list[Path]:
 
     package = Path(schedsim.__file__).resolve().parent
     return [p.relative_to(package) for p in sorted(package.rglob("*.py"))
-            if _runs_the_model(p.relative_to(package))]
+            if _runs_the_model(p.relative_to(package))
+            and not _of_another_platform(p.relative_to(package))]
 
 
 def model_fingerprint() -> str:
@@ -485,9 +486,47 @@ def model_fingerprint() -> str:
     h = hashlib.sha256()
     for path in model_files():
         h.update((package / path).read_bytes())
-    h.update(default_profile_path().read_bytes())
+    h.update(_profile_of_the_study())
     h.update(base_scenario_text().encode())
     return h.hexdigest()[:16]
+
+
+def _unused_platforms() -> set[str]:
+    """Registered platforms the study never runs (the ideal one, a third platform)."""
+    from schedsim.platforms import PLATFORMS as REGISTERED
+
+    return set(REGISTERED) - set(PLATFORMS)
+
+
+def _of_another_platform(path: Path) -> bool:
+    """Whether ``path`` (relative to the package) is the code of a platform the study never
+    runs: a change to it, or a new platform, leaves the recorded runs valid."""
+    from schedsim.platforms import PLATFORMS as REGISTERED
+
+    if len(path.parts) < 2 or path.parts[0] != "platforms":
+        return False
+    tops = {m.split(":")[0].split(".")[0] for name in _unused_platforms()
+            for m in (REGISTERED[name].model, REGISTERED[name].options) if m}
+    return path.parts[1] in tops or path.parts[1].removesuffix(".py") in tops
+
+
+def _profile_of_the_study() -> bytes:
+    """The runtime profile, less what it holds for platforms the study never runs (their
+    fitted parameters and live measurements): calibrating a third platform keeps the runs."""
+    import json
+
+    data = json.loads(default_profile_path().read_bytes())
+    unused = _unused_platforms()
+    for key in ("platforms", "measured"):
+        section = data.get(key)
+        if isinstance(section, dict):
+            for name in unused:
+                section.pop(name, None)
+    host = data.get("platforms", {}).get("live_host", {}).get("parameters")
+    if isinstance(host, dict):
+        for name in [k for k in host if k.split("_")[0] in unused]:
+            del host[name]
+    return json.dumps(data, sort_keys=True).encode()
 
 
 # Code that asks, stores, shows or measures but never changes a simulated number: a change
