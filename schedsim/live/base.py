@@ -105,7 +105,9 @@ class LivePlatform(ABC):
         self.ctx = ctx
         self.completed = 0
         self.failed = 0
-        self.last_done_s = 0.0  # time of the last task completion, s since time 0
+        # When the last task ended for good (done, or failed out of retries), s since time 0:
+        # the run's makespan, as the simulator's (time 0 to the end of the last task).
+        self.last_end_s = 0.0
 
     @abstractmethod
     def start(self, deadline: float) -> None:
@@ -122,6 +124,14 @@ class LivePlatform(ABC):
     @abstractmethod
     def poll(self) -> None:
         """Read what the platform reported since the last poll; raise LiveRunError if it died."""
+
+    def task_ended(self, ok: bool, at_s: float) -> None:
+        """A task ended for good at ``at_s`` (s since time 0): done, or failed."""
+        if ok:
+            self.completed += 1
+        else:
+            self.failed += 1
+        self.last_end_s = max(self.last_end_s, at_s)
 
     @property
     def finished(self) -> bool:

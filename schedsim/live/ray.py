@@ -245,12 +245,7 @@ class RayLive(LivePlatform):
             elif event == "task_done":
                 index = int(rec["task_index"])
                 self.results[index] = rec
-                if rec["ok"]:
-                    self.completed += 1
-                    self.last_done_s = max(self.last_done_s,
-                                           self.ctx.rel(float(rec["received_epoch"])))
-                else:
-                    self.failed += 1
+                self.task_ended(bool(rec["ok"]), self.ctx.rel(float(rec["received_epoch"])))
             elif event == "summary":
                 self.summary = rec
 

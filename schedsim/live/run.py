@@ -308,7 +308,7 @@ def _run(ctx: LiveContext, live: LivePlatform, platform: str, deadline: float) -
     env.process(_watch(ctx, env, cluster, live, deadline, done, state))
     env.run(until=done)
     if state["failure"] is None:
-        end = live.last_done_s
+        end = live.last_end_s
     else:
         end = float(state["end"])
     end = max(end, 1e-9)

@@ -212,12 +212,7 @@ class WorkQueueLive(LivePlatform):
             if event == "task_done":
                 index = int(rec["task_index"])
                 self.tasks[index] = rec
-                if rec["ok"]:
-                    self.completed += 1
-                    self.last_done_s = max(self.last_done_s,
-                                           self.ctx.rel(rec["time_when_done_us"] / 1e6))
-                else:
-                    self.failed += 1
+                self.task_ended(bool(rec["ok"]), self.ctx.rel(rec["time_when_done_us"] / 1e6))
             elif event == "summary":
                 self.summary = rec
                 if rec.get("stopped") == "timeout":

@@ -160,13 +160,9 @@ class ZmqLive(LivePlatform):
             self.records.append(rec)
             event = rec["event"]
             if event == "result":
-                if rec["ok"]:
-                    self.completed += 1
-                    self.last_done_s = max(self.last_done_s, self.ctx.rel(rec["epoch"]))
-                else:
-                    self.failed += 1
+                self.task_ended(bool(rec["ok"]), self.ctx.rel(rec["epoch"]))
             elif event == "preempted" and not rec["requeued"]:
-                self.failed += 1
+                self.task_ended(False, self.ctx.rel(rec["epoch"]))  # out of retries
             elif event == "summary":
                 self.summary = rec
 
