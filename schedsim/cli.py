@@ -44,7 +44,8 @@ class _Formatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text, default = action.help, action.default
-        if (not text or text == argparse.SUPPRESS or "default" in text
+        # A flag (no value: store_true, store_false) has no default worth saying.
+        if (not text or text == argparse.SUPPRESS or "default" in text or action.nargs == 0
                 or not action.option_strings or default is None or default is False
                 or default == [] or default is argparse.SUPPRESS):
             return text

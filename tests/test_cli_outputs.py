@@ -215,6 +215,9 @@ def test_help_gives_defaults() -> None:
     sweep = schedsim("sweep", "--help", COLUMNS="200").stdout
     assert "(default: makespan_s,throughput_tasks_per_s,cost_usd,tasks_failed)" in sweep
     assert "(default: False)" not in sweep and "(default: [])" not in sweep
+    # A flag states no default: "--no-live ... (default: True)" read as live runs off.
+    calibrate = schedsim("calibrate", "--help", COLUMNS="200").stdout
+    assert "--no-live" in calibrate and "(default: True)" not in calibrate
 
 
 def complete(script: str, words: list[str]) -> list[str]:
