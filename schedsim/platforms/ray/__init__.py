@@ -14,13 +14,7 @@ every fetched result also crosses the driver's intake into the head's store
 The driver's memory is pending tasks x ``pending_task_bytes`` plus inline results not yet
 consumed; beyond ``driver_memory`` the job fails (OOM).
 
-A reclaim notice is handled as the churn entry's ``on_notice`` says: ``shutdown`` (the node
-works on, then shuts down cleanly and the GCS knows at once) or ``drain`` (no new leases from
-the notice; retries it causes do not count against ``max_retries``). A loss with no notice is
-found by the GCS health checks. Then the node's tasks, and results stored only there
-(lineage), are retried while retries last. The autoscaler replaces lost nodes on its next
-reconcile tick. Losing the head node fails the job, GCS fault tolerance or not: the driver,
-which owns every task, runs there.
+Notices, node losses, their retries, the autoscaler and the head node: ``control``.
 The package holds one module per part: ``config`` (options), ``driver`` (submission,
 backpressure, memory, staged submissions, results consumed), ``raylet`` (slots, leases,
 running an attempt), ``object_store`` (inline results and pulls), ``control`` (health checks,
