@@ -30,6 +30,7 @@ from schedsim.model.cluster import Node
 from schedsim.model.server import Job, SerialServer
 from schedsim.model.workload import Task
 from schedsim.platforms.base import Platform
+from schedsim.platforms.detection import DetectionLaw, LossDetection
 from schedsim.platforms.execution import NOT_RUNNING, Execution, RetryBudget, Running
 from schedsim.platforms.workqueue_options import (
     FactoryConfig,
@@ -124,7 +125,6 @@ class WorkQueuePlatform(Platform):
         self._free: deque[Worker] = deque()  # one entry per free slot (lazily cleaned)
         self._accepts: deque[Worker] = deque()
         self._suspects: deque[Worker] = deque()  # lost abruptly, past the keepalive delay
-        self._keepalive = ctx.streams.get("workqueue/keepalive")
         self._connected = 0  # workers the manager holds, for its per-worker scan
         self._retries = RetryBudget(cfg.max_retries or None)
         self._exec_sum = 0.0
@@ -143,6 +143,9 @@ class WorkQueuePlatform(Platform):
         self._cb_retrieved = self._retrieved
         self._workload = ctx.workload
         self.execution = Execution(ctx, self._executed, cfg.task_launch_time)
+        # Keepalive: a silent worker is dropped a timeout after the next check, U(0, interval).
+        self.detection = LossDetection(ctx, DetectionLaw(
+            (cfg.keepalive_timeout,), cfg.keepalive_interval, "workqueue/keepalive"), self._found)
         self._run, self._launch_on_host = self.execution.run, self.execution.launch_on_host
 
     # ------------------------------------------------------------------ manager node
@@ -205,8 +208,7 @@ class WorkQueuePlatform(Platform):
                 host.launch(self.config.worker_connect_time, _nothing)
             host.launch(self.config.worker_connect_time, self._request_accept, worker)
             return
-        self.env.timeout(self.config.worker_connect_time).callbacks.append(
-            lambda _e: self._request_accept(worker))
+        self.env.after(self.config.worker_connect_time, self._request_accept, worker)
 
     def _request_accept(self, worker: Worker) -> None:
         if worker.dead or worker.draining:
@@ -238,32 +240,30 @@ class WorkQueuePlatform(Platform):
         worker = node.data
         if not isinstance(worker, Worker) or worker.dead:
             return
-        if worker.notified:
-            # SIGTERM at shutdown: the worker aborts its tasks and closes its connection,
-            # which the manager sees at once. Retries forced by a drain do not count.
-            self._disconnect(worker, counts=not worker.draining)
-            return
         worker.dead = True
         if not worker.connected:
             return
-        now = self.env.now
-        for attempt in sorted(worker.running, key=_task_id):  # a set has no fixed order
-            if attempt.exec_start >= 0 and attempt.active:
-                # The node, and the task's process with it, is gone: the work is lost now;
-                # the manager learns of it later.
-                self.execution.lost(attempt, node.id, attempt.slot, now, worker.cores)
-                attempt.exec_start = LOSS_LOGGED
-            else:
-                self.execution.lose(attempt)
-        # The next keepalive check comes up to an interval after the loss, and the worker
-        # is dropped a timeout after it.
-        cfg = self.config
-        delay = cfg.keepalive_timeout + cfg.keepalive_interval * float(self._keepalive.random())
-        self.env.timeout(delay).callbacks.append(lambda _e: self._suspect(worker))
+        if not worker.notified:  # (else SIGTERM: the worker aborts its tasks and says so)
+            now = self.env.now
+            for attempt in sorted(worker.running, key=_task_id):  # a set has no fixed order
+                if attempt.exec_start >= 0 and attempt.active:
+                    # The node, and the task's process with it, is gone: the work is lost
+                    # now; the manager learns of it later.
+                    self.execution.lost(attempt, node.id, attempt.slot, now, worker.cores)
+                    attempt.exec_start = LOSS_LOGGED
+                else:
+                    self.execution.lose(attempt)
+        self.detection.lost(node, clean=worker.notified)
 
-    def _suspect(self, worker: Worker) -> None:
-        self._suspects.append(worker)
-        self.server.wake()
+    def _found(self, node: Node) -> None:
+        """The manager learns that a worker is gone: a closed connection at once (retries a
+        drain forced do not count), a silent one in its next idle pass."""
+        worker: Worker = node.data
+        if worker.notified:
+            self._disconnect(worker, counts=not worker.draining)
+        else:
+            self._suspects.append(worker)
+            self.server.wake()
 
     def _slots_of(self, cores: int) -> int:
         """Tasks a worker of ``cores`` cores runs at once."""

@@ -45,18 +45,11 @@ class ControlPlane(RayState):
             # slot until it finished running.
             self.execution.lost(attempt, node.id, attempt.slot.index,
                                 attempt.done_at if attempt.done_at >= 0 else now)
-        if rnode.notified:
-            # A clean shutdown (the raylet exits) is reported at once; only the retries a
-            # drain caused are free.
-            self._detected(node, counted=not rnode.draining)
-        else:
-            cfg = self.config
-            delay = float(self._rng.uniform(0.0, cfg.health_check_period)) + \
-                cfg.health_check_failures * cfg.health_check_timeout + \
-                (cfg.health_check_failures - 1) * cfg.health_check_period
-            self.env.timeout(delay).callbacks.append(lambda _e: self._detected(node, True))
+        # A clean shutdown (the raylet exits) is reported at once, a silent loss after the
+        # health checks fail.
+        self.detection.lost(node, clean=rnode.notified)
 
-    def _detected(self, node: Node, counted: bool) -> None:
+    def _detected(self, node: Node) -> None:
         """The GCS marks the node dead: its tasks and its stored results are retried."""
         rnode: RayNode = node.data
         rnode.detected = True
@@ -64,7 +57,7 @@ class ControlPlane(RayState):
         rnode.attempts.clear()
         for attempt in lost:
             attempt.active = False
-            self._retry(attempt.task, counted)
+            self._retry(attempt.task, not rnode.draining)  # a drain's retries are free
         if rnode.replace:
             self._launch_replacement(node.pool)
         self._lease()
@@ -87,7 +80,7 @@ class ControlPlane(RayState):
         """Launch on the autoscaler's next reconcile tick, after the provisioning delay."""
         tick = self.config.reconcile_interval
         delay = tick - (self.env.now % tick) + self.ctx.churn.replace_delay(pool)
-        self.env.timeout(delay).callbacks.append(lambda _e: self._launch(pool))
+        self.env.after(delay, self._launch, pool)
 
     def _launch(self, pool: str) -> None:
         self.ctx.cluster.launch(pool)

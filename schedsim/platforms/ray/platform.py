@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from schedsim.model.server import SerialServer
+from schedsim.platforms.detection import DetectionLaw, LossDetection
 from schedsim.platforms.execution import Execution
 from schedsim.platforms.ray.control import ControlPlane
 from schedsim.platforms.ray.driver import Driver
@@ -28,6 +29,12 @@ class RayPlatform(Driver, Raylet, ObjectStore, ControlPlane):
                                    else None)
         if cfg.autoscaler:
             ctx.churn.replacer = self._autoscale
+        # GCS health checks: a silent node is marked dead once ``failures`` checks in a row
+        # time out, the first sent U(0, period) after the loss, the others a period apart.
+        self.detection = LossDetection(ctx, DetectionLaw(
+            (cfg.health_check_failures * cfg.health_check_timeout,
+             (cfg.health_check_failures - 1) * cfg.health_check_period),
+            cfg.health_check_period, "ray/health"), self._detected)
         # Callbacks bound once (an attribute read of a method makes a new bound method):
         # they ride on every task's timers, transfers and driver jobs.
         self.execution = Execution(ctx, self._executed, cfg.task_launch_time)

@@ -17,6 +17,7 @@ from schedsim.model.network import Link
 from schedsim.model.server import SerialServer
 from schedsim.model.workload import Task
 from schedsim.platforms.base import Platform
+from schedsim.platforms.detection import LossDetection
 from schedsim.platforms.execution import Execution, RetryBudget
 from schedsim.platforms.ray.config import RayConfig, default_config
 
@@ -33,10 +34,11 @@ class RayState(Platform):
     config: RayConfig
     stage_submissions = True  # False: every run of submissions ends with a timer (tests)
     merge_pull_links = True  # False: pulls cross the head's link and the intake apart (tests)
-    # Wired by RayPlatform: the driver's server, the attempts' execution, and callbacks bound
-    # once (an attribute read of a method makes a new bound method).
+    # Wired by RayPlatform: the driver's server, the attempts' execution, the loss detection
+    # and callbacks bound once (an attribute read of a method makes a new bound method).
     driver: SerialServer
     execution: Execution
+    detection: LossDetection
     _cb_pulled: Callable[[Attempt], None]
     _cb_consume_all: Callable[[list[Attempt]], None]
     _cb_submit_all: Callable[[list[Task]], None]
@@ -68,7 +70,6 @@ class RayState(Platform):
         shared = host is not None and host.platform_work
         self._out = ctx.workload.output_size
         self._large = self._out > cfg.inline_limit
-        self._rng = ctx.streams.get("ray/health")
         # Results in flight out of one node (its object manager's outbound limit).
         self._pull_limit = max(1, int(cfg.max_bytes_in_flight // self._out)) if self._large \
             else 0

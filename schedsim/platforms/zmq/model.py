@@ -26,6 +26,7 @@ from schedsim.metrics import DONE, Outcome
 from schedsim.model.network import Link, Transfer
 from schedsim.model.server import Job, SerialServer
 from schedsim.platforms.base import Platform
+from schedsim.platforms.detection import DetectionLaw, LossDetection
 from schedsim.platforms.execution import Execution, RetryBudget, Running
 from schedsim.platforms.zmq.config import ZmqConfig, default_config
 
@@ -94,6 +95,7 @@ class ZmqPlatform(Platform):
         host = ctx.host
         self._host = host
         self.execution = Execution(ctx, self._ran, cfg.task_launch_time)
+        self.detection = LossDetection(ctx, DetectionLaw((cfg.detection_delay,)), self._silent)
         self.server = SerialServer(self.env, "coordinator", self._pull, None, _stale,
                                    host.book if host is not None and host.platform_work
                                    else None)
@@ -143,13 +145,12 @@ class ZmqPlatform(Platform):
             # Its input, run or output stops with the node; the coordinator learns later.
             self.execution.lost(attempt, worker.node_id, slot, now)
             attempt.logged = True
-        if worker.joined:
-            # Silence: the coordinator gives the worker up after the heartbeat timeout.
-            self.env.after(self.config.detection_delay, self._silent, worker)
+        if worker.joined:  # silent, whatever the notice: a ROUTER socket sees no close
+            self.detection.lost(node)
 
-    def _silent(self, worker: Worker) -> None:
+    def _silent(self, node: Node) -> None:
         # The check runs in the coordinator's loop: behind what it is serving.
-        self.server.push(0.0, self._give_up, worker)
+        self.server.push(0.0, self._give_up, node.data)
 
     def _give_up(self, worker: Worker) -> None:
         """Its tasks go back to the queue, in slot order, or fail out of retries."""
