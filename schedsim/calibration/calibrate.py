@@ -5,7 +5,8 @@ raw records to ``NAME.task_sweep.jsonl``; (2) the fit (:mod:`~schedsim.calibrati
 tolerance, and the profile written once, so that (3) the live Work Queue and Ray runs can draw
 from it; their attempts go to ``NAME.live.jsonl`` and their phase statistics into the profile's
 ``measured`` section, and the profile is written again. ``quick`` uses a smaller sweep and fewer
-live replications (under 3 minutes on a 2-core host).
+live replications (under 3 minutes on a 2-core host). :func:`calibrate_platforms`
+(``--platform``) does step (3) and the fit for named platforms alone, into an existing profile.
 """
 
 from __future__ import annotations
