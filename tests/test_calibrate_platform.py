@@ -202,3 +202,23 @@ def test_a_malformed_own_host_cpus_is_one_line(
         assert main(["calibrate", *argv, "--out", str(path)]) == 2
         assert "measured.ray.host_cpus: expected an integer" in one_line(capsys)
     assert fake_live == []
+
+
+def test_a_failed_live_run_leaves_the_profile_and_its_runs_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_live: list[list[str]],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from schedsim.calibration import calibrate as cal
+    from schedsim.live.run import LiveRunError
+
+    path = copy_of_shipped(tmp_path)
+    files = {f.name: f.read_bytes() for f in tmp_path.iterdir()}
+
+    def hung(profile: Path, configs: Any, raw_path: Path, **_: Any) -> dict[str, Any]:
+        raw_path.write_text('{"kind": "replication", "platform": "zmq"}\n')
+        raise LiveRunError("zmq hung")
+
+    monkeypatch.setattr(cal, "live_measurements", hung)
+    assert main(["calibrate", "--platform", "zmq", "--out", str(path)]) == 1
+    # The progress bar shares stderr here (no terminal): the error is its last line.
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "schedsim: calibrate: zmq hung"
+    assert {f.name: f.read_bytes() for f in tmp_path.iterdir()} == files

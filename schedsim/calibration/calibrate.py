@@ -315,8 +315,12 @@ def calibrate_platforms(out: Path, platforms: Iterable[str], *, quick: bool,
         def step(platform: str, label: str, rep: int) -> None:
             progress.update(bar, advance=1, description=f"live runs ({platform} {label} r{rep})")
 
-        measured = live_measurements(out, configs, fresh, platforms=platforms,
-                                     timeout_s=timeout_s, on_run=step)
+        try:
+            measured = live_measurements(out, configs, fresh, platforms=platforms,
+                                         timeout_s=timeout_s, on_run=step)
+        except BaseException:  # a failed or interrupted run leaves the profile's files alone
+            fresh.unlink(missing_ok=True)
+            raise
     _merge_live(live_path, fresh, platforms)
     raw["live"] = live_path.name
     into = doc.setdefault("measured", {})
