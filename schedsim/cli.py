@@ -667,6 +667,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
         args.profile = load_profile(args.profile).path
     live = validation.read_live(args.live) if args.live is not None else None
     host = None
+    own: dict[str, Any] = {}  # platforms calibrated on a host of their own: their checks
     if args.calibrate:
         status = _calibrate_for_validate(args, console)
         if status:
@@ -681,8 +682,14 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
         except LiveRunError as exc:
             sys.stderr.write(f"schedsim: validate: {exc}\n")
             return 1
-        check = host_check.check_here(load_profile(args.profile or default_profile_path()))
-        host = host_check.decide(check, rescale=args.rescale, any_host=args.any_host)
+        prof = load_profile(args.profile or default_profile_path())
+        check = host_check.check_here(prof)
+        # A platform calibrated on a host of its own (calibrate --platform) is checked
+        # against that host, and rescaled by its probe.
+        own = {p: host_check.check_here(prof, p) for p in validation.PLATFORMS
+               if host_check.platform_host(prof, p) is not None}
+        host = host_check.decide_platforms(check, own, rescale=args.rescale,
+                                           any_host=args.any_host)
         if host.refuse:
             sys.stderr.write(f"schedsim: validate: {host.refuse}\n")
             return 2
@@ -702,6 +709,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
                 configs, repeats=repeats, sim_replications=sims, profile=args.profile,
                 timeout_s=args.timeout, live=live, live_out=recorded,
                 task_scale=host.task_scale if host else 1.0,
+                platform_scales=host.platform_scales if host else None,
                 on_step=lambda s: progress.update(bar, advance=1,
                                                   description=f"validate: {s}"))
     except LiveRunError as exc:  # a missing tool, a hung or crashed platform
@@ -709,6 +717,8 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
         return 1
     if host is not None:
         report["host_check"] = check.as_dict()
+        if own:
+            report["host_check"]["platforms"] = {p: c.as_dict() for p, c in own.items()}
     words = ["schedsim", "validate"] + (["--quick"] if args.quick else []) + (
         ["--calibrate"] if args.calibrate else []) + (
         ["--rescale"] if args.rescale else []) + (

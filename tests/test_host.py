@@ -195,3 +195,49 @@ def test_live_checks_only_the_zfp_task(monkeypatch: pytest.MonkeyPatch) -> None:
     wait = make({"workload": {"tasks": 4, "task": "wait",
                               "duration": {"dist": "profile", "n": 200000}}})
     assert host_check(wait) is None
+
+
+@pytest.mark.parametrize(("zmq_probe", "zmq_scale"), [(3.0, 1.0), (1.5, 2.0)],
+                         ids=["zmq-here", "zmq-elsewhere"])
+def test_validate_checks_a_platform_calibrated_on_its_own_host_against_that_host(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        zmq_probe: float, zmq_scale: float) -> None:
+    """calibrate --platform zmq on a host 3x slower than the profile's: zmq's live-host speed
+    already holds that host's task speed, so validate scales zmq by its own host's probe
+    (1.0 here when zmq was calibrated here) and the others by the profile's (3.0)."""
+    prof = load_profile(DEFAULT_PROFILE)
+    ref, _ = host.reference_probe(prof)
+    assert ref is not None
+    own = host.this_host({"n": host.PROBE_N, "tolerance": host.PROBE_TOLERANCE,
+                          "median_s": ref * zmq_probe, "load_1min": 0.1})
+    own["cpu_model"], own["cpus"] = prof.data["host"]["cpu_model"], prof.data["host"]["cpus"]
+
+    def calibrated(d: dict[str, Any]) -> None:
+        d["platforms"]["zmq"] = {"parameters": {}, "calibrated": {"host": own, "utc": "t"}}
+
+    path = profile_file(tmp_path, calibrated)
+    import schedsim.live.run as live_run
+
+    monkeypatch.setattr(live_run, "require_tools", lambda platforms: None)
+    facts = dict(own, probe={"median_s": ref * 3.0, "load_1min": 0.1})
+    monkeypatch.setattr(host, "check_here",
+                        lambda p, platform=None: host.compare_hosts(p, facts, platform))
+    seen: dict[str, Any] = {}
+
+    def fake(*_a: Any, **k: Any) -> dict[str, Any]:
+        seen.update(k)
+        return fake_report()
+
+    monkeypatch.setattr(validation, "validate", fake)
+    out = tmp_path / "o"
+    assert main(["validate", "--quick", "--profile", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "profile p.json was measured on another host" in err
+    assert ("zmq's section" in err) == (zmq_probe != 3.0), err
+    assert main(["validate", "--quick", "--rescale", "--profile", str(path), "--out",
+                 str(out)]) == 0
+    assert seen["task_scale"] == pytest.approx(3.0)
+    assert seen["platform_scales"] == {"zmq": pytest.approx(zmq_scale)}
+    report = json.loads((out / "validation.json").read_text())
+    assert report["host_check"]["platforms"]["zmq"]["ratio"] == pytest.approx(zmq_scale)
+    assert host.platform_host(load_profile(path), "ray") is None

@@ -5,7 +5,8 @@ raw records to ``NAME.task_sweep.jsonl``; (2) the fit (:mod:`~schedsim.calibrati
 tolerance, and the profile written once, so that (3) the live Work Queue and Ray runs can draw
 from it; their attempts go to ``NAME.live.jsonl`` and their phase statistics into the profile's
 ``measured`` section, and the profile is written again. ``quick`` uses a smaller sweep and fewer
-live replications (under 3 minutes on a 2-core host).
+live replications (under 3 minutes on a 2-core host). :func:`calibrate_platforms`
+(``--platform``) does step (3) and the fit for named platforms alone, into an existing profile.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from schedsim.calibration.measure import (
     QUICK_SWEEP,
     LiveConfig,
     SweepPlan,
+    add_ratio,
     live_measurements,
     native_binary,
     read_jsonl,
@@ -37,7 +39,13 @@ from schedsim.calibration.measure import (
     task_sweep,
 )
 from schedsim.calibration.platforms import CALIBRATED
-from schedsim.calibration.profile import FORMAT, FORMAT_VERSION, check_measured, load_profile
+from schedsim.calibration.profile import (
+    FORMAT,
+    FORMAT_VERSION,
+    Profile,
+    check_measured,
+    load_profile,
+)
 from schedsim.errors import InputError
 from schedsim.metrics import finite
 from schedsim.reader import Reader
@@ -241,8 +249,105 @@ def calibrate(out: Path, *, quick: bool, console: Console, live: bool = True,
     return doc
 
 
-def refit(out: Path, console: Console) -> dict[str, Any]:
-    """Refit only the platform overheads of an existing profile to its own live runs."""
+def _check_own_cpus(profile: Profile) -> None:
+    """``measured.NAME.host_cpus`` (a platform calibrated on its own host), which the fit
+    reads: an integer >= 1, else one line. Here, not in check_measured: the profile reader
+    is part of the model's fingerprint (studies/rfc.py) and reads no such key."""
+    measured = Reader(str(profile.path), "", profile.data).child("measured")
+    for platform in CALIBRATED:
+        own = measured.child(platform) if measured.has(platform) else None
+        if own is not None and own.has("host_cpus"):
+            own.take_int("host_cpus", 1)
+
+
+def _merge_live(path: Path, fresh: Path, platforms: list[str]) -> None:
+    """``path`` (the profile's live JSONL) with the records of ``platforms`` replaced by
+    those in ``fresh``: the other platforms' lines kept as they were, in their order."""
+    kept: list[str] = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                rec = None  # not a record of ours: kept, as every line we do not replace
+            if not (isinstance(rec, dict) and rec.get("platform") in platforms):
+                kept.append(line)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.writelines(kept)
+        fh.write(fresh.read_text(encoding="utf-8"))
+    tmp.replace(path)
+    fresh.unlink()
+
+
+def calibrate_platforms(out: Path, platforms: Iterable[str], *, quick: bool,
+                        console: Console, live_configs: Iterable[LiveConfig] | None = None,
+                        timeout_s: float = 300.0, replications: int = 40) -> dict[str, Any]:
+    """``calibrate --platform``: live runs and fit of ``platforms`` alone, into the existing
+    profile at ``out``. No task sweep: the task model, every other platform's measurements
+    and fitted section stay as they are. Each refitted section records the host it was
+    measured on and when (``calibrated``): it may be another host than the profile's."""
+    from schedsim.calibration.host import run_probe, this_host
+    from schedsim.calibration.platform_fit import fit_platforms
+    from schedsim.live.run import require_tools
+
+    profile = load_profile(out)  # one line if missing, malformed or without a task model
+    out = profile.path  # absolute: the live runs' scenarios name it from other folders
+    platforms = list(dict.fromkeys(platforms))
+    configs = list(live_configs if live_configs is not None else
+                   (QUICK_LIVE if quick else FULL_LIVE))
+    doc: dict[str, Any] = json.loads(json.dumps(profile.data))  # the cached one stays as read
+    if doc.get("measured"):
+        check_measured(profile)  # the other platforms' runs are refitted by nothing, but read
+        _check_own_cpus(profile)
+    require_tools(tuple(platforms))
+    started = dt.datetime.now(dt.UTC)
+    # The probe first, on the host as quiet as the live runs will find it.
+    host = this_host(run_probe())
+    raw = doc.setdefault("raw", {})
+    live_name = raw.get("live") if isinstance(raw.get("live"), str) else f"{out.stem}.live.jsonl"
+    live_path = out.with_name(live_name)
+    fresh = out.with_name(f"{out.stem}.live.{'-'.join(platforms)}.jsonl.tmp")
+    with progress_bar(transient=False) as progress:
+        bar = progress.add_task("live runs", total=sum(c.replications for c in configs)
+                                * len(platforms))
+
+        def step(platform: str, label: str, rep: int) -> None:
+            progress.update(bar, advance=1, description=f"live runs ({platform} {label} r{rep})")
+
+        try:
+            measured = live_measurements(out, configs, fresh, platforms=platforms,
+                                         timeout_s=timeout_s, on_run=step)
+        except BaseException:  # a failed or interrupted run leaves the profile's files alone
+            fresh.unlink(missing_ok=True)
+            raise
+    _merge_live(live_path, fresh, platforms)
+    raw["live"] = live_path.name
+    into = doc.setdefault("measured", {})
+    for platform in platforms:
+        # Its own host's CPUs: the shared host_cpus is the other platforms' host's.
+        into[platform] = dict(measured[platform], host_cpus=measured["host_cpus"])
+    into.setdefault("host_cpus", measured["host_cpus"])
+    if {"workqueue", "ray"} & set(platforms):
+        into.pop("rfc_comparison", None)
+        add_ratio(into)
+    write_profile(out, doc)
+    with console.status(f"fitting {', '.join(platforms)} to the live runs"):
+        doc["platforms"] = fit_platforms(doc, out, replications, only=platforms)
+    for platform in platforms:
+        if platform in doc["platforms"]:
+            doc["platforms"][platform]["calibrated"] = {
+                "utc": started.isoformat(timespec="seconds"),
+                "mode": "quick" if quick else "full",
+                "elapsed_s": (dt.datetime.now(dt.UTC) - started).total_seconds(),
+                "host": host}
+    write_profile(out, doc)
+    return doc
+
+
+def refit(out: Path, console: Console, only: Iterable[str] | None = None) -> dict[str, Any]:
+    """Refit only the platform overheads of an existing profile to its own live runs (with
+    ``only``, those platforms' alone: the task's teardown and the others' sections kept)."""
     import copy
 
     from schedsim.calibration.platform_fit import fit_platforms
@@ -255,16 +360,34 @@ def refit(out: Path, console: Console) -> dict[str, Any]:
         raise InputError(str(out), "measured", "live runs to fit (run schedsim calibrate)",
                          has_value=False)
     check_measured(profile)
+    _check_own_cpus(profile)
     raw = Reader(str(out), "", doc).child("raw", {})
     sweep = raw.take_str("task_sweep", None)
-    if sweep and doc["task"].get("source") == "native" and (out.parent / sweep).is_file():
+    if only is not None:
+        only = list(dict.fromkeys(only))
+        missing = [p for p in only if not doc["measured"].get(p)]
+        if missing:
+            raise InputError("--platform", "", "a platform with live runs in the profile "
+                             "(calibrate it: schedsim calibrate --platform NAME)",
+                             ", ".join(missing))
+    elif sweep and doc["task"].get("source") == "native" and (out.parent / sweep).is_file():
         teardown = fit_teardown(read_jsonl(out.parent / sweep, ("n", "total_s"),
                                            ("process_wall_s",)))
         if teardown is not None:
             doc["task"]["teardown"] = teardown
             write_profile(out, doc)
     with console.status("fitting platform overheads to the live runs"):
-        doc["platforms"] = fit_platforms(doc, out)
-    doc["refitted_utc"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        doc["platforms"] = fit_platforms(doc, out, only=only)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    if only is None:
+        doc["refitted_utc"] = now
+    else:  # where and when they were measured, from the section they had
+        old = profile.data.get("platforms", {})
+        for platform in only:
+            if platform in doc["platforms"]:
+                was = old.get(platform, {}) if isinstance(old.get(platform), dict) else {}
+                if "calibrated" in was:
+                    doc["platforms"][platform]["calibrated"] = was["calibrated"]
+                doc["platforms"][platform]["refitted_utc"] = now
     write_profile(out, doc)
     return doc

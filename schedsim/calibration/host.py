@@ -19,7 +19,7 @@ import math
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -102,22 +102,37 @@ class HostCheck:
                 "differences": list(self.differences), "tolerance": SPEED_TOLERANCE}
 
 
+def platform_host(profile: Profile, platform: str) -> dict[str, Any] | None:
+    """The host ``platform``'s fitted section was measured on, where it records one
+    (``platforms.NAME.calibrated.host``, ``calibrate --platform``); else None: the profile's."""
+    section = profile.data.get("platforms", {})
+    section = section.get(platform) if isinstance(section, dict) else None
+    calibrated = section.get("calibrated") if isinstance(section, dict) else None
+    host = calibrated.get("host") if isinstance(calibrated, dict) else None
+    return host if isinstance(host, dict) else None
+
+
+def _recorded_probe(profile: Profile, probe: Any, key: str) -> float:
+    median = probe.get("median_s") if isinstance(probe, dict) else None
+    if (isinstance(median, bool) or not isinstance(median, int | float)
+            or not math.isfinite(median) or median <= 0):
+        raise InputError(str(profile.path), f"{key}.median_s",
+                         f"a probe time in seconds > 0 (or no {key})", median)
+    assert isinstance(probe, dict)
+    if probe.get("n", PROBE_N) != PROBE_N or probe.get("tolerance") != PROBE_TOLERANCE:
+        raise InputError(str(profile.path), key,
+                         f"a probe at n = {PROBE_N}, tolerance {PROBE_TOLERANCE:g}",
+                         {k: probe.get(k) for k in ("n", "tolerance")})
+    return float(median)
+
+
 def reference_probe(profile: Profile) -> tuple[float | None, str]:
     """The profile host's probe time (s) and where it comes from: the recorded probe, else
     its sweep's median at the probe's point, else its task model's mean there."""
     host = profile.data.get("host")
     probe = host.get("probe") if isinstance(host, dict) else None
     if probe is not None:
-        median = probe.get("median_s") if isinstance(probe, dict) else None
-        if (isinstance(median, bool) or not isinstance(median, int | float)
-                or not math.isfinite(median) or median <= 0):
-            raise InputError(str(profile.path), "host.probe.median_s",
-                             "a probe time in seconds > 0 (or no host.probe)", median)
-        if probe.get("n", PROBE_N) != PROBE_N or probe.get("tolerance") != PROBE_TOLERANCE:
-            raise InputError(str(profile.path), "host.probe",
-                             f"a probe at n = {PROBE_N}, tolerance {PROBE_TOLERANCE:g}",
-                             {k: probe.get(k) for k in ("n", "tolerance")})
-        return float(median), "probe"
+        return _recorded_probe(profile, probe, "host.probe"), "probe"
     for m in profile.data.get("task", {}).get("models", []):
         if m.get("tolerance") == PROBE_TOLERANCE:
             for row in m.get("time", {}).get("per_n", []):
@@ -129,11 +144,25 @@ def reference_probe(profile: Profile) -> tuple[float | None, str]:
         return None, "none"
 
 
-def compare_hosts(profile: Profile, here: dict[str, Any]) -> HostCheck:
-    """``here`` (:func:`this_host`) against the host ``profile`` records."""
-    host = profile.data.get("host")
-    host = host if isinstance(host, dict) else {}
-    probe_s, probe_from = reference_probe(profile)
+def compare_hosts(profile: Profile, here: dict[str, Any], platform: str | None = None,
+                  ) -> HostCheck:
+    """``here`` (:func:`this_host`) against the host ``profile`` records (with ``platform``,
+    the host its section was measured on if it records one: :func:`platform_host`)."""
+    own = platform_host(profile, platform) if platform is not None else None
+    name = profile.path.name
+    host: dict[str, Any]
+    probe_s: float | None
+    if own is not None:
+        host = own
+        probe = own.get("probe")
+        key = f"platforms.{platform}.calibrated.host.probe"
+        probe_s, probe_from = ((_recorded_probe(profile, probe, key), "probe")
+                               if probe is not None else (None, "none"))
+        name = f"{name} ({platform}'s section)"
+    else:
+        recorded = profile.data.get("host")
+        host = recorded if isinstance(recorded, dict) else {}
+        probe_s, probe_from = reference_probe(profile)
     there = {"cpu_model": host.get("cpu_model"), "cpus": host.get("cpus"),
              "probe_s": probe_s, "probe_from": probe_from}
     probe = here.get("probe")
@@ -152,12 +181,12 @@ def compare_hosts(profile: Profile, here: dict[str, Any]) -> HostCheck:
                 f"the task takes {ratio:.2f}x its time there (probe {mine['probe_s']:.4f} s "
                 f"here at load {mine['load_1min']:g}, {probe_s:.4f} s there from its "
                 f"{probe_from}; tolerance {SPEED_TOLERANCE:.0%})")
-    return HostCheck(profile.path.name, there, mine, ratio, tuple(differences))
+    return HostCheck(name, there, mine, ratio, tuple(differences))
 
 
-def check_here(profile: Profile) -> HostCheck:
-    """This host (probed once per process) against ``profile``'s."""
-    return compare_hosts(profile, this_host(probe_here()))
+def check_here(profile: Profile, platform: str | None = None) -> HostCheck:
+    """This host (probed once per process) against ``profile``'s (or ``platform``'s own)."""
+    return compare_hosts(profile, this_host(probe_here()), platform)
 
 
 def rescaled_speed(speed: float, ratio: float) -> float:
@@ -175,6 +204,9 @@ class Decision:
     task_scale: float  # 1.0 unless rescaled
     note: str | None  # one line for the console (None on the same host)
     refuse: str | None  # one line for stderr, exit 2: another host and neither option
+    # Platforms whose section was measured on a host of its own: their task-time scale
+    # (their live-host speed already holds that host's task speed, not the profile's).
+    platform_scales: dict[str, float] = field(default_factory=dict)
 
 
 def decide(check: HostCheck, *, rescale: bool, any_host: bool) -> Decision:
@@ -192,3 +224,16 @@ def decide(check: HostCheck, *, rescale: bool, any_host: bool) -> Decision:
              else "")
     return Decision(1.0, None, f"{line}: run `schedsim calibrate` first, or `schedsim "
                     f"validate --calibrate`{scale}, or --any-host")
+
+
+def decide_platforms(check: HostCheck, own: dict[str, HostCheck], *, rescale: bool,
+                     any_host: bool) -> Decision:
+    """:func:`decide` for the profile's host (``check``) and for each platform calibrated
+    on a host of its own (``own``): a refusal if any refuses, every note, one scale each."""
+    base = decide(check, rescale=rescale, any_host=any_host)
+    each = {p: decide(c, rescale=rescale, any_host=any_host) for p, c in own.items()}
+    refusals = [d.refuse for d in (base, *each.values()) if d.refuse]
+    notes = [d.note for d in (base, *each.values()) if d.note]
+    return Decision(base.task_scale, " / ".join(notes) or None,
+                    " / ".join(refusals) or None,
+                    {p: d.task_scale for p, d in each.items()})

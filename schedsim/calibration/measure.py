@@ -280,7 +280,7 @@ def live_measurements(profile: Path, configs: Iterable[LiveConfig], raw_path: Pa
             measured[platform] = {"configs": rows}
     # Configurations with more slots than this oversubscribe the host (platform_fit).
     measured["host_cpus"] = os.cpu_count() or 1
-    _add_ratio(measured)
+    add_ratio(measured)
     return measured
 
 
@@ -316,7 +316,7 @@ def _config_stats(platform: str, cfg: LiveConfig, reps: list[tuple[Any, list[dic
 RFC = {"workqueue_wall_s": 2.26823, "ray_wall_s": 1.272, "ratio": 2.26823 / 1.272}
 
 
-def _add_ratio(measured: dict[str, Any]) -> None:
+def add_ratio(measured: dict[str, Any]) -> None:
     try:
         wq = next(c for c in measured["workqueue"]["configs"] if c["label"] == "rfc")
         ray = next(c for c in measured["ray"]["configs"] if c["label"] == "rfc")

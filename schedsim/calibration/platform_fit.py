@@ -22,8 +22,9 @@ platform models use as their defaults (docs/calibration.md).
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,9 @@ def live_host(profile: Path, n: int, tolerance: float, bandwidth: float | None =
     bandwidth, no network. The emulated nodes are processes on this host: their tasks share
     its CPUs with each other and with the platform's own processes (``host``: ``cluster.host``
     keys), and even a lone task runs at ``speed`` beside those processes; both as the
-    profile's ``platforms.live_host`` measured them for the platform, unless given.
+    profile's ``platforms.live_host`` measured them for the platform, unless given (the
+    platform's own ``PLATFORM_host_cpus`` before the shared ``host_cpus``: a platform
+    calibrated on its own, ``calibrate --platform``, may have been on another host).
     """
     out: dict[str, Any] = {}
     fitted = platform_defaults("live_host", profile) if platform is not None else {}
@@ -91,8 +94,9 @@ def live_host(profile: Path, n: int, tolerance: float, bandwidth: float | None =
         speed = fitted.get(f"{platform}_task_speed")
     if speed is not None:
         out["speed"] = speed
-    if host is None and "host_cpus" in fitted:
-        host = {"cpus": fitted["host_cpus"],
+    cpus = fitted.get(f"{platform}_host_cpus", fitted.get("host_cpus"))
+    if host is None and cpus is not None:
+        host = {"cpus": cpus,
                 "background": fitted.get(f"{platform}_background_cpus", 0.0)}
     if host is not None:
         out["host"] = host
@@ -265,22 +269,39 @@ def measured_phases(platform: str, measured: dict[str, Any], profile: Path,
     return out
 
 
-def fit_platforms(doc: dict[str, Any], profile: Path, replications: int = 40
-                  ) -> dict[str, Any]:
-    """The profile's ``platforms`` section from its ``measured`` section."""
-    section: dict[str, Any] = {}
-    line = fit_loopback(doc.get("measured", {}).get("workqueue", {}), profile)
-    bandwidth = line[1] if line is not None else None
+def fit_platforms(doc: dict[str, Any], profile: Path, replications: int = 40,
+                  only: Iterable[str] | None = None) -> dict[str, Any]:
+    """The profile's ``platforms`` section from its ``measured`` section.
+
+    With ``only``, those platforms alone are fitted into a copy of the profile's section:
+    every other platform's section and ``live_host`` entry stay as they are (the loopback
+    bandwidth too, unless Work Queue, whose retrievals it is read off, is among them)."""
+    chosen = list(FREE) if only is None else list(only)
+    section: dict[str, Any] = {} if only is None else copy.deepcopy(doc.get("platforms", {}))
+    line = None
+    if "workqueue" in chosen:
+        line = fit_loopback(doc.get("measured", {}).get("workqueue", {}), profile)
+        section.pop("loopback", None)
     if line is not None:
         section["loopback"] = {"parameters": {"bandwidth": {
             "value": line[1], "unit": "B/s",
             "source": "slope of Work Queue's median retrieval_s against the task's fitted "
                       "output size, least squares over the live configurations"}}}
-    for platform, free in FREE.items():
+    bandwidth = (line[1] if line is not None else None if "workqueue" in chosen
+                 else platform_defaults("loopback", profile).get("bandwidth"))
+    if only is not None:
+        host_params = section.get("live_host", {}).get("parameters", {})
+        for platform in chosen:
+            section.pop(platform, None)
+            for key in [k for k in host_params if k.startswith(f"{platform}_")]:
+                del host_params[key]
+    for platform in chosen:
+        free = FREE[platform]
         measured = doc.get("measured", {}).get(platform)
         if not measured:
             continue
-        host_cpus = doc.get("measured", {}).get("host_cpus")
+        # A platform calibrated on its own (calibrate --platform) has its host's CPUs.
+        host_cpus = measured.get("host_cpus", doc.get("measured", {}).get("host_cpus"))
         goals = targets(measured, host_cpus)
         if not goals:
             continue
@@ -305,8 +326,10 @@ def fit_platforms(doc: dict[str, Any], profile: Path, replications: int = 40
                           f"total_s in {platform}'s one-slot live runs (median)"}
         shared = None
         if host_cpus:
-            host_params["host_cpus"] = {"value": float(host_cpus), "unit": "CPUs",
-                                        "source": "os.cpu_count() of the calibrating host"}
+            # Measured on its own, under its own name: the shared entry is the others' host's.
+            cpus_key = f"{platform}_host_cpus" if "host_cpus" in measured else "host_cpus"
+            host_params[cpus_key] = {"value": float(host_cpus), "unit": "CPUs",
+                                     "source": "os.cpu_count() of the calibrating host"}
             background = background_cpus(measured, profile, host_cpus,
                                          1.0 if speed is None else speed)
             if background is not None:

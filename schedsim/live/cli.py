@@ -68,6 +68,13 @@ def register(subparsers: Any) -> dict[str, Handler]:
     cal.add_argument("--refit", action="store_true",
                      help="measure nothing: refit the platform overheads to the live runs "
                      "already in the profile (after a change to the models)")
+    from schedsim.calibration.platforms import CALIBRATED  # a registry, no measurement code
+
+    cal.add_argument("--platform", dest="platforms", action="append",
+                     choices=list(CALIBRATED), metavar="|".join(CALIBRATED),
+                     help="only this platform (repeat), into the existing --out profile: "
+                     "no task sweep, its live runs and fit alone, the other platforms' "
+                     "sections kept; with --refit, refit it alone")
     return {"live": cmd_live, "calibrate": cmd_calibrate}
 
 
@@ -139,12 +146,30 @@ def cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
     if out.suffix != ".json" or out.is_dir():
         raise InputError("--out", "", "a .json file name (not a folder)", str(out))
     check_timeout(args.timeout)
+    if args.platforms and not args.live:
+        raise InputError("--platform", "", "live runs to make (not --no-live): a platform "
+                         "is calibrated by its live runs", has_value=False)
     if args.refit:
         from schedsim.calibration.calibrate import refit
 
-        doc = refit(out, console)
+        doc = refit(out, console, only=args.platforms)
         console.print(measured_table(doc.get("measured", {})))
-        console.print(f"profile: {escape(str(out))} (platform overheads refitted)")
+        which = ", ".join(args.platforms) if args.platforms else "platform"
+        console.print(f"profile: {escape(str(out))} ({which} overheads refitted)")
+        return 0
+    if args.platforms:
+        from schedsim.calibration.calibrate import calibrate_platforms
+
+        try:
+            doc = calibrate_platforms(out, args.platforms, quick=args.quick, console=console,
+                                      timeout_s=args.timeout)
+        except (LiveRunError, RuntimeError) as exc:
+            sys.stderr.write(f"schedsim: calibrate: {exc}\n")
+            return 1
+        console.print(measured_table({p: doc["measured"][p] for p in args.platforms}))
+        console.print(f"profile: {escape(str(out))} ({', '.join(args.platforms)} calibrated "
+                      f"here, {'quick' if args.quick else 'full'}; the task model and the "
+                      "other platforms kept)", soft_wrap=True)
         return 0
     try:
         doc = calibrate(out, quick=args.quick, console=console, live=args.live,

@@ -238,13 +238,16 @@ def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
              profile: Path | None = None, timeout_s: float = 300.0,
              on_step: Callable[[str], None] = lambda _s: None,
              live: Sequence[dict[str, Any]] | None = None,
-             live_out: Path | None = None, task_scale: float = 1.0) -> dict[str, Any]:
+             live_out: Path | None = None, task_scale: float = 1.0,
+             platform_scales: dict[str, float] | None = None) -> dict[str, Any]:
     """Live and simulated runs of every configuration on every platform, and their errors.
 
     With ``live`` (records of :func:`live_runs`), no live run is made: the simulator is
     compared with those; otherwise the live runs are made and recorded to ``live_out``.
     ``task_scale`` multiplies the profile's task times in the simulations (not the live runs:
-    they run the real task)."""
+    they run the real task); ``platform_scales`` replaces it for a platform calibrated on a
+    host of its own (schedsim.calibration.host.decide_platforms)."""
+    scales = platform_scales or {}
     if live is None:
         if live_out is None:
             raise ValueError("live_out: where to record the live runs")
@@ -255,7 +258,8 @@ def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
     rows: list[dict[str, Any]] = []
     for cfg in list(configs) + [RFC]:
         for platform in platforms:
-            scenario = scenario_for(cfg, platform, profile, task_scale=task_scale)
+            scenario = scenario_for(cfg, platform, profile,
+                                    task_scale=scales.get(platform, task_scale))
             runs = [rec for rec in live
                     if rec["platform"] == platform and rec["config"] == cfg.label]
             if not runs:
@@ -304,7 +308,8 @@ def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
             simulated=rfc["workqueue"]["sim_makespan_s"] / rfc["ray"]["sim_makespan_s"])
     return {"configs": rows, "overall": summary, "rfc_ratio_wq_over_ray": ratio,
             "tolerance": {"median": MEDIAN_TOLERANCE, "p95": P95_TOLERANCE},
-            "task_scale": task_scale}
+            "task_scale": task_scale,
+            **({"platform_task_scales": dict(scales)} if scales else {})}
 
 
 # ------------------------------------------------------------------------------ reports
@@ -436,8 +441,10 @@ def markdown(report: dict[str, Any], plot_name: str | None = None, *, command: s
         ratio = f"{host['ratio']:.2f}" if host["ratio"] is not None else "n/a"
         where = ("the profile's host" if host["same_host"] else
                  "another host than the profile's: " + "; ".join(host["differences"]))
+        own = "".join(f"; {p}, calibrated on a host of its own, by {scale:.2f}"
+                      for p, scale in report.get("platform_task_scales", {}).items())
         lines += ["", f"Host check: {where} (probe time here over there {ratio}); simulated "
-                  f"task times scaled by {report.get('task_scale', 1.0):.2f}."]
+                  f"task times scaled by {report.get('task_scale', 1.0):.2f}{own}."]
     if plot_name:
         lines += ["", f"![simulated vs live makespan]({plot_name})"]
     return "\n".join(lines) + "\n"
