@@ -38,6 +38,8 @@ class RayState(Platform):
     driver: SerialServer
     execution: Execution
     _cb_pulled: Callable[[Attempt], None]
+    _cb_arrived: Callable[[Attempt], None]
+    _cb_consumed: Callable[[Attempt], None]
     _cb_consume_all: Callable[[list[Attempt]], None]
     _cb_submit_all: Callable[[list[Task]], None]
     _cb_staged_due: Callable[[object], None]
