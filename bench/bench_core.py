@@ -2,7 +2,9 @@
 
 Reports wall time, simulated tasks per second, SimPy events per second and peak RSS, next to a
 bare SimPy loop (three timeouts per task, a lazy task counter) measured in the same process as
-the floor. Usage: ``python bench/bench_core.py [SCENARIO] [--set KEY=VALUE ...] [--json FILE]``.
+the floor; also both by CPU time (``process_time``), which other jobs on a shared host disturb
+far less than wall time. Usage:
+``python bench/bench_core.py [SCENARIO] [--set KEY=VALUE ...] [--json FILE]``.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from schedsim.simulation import Simulation
 HERE = Path(__file__).resolve().parent
 
 
-def bare_simpy(tasks: int, workers: int) -> float:
-    """Tasks/s of a bare SimPy loop: workers take from a counter, three timeouts per task."""
+def bare_simpy(tasks: int, workers: int) -> tuple[float, float]:
+    """Tasks/s of a bare SimPy loop (workers take from a counter, three timeouts per task) by
+    wall time and by CPU time."""
     env = simpy.Environment()
     left = [tasks]
 
@@ -36,9 +39,9 @@ def bare_simpy(tasks: int, workers: int) -> float:
 
     for _ in range(workers):
         env.process(worker(env))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     env.run()
-    return tasks / (time.perf_counter() - start)
+    return tasks / (time.perf_counter() - start), tasks / (time.process_time() - cpu)
 
 
 def main() -> int:
@@ -50,10 +53,10 @@ def main() -> int:
     scenario = load_scenario(args.scenario, args.overrides)
     tasks = scenario.workload.tasks
     workers = sum(p.count for p in scenario.cluster.pools)
-    floor = bare_simpy(min(tasks, 1_000_000), workers)
-    start = time.perf_counter()
+    floor, floor_cpu = bare_simpy(min(tasks, 1_000_000), workers)
+    start, cpu_start = time.perf_counter(), time.process_time()
     result = Simulation(scenario, 0, keep_records=False).run()
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out = {
         "scenario": scenario.name, "platform": scenario.platform.type, "tasks": tasks,
@@ -62,6 +65,9 @@ def main() -> int:
         "events": result.events, "events_per_s": round(result.events / wall),
         "peak_rss_mb": round(rss_mb), "bare_simpy_tasks_per_s": round(floor),
         "ratio_to_bare": round(tasks / wall / floor, 3),
+        "cpu_s": round(cpu, 3), "cpu_us_per_task": round(cpu / tasks * 1e6, 3),
+        "bare_cpu_us_per_task": round(1e6 / floor_cpu, 3),
+        "cpu_ratio_to_bare": round(tasks / cpu / floor_cpu, 3),
         "tasks_completed": result.metrics["tasks_completed"],
         "preemptions": result.metrics["preemptions"],
         "failure": result.failure,

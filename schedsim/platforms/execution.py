@@ -49,7 +49,11 @@ class Running:
 
 class Execution:
     """One platform's way of running attempts: ``launch`` seconds for the worker to start
-    the task's process, and ``ran(attempt)`` called when the process has exited."""
+    the task's process, and ``ran(attempt)`` called when the process has exited.
+
+    Platforms call its steps as methods (``self.execution.run(a)``), not through bound
+    methods kept in attributes: CPython 3.11 specializes the method call, not the other
+    (docs/performance.md, session 11); only callbacks passed as values are bound once."""
 
     __slots__ = ("env", "host", "log", "launch", "latency", "_then", "_cb_ran",
                  "_cb_on_host")

@@ -61,8 +61,6 @@ class IdealPlatform(Platform):
         self._take = ctx.workload.take
         self._log = ctx.log.add
         self._completed = ctx.task_completed
-        self._run, self._fetch = self.execution.run, self.execution.fetch
-        self._on_host = self.execution.on_host
         # A callback bound once (an attribute read of a method makes a new bound method): it
         # rides on every task's output transfer.
         self._cb_returned = self._returned
@@ -114,11 +112,11 @@ class IdealPlatform(Platform):
         slot.task = task
         slot.start = self.env.now
         if self._in:  # (a network)
-            self._fetch(slot, slot.path_to_node, self._in)
+            self.execution.fetch(slot, slot.path_to_node, self._in)
         elif self._host is not None:
-            self._on_host(slot)
+            self.execution.on_host(slot)
         else:
-            self._run(slot)
+            self.execution.run(slot)
 
     def _ran(self, slot: Slot) -> None:
         """The task ran; send its output back."""

@@ -146,7 +146,6 @@ class WorkQueuePlatform(Platform):
         # Keepalive: a silent worker is dropped a timeout after the next check, U(0, interval).
         self.detection = LossDetection(ctx, DetectionLaw(
             (cfg.keepalive_timeout,), cfg.keepalive_interval, "workqueue/keepalive"), self._found)
-        self._run, self._launch_on_host = self.execution.run, self.execution.launch_on_host
 
     # ------------------------------------------------------------------ manager node
 
@@ -375,9 +374,9 @@ class WorkQueuePlatform(Platform):
         cfg = self.config
         attempt.exec_time = cfg.task_launch_time + attempt.task.duration / worker.speed
         if self.ctx.host is None:
-            self._run(attempt)
+            self.execution.run(attempt)
         else:
-            self._launch_on_host(attempt)
+            self.execution.launch_on_host(attempt)
         if cfg.fast_abort is not None and self._exec_n >= cfg.fast_abort_after:
             limit = cfg.fast_abort * self._exec_sum / self._exec_n
             self.env.after(limit, self._fast_abort, attempt)

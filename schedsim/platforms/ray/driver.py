@@ -85,7 +85,7 @@ class Driver(RayState):
             service = cfg.result_time
             if self._large:
                 service += self._fetch_alone_time()
-            return service, self._consumed, attempt
+            return service, self._cb_consumed, attempt
         return None
 
     def _submit_all(self, tasks: list[Task]) -> None:

@@ -38,6 +38,7 @@ class RayPlatform(Driver, Raylet, ObjectStore, ControlPlane):
         # Callbacks bound once (an attribute read of a method makes a new bound method):
         # they ride on every task's timers, transfers and driver jobs.
         self.execution = Execution(ctx, self._executed, cfg.task_launch_time)
-        self._cb_pulled = self._pulled
+        self._cb_pulled, self._cb_arrived = self._pulled, self._arrived
+        self._cb_consumed = self._consumed
         self._cb_consume_all, self._cb_submit_all = self._consume_all, self._submit_all
         self._cb_staged_due = self._staged_due

@@ -105,7 +105,6 @@ class Raylet(RayState):
         cfg = self.config
         env = self.env
         fetch, size, execution = self._fetch, self._in, self.execution
-        run, fetch_input = execution.run, execution.fetch  # bound once per lease round
         latency = self._net.latency if self._net is not None else 0.0
         while queue and free:
             slot = free.popleft()
@@ -123,7 +122,7 @@ class Raylet(RayState):
                 # The worker fetches the input once leased and pushed: its request reaches
                 # the head one latency later, then the data moves (booked on the link now, no
                 # event for its begin) and arrives one latency after its last byte left.
-                fetch_input(attempt, rnode.path_to_node, size, delay + latency)
+                execution.fetch(attempt, rnode.path_to_node, size, delay + latency)
             elif self._host is not None:
                 if self._host.platform_work:
                     # Leased, then the worker process starts (once per slot) and launches
@@ -134,7 +133,7 @@ class Raylet(RayState):
                 else:
                     execution.start_on_host(attempt, delay)
             else:
-                run(attempt, delay)
+                execution.run(attempt, delay)
 
     def _start_worker(self, attempt: Attempt) -> None:
         """A cold slot: its worker process starts, as CPU work on the shared host, then
@@ -158,7 +157,7 @@ class Raylet(RayState):
                 self._result_ready(attempt)
         elif self._net is not None and self._out > 0:
             Transfer(self.env, rnode.path_to_manager, self._out, self._net.latency,
-                     self._arrived, attempt)
+                     self._cb_arrived, attempt)
         else:
             self._arrived(attempt)
         if self._waiting or self._staged is not None:

@@ -40,6 +40,8 @@ class RayState(Platform):
     execution: Execution
     detection: LossDetection
     _cb_pulled: Callable[[Attempt], None]
+    _cb_arrived: Callable[[Attempt], None]
+    _cb_consumed: Callable[[Attempt], None]
     _cb_consume_all: Callable[[list[Attempt]], None]
     _cb_submit_all: Callable[[list[Task]], None]
     _cb_staged_due: Callable[[object], None]
