@@ -239,6 +239,9 @@ def test_a_slice_restricts_its_axes_and_names_a_bad_value() -> None:
     one = rfc.slice_grid(rfc.FULL, nodes=[1000], churn=["notice"])
     assert (one.nodes, one.churn, one.sliced) == ((1000,), ("notice",), ("nodes", "churn"))
     assert one.attribution == ()  # the previous report's points have no churn
+    # Its regions' smaller scales run too (not reported): they choose the sensitivity point.
+    assert one.context_nodes == (100,) and rfc.slice_grid(rfc.FULL, nodes=[100]).context_nodes \
+        == () and rfc.slice_grid(rfc.FULL, churn=["none"]).context_nodes == ()
     scale = rfc.slice_grid(rfc.FULL, nodes=[1000, 100])
     assert scale.nodes == (100, 1000)
     assert scale.attribution and {n for n, _ in scale.attribution} == {100, 1000}

@@ -86,3 +86,19 @@ def _docs_runs_are_current() -> bool:
 
     stamp = REPO / "docs" / "rfc-runs.fingerprint"
     return stamp.read_text().strip() == rfc.model_fingerprint()
+
+
+def test_question_3s_answer_is_the_studys_at_1000_nodes() -> None:
+    """The counts the tutorial gives for 1,000 nodes are docs/rfc.json's."""
+    rows = [r for r in json.loads((REPO / "docs" / "rfc.json").read_text())["rows"]
+            if r["nodes"] == 1000]
+    faster = {id(r) for r in rows if "ray" in (r["winners"]["throughput"], r["winners"]["cost"])}
+    robust = {id(r) for r in rows if r["winners"]["out_of_retries"] == "workqueue"}
+    ties = [r for r in rows if id(r) not in faster | robust
+            and all(w == "-" for w in r["winners"].values())]
+    text = " ".join(TUTORIAL.read_text().split())
+    assert f"(docs/rfc.json, {len(rows)} points)" in text
+    assert f"Ray is faster and cheaper at {len(faster)}," in text
+    assert f"exhausted retries at {len(robust)}," in text
+    assert f"{len(faster & robust)} of these {len(robust)} are also among the {len(faster)}" in text
+    assert f"The other {len(ties)} tie on every verdict" in text

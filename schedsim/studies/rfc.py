@@ -181,6 +181,9 @@ class Grid:
     # The previous report's points (nodes, n) to rerun step by step (attribution_jobs).
     attribution: tuple[tuple[int, int], ...] = ()
     sliced: tuple[str, ...] = ()  # the axes a slice restricted (slice_grid); () for a study
+    # A slice by nodes also runs its regions' smaller scales, not reported: the whole study
+    # picks a region's sensitivity point as its smallest flipping one (sensitivity_runs).
+    context_nodes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -254,6 +257,9 @@ def slice_grid(grid: Grid, **axes: list[Any]) -> Grid:
     if not changes:
         return grid
     sliced = dataclasses.replace(grid, **changes, sliced=tuple(changes))
+    if "nodes" in changes:
+        sliced = dataclasses.replace(sliced, context_nodes=tuple(
+            n for n in grid.nodes if n not in sliced.nodes and n < max(sliced.nodes)))
     keeps = "none" in sliced.churn and "on_demand" in sliced.heads and "manager" in sliced.sinks
     return dataclasses.replace(sliced, attribution=tuple(
         a for a in grid.attribution if keeps and a[0] in sliced.nodes))
@@ -435,19 +441,25 @@ def _study(grid: Grid, out: Path, workers: int, ray_address: str | None, use_ray
     _check_fingerprint(results)
     params = uncertain_params()
     points = grid_points(grid)
-    phase1 = jobs_for(grid, [(p, v) for p in points for v in variants(p)], params)
+    # With a slice's context scales: the points whose verdicts choose the sensitivity runs.
+    choosers = grid_points(dataclasses.replace(
+        grid, nodes=tuple(sorted({*grid.nodes, *grid.context_nodes})))) \
+        if grid.context_nodes else points
+    phase1 = jobs_for(grid, [(p, v) for p in choosers for v in variants(p)], params)
     # The previous report's points do not depend on this grid's results: they run with it.
     runs = _run_jobs(phase1 + attribution_jobs(grid), base, results, workers, ray_address,
                      use_ray, on_job, cache)
-    rows = analyse(points, params, runs, base)
-    phase2 = sensitivity_runs(rows, params)
+    reported = set(points)
+    phase2 = [(p, v) for p, v in sensitivity_runs(analyse(choosers, params, runs, base),
+                                                    params) if p in reported]
     if phase2:
         runs.update(_run_jobs(jobs_for(grid, phase2, params), base, results, workers,
                               ray_address, use_ray, on_job, cache))
-        rows = analyse(points, params, runs, base)
+    rows = analyse(points, params, runs, base)
     # A study's rfc.json has no "sliced" key: it reads as it did before slices existed.
     study: dict[str, Any] = {
-        "grid": {k: v for k, v in grid.__dict__.items() if k != "sliced" or v},
+        "grid": {k: v for k, v in grid.__dict__.items()
+                 if k not in ("sliced", "context_nodes") or v},
         "params": [p.__dict__ for p in params], "rows": [r.to_json() for r in rows],
         "not_run": [NotRun(p.label(), p.nodes, p.task, p.sink, link_floor_s(p) / 3600)
                     .to_json() for p in infeasible_points(grid)]}
