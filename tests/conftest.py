@@ -84,7 +84,7 @@ def fake_validate(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     monkeypatch.setattr(live_run, "require_tools", lambda platforms: None)
     monkeypatch.setattr(host, "check_here",
-                        lambda p: host.HostCheck(p.path.name, {}, {}, 1.0, ()))
+                        lambda p, platform=None: host.HostCheck(p.path.name, {}, {}, 1.0, ()))
     return fake
 
 

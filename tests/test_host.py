@@ -126,7 +126,8 @@ def _fake_probe(monkeypatch: pytest.MonkeyPatch, factor: float) -> None:
     assert ref is not None
     facts = host.this_host({"median_s": ref * factor, "load_1min": 0.1})
     facts["cpu_model"], facts["cpus"] = prof.data["host"]["cpu_model"], prof.data["host"]["cpus"]
-    monkeypatch.setattr(host, "check_here", lambda p: host.compare_hosts(p, facts))
+    monkeypatch.setattr(host, "check_here",
+                        lambda p, platform=None: host.compare_hosts(p, facts, platform))
 
 
 def test_validate_on_another_host_refuses_in_one_line_before_any_run(
@@ -168,7 +169,8 @@ def test_validate_calibrate_calibrates_then_validates_with_that_profile(
     calls: list[tuple[str, Any]] = []
     monkeypatch.setattr(calibrate_module, "calibrate",
                         lambda out, **k: calls.append(("calibrate", (out, k["quick"]))))
-    monkeypatch.setattr(host, "check_here", lambda p: pytest.fail("checked a new profile"))
+    monkeypatch.setattr(host, "check_here",
+                        lambda p, platform=None: pytest.fail("checked a new profile"))
 
     def fake(*_a: Any, **k: Any) -> dict[str, Any]:
         calls.append(("validate", k["profile"]))

@@ -20,8 +20,8 @@ from .conftest import make, pool
 
 def zmq(**options: Any) -> dict[str, Any]:
     """A zmq platform block: no overheads unless given."""
-    base = {"dispatch_time": 0.0, "result_time": 0.0, "worker_start_time": 0.0,
-            "task_launch_time": 0.0}
+    base = {"dispatch_time": 0.0, "result_time": 0.0, "result_latency": 0.0,
+            "worker_start_time": 0.0, "task_launch_time": 0.0}
     return {"platform": {"type": "zmq", "zmq": {**base, **options}}}
 
 
@@ -60,6 +60,34 @@ def test_a_saturated_coordinator_serves_at_its_ceiling() -> None:
     assert result.metrics["makespan_s"] == pytest.approx(n * (c + r), rel=0.002)
     assert throughput_limits(s)["coordinator"] == pytest.approx(1 / (c + r))
     assert sim.bound()["binding"] == "coordinator"
+
+
+def test_the_result_latency_is_each_workers_not_the_coordinators() -> None:
+    # Reading and sending a result takes each worker L in parallel: it lengthens every slot's
+    # cycle by L (the closed form with launch + L) and leaves the coordinator's ceiling alone.
+    n, w, d, c, launch, start, lat = 40, 4, 2.0, 0.05, 0.01, 0.3, 0.2
+    s = make({"workload": {"tasks": n, "duration": f"{d}s"}, **pool(w),
+              **zmq(dispatch_time=c, task_launch_time=launch, worker_start_time=start,
+                    result_latency=lat)}, drop=("churn",))
+    got = Simulation(s).run().metrics["makespan_s"]
+    assert got == pytest.approx(closed_form(n, w, d, c, launch + lat, start), rel=1e-9)
+    n, c, r = 2000, 0.002, 0.001
+    s = make({"workload": {"tasks": n, "duration": "1ms"}, **pool(200),
+              **zmq(dispatch_time=c, result_time=r, result_latency=0.05)}, drop=("churn",))
+    assert Simulation(s).run().metrics["makespan_s"] == pytest.approx(n * (c + r), rel=0.05)
+
+
+def test_a_node_lost_while_its_worker_sends_a_result_loses_the_attempt() -> None:
+    # The task ends at 20 s; its worker needs 2 s to send the result, and the node goes at
+    # 21 s: the attempt is lost (never journalled) and runs again on the other node.
+    s = make({"workload": {"tasks": 1, "duration": "20s"},
+              "cluster": {"pools": [{"name": "a", "count": 1},
+                                    {"name": "s", "count": 1, "boot_time": "30s"}]},
+              "churn": [{"pool": "a", "lifetime": "21s", "replace": False}],
+              **zmq(result_latency=2.0, heartbeat_interval=0.5, heartbeat_liveness=2)})
+    result = Simulation(s).run()
+    assert [(a.outcome, a.end) for a in result.log] == [
+        (Outcome.PREEMPTED, pytest.approx(21.0)), (Outcome.DONE, pytest.approx(52.0))]
 
 
 def lossy(max_retries: int = 3) -> Simulation:

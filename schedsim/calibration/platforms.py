@@ -65,11 +65,14 @@ ZMQ = Calibrated(
     free={"worker_start_time": 0.15},
     phases={"dispatch_time": ("slot_gap_s", "a worker slot's idle gap between its result's "
                               "journal line and its next dispatch's"),
-            "result_time": ("return_s", "the task's exit to its result's journal line, per "
-                            "task"),
+            "result_time": ("coordinator_result_s", "the coordinator's own time per result: "
+                            "from receiving it to its journal line (the output file written)"),
+            "result_latency": ("result_latency_s", "the task's exit to the coordinator "
+                               "receiving its result: the worker reads the output and sends it"),
             "task_launch_time": ("launch_s", "the dispatch's journal line to the task's exit "
                                  "less the program's own total_s and the task's teardown, "
                                  "per task")},
-    attempt_stats=("dispatch_s", "execute_s", "return_s", "overhead_s", "launch_s"))
+    attempt_stats=("dispatch_s", "execute_s", "return_s", "overhead_s", "launch_s",
+                   "result_latency_s", "coordinator_result_s"))
 
 CALIBRATED: dict[str, Calibrated] = {"workqueue": WORKQUEUE, "ray": RAY, "zmq": ZMQ}

@@ -155,6 +155,7 @@ class Coordinator:
             self.log("dispatch", task=task, attempt=self.tries[task], node=w.node, slot=slot)
 
     def result(self, who: bytes, w: _Worker, msg: dict[str, Any], output: bytes) -> None:
+        received = time.time()  # its journal line's epoch, less this: the coordinator's time
         slot = int(msg["slot"])
         task, attempt, dispatched = w.running.get(slot, (-1, -1, 0.0))
         if task != int(msg["task"]) or attempt != int(msg["attempt"]):
@@ -171,7 +172,7 @@ class Coordinator:
                  dispatch_epoch=dispatched, start_epoch=msg.get("start_epoch"),
                  end_epoch=msg.get("end_epoch"), returncode=msg.get("returncode"),
                  output=msg.get("output"), error=msg.get("error"),
-                 bytes_received=len(output))
+                 bytes_received=len(output), received_epoch=received)
         # The result is also the slot's next request (one message less per task).
         self.requests.append((who, w.generation, slot))
 

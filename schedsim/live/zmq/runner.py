@@ -235,6 +235,11 @@ def _result_detail(rec: dict[str, Any]) -> dict[str, float]:
     out["dispatch_s"] = float(start) - float(rec["dispatch_epoch"])  # message and fork
     out["execute_s"] = float(end) - float(start)  # the task's process, as the worker saw it
     out["return_s"] = float(rec["epoch"]) - float(end)  # result and output to the journal
+    received = rec.get("received_epoch")
+    if received is not None:
+        # The worker's part (read the output, send it) and the coordinator's (write, journal).
+        out["result_latency_s"] = float(received) - float(end)
+        out["coordinator_result_s"] = float(rec["epoch"]) - float(received)
     task_out = rec.get("output")
     if isinstance(task_out, dict):
         out["task_total_s"] = float(task_out["total_s"])

@@ -26,6 +26,9 @@ class ZmqConfig:
 
     dispatch_time: float = 5e-4  # s of coordinator time per dispatch: encode, send, journal [guess]
     result_time: float = 5e-4  # s of coordinator time per result: output file, journal [guess]
+    # s from the task's exit to its result reaching the coordinator, per worker, in parallel:
+    # the worker reads the output and sends it (the network's part is the network's) [guess]
+    result_latency: float = 2e-3
     worker_start_time: float = 0.15  # s from node ready to the worker's hello [guess]
     task_launch_time: float = 5e-3  # s per attempt: the worker forks the task [guess]
     heartbeat_interval: float = 1.0  # s (live protocol; ZeroMQ Guide ch. 4)
@@ -39,7 +42,8 @@ class ZmqConfig:
 
 
 # The unit of each option, for ``schedsim check`` (values are held in these units).
-UNITS = {"dispatch_time": "s", "result_time": "s", "worker_start_time": "s",
+UNITS = {"dispatch_time": "s", "result_time": "s", "result_latency": "s",
+         "worker_start_time": "s",
          "task_launch_time": "s", "heartbeat_interval": "s", "heartbeat_liveness": "intervals",
          "max_retries": ""}
 
@@ -50,6 +54,7 @@ def read_config(r: Reader, d: ZmqConfig | None = None) -> ZmqConfig:
     cfg = ZmqConfig(
         dispatch_time=r.take_duration("dispatch_time", d.dispatch_time),
         result_time=r.take_duration("result_time", d.result_time),
+        result_latency=r.take_duration("result_latency", d.result_latency),
         worker_start_time=r.take_duration("worker_start_time", d.worker_start_time),
         task_launch_time=r.take_duration("task_launch_time", d.task_launch_time),
         heartbeat_interval=r.take_duration("heartbeat_interval", d.heartbeat_interval,

@@ -6,8 +6,9 @@ node is ready, says hello and asks for one task per slot; a result also asks for
 next task (one credit per free slot, no prefetch). The coordinator serves results first (each
 costs ``result_time``: the output file and the journal) and otherwise hands the oldest request
 the next ready task (``dispatch_time``). The task's input crosses the network to the node, the
-worker forks it (``task_launch_time``) and runs it, and its output crosses the network back to
-the coordinator before the result is journalled.
+worker forks it (``task_launch_time``) and runs it, reads its output and sends the result
+(``result_latency``, each worker in parallel), and the output crosses the network back to the
+coordinator before the result is journalled.
 
 Nothing tells the coordinator that a node is gone (a ROUTER socket reports no disconnects):
 it gives a worker up once it has been silent for ``heartbeat_interval x heartbeat_liveness``.
@@ -102,6 +103,7 @@ class ZmqPlatform(Platform):
         self.given_up = 0  # workers the coordinator gave up
         # Callbacks bound once: they ride on every task's jobs and transfers.
         self._cb_dispatched, self._cb_returned = self._dispatched, self._returned
+        self._cb_send = self._send
         self._cb_journalled = self._journalled
 
     # ------------------------------------------------------------------ node events
@@ -196,7 +198,16 @@ class ZmqPlatform(Platform):
             self.execution.run(attempt)
 
     def _ran(self, attempt: Attempt) -> None:
-        """The task's process exited: the worker sends the result with its output."""
+        """The task's process exited: the worker reads its output and sends the result."""
+        latency = self.config.result_latency
+        if latency > 0.0:
+            # Cancelled with the attempt if the node goes meanwhile (Execution.lose).
+            attempt.run = self.env.after(latency, self._cb_send, attempt)
+        else:
+            self._send(attempt)
+
+    def _send(self, attempt: Attempt) -> None:
+        """The result and its output leave the worker for the coordinator."""
         if self._out:
             attempt.run = Transfer(self.env, attempt.worker.path_to_manager, self._out,
                                    self._latency, self._cb_returned, attempt)
