@@ -39,6 +39,15 @@ JOB_FAILED = 3  # exit status: a simulated job failed or left tasks unfinished
 SWEEP_METRICS = ("makespan_s", "throughput_tasks_per_s", "cost_usd", "tasks_failed")
 
 
+def _as_given(path: Path) -> str:
+    """``path`` as a user would type it here: relative to this folder when inside it (a
+    page written by a command names no machine's absolute paths)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 class _Formatter(argparse.HelpFormatter):
     """Help that gives each option's default, where it has one and its help does not say."""
 
@@ -723,7 +732,7 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
         ["--calibrate"] if args.calibrate else []) + (
         ["--rescale"] if args.rescale else []) + (
         ["--any-host"] if args.any_host else []) + (
-        ["--profile", str(args.profile)] if args.profile is not None else []) + (
+        ["--profile", _as_given(args.profile)] if args.profile is not None else []) + (
         ["--live", str(args.live)] if args.live is not None else []) + ["--out", str(args.out)]
     text = validation.markdown(report, "validation.png", command=shlex.join(words))
     page = args.out / "validation.md"

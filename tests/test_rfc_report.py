@@ -67,3 +67,10 @@ def test_every_sentence_of_the_template_is_used_and_filled() -> None:
     assert not unused
     text = rfc_report.report(_study(), "h.png", VALIDATION, "x", rfc.load_previous())
     assert "$" not in text
+
+
+def test_the_report_quotes_the_validation_of_its_own_platforms_only() -> None:
+    overall = {p: {"median_abs_error": 0.05, "p95_abs_error": 0.18, "bias": "b"}
+               for p in ("workqueue", "ray", "zmq")}
+    lines = rfc_report.validation_lines({"overall": overall})
+    assert [line.split(":")[0] for line in lines] == ["- workqueue", "- ray"]

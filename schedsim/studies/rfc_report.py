@@ -21,6 +21,7 @@ from schedsim.studies.rfc import (
     FAILED_SHARE,
     HORIZON_S,
     LINK,
+    PLATFORMS,
     STEPS,
     SUMMARY_BYTES,
     TASKS,
@@ -339,7 +340,10 @@ def changes(previous: dict[str, Any] | None, attribution: list[AttributionRow]) 
 def validation_lines(validation: dict[str, Any] | None) -> list[str]:
     lines: list[str] = []
     if validation:
+        # The study's platforms only: a third platform's validation is not what it rests on.
         for platform, o in validation.get("overall", {}).items():
+            if platform not in PLATFORMS:
+                continue
             lines.append(_say("validation", platform=platform,
                               median=f"{100 * o['median_abs_error']:.0f}",
                               p95=f"{100 * o['p95_abs_error']:.0f}", bias=o["bias"]))
