@@ -202,3 +202,23 @@ def test_work_queue_slots_stay_apart_through_fast_abort_and_drain() -> None:
     for spans in tracks.values():
         spans.sort()
         assert all(b[0] >= a[1] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_attempts_csv_holds_each_work_queue_slot(tmp_path: Path) -> None:
+    """The ``slot`` column of attempts.csv is the record's slot (it was always 0 on Work
+    Queue): every slot of the 8-core workers appears, and no slot runs two at once."""
+    import csv
+
+    out = tmp_path / "wq"
+    assert main(["run", str(SPOT), *(f"--set={s}" for s in SMALL),
+                 "--set=platform.type=workqueue", "--replications=1", "--out", str(out),
+                 "-q"]) == 0
+    with (out / "attempts.csv").open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if int(r["node"]) >= 0]
+    assert {int(r["slot"]) for r in rows} == set(range(8))
+    spans: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    for r in rows:
+        spans[(r["node"], r["slot"])].append((float(r["start_s"]), float(r["end_s"])))
+    for s in spans.values():
+        s.sort()
+        assert all(b[0] >= a[1] - 1e-6 for a, b in zip(s, s[1:], strict=False))
