@@ -122,6 +122,32 @@ def test_zmq_overheads_are_read_off_its_records() -> None:
         (0.004 - teardown(1_000_000) + 0.006 - teardown(3_000_000)) / 2)
 
 
+def test_zmq_result_costs_grow_with_the_output_as_measured() -> None:
+    """The worker's and the coordinator's result phases are lines in the output size: their
+    intercepts and rates are read back; the worker's has the loopback's transfer taken out."""
+    from schedsim.calibration.platform_fit import sized_phases
+
+    prof = load_profile(PROFILE)
+    bandwidth = 1e9
+    configs = []
+    for label, n in (("a", 200_000), ("b", 1_000_000), ("c", 3_000_000)):
+        size = prof.output_bytes(n, 1e-3)
+        configs.append(_config(label, n, 1,
+                               result_latency_s=3e-4 + size / 5e8 + size / bandwidth,
+                               coordinator_result_s=2e-4 + size / 4e9))
+    got = sized_phases("zmq", {"configs": configs}, PROFILE, 2, bandwidth)
+    rate, value, intercept = got["result_latency"]
+    assert rate == "result_send_rate" and value == pytest.approx(5e8, rel=1e-6)
+    assert intercept == pytest.approx(3e-4, rel=1e-6)
+    rate, value, intercept = got["result_time"]
+    assert rate == "result_write_rate" and value == pytest.approx(4e9, rel=1e-6)
+    assert intercept == pytest.approx(2e-4, rel=1e-6)
+    # A phase that does not grow with the output has no rate.
+    flat = [_config(c["label"], c["n"], 1, result_latency_s=1e-3, coordinator_result_s=1e-4)
+            for c in configs]
+    assert sized_phases("zmq", {"configs": flat}, PROFILE, 2, None)["result_time"][1] is None
+
+
 def test_fitted_values_become_the_platform_defaults() -> None:
     fitted = platform_defaults("workqueue")
     assert {"dispatch_time", "retrieval_time", "worker_connect_time"} <= set(fitted)

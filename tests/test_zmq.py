@@ -21,7 +21,8 @@ from .conftest import make, pool
 def zmq(**options: Any) -> dict[str, Any]:
     """A zmq platform block: no overheads unless given."""
     base = {"dispatch_time": 0.0, "result_time": 0.0, "result_latency": 0.0,
-            "worker_start_time": 0.0, "task_launch_time": 0.0}
+            "worker_start_time": 0.0, "task_launch_time": 0.0,
+            "result_send_rate": 1e30, "result_write_rate": 1e30}  # no size cost either
     return {"platform": {"type": "zmq", "zmq": {**base, **options}}}
 
 
@@ -75,6 +76,27 @@ def test_the_result_latency_is_each_workers_not_the_coordinators() -> None:
     s = make({"workload": {"tasks": n, "duration": "1ms"}, **pool(200),
               **zmq(dispatch_time=c, result_time=r, result_latency=0.05)}, drop=("churn",))
     assert Simulation(s).run().metrics["makespan_s"] == pytest.approx(n * (c + r), rel=0.05)
+
+
+def test_result_costs_grow_with_the_output() -> None:
+    # An output of B bytes: the worker's send takes B / send_rate more (in parallel), the
+    # coordinator's result job B / write_rate more (serial: its ceiling and the bound drop).
+    b, send, write = 2e6, 1e8, 1e9
+    n, w, d, c, launch, start, lat = 40, 4, 2.0, 0.05, 0.01, 0.3, 0.2
+    s = make({"workload": {"tasks": n, "duration": f"{d}s", "output_size": f"{b:g}B"},
+              **pool(w),
+              **zmq(dispatch_time=c, task_launch_time=launch, worker_start_time=start,
+                    result_latency=lat, result_send_rate=send)}, drop=("churn", "network"))
+    got = Simulation(s).run().metrics["makespan_s"]
+    assert got == pytest.approx(closed_form(n, w, d, c, launch + lat + b / send, start),
+                                rel=1e-9)
+    n, c, r = 2000, 0.002, 0.001
+    s = make({"workload": {"tasks": n, "duration": "1ms", "output_size": f"{b:g}B"},
+              **pool(200), **zmq(dispatch_time=c, result_time=r, result_write_rate=write)},
+             drop=("churn", "network"))
+    sim = Simulation(s)
+    assert sim.run().metrics["makespan_s"] == pytest.approx(n * (c + r + b / write), rel=0.01)
+    assert throughput_limits(s)["coordinator"] == pytest.approx(1 / (c + r + b / write))
 
 
 def test_a_node_lost_while_its_worker_sends_a_result_loses_the_attempt() -> None:

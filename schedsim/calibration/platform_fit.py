@@ -269,6 +269,33 @@ def measured_phases(platform: str, measured: dict[str, Any], profile: Path,
     return out
 
 
+def sized_phases(platform: str, measured: dict[str, Any], profile: Path,
+                 host_cpus: int | None, bandwidth: float | None
+                 ) -> dict[str, tuple[str, float | None, float]]:
+    """For each phase of ``platform`` that grows with the output (``Calibrated.sized``): its
+    rate's name, the rate (None where the line does not rise) and the intercept, from a least
+    squares line through the configurations' medians against the task's fitted output size.
+    A phase that includes the output's crossing of the network has it taken out (the model's
+    network carries it)."""
+    quiet = [c for c in measured.get("configs", [])
+             if host_cpus is None or c["nodes"] * c["cores"] <= host_cpus]
+    prof = load_profile(profile)
+    out: dict[str, tuple[str, float | None, float]] = {}
+    for name, (rate, over_network) in CALIBRATED[platform].sized.items():
+        phase = PHASES[platform][name][0]
+        points = [(prof.output_bytes(c["n"], c["tolerance"]), c[phase]["median"])
+                  for c in quiet if c.get(phase, {}).get("count")]
+        if len({x for x, _ in points}) < 2:
+            continue
+        slope, intercept = np.polyfit([x for x, _ in points], [y for _, y in points], 1)
+        if over_network and bandwidth:
+            slope -= 1.0 / bandwidth
+        # A rise under 1 ns per MB is none (a flat line's slope is rounding noise).
+        out[name] = (rate, float(1.0 / slope) if slope > 1e-15 else None,
+                     max(0.0, float(intercept)))
+    return out
+
+
 def fit_platforms(doc: dict[str, Any], profile: Path, replications: int = 40,
                   only: Iterable[str] | None = None) -> dict[str, Any]:
     """The profile's ``platforms`` section from its ``measured`` section.
@@ -311,6 +338,20 @@ def fit_platforms(doc: dict[str, Any], profile: Path, replications: int = 40,
                    "source": f"median of {PHASES[platform][name][1]}, over the live "
                              "configurations that do not oversubscribe the host"}
             for name, value in fixed.items()}
+        for name, (rate, rate_value, intercept) in sized_phases(
+                platform, measured, profile, host_cpus, bandwidth).items():
+            what = PHASES[platform][name][1]
+            fixed[name] = intercept
+            params[name] = {"value": intercept, "unit": "s",
+                            "source": f"intercept of the median of {what} against the task's "
+                                      "fitted output size, least squares over the live "
+                                      "configurations that do not oversubscribe the host"}
+            if rate_value is not None:
+                fixed[rate] = rate_value
+                params[rate] = {"value": rate_value, "unit": "B/s",
+                                "source": f"1 / slope of the same line ({what})"
+                                + (", less the loopback's 1 / bandwidth"
+                                   if CALIBRATED[platform].sized[name][1] else "")}
         if platform == "workqueue" and line is not None:
             fixed["retrieval_time"] = line[0]
             params["retrieval_time"] = {

@@ -28,6 +28,10 @@ class Calibrated:
     attempt_stats: tuple[str, ...] = ()
     derived: dict[str, AttemptStat] = field(default_factory=dict)
     replication_stats: dict[str, ReplicationStat] = field(default_factory=dict)
+    # Phases that grow with the output: name -> (its rate's name, whether the measured phase
+    # includes the output's crossing of the network, which the model carries apart). The
+    # phase's medians are fitted against the task's output size: intercept and rate.
+    sized: dict[str, tuple[str, bool]] = field(default_factory=dict)
 
 
 def _execute_minus_task(a: dict[str, Any]) -> float | None:
@@ -73,6 +77,8 @@ ZMQ = Calibrated(
                                  "less the program's own total_s and the task's teardown, "
                                  "per task")},
     attempt_stats=("dispatch_s", "execute_s", "return_s", "overhead_s", "launch_s",
-                   "result_latency_s", "coordinator_result_s"))
+                   "result_latency_s", "coordinator_result_s"),
+    sized={"result_latency": ("result_send_rate", True),
+           "result_time": ("result_write_rate", False)})
 
 CALIBRATED: dict[str, Calibrated] = {"workqueue": WORKQUEUE, "ray": RAY, "zmq": ZMQ}

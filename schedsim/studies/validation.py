@@ -393,8 +393,10 @@ This file was written by `$command` (`schedsim validate --out docs` runs the ful
   (`validate --calibrate`, no other work running), all three fail: Work Queue 5.0% / 18.0%,
   Ray 8.3% / 23.2%, zmq 15.2% / 17.9%. Ray's P95 is its kill configuration: the kill comes
   at 1 s and the runs end at 0.82 to 0.96 s, so it hit one run of 10 (3.55 s, 2 lost
-  attempts) and the others not; zmq is 5 to 18% off everywhere, under 5 of its 6 (its
-  result costs grow with the output, which its model does not follow: docs/models.md). The
+  attempts) and the others not. zmq was 5 to 18% off everywhere while one median stood for
+  its result costs, which grow with the output; with them fitted as lines in the output size
+  (docs/models.md), refitted into the same profile and compared with the same live runs
+  (`--live`, 20:22 UTC), it is 9.1% / 16.6% (the results above). The
   5% median target sits at this 2-core host's noise floor. Run `schedsim calibrate` and then
   `schedsim validate` back to back; a profile from another day can be off by 10% or more on
   its own, since the task's own time drifts (this VM's probe read 0.034 s and 0.101 s on the

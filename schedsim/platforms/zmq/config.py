@@ -29,11 +29,27 @@ class ZmqConfig:
     # s from the task's exit to its result reaching the coordinator, per worker, in parallel:
     # the worker reads the output and sends it (the network's part is the network's) [guess]
     result_latency: float = 2e-3
+    # B/s at which the worker reads and sends an output, beyond the network's own transfer;
+    # None: no size cost [guess]
+    result_send_rate: float | None = None
+    # B/s at which the coordinator writes an output file, in its serial result job (None: no
+    # size cost) [guess]
+    result_write_rate: float | None = None
     worker_start_time: float = 0.15  # s from node ready to the worker's hello [guess]
     task_launch_time: float = 5e-3  # s per attempt: the worker forks the task [guess]
     heartbeat_interval: float = 1.0  # s (live protocol; ZeroMQ Guide ch. 4)
     heartbeat_liveness: int = 3  # silent intervals before a worker is given up (idem)
     max_retries: int = 3  # lost attempts a task may have beyond its first (live protocol)
+
+    def send_s(self, size: float) -> float:
+        """The worker's time to read and send an output of ``size`` bytes."""
+        rate = self.result_send_rate
+        return self.result_latency + (size / rate if rate else 0.0)
+
+    def journal_s(self, size: float) -> float:
+        """The coordinator's serial time for a result with an output of ``size`` bytes."""
+        rate = self.result_write_rate
+        return self.result_time + (size / rate if rate else 0.0)
 
     @property
     def detection_delay(self) -> float:
@@ -43,6 +59,7 @@ class ZmqConfig:
 
 # The unit of each option, for ``schedsim check`` (values are held in these units).
 UNITS = {"dispatch_time": "s", "result_time": "s", "result_latency": "s",
+         "result_send_rate": "B/s", "result_write_rate": "B/s",
          "worker_start_time": "s",
          "task_launch_time": "s", "heartbeat_interval": "s", "heartbeat_liveness": "intervals",
          "max_retries": ""}
@@ -55,6 +72,10 @@ def read_config(r: Reader, d: ZmqConfig | None = None) -> ZmqConfig:
         dispatch_time=r.take_duration("dispatch_time", d.dispatch_time),
         result_time=r.take_duration("result_time", d.result_time),
         result_latency=r.take_duration("result_latency", d.result_latency),
+        result_send_rate=r.take_rate("result_send_rate", default=None)
+        if r.has("result_send_rate") else d.result_send_rate,
+        result_write_rate=r.take_rate("result_write_rate", default=None)
+        if r.has("result_write_rate") else d.result_write_rate,
         worker_start_time=r.take_duration("worker_start_time", d.worker_start_time),
         task_launch_time=r.take_duration("task_launch_time", d.task_launch_time),
         heartbeat_interval=r.take_duration("heartbeat_interval", d.heartbeat_interval,
@@ -74,7 +95,7 @@ def default_config() -> ZmqConfig:
 def throughput_limits(s: Scenario, cfg: ZmqConfig) -> dict[str, float]:
     """The coordinator's rate and the worker slots' rate, in tasks/s (schedsim/bound.py)."""
     limits: dict[str, float] = {}
-    per_task = cfg.dispatch_time + cfg.result_time
+    per_task = cfg.dispatch_time + cfg.journal_s(s.workload.output_size)
     if per_task > 0:
         limits["coordinator"] = 1.0 / per_task
     # Each slot runs one task at a time: the worker's fork, then the run at pool speed.

@@ -93,6 +93,8 @@ class ZmqPlatform(Platform):
         self._in = ctx.workload.input_size if network is not None else 0.0
         self._out = ctx.workload.output_size if network is not None else 0.0
         self._latency = network.latency if network is not None else 0.0
+        size = ctx.workload.output_size
+        self._send_s, self._journal_s = cfg.send_s(size), cfg.journal_s(size)
         host = ctx.host
         self._host = host
         self.execution = Execution(ctx, self._ran, cfg.task_launch_time)
@@ -199,7 +201,7 @@ class ZmqPlatform(Platform):
 
     def _ran(self, attempt: Attempt) -> None:
         """The task's process exited: the worker reads its output and sends the result."""
-        latency = self.config.result_latency
+        latency = self._send_s
         if latency > 0.0:
             # Cancelled with the attempt if the node goes meanwhile (Execution.lose).
             attempt.run = self.env.after(latency, self._cb_send, attempt)
@@ -217,7 +219,7 @@ class ZmqPlatform(Platform):
     def _returned(self, attempt: Attempt) -> None:
         attempt.run = None
         attempt.sent = True
-        self.server.push(self.config.result_time, self._cb_journalled, attempt)
+        self.server.push(self._journal_s, self._cb_journalled, attempt)
 
     def _journalled(self, attempt: Attempt) -> None:
         """The coordinator wrote the result; it is also the slot's next request."""
