@@ -450,12 +450,14 @@ def _study(grid: Grid, out: Path, workers: int, ray_address: str | None, use_ray
     runs = _run_jobs(phase1 + attribution_jobs(grid), base, results, workers, ray_address,
                      use_ray, on_job, cache)
     reported = set(points)
-    phase2 = [(p, v) for p, v in sensitivity_runs(analyse(choosers, params, runs, base),
-                                                    params) if p in reported]
+    chosen = analyse(choosers, params, runs, base)
+    phase2 = [(p, v) for p, v in sensitivity_runs(chosen, params) if p in reported]
     if phase2:
         runs.update(_run_jobs(jobs_for(grid, phase2, params), base, results, workers,
                               ray_address, use_ray, on_job, cache))
-    rows = analyse(points, params, runs, base)
+        rows = analyse(points, params, runs, base)
+    else:  # nothing new ran: the reported points' rows are already there
+        rows = [r for r in chosen if _point(r) in reported]
     # A study's rfc.json has no "sliced" key: it reads as it did before slices existed.
     study: dict[str, Any] = {
         "grid": {k: v for k, v in grid.__dict__.items()
@@ -483,9 +485,13 @@ def model_files() -> list[Path]:
     import schedsim
 
     package = Path(schedsim.__file__).resolve().parent
-    return [p.relative_to(package) for p in sorted(package.rglob("*.py"))
-            if _runs_the_model(p.relative_to(package))
-            and not _of_another_platform(p.relative_to(package))]
+    others = _other_platforms_modules()
+    files = (p.relative_to(package) for p in sorted(package.rglob("*.py")))
+    # A platform the study never runs (its folder or module under platforms/) is left out:
+    # a change to it, or a new platform, leaves the recorded runs valid.
+    return [f for f in files if _runs_the_model(f) and not (
+        len(f.parts) > 1 and f.parts[0] == "platforms"
+        and f.parts[1].removesuffix(".py") in others)]
 
 
 def model_fingerprint() -> str:
@@ -510,16 +516,13 @@ def _unused_platforms() -> set[str]:
     return set(REGISTERED) - set(PLATFORMS)
 
 
-def _of_another_platform(path: Path) -> bool:
-    """Whether ``path`` (relative to the package) is the code of a platform the study never
-    runs: a change to it, or a new platform, leaves the recorded runs valid."""
+def _other_platforms_modules() -> set[str]:
+    """The top modules under platforms/ of the platforms the study never runs (``zmq``,
+    ``ideal``): their model's and their options' modules, from the registry."""
     from schedsim.platforms import PLATFORMS as REGISTERED
 
-    if len(path.parts) < 2 or path.parts[0] != "platforms":
-        return False
-    tops = {m.split(":")[0].split(".")[0] for name in _unused_platforms()
+    return {m.split(":")[0].split(".")[0] for name in _unused_platforms()
             for m in (REGISTERED[name].model, REGISTERED[name].options) if m}
-    return path.parts[1] in tops or path.parts[1].removesuffix(".py") in tops
 
 
 def _profile_of_the_study() -> bytes:
