@@ -10,6 +10,8 @@ The waiting task takes no CPU on a shared host. The matrix's points and records.
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -136,10 +138,10 @@ def _params() -> dict[str, dict[str, float]]:
     return {p: {q.name: q.start for q in params} for p, params in PARAMETERS.items()}
 
 
-def _record(label: str, repeat: int, makespan: float, load: float = 1.0) -> dict[str, Any]:
+def _record(label: str, repeat: int, makespan: float, load: float = 0.1) -> dict[str, Any]:
     point = point_by_label(label)
     return {"label": label, "platform": point.platform, "repeat": repeat,
-            "makespan_s": makespan, "failure": None, "loadavg_before": [load, load, load]}
+            "makespan_s": makespan, "failure": None, "busy_cpus_before": load}
 
 
 def test_scale_validation_reports_errors_spread_and_ceiling() -> None:
@@ -148,7 +150,7 @@ def test_scale_validation_reports_errors_spread_and_ceiling() -> None:
 
     params = _params()
     # Live runs 10% and 30% above the simulated makespan of each repeat's draws.
-    sim = {r: simulate(point_by_label("wq-60-500ms-100KB"), params["workqueue"], r, 1.0)[0]
+    sim = {r: simulate(point_by_label("wq-60-500ms-100KB"), params["workqueue"], r, 0.1)[0]
            for r in (0, 1)}
     records = [_record("wq-60-500ms-100KB", 0, sim[0] * 1.1),
                _record("wq-60-500ms-100KB", 1, sim[1] * 1.3),
@@ -254,3 +256,21 @@ def test_manager_and_driver_work_queue_with_the_launches() -> None:
     ray = Simulation(parse_scenario(data, "ray.yaml"), 0)
     assert ray.run().metrics["makespan_s"] == pytest.approx(
         k * (submit + start + launch) / 1.5 + d + result / 1.5)
+
+
+def test_busy_cpus_measures_other_work_on_the_host() -> None:
+    """The background a run shares the host with is measured: a process spinning on one CPU
+    shows as about one busy CPU (at least 0.6 of one on a noisy host), a quiet window as less."""
+    import subprocess
+    import sys
+
+    from schedsim.studies.scale_matrix import busy_cpus
+
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        busy = busy_cpus(1.0)
+    finally:
+        spin.kill()
+        spin.wait()
+    assert 0.6 <= busy <= (os.cpu_count() or 1) + 0.01, busy

@@ -8,10 +8,14 @@ host (``cluster.host.platform_work``). The parameters are fitted by least square
 of the simulated over the live makespans of the ``fit`` points of
 :mod:`schedsim.studies.scale_matrix` (mean over the recorded repeats, the simulator's replication r
 drawing the task times of live repeat r), plus, for Work Queue, the times by which half and
-all of the workers had connected. The host is shared with other work: each run recorded the
-host's 1-minute load average just before it (L), and the CPUs that other work takes from the
-platform's launches are ``background_base + background_per_load * L`` (clipped to [0, 90%
-of the CPUs]), both fitted: the same point ran 25-35% slower at load 11 than at load 2.
+all of the workers had connected. The host is shared with other work: each run recorded how
+many CPUs other work kept busy in the 2 s before it (B,
+:func:`schedsim.studies.scale_matrix.busy_cpus`), and the CPUs the platform's launches
+cannot have are ``background_base + B`` (clipped to [0, 90% of the CPUs]),
+``background_base`` fitted (the platform's own idle processes and whatever the
+window missed). Runs recorded without it hold only the 1-minute load average, which counts
+the previous run's processes for a minute after they end, so it is not used: they are read
+as B = 0.
 The result is a JSON document of named parameters, each with its value, unit and source
 (``schedsim/studies/scale/params.json``), which ``schedsim validate --scale`` applies to the
 held-out points.
@@ -43,12 +47,10 @@ class Param:
     what: str
 
 
-# Both platforms' hosts: the CPUs the host's other work takes, growing with its load.
+# Both platforms' hosts: CPUs taken beyond the other work measured before each run.
 HOST_BACKGROUND = (
     Param("background_base", 0.3, 0.0, 1.8, "CPUs",
-          "the host's CPUs other work takes at load average 0"),
-    Param("background_per_load", 0.03, 0.0, 0.2, "CPUs per unit of load",
-          "the host's CPUs other work takes per unit of its 1-minute load average"),
+          "the host's CPUs taken beyond the other work measured before the run"),
 )
 
 PARAMETERS: dict[str, tuple[Param, ...]] = {
@@ -88,36 +90,36 @@ FIXED_SOURCES = {
                       "connect in batches of 6 (schedsim/studies/scale/matrix-live.jsonl)",
     "connect_retry": "Linux TCP_TIMEOUT_INIT (1 s), doubled at each SYN retransmission",
 }
-HOST_KEYS = ("background_base", "background_per_load")
+HOST_KEYS = ("background_base",)
 LINEAR = HOST_KEYS  # fitted as they are, not in logs
 
 
-def split(platform: str, values: dict[str, float], load: float
+def split(platform: str, values: dict[str, float], busy: float
           ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Platform options and the shared host at load average ``load``, from fitted values."""
+    """Platform options and the shared host beside ``busy`` CPUs of other work, from fitted
+    values."""
     options = dict(FIXED[platform])
     options.update({k: v for k, v in values.items() if k not in HOST_KEYS})
-    background = values.get("background_base", 0.0) + \
-        values.get("background_per_load", 0.0) * load
+    background = values.get("background_base", 0.0) + busy
     host = {"cpus": HOST_CPUS, "background": min(max(background, 0.0), 0.9 * HOST_CPUS),
             "platform_work": True}
     return options, host
 
 
 def simulate(point: ScalePoint, values: dict[str, float], replication: int,
-             load: float = 0.0) -> tuple[float, list[float]]:
-    """Makespan, and the worker connection times (Work Queue), of one simulated run at the
-    host's load average ``load``."""
-    options, host = split(point.platform, values, load)
+             busy: float = 0.0) -> tuple[float, list[float]]:
+    """Makespan, and the worker connection times (Work Queue), of one simulated run beside
+    ``busy`` CPUs of other work."""
+    options, host = split(point.platform, values, busy)
     sim = Simulation(scenario_for(point, options, host=host), replication)
     result = sim.run()
     connections = list(getattr(sim.platform, "connections", []))
     return float(result.metrics["makespan_s"]), connections
 
 
-def load_of(rec: dict[str, Any]) -> float:
-    """The host's 1-minute load average just before a recorded run."""
-    return float(rec.get("loadavg_before", [0.0])[0])
+def busy_of(rec: dict[str, Any]) -> float:
+    """The CPUs other work kept busy just before a recorded run (0 if not recorded)."""
+    return float(rec.get("busy_cpus_before", 0.0))
 
 
 def live_by_point(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -143,7 +145,7 @@ def residuals(platform: str, values: dict[str, float],
         point = point_by_label(label)
         if point.platform != platform or point.role != FIT:
             continue
-        sims = [simulate(point, values, int(rec["repeat"]), load_of(rec)) for rec in recs]
+        sims = [simulate(point, values, int(rec["repeat"]), busy_of(rec)) for rec in recs]
         live = float(np.mean([rec["makespan_s"] for rec in recs]))
         out.append(math.log(float(np.mean([s[0] for s in sims])) / live))
         if platform == "workqueue":

@@ -11,7 +11,8 @@ Points are split in two: ``fit`` points, on which the scale parameters of the pl
 are fitted (:mod:`schedsim.calibration.scale_fit`), and ``held_out`` points, with other worker
 counts, task times, output sizes and kill shares, on which they are validated
 (``schedsim validate --scale``). Every live attempt is recorded as one JSON line (the point,
-the repeat, the host's load average before and after, the makespan, Work Queue's worker
+the repeat, the CPUs other work kept busy just before it and the host's load average
+before and after, the makespan, Work Queue's worker
 connections or Ray's raylet start-up, and each attempt compactly), so that a model can be
 checked against the same runs later without running them again. A point's role is read from
 :data:`MATRIX`, not from the record (the committed runs were made with ray-8-100ms as a fit
@@ -39,6 +40,7 @@ WQ_PER_NODE = 10  # one-core workers per emulated Work Queue node (one shell ses
 RAY_PER_NODE = 8  # slots per raylet
 TASK_CV = 0.3
 SEED = 16
+BUSY_WINDOW_S = 2.0  # the window over which the host's other work is measured before a run
 FIT, HELD_OUT = "fit", "held_out"
 
 
@@ -97,6 +99,7 @@ MATRIX: tuple[ScalePoint, ...] = (
     _ray("ray-16-1s-1MB", 16, 1.0, 160, 1 * MB),
     _ray("ray-32-2s", 32, 2.0, 160, 10 * KB),
     _ray("ray-32-1s-kill25", 32, 1.0, 320, 10 * KB, kill=0.25, kill_at_s=5.0),
+    _ray("ray-64-1s", 64, 1.0, 640),
     # held out
     _wq("wq-60-500ms-100KB", 60, 0.5, 1200, 100 * KB, role=HELD_OUT),
     _wq("wq-150-1s", 150, 1.0, 1500, 1 * KB, role=HELD_OUT),
@@ -108,6 +111,8 @@ MATRIX: tuple[ScalePoint, ...] = (
     _ray("ray-8-100ms", 8, 0.1, 800, role=HELD_OUT),
     _ray("ray-24-2s-10MB-kill", 24, 2.0, 120, 10 * MB, kill=0.34, kill_at_s=6.0,
          role=HELD_OUT),
+    _wq("wq-250-2s", 250, 2.0, 1500, 10 * KB, role=HELD_OUT),
+    _ray("ray-56-2s-100KB", 56, 2.0, 336, 100 * KB, role=HELD_OUT),
 )
 
 
@@ -195,14 +200,34 @@ def _platform_facts(point: ScalePoint, details: dict[str, Any]) -> dict[str, Any
                         for r in details.get("raylets", [])]}
 
 
+def _cpu_times() -> tuple[float, float]:
+    """(busy, all) jiffies of every CPU since boot, from /proc/stat (Linux)."""
+    fields = [float(v) for v in read_text(Path("/proc/stat"), "/proc/stat").split("\n", 1)[0]
+              .split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_cpus(seconds: float = BUSY_WINDOW_S) -> float:
+    """How many of the host's CPUs other work kept busy over the last ``seconds``: the
+    background a run about to start shares the host with (measured, unlike the 1-minute
+    load average, which still counts the processes of the run before for a minute)."""
+    busy0, all0 = _cpu_times()
+    time.sleep(seconds)
+    busy1, all1 = _cpu_times()
+    return (os.cpu_count() or 1) * (busy1 - busy0) / max(all1 - all0, 1.0)
+
+
 def live_record(point: ScalePoint, repeat: int, timeout_s: float) -> dict[str, Any]:
     """One live run of a point, as a JSON-ready record (a failed run is recorded too)."""
     from schedsim.live.run import LiveRunError, run_live
 
+    busy_before = round(busy_cpus(), 3)
     load_before = os.getloadavg()
     started = time.time()
     rec: dict[str, Any] = {"point": asdict(point), "label": point.label,
                            "platform": point.platform, "repeat": repeat,
+                           "busy_cpus_before": busy_before,
                            "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                         time.gmtime(started))}
     try:

@@ -5,11 +5,12 @@ parameters of ``schedsim/studies/scale/params.json`` (:mod:`schedsim.calibration
 simulator's replication r drawing the task times and kill moments of live repeat r. Per point:
 live and simulated mean makespan, the relative error (simulated - live) / live, the live
 run-to-run spread ((max - min) / mean of the repeats, made the same hour) beside it, the
-host's mean load average over the repeats. Per platform, over the held-out points only (the
-fit never saw them): median and P95 absolute error, the bias (mean signed error), the median
-live spread, the same at 50 or more workers, and pass or fail against 10% median and 20%
-P95. The throughput ceiling: the highest tasks/s any live point of the platform reached (the
-manager's or driver's limit on this host) against the simulated tasks/s of that point.
+host's other work (CPUs busy before each run, mean over the repeats). Per platform, over the
+held-out points only (the fit never saw them): median and P95 absolute error, the bias (mean
+signed error), the median live spread, the same at 50 or more workers, and pass or fail
+against 10% median and 20% P95. The throughput ceiling: the highest tasks/s any live point
+of the platform reached (the manager's or driver's limit on this host) against the simulated
+tasks/s of that point.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from schedsim.calibration.scale_fit import live_by_point, load_of, simulate
+from schedsim.calibration.scale_fit import busy_of, live_by_point, simulate
 from schedsim.errors import InputError
 from schedsim.outputs import read_text
 from schedsim.studies import sections
@@ -75,7 +76,7 @@ def validate_scale(records: Sequence[dict[str, Any]],
         if not recs:
             continue
         live = [float(r["makespan_s"]) for r in recs]
-        sims = [simulate(point, params[point.platform], int(r["repeat"]), load_of(r))[0]
+        sims = [simulate(point, params[point.platform], int(r["repeat"]), busy_of(r))[0]
                 for r in recs]
         live_mean, sim_mean = float(np.mean(live)), float(np.mean(sims))
         rows.append({
@@ -86,7 +87,7 @@ def validate_scale(records: Sequence[dict[str, Any]],
             "relative_error": (sim_mean - live_mean) / live_mean,
             "live_spread": (max(live) - min(live)) / live_mean if len(live) > 1 else None,
             "live_tasks_per_s": point.tasks / live_mean, "sim_tasks_per_s": point.tasks / sim_mean,
-            "loadavg": float(np.mean([r["loadavg_before"][0] for r in recs])),
+            "busy_cpus": float(np.mean([busy_of(r) for r in recs])),
         })
     summary: dict[str, Any] = {}
     for platform in PLATFORMS:
@@ -177,10 +178,10 @@ def markdown(report: dict[str, Any], command: str) -> str:
              "runs the waiting task (`workload.task: wait`, lognormal, cv 0.3), so the "
              "manager or driver, not the tasks, binds; live error = (simulated - live) / "
              "live of the mean over the repeats; spread = (max - min) / mean of the live "
-             "repeats, made the same hour; load = the host's 1-minute load average before "
-             "the runs (2 CPUs, shared with other work).", "",
+             "repeats, made the same hour; other work = the CPUs other work kept busy in "
+             "the 2 s before each run (mean over the repeats; the host has 2).", "",
              "| platform | point | role | workers | task | tasks | output | kill | live "
-             "makespan | simulated | error | live spread | load |",
+             "makespan | simulated | error | live spread | other work |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["points"]:
         runs = ", ".join(f"{v:.1f}" for v in r["live_runs_s"])
@@ -189,7 +190,7 @@ def markdown(report: dict[str, Any], command: str) -> str:
             f"{r['workers']} | {r['task_s']:g} s | {r['tasks']} | {_size(r['output_b'])} | "
             f"{_abs_pct(r['kill']) if r['kill'] else '-'} | {r['live_makespan_s']:.1f} s "
             f"({runs}) | {r['sim_makespan_s']:.1f} s | {_pct(r['relative_error'])} | "
-            f"{_abs_pct(r['live_spread'])} | {r['loadavg']:.1f} |")
+            f"{_abs_pct(r['live_spread'])} | {r['busy_cpus']:.2f} |")
     lines += ["", "| platform | held-out points | median abs error | P95 | bias | median "
               "live spread | at >= 50 workers: median / P95 | pass (10% / 20%) | ceiling "
               "live / simulated (point) |", "|---|---|---|---|---|---|---|---|---|"]
