@@ -33,6 +33,8 @@ from schedsim.version import __version__
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from schedsim.calibration.host import Decision
+
 
 MAX_JOBS = 1024  # worker processes; more cost memory and start-up time, never speed
 JOB_FAILED = 3  # exit status: a simulated job failed or left tasks unfinished
@@ -239,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     # The host check (docs/validation.md, Another host): none with --live (no live runs).
     val.add_argument("--rescale", action="store_true",
                      help="on another host than the profile's, scale the simulated task times "
-                          "by this host's probe time over the profile's")
+                          "by this host's task time over the profile's (the live runs' own, "
+                          "else probes before and after them)")
     val.add_argument("--any-host", action="store_true",
                      help="on another host than the profile's, validate as it is")
     val.add_argument("--calibrate", action="store_true",
@@ -675,59 +678,45 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
         args.profile = load_profile(args.profile).path
     live = validation.read_live(args.live) if args.live is not None else None
-    host = None
-    own: dict[str, Any] = {}  # platforms calibrated on a host of their own: their checks
+    host: Decision | None = None
+    checks: dict[str, Any] = {}  # the host check, and its probes, for the report
+    per_config = (0 if live else repeats * len(validation.PLATFORMS)) + \
+        len(validation.PLATFORMS)
+    recorded = args.out / "validation-live.jsonl"
     if args.calibrate:
         status = _calibrate_for_validate(args, console)
         if status:
             return status
-    elif live is None:  # live runs are made here: this host must be the profile's
-        from schedsim.calibration import host as host_check
-        from schedsim.calibration.profile import default_profile_path, load_profile
-        from schedsim.live.run import require_tools
-
-        try:  # a missing tool first: the probe needs compress_task too
-            require_tools(tuple(validation.PLATFORMS))
-        except LiveRunError as exc:
-            sys.stderr.write(f"schedsim: validate: {exc}\n")
-            return 1
-        prof = load_profile(args.profile or default_profile_path())
-        check = host_check.check_here(prof)
-        # A platform calibrated on a host of its own (calibrate --platform) is checked
-        # against that host, and rescaled by its probe.
-        own = {p: host_check.check_here(prof, p) for p in validation.PLATFORMS
-               if host_check.platform_host(prof, p) is not None}
-        host = host_check.decide_platforms(check, own, rescale=args.rescale,
-                                           any_host=args.any_host)
-        if host.refuse:
-            sys.stderr.write(f"schedsim: validate: {host.refuse}\n")
-            return 2
-        if host.note:
-            console.print(f"[yellow]{escape(host.note)}[/yellow]", soft_wrap=True)
-    per_config = (0 if live else repeats * len(validation.PLATFORMS)) + \
-        len(validation.PLATFORMS)
     check_folder(args.out, "validate")
-    recorded = args.out / "validation-live.jsonl"
     if args.live is not None and args.live.resolve() != recorded.resolve():
         # The report's directory keeps the live runs it was made from.
         write_text(recorded, args.live.read_text(encoding="utf-8"))
     try:
         with progress_bar() as progress:
             bar = progress.add_task("validate", total=per_config * (len(configs) + 1))
+
+            def step(s: str) -> None:
+                progress.update(bar, advance=1, description=f"validate: {s}")
+
+            if live is None and not args.calibrate:
+                # Live runs are made here: this host must be the profile's.
+                host = _host_for_validate(args, configs, repeats, recorded, step, checks)
+                live = checks.pop("live")
             report = validation.validate(
                 configs, repeats=repeats, sim_replications=sims, profile=args.profile,
                 timeout_s=args.timeout, live=live, live_out=recorded,
                 task_scale=host.task_scale if host else 1.0,
-                platform_scales=host.platform_scales if host else None,
-                on_step=lambda s: progress.update(bar, advance=1,
-                                                  description=f"validate: {s}"))
+                platform_scales=host.platform_scales if host else None, on_step=step)
     except LiveRunError as exc:  # a missing tool, a hung or crashed platform
         sys.stderr.write(f"schedsim: validate: {exc}\n")
         return 1
+    except _Refused as exc:  # written once the progress bar is gone: one line, unwrapped
+        sys.stderr.write(f"schedsim: validate: {exc}\n")
+        return 2
     if host is not None:
-        report["host_check"] = check.as_dict()
-        if own:
-            report["host_check"]["platforms"] = {p: c.as_dict() for p, c in own.items()}
+        report["host_check"] = checks["check"]
+        if host.note:
+            console.print(f"[yellow]{escape(host.note)}[/yellow]", soft_wrap=True)
     words = ["schedsim", "validate"] + (["--quick"] if args.quick else []) + (
         ["--calibrate"] if args.calibrate else []) + (
         ["--rescale"] if args.rescale else []) + (
@@ -756,6 +745,62 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     console.print(f"wrote {escape(str(args.out))}/validation.json, validation.md, "
                   "validation.png, validation-live.jsonl", soft_wrap=True)
     return 0
+
+
+class _Refused(Exception):
+    """validate's host check says no (exit 2), in one line."""
+
+
+def _host_for_validate(args: argparse.Namespace, configs: Any, repeats: int,
+                       recorded: Path, step: Callable[[str], None],
+                       checks: dict[str, Any]) -> Decision:
+    """``validate``'s live runs with the host check around them (docs/validation.md,
+    Another host): CPU and cores before any run; the task's speed after, from the live
+    runs' own task times where they have some, else from probes before and after them.
+    The decision (schedsim.calibration.host.Decision), or :class:`_Refused`; ``checks``
+    gets the live records and the check as the report keeps it."""
+    from schedsim.calibration import host as host_check
+    from schedsim.calibration.profile import default_profile_path, load_profile
+    from schedsim.live.run import require_tools
+    from schedsim.studies import validation
+
+    require_tools(tuple(validation.PLATFORMS))  # a missing tool first: the probe needs one
+    prof = load_profile(args.profile or default_profile_path())
+    # A platform calibrated on a host of its own (calibrate --platform) is checked against
+    # that host, and rescaled by its own ratio.
+    own = [p for p in validation.PLATFORMS if host_check.platform_host(prof, p) is not None]
+
+    def decision(probe: Any, live: Any, hardware_only: bool) -> Decision:
+        here = host_check.this_host(probe)
+        others = [p for p in validation.PLATFORMS if p not in own]
+        check = host_check.compare_hosts(
+            prof, here, task_ratio=validation.task_ratio(configs, live, others, args.profile))
+        each = {p: host_check.compare_hosts(prof, here, p, task_ratio=validation.task_ratio(
+            configs, live, [p], args.profile)) for p in own}
+        if hardware_only:  # the speed is judged after the runs, on more than one probe
+            check, each = check.hardware_only(), {p: c.hardware_only() for p, c in each.items()}
+        checks["check"] = check.as_dict()
+        if each:
+            checks["check"]["platforms"] = {p: c.as_dict() for p, c in each.items()}
+        return host_check.decide_platforms(check, each, rescale=args.rescale,
+                                           any_host=args.any_host)
+
+    before = host_check.run_probe()
+    first = decision(before, [], hardware_only=True)
+    if first.refuse:
+        raise _Refused(first.refuse)
+    # The kill moments are fixed now, with the scale the first probe gives (if rescaling).
+    scales = decision(before, [], hardware_only=False)
+    live = validation.live_runs(configs, repeats=repeats, out=recorded,
+                                profile=args.profile, timeout_s=args.timeout, on_step=step,
+                                task_scale=scales.task_scale,
+                                platform_scales=scales.platform_scales)
+    probe = host_check.combined_probe(before, host_check.run_probe())
+    host = decision(probe, live, hardware_only=False)
+    if host.refuse:
+        raise _Refused(f"{host.refuse} (the live runs are kept: {recorded})")
+    checks["live"] = live
+    return host
 
 
 def _calibrate_for_validate(args: argparse.Namespace, console: Console) -> int:

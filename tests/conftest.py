@@ -83,8 +83,9 @@ def fake_validate(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     from schedsim.calibration import host
 
     monkeypatch.setattr(live_run, "require_tools", lambda platforms: None)
-    monkeypatch.setattr(host, "check_here",
-                        lambda p, platform=None: host.HostCheck(p.path.name, {}, {}, 1.0, ()))
+    monkeypatch.setattr(host, "run_probe", lambda repeats=15: None)
+    monkeypatch.setattr(host, "this_host", lambda probe: {"probe": probe})
+    monkeypatch.setattr(validation, "live_runs", lambda *a, **k: [])
     return fake
 
 

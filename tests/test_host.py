@@ -115,51 +115,152 @@ def test_rescale_arithmetic(tmp_path: Path) -> None:
         assert slow.cluster.pools[0].speed == pytest.approx(plain.cluster.pools[0].speed / 2.5)
 
 
-def _fake_probe(monkeypatch: pytest.MonkeyPatch, factor: float) -> None:
-    """This host as the profile's, its probe ``factor`` times the profile's (and the live
-    tools taken as there: no live run is made)."""
+def _fake_probe(monkeypatch: pytest.MonkeyPatch, factor: float, after: float | None = None,
+                live: list[dict[str, Any]] | None = None, cpus: int | None = None,
+                ) -> dict[str, Any]:
+    """This host as the profile's, its probes ``factor`` (before the live runs) and
+    ``after`` (after them) times the profile's, 15 runs each; the live runs ``live`` (none
+    made; the live tools taken as there). What validate was given comes back."""
     import schedsim.live.run as live_run
 
     monkeypatch.setattr(live_run, "require_tools", lambda platforms: None)
     prof = load_profile(DEFAULT_PROFILE)
     ref, _ = host.reference_probe(prof)
     assert ref is not None
-    facts = host.this_host({"median_s": ref * factor, "load_1min": 0.1})
-    facts["cpu_model"], facts["cpus"] = prof.data["host"]["cpu_model"], prof.data["host"]["cpus"]
-    monkeypatch.setattr(host, "check_here",
-                        lambda p, platform=None: host.compare_hosts(p, facts, platform))
+    probes = [ref * factor, ref * (factor if after is None else after)]
+    seen: dict[str, Any] = {"live_runs": 0}
 
+    def probe(repeats: int = 15) -> dict[str, Any]:
+        median = probes.pop(0)
+        return {"n": host.PROBE_N, "tolerance": host.PROBE_TOLERANCE, "median_s": median,
+                "times_s": [median] * repeats, "load_1min": 0.1}
 
-def test_validate_on_another_host_refuses_in_one_line_before_any_run(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    _fake_probe(monkeypatch, 3.0)
+    def facts(p: dict[str, Any] | None) -> dict[str, Any]:
+        return {"cpu_model": prof.data["host"]["cpu_model"],
+                "cpus": cpus or prof.data["host"]["cpus"], "probe": p}
 
-    def no_run(*_a: Any, **_k: Any) -> None:
-        raise AssertionError("validate ran")
-
-    monkeypatch.setattr(validation, "validate", no_run)
-    assert main(["validate", "--quick", "--out", str(tmp_path)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and err.startswith("schedsim: validate: profile default.json was "
-                                              "measured on another host: the task takes 3.00x")
-
-
-def test_validate_rescale_passes_the_ratio_and_records_the_check(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_probe(monkeypatch, 3.0)
-    seen: dict[str, Any] = {}
+    def live_runs(*_a: Any, **k: Any) -> list[dict[str, Any]]:
+        seen["live_runs"] += 1
+        seen["live_runs_scale"] = k["task_scale"]
+        return live or []
 
     def fake(*_a: Any, **k: Any) -> dict[str, Any]:
         seen.update(k)
         return fake_report()
 
+    monkeypatch.setattr(host, "run_probe", probe)
+    monkeypatch.setattr(host, "this_host", facts)
+    monkeypatch.setattr(validation, "live_runs", live_runs)
     monkeypatch.setattr(validation, "validate", fake)
+    return seen
+
+
+def lone_task_runs(times: float) -> list[dict[str, Any]]:
+    """Live records of every quick configuration on every platform whose one-worker runs'
+    tasks took ``times`` the time calibration measured for them beside that platform."""
+    from schedsim.calibration.platform_fit import live_host
+
+    prof = load_profile(DEFAULT_PROFILE)
+    records = []
+    for cfg in validation.QUICK:
+        for platform in validation.PLATFORMS:
+            speed = live_host(DEFAULT_PROFILE, cfg.n, cfg.tolerance,
+                              platform=platform).get("speed", 1.0)
+            task = times * prof.mean_time(cfg.n, cfg.tolerance) / speed
+            records.append({"platform": platform, "config": cfg.label, "repeat": 0,
+                            "makespan_s": 1.0, "attempts": [
+                                {"task": i, "end_s": 0.1 * i, "outcome": "done",
+                                 "task_total_s": task * (0.9 if i % 2 else 1.1)}
+                                for i in range(cfg.tasks)]})
+    return records
+
+
+def test_validate_on_another_cpu_refuses_in_one_line_before_any_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    seen = _fake_probe(monkeypatch, 1.0, cpus=8)
+    assert main(["validate", "--quick", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("schedsim: validate: profile default.json was "
+                                              "measured on another host: cores 2 there, 8 here")
+    assert seen["live_runs"] == 0 and "profile" not in seen
+
+
+def test_validate_on_a_slower_host_refuses_in_one_line_after_its_live_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The speed is judged on both probes (no live task times here): the runs are made,
+    kept, and validate refuses without comparing them."""
+    seen = _fake_probe(monkeypatch, 3.0)
+    assert main(["validate", "--quick", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("schedsim: validate: profile default.json was "
+                                              "measured on another host: the task takes 3.00x")
+    assert "median of the probes before and after the live runs" in err
+    assert f"the live runs are kept: {tmp_path}/validation-live.jsonl" in err
+    assert seen["live_runs"] == 1 and "profile" not in seen
+
+
+def test_validate_rescale_passes_the_ratio_and_records_the_check(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _fake_probe(monkeypatch, 3.0)
     assert main(["validate", "--quick", "--rescale", "--out", str(tmp_path)]) == 0
     assert seen["task_scale"] == pytest.approx(3.0)
+    assert seen["live_runs_scale"] == pytest.approx(3.0)  # the kill moments' scale
     report = json.loads((tmp_path / "validation.json").read_text())
     assert report["host_check"]["ratio"] == pytest.approx(3.0)
     assert "Host check: another host" in (tmp_path / "validation.md").read_text()
+
+
+def test_a_slow_moment_before_the_runs_is_not_another_host(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """2026-12-02: the probe read 0.80x the profile's, the same host a few minutes on. The
+    probes before and after the live runs count together (median of their 30 runs): one
+    probe 1.26x the profile's time and one 1.0x is the same host, and both are recorded."""
+    seen = _fake_probe(monkeypatch, 1.26, after=1.0)
+    assert main(["validate", "--quick", "--out", str(tmp_path)]) == 0
+    assert seen["task_scale"] == 1.0
+    check = json.loads((tmp_path / "validation.json").read_text())["host_check"]
+    ref, _ = host.reference_probe(load_profile(DEFAULT_PROFILE))
+    assert ref is not None
+    assert check["same_host"] and check["ratio_from"] == "probes before and after"
+    assert check["ratio"] == pytest.approx(1.13)
+    assert check["here"]["probe_before_s"] == pytest.approx(ref * 1.26)
+    assert check["here"]["probe_after_s"] == pytest.approx(ref * 1.0)
+
+
+@pytest.mark.parametrize(("times", "code", "scale"), [(1.05, 0, 1.0), (1.5, 0, 1.5)],
+                         ids=["same-speed", "slower"])
+def test_the_live_tasks_own_times_are_the_speed_ratio(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, times: float, code: int,
+        scale: float) -> None:
+    """Probes that read 3x the profile's time, and live runs whose lone tasks took
+    ``times`` what calibration measured: the live tasks decide, and rescale."""
+    seen = _fake_probe(monkeypatch, 3.0, live=lone_task_runs(times))
+    assert main(["validate", "--quick", "--rescale", "--out", str(tmp_path)]) == code
+    assert seen["task_scale"] == pytest.approx(scale)
+    check = json.loads((tmp_path / "validation.json").read_text())["host_check"]
+    assert check["ratio_from"] == "live tasks" and check["ratio"] == pytest.approx(times)
+    assert check["here"]["probe_ratio"] == pytest.approx(3.0)
+    # One one-worker configuration on each of the three platforms (the shipped profile's
+    # zmq, calibrated on a host of its own, is checked apart, on its own live tasks).
+    own = check.get("platforms", {})
+    assert check["here"]["live_tasks"]["pairs"] + sum(
+        c["here"]["live_tasks"]["pairs"] for c in own.values()) == 3
+    assert all(c["ratio_from"] == "live tasks" for c in own.values())
+    assert "from the live runs' own task times" in (tmp_path / "validation.md").read_text()
+
+
+def test_task_ratio_reads_lone_tasks_only() -> None:
+    """Two-worker and RFC runs share the host's CPUs: they say nothing of its speed."""
+    runs = lone_task_runs(1.3)
+    for rec in runs:
+        if rec["config"] != "one-worker":
+            for a in rec["attempts"]:
+                a["task_total_s"] *= 5
+    ratio = validation.task_ratio(validation.QUICK, runs, validation.PLATFORMS)
+    assert ratio is not None and ratio.ratio == pytest.approx(1.3) and ratio.pairs == 3
+    assert validation.task_ratio(validation.QUICK, [], validation.PLATFORMS) is None
 
 
 def test_validate_calibrate_calibrates_then_validates_with_that_profile(
@@ -169,8 +270,8 @@ def test_validate_calibrate_calibrates_then_validates_with_that_profile(
     calls: list[tuple[str, Any]] = []
     monkeypatch.setattr(calibrate_module, "calibrate",
                         lambda out, **k: calls.append(("calibrate", (out, k["quick"]))))
-    monkeypatch.setattr(host, "check_here",
-                        lambda p, platform=None: pytest.fail("checked a new profile"))
+    monkeypatch.setattr(host, "run_probe",
+                        lambda repeats=15: pytest.fail("checked a new profile"))
 
     def fake(*_a: Any, **k: Any) -> dict[str, Any]:
         calls.append(("validate", k["profile"]))
@@ -191,6 +292,8 @@ def test_live_checks_only_the_zfp_task(monkeypatch: pytest.MonkeyPatch) -> None:
     from .conftest import make
 
     _fake_probe(monkeypatch, 1.0)
+    monkeypatch.setattr(host, "check_here", lambda p, platform=None: host.compare_hosts(
+        p, host.this_host(host.run_probe()), platform))
     zfp = make({"workload": {"tasks": 4, "duration": {"dist": "profile", "n": 200000}}})
     check = host_check(zfp)
     assert check is not None and check.same_host
@@ -210,32 +313,21 @@ def test_validate_checks_a_platform_calibrated_on_its_own_host_against_that_host
     prof = load_profile(DEFAULT_PROFILE)
     ref, _ = host.reference_probe(prof)
     assert ref is not None
-    own = host.this_host({"n": host.PROBE_N, "tolerance": host.PROBE_TOLERANCE,
-                          "median_s": ref * zmq_probe, "load_1min": 0.1})
-    own["cpu_model"], own["cpus"] = prof.data["host"]["cpu_model"], prof.data["host"]["cpus"]
+    own = {"cpu_model": prof.data["host"]["cpu_model"], "cpus": prof.data["host"]["cpus"],
+           "probe": {"n": host.PROBE_N, "tolerance": host.PROBE_TOLERANCE,
+                     "median_s": ref * zmq_probe, "load_1min": 0.1}}
 
     def calibrated(d: dict[str, Any]) -> None:
         d["platforms"]["zmq"] = {"parameters": {}, "calibrated": {"host": own, "utc": "t"}}
 
     path = profile_file(tmp_path, calibrated)
-    import schedsim.live.run as live_run
-
-    monkeypatch.setattr(live_run, "require_tools", lambda platforms: None)
-    facts = dict(own, probe={"median_s": ref * 3.0, "load_1min": 0.1})
-    monkeypatch.setattr(host, "check_here",
-                        lambda p, platform=None: host.compare_hosts(p, facts, platform))
-    seen: dict[str, Any] = {}
-
-    def fake(*_a: Any, **k: Any) -> dict[str, Any]:
-        seen.update(k)
-        return fake_report()
-
-    monkeypatch.setattr(validation, "validate", fake)
+    seen = _fake_probe(monkeypatch, 3.0)
     out = tmp_path / "o"
     assert main(["validate", "--quick", "--profile", str(path), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "profile p.json was measured on another host" in err
     assert ("zmq's section" in err) == (zmq_probe != 3.0), err
+    seen = _fake_probe(monkeypatch, 3.0)
     assert main(["validate", "--quick", "--rescale", "--profile", str(path), "--out",
                  str(out)]) == 0
     assert seen["task_scale"] == pytest.approx(3.0)

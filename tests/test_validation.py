@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from schedsim.cli import main
+from schedsim.scenario import Scenario
 from schedsim.studies import validation
 
 
@@ -100,3 +102,108 @@ def test_cli_prints_a_summary_not_the_page(tmp_path: Path,
     page = (out / "validation.md").read_text()
     assert f"written by `schedsim validate --quick --out '{out}'`" in page
     assert "![simulated vs live makespan](validation.png)" in page
+
+
+KILL = next(c for c in validation.QUICK if c.label == "kill")
+
+
+def slower_profile(tmp_path: Path, factor: float) -> Path:
+    """The shipped profile with every platform's lone task ``factor`` times slower."""
+    from schedsim.calibration.profile import DEFAULT_PROFILE
+
+    doc = json.loads(DEFAULT_PROFILE.read_text())
+    for key, param in doc["platforms"]["live_host"]["parameters"].items():
+        if key.endswith("_task_speed"):
+            param["value"] /= factor
+    path = tmp_path / "slow.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("platform", validation.PLATFORMS)
+def test_the_kill_comes_at_a_fraction_of_the_expected_makespan(
+        tmp_path: Path, platform: str) -> None:
+    """Not at a fixed second: a host (or profile) whose tasks are slower gets a later kill,
+    always mid-run, and the scenario kills one worker, once, at exactly that moment."""
+    calm = validation.scenario_for(validation.Config("calm", KILL.tasks, KILL.n,
+                                                     KILL.tolerance, KILL.workers), platform)
+    makespans, _ = validation.simulate(calm, validation.KILL_REPLICATIONS)
+    at = validation.kill_moment(KILL, platform)
+    assert at == pytest.approx(KILL.kill_at_fraction * float(np.mean(makespans)), abs=1e-3)
+    assert 0 < at < min(makespans)
+    slow = validation.kill_moment(KILL, platform, slower_profile(tmp_path, 2.0))
+    scaled = validation.kill_moment(KILL, platform, task_scale=2.0)
+    assert slow is not None and scaled is not None
+    assert slow > 1.5 * at and scaled > 1.5 * at
+    for moment, kwargs in ((at, {}), (scaled, {"task_scale": 2.0})):
+        assert kill_times(validation.scenario_for(KILL, platform, **kwargs)) == [moment]
+    assert kill_times(validation.scenario_for(KILL, platform, kill_at_s=0.5)) == [0.5]
+    _, _, hits = validation.simulate_hits(validation.scenario_for(KILL, platform), 5)
+    assert hits == 5  # it lands in every simulated run
+
+
+def kill_times(scenario: Scenario) -> list[float]:
+    """When the scenario's churn kills a worker (a replaced reclaim, and nothing else)."""
+    (churn,) = scenario.churn
+    assert churn.lifetime is None and churn.replace and churn.notice == 0.001
+    return [e.time for e in churn.trace if e.event == "reclaim"]
+
+
+def test_the_live_runs_record_the_kill_moment_and_the_simulator_uses_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live run and the simulator kill at the same moment, recorded with each run; the
+    report says whether the kill hit (an attempt was preempted) live."""
+    import schedsim.live.run as live_run
+
+    class Attempt:
+        def __init__(self, **d: object) -> None:
+            self.d = d
+
+        def as_dict(self) -> dict[str, object]:
+            return self.d
+
+    kills: list[tuple[str, float]] = []
+
+    def fake_run(scenario, platform, r, timeout_s):  # type: ignore[no-untyped-def]
+        if scenario.churn:
+            kills.extend((platform, t) for t in kill_times(scenario))
+        lost = [Attempt(task=0, end_s=0.2, outcome="preempted")] if r == 0 and \
+            scenario.churn else []
+        done = [Attempt(task=i, end_s=0.1 * (i + 1), outcome="done")
+                for i in range(scenario.workload.tasks)]
+
+        class Result:
+            metrics = {"makespan_s": 0.1 * scenario.workload.tasks,
+                       "preemptions": float(len(lost))}
+            attempts = lost + done
+        return Result()
+
+    monkeypatch.setattr(live_run, "require_tools", lambda platforms: None)
+    monkeypatch.setattr(live_run, "run_live", fake_run)
+    records = validation.live_runs([KILL], repeats=2, out=tmp_path / "live.jsonl",
+                                   task_scale=2.0)
+    for platform in validation.PLATFORMS:
+        moment = validation.kill_moment(KILL, platform, task_scale=2.0)
+        runs = [rec for rec in records if rec["platform"] == platform and rec["config"] == "kill"]
+        assert [rec["kill_at_s"] for rec in runs] == [moment, moment]
+        assert [rec["kills"] for rec in runs] == [1, 0]
+        assert kills.count((platform, moment)) == 2
+    assert validation.read_live(tmp_path / "live.jsonl") == records
+    # Simulated with the recorded moment, whatever this profile and scale would choose now.
+    for rec in records:
+        if "kill_at_s" in rec:
+            rec["kill_at_s"] = 0.05
+    report = validation.validate([KILL], repeats=2, sim_replications=3, live=records)
+    row = next(r for r in report["configs"] if r["config"] == "kill")
+    assert row["kill_at_s"] == 0.05 and row["live_kill_hits"] == 1
+    assert row["sim_kill_hits"] == 3  # a kill at 0.05 s lands in every simulated run
+    assert "hit 1 of 2 live runs" in validation.markdown(report, None, command="x")
+    # Runs recorded before the moment was recorded killed every worker 1 s after it was
+    # ready, and are simulated so.
+    for rec in records:
+        rec.pop("kill_at_s", None)
+    old = validation.validate([KILL], repeats=2, sim_replications=3, live=records)
+    row = next(r for r in old["configs"] if r["config"] == "kill")
+    assert row["kill_at_s"] == 1.0 and row["kill_at_fraction"] is None
+    legacy = validation.scenario_for(KILL, "ray", kill_at_s=1.0, legacy_kill=True)
+    assert legacy.churn[0].lifetime.value == 1.0 and not legacy.churn[0].trace

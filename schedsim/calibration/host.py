@@ -9,10 +9,17 @@ and compare: another CPU model, another core count, or a probe time off by more 
 of the two probe times is the factor by which task times are rescaled on request
 (``validate --rescale``). A profile without a probe (written before 2026-12-02) is compared
 through its own sweep's median at the probe's point, else its task model's mean there.
+
+One probe is one moment of a host whose speed drifts 2-3x within a day, so ``validate``, when
+it makes live runs, probes before and after them and takes the median of both probes' runs
+together (:func:`combined_probe`); and where its live runs timed the real task alone on a
+worker, their own task times over those calibration measured (:class:`TaskRatio`) are the
+speed ratio instead of the probe's: they are the very runs being validated.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import math
@@ -52,11 +59,41 @@ def run_probe(repeats: int = PROBE_REPEATS) -> dict[str, Any] | None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {"n": PROBE_N, "tolerance": PROBE_TOLERANCE, "repeats": repeats,
-            "median_s": float(np.median(times)), "min_s": min(times),
+            "median_s": float(np.median(times)), "min_s": min(times), "times_s": times,
             "load_1min": round(load, 2),
             "measured_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "source": "probe: compress_task, one warm-up and back-to-back runs, median "
                       "total_s"}
+
+
+def combined_probe(before: dict[str, Any] | None,
+                   after: dict[str, Any] | None) -> dict[str, Any] | None:
+    """One probe of the probes before and after the live runs: the median of their runs
+    together (a probe without its runs counts as its median), both kept as they were."""
+    probes = [p for p in (before, after) if p is not None]
+    if not probes:
+        return None
+    times = [float(t) for p in probes for t in (p.get("times_s") or [p["median_s"]])]
+    loads = [p["load_1min"] for p in probes if p.get("load_1min") is not None]
+    return {"n": PROBE_N, "tolerance": PROBE_TOLERANCE, "repeats": len(times),
+            "median_s": float(np.median(times)), "min_s": min(times),
+            "load_1min": max(loads) if loads else None, "before": before, "after": after,
+            "source": "probes before and after the live runs: the median of their runs "
+                      "together"}
+
+
+@dataclass(frozen=True)
+class TaskRatio:
+    """This host's speed read off the live runs being validated: the mean of the task's own
+    time (``task_total_s``) over the time calibration measured for it beside the same
+    platform, median over the (platform, configuration) pairs that ran it."""
+
+    ratio: float
+    pairs: int  # (platform, configuration) pairs with live task times
+    attempts: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ratio": self.ratio, "pairs": self.pairs, "attempts": self.attempts}
 
 
 @functools.lru_cache(maxsize=1)
@@ -81,8 +118,17 @@ class HostCheck:
     profile: str  # the profile's file name
     there: dict[str, Any]  # cpu_model, cpus, probe_s, probe_from
     here: dict[str, Any]  # cpu_model, cpus, probe_s, load_1min
-    ratio: float | None  # probe time here over there; None if either is missing
-    differences: tuple[str, ...]
+    ratio: float | None  # task time here over there; None if unknown
+    differences: tuple[str, ...]  # the speed one, if any, last
+    ratio_from: str = "probe"  # "probe", "probes before and after" or "live tasks"
+    speed_differs: bool = False  # the last difference is the task's speed
+
+    def hardware_only(self) -> HostCheck:
+        """This check without its speed difference: what no probe or live run changes."""
+        if not self.speed_differs:
+            return self
+        return dataclasses.replace(self, differences=self.differences[:-1],
+                                   speed_differs=False)
 
     @property
     def same_host(self) -> bool:
@@ -98,7 +144,8 @@ class HostCheck:
 
     def as_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "there": self.there, "here": self.here,
-                "ratio": self.ratio, "same_host": self.same_host,
+                "ratio": self.ratio, "ratio_from": self.ratio_from,
+                "same_host": self.same_host,
                 "differences": list(self.differences), "tolerance": SPEED_TOLERANCE}
 
 
@@ -145,9 +192,10 @@ def reference_probe(profile: Profile) -> tuple[float | None, str]:
 
 
 def compare_hosts(profile: Profile, here: dict[str, Any], platform: str | None = None,
-                  ) -> HostCheck:
+                  task_ratio: TaskRatio | None = None) -> HostCheck:
     """``here`` (:func:`this_host`) against the host ``profile`` records (with ``platform``,
-    the host its section was measured on if it records one: :func:`platform_host`)."""
+    the host its section was measured on if it records one: :func:`platform_host`). With
+    ``task_ratio`` (live runs' own task times), that is the speed ratio, not the probe's."""
     own = platform_host(profile, platform) if platform is not None else None
     name = profile.path.name
     host: dict[str, Any]
@@ -169,19 +217,37 @@ def compare_hosts(profile: Profile, here: dict[str, Any], platform: str | None =
     mine = {"cpu_model": here.get("cpu_model"), "cpus": here.get("cpus"),
             "probe_s": probe["median_s"] if probe else None,
             "load_1min": probe["load_1min"] if probe else None}
+    combined = isinstance(probe, dict) and "before" in probe
+    if isinstance(probe, dict) and combined:  # validate's probes around its live runs
+        mine.update({f"probe_{k}_s": probe[k]["median_s"] if probe[k] else None
+                     for k in ("before", "after")})
     differences = []
     for key, what in (("cpu_model", "CPU"), ("cpus", "cores")):
         if there[key] is not None and mine[key] is not None and there[key] != mine[key]:
             differences.append(f"{what} {there[key]} there, {mine[key]} here")
-    ratio = None
-    if probe_s and mine["probe_s"]:
-        ratio = mine["probe_s"] / probe_s
-        if max(ratio, 1 / ratio) > 1 + SPEED_TOLERANCE:
-            differences.append(
-                f"the task takes {ratio:.2f}x its time there (probe {mine['probe_s']:.4f} s "
-                f"here at load {mine['load_1min']:g}, {probe_s:.4f} s there from its "
-                f"{probe_from}; tolerance {SPEED_TOLERANCE:.0%})")
-    return HostCheck(name, there, mine, ratio, tuple(differences))
+    probe_ratio = mine["probe_s"] / probe_s if probe_s and mine["probe_s"] else None
+    mine["probe_ratio"] = probe_ratio
+    ratio, ratio_from = probe_ratio, "probes before and after" if combined else "probe"
+    if task_ratio is not None:
+        ratio, ratio_from = task_ratio.ratio, "live tasks"
+        mine["live_tasks"] = task_ratio.as_dict()
+    speed_differs = ratio is not None and max(ratio, 1 / ratio) > 1 + SPEED_TOLERANCE
+    if speed_differs:
+        assert ratio is not None
+        load = mine["load_1min"]
+        probe_text = (f"probe {mine['probe_s']:.4f} s here at load "
+                      f"{'?' if load is None else f'{load:g}'}, "
+                      f"{probe_s:.4f} s there from its {probe_from}"
+                      if probe_ratio is not None else "no probe")
+        if task_ratio is not None:
+            how = (f"the live runs' own task times, {task_ratio.pairs} lone-task "
+                   f"configurations, over calibration's; {probe_text}")
+        else:
+            how = probe_text + (" (median of the probes before and after the live runs)"
+                                if combined else "")
+        differences.append(f"the task takes {ratio:.2f}x its time there ({how}; tolerance "
+                           f"{SPEED_TOLERANCE:.0%})")
+    return HostCheck(name, there, mine, ratio, tuple(differences), ratio_from, speed_differs)
 
 
 def check_here(profile: Profile, platform: str | None = None) -> HostCheck:
@@ -217,7 +283,7 @@ def decide(check: HostCheck, *, rescale: bool, any_host: bool) -> Decision:
     line = check.line()
     if rescale and check.ratio is not None:
         return Decision(check.ratio, f"{line}: task times rescaled by {check.ratio:.2f} "
-                        "(--rescale)", None)
+                        f"(--rescale, ratio from the {check.ratio_from})", None)
     if any_host:
         return Decision(1.0, f"{line}: validated as it is (--any-host)", None)
     scale = (f", or --rescale (task times x{check.ratio:.2f})" if check.ratio is not None

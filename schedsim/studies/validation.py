@@ -12,6 +12,10 @@ median, 15% P95). The RFC's own run (12 tasks, n = 200,000, 3 workers) is report
 RFC's 1.78. Each configuration is also simulated with the task times its live runs measured,
 which isolates the platform model's error from the task model's and the host's. The live runs
 are recorded, so that another profile can be compared with them.
+
+An injected kill comes at a fraction of the makespan the same configuration is simulated to
+take without it (:func:`kill_moment`), so that it lands mid-run on a fast host and a slow one;
+the moment is fixed before the live runs, recorded with each, and simulated as recorded.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from schedsim.calibration.host import TaskRatio
 from schedsim.calibration.platform_fit import live_host
 from schedsim.calibration.platforms import CALIBRATED
 from schedsim.calibration.profile import default_profile_path, load_profile, platform_defaults
@@ -33,7 +38,7 @@ from schedsim.errors import InputError
 from schedsim.loading import parse_scenario
 from schedsim.metrics import Outcome
 from schedsim.outputs import append_json_line, read_text, replacing
-from schedsim.scenario import Scenario
+from schedsim.scenario import ChurnSpec, Scenario, TraceEvent
 from schedsim.simulation import Simulation
 
 MEDIAN_TOLERANCE = 0.05
@@ -49,26 +54,36 @@ class Config:
     n: int
     tolerance: float
     workers: int
-    kill_after_s: float | None = None  # a worker is killed this long after it is ready
+    # One worker is killed at this fraction of the configuration's simulated makespan
+    # without kills (kill_moment), and replaced.
+    kill_at_fraction: float | None = None
 
 
 QUICK = (Config("one-worker", 8, 500_000, 1e-3, 1),
          Config("two-workers-1e-2", 16, 1_000_000, 1e-2, 2),
-         Config("kill", 16, 2_000_000, 1e-3, 2, kill_after_s=1.0))
+         Config("kill", 16, 2_000_000, 1e-3, 2, kill_at_fraction=0.4))
 FULL = QUICK + (Config("one-worker-small", 30, 100_000, 1e-4, 1),
                 Config("two-workers-large", 8, 5_000_000, 1e-3, 2),
                 Config("two-workers-many", 40, 300_000, 1e-3, 2))
 RFC = Config("rfc", 12, 200_000, 1e-3, 3)
+KILL_REPLICATIONS = 20  # simulations of a kill configuration without kills: its makespan
+# Live runs recorded before the kill moment was (2026-12-02) killed every worker and each
+# replacement 1 s after it was ready.
+LEGACY_KILL_AT_S = 1.0
 
 
 def scenario_for(cfg: Config, platform: str, profile: Path | None = None,
                  replications: int = 1, task_speed: float | None = None,
-                 task_scale: float = 1.0) -> Scenario:
+                 task_scale: float = 1.0, kill_at_s: float | None = None,
+                 legacy_kill: bool = False) -> Scenario:
     """The simulator's scenario of a live configuration. With ``task_speed`` the task runs
     at that speed on machines of their own, instead of at the profile's live-host speed on
     the shared host: for a check of the platform model given the task times measured live.
     ``task_scale`` multiplies the profile's task times (``validate --rescale``: this host's
-    probe time over the profile host's, schedsim.calibration.host)."""
+    task time over the profile host's, schedsim.calibration.host). A kill configuration
+    loses one worker ``kill_at_s`` after time 0 (default: :func:`kill_moment`); with
+    ``legacy_kill``, every worker and replacement ``kill_at_s`` after it is ready, as live
+    runs recorded before 2026-12-02 were made."""
     duration: dict[str, Any] = {"dist": "profile", "n": cfg.n, "tolerance": cfg.tolerance}
     if profile is not None:
         duration["profile"] = str(profile)
@@ -98,12 +113,84 @@ def scenario_for(cfg: Config, platform: str, profile: Path | None = None,
     if "network" in host:
         data["network"] = host["network"]
         data["workload"]["output_size"] = host["output_size"]
-    if cfg.kill_after_s is not None:
-        # A killed worker process closes its connections at once, which Work Queue and Ray see
-        # straight away (unlike a vanished VM): a 1 ms notice models exactly that.
-        data["churn"] = [{"pool": "host", "lifetime": f"{cfg.kill_after_s}s",
+    if cfg.kill_at_fraction is not None and legacy_kill:
+        data["churn"] = [{"pool": "host", "lifetime": f"{kill_at_s!r}s",
                           "replace": True, "replace_delay": "0s", "notice": "1ms"}]
-    return parse_scenario(data, f"<validate {cfg.label}>")
+    scenario = parse_scenario(data, f"<validate {cfg.label}>")
+    if cfg.kill_at_fraction is None or legacy_kill:
+        return scenario
+    if kill_at_s is None:
+        kill_at_s = kill_moment(cfg, platform, profile, task_scale)
+        assert kill_at_s is not None  # a configuration with kills
+    # One worker, drawn as a trace's reclaim draws it, is killed once, kill_at_s after time 0,
+    # and replaced at once; a lifetime would kill each replacement again, over and over.
+    # A killed worker process closes its connections at once, which Work Queue and Ray see
+    # straight away (unlike a vanished VM): a 1 ms notice models exactly that.
+    kill = ChurnSpec(pool="host", notice=0.001, replace=True, replace_delay=0.0,
+                     trace=(TraceEvent(kill_at_s, "host", "reclaim"),))
+    return replace(scenario, churn=(kill,))
+
+
+def kill_moment(cfg: Config, platform: str, profile: Path | None = None,
+                task_scale: float = 1.0) -> float | None:
+    """When a kill configuration kills a worker (seconds after time 0, to the ms):
+    ``cfg.kill_at_fraction`` of the mean makespan ``platform`` is simulated to take on the
+    same configuration without kills (same profile and task scale), so that the kill lands
+    mid-run however fast the task is; None for a configuration without kills."""
+    if cfg.kill_at_fraction is None:
+        return None
+    calm = scenario_for(replace(cfg, kill_at_fraction=None), platform, profile,
+                        task_scale=task_scale)
+    makespans, _ = simulate(calm, KILL_REPLICATIONS)
+    return max(0.001, round(cfg.kill_at_fraction * float(np.mean(makespans)), 3))
+
+
+def recorded_kill(cfg: Config, runs: Sequence[dict[str, Any]]) -> tuple[float | None, bool]:
+    """The kill moment ``runs`` (live records of ``cfg``) were made with, and whether it is
+    the legacy kind: the one they record, else the 1 s after ready at which every worker
+    and replacement was killed in runs recorded before the moment was (2026-12-02)."""
+    if cfg.kill_at_fraction is None:
+        return None, False
+    moments = {float(rec["kill_at_s"]) for rec in runs if "kill_at_s" in rec}
+    if len(moments) > 1:
+        raise InputError("live runs", f"{runs[0]['platform']} {cfg.label}",
+                         "one kill moment (kill_at_s) per platform and configuration",
+                         sorted(moments))
+    return (moments.pop(), False) if moments else (LEGACY_KILL_AT_S, True)
+
+
+def kill_hit(rec: dict[str, Any]) -> bool:
+    """Whether a kill hit a live run: an attempt was lost under it (preempted)."""
+    return any(a["outcome"] == "preempted" for a in rec["attempts"])
+
+
+def task_ratio(configs: Sequence[Config], records: Sequence[dict[str, Any]],
+               platforms: Sequence[str], profile: Path | None = None) -> TaskRatio | None:
+    """This host's task speed from live runs (schedsim.calibration.host): on each of
+    ``platforms``, for each configuration with one worker (a lone task, as calibration
+    measured the task's speed beside the platform: ``platforms.live_host``), the mean of the
+    task's own ``task_total_s`` over the profile's mean there divided by that speed; the
+    median of those. None without such runs (another task, or none recorded)."""
+    path = profile or default_profile_path()
+    prof = load_profile(path)
+    ratios, attempts = [], 0
+    for cfg in configs:
+        if cfg.workers != 1:  # more slots share the host's CPUs: slower than a lone task
+            continue
+        for platform in platforms:
+            measured = [a["task_total_s"] for rec in records
+                        if rec["platform"] == platform and rec["config"] == cfg.label
+                        for a in rec["attempts"]
+                        if a["outcome"] == "done" and a.get("task_total_s")]
+            if not measured:
+                continue
+            speed = live_host(path, cfg.n, cfg.tolerance, platform=platform).get("speed", 1.0)
+            expected = prof.mean_time(cfg.n, cfg.tolerance) / speed
+            ratios.append(float(np.mean(measured)) / expected)
+            attempts += len(measured)
+    if not ratios:
+        return None
+    return TaskRatio(float(np.median(ratios)), len(ratios), attempts)
 
 
 def completion_times(attempts: Sequence[tuple[int, float, str]]) -> dict[int, float]:
@@ -161,24 +248,35 @@ def overall(errors: Sequence[float]) -> dict[str, Any]:
 
 def simulate(scenario: Scenario, replications: int) -> tuple[list[float],
                                                               list[dict[int, float]]]:
-    makespans, latencies = [], []
+    makespans, latencies, _ = simulate_hits(scenario, replications)
+    return makespans, latencies
+
+
+def simulate_hits(scenario: Scenario, replications: int) -> tuple[
+        list[float], list[dict[int, float]], int]:
+    """:func:`simulate`, and in how many replications an attempt was preempted."""
+    makespans, latencies, hits = [], [], 0
     for r in range(replications):
         run = Simulation(scenario, r).run()
         makespans.append(run.metrics["makespan_s"])
         latencies.append({rec.task: rec.end for rec in run.log if rec.outcome == Outcome.DONE})
-    return makespans, latencies
+        hits += any(rec.outcome == Outcome.PREEMPTED for rec in run.log)
+    return makespans, latencies, hits
 
 
 def live_runs(configs: Sequence[Config], *, repeats: int, out: Path,
               profile: Path | None = None, timeout_s: float = 300.0,
-              on_step: Callable[[str], None] = lambda _s: None) -> list[dict[str, Any]]:
+              on_step: Callable[[str], None] = lambda _s: None, task_scale: float = 1.0,
+              platform_scales: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """Run every configuration (and the RFC's) live on every platform, ``repeats`` times.
 
     Each run is recorded (JSON lines) as it ends: platform, configuration, repeat, makespan
     and every attempt, so that a later profile can be validated against the same live runs
     (``schedsim validate --live FILE``). The records go to a temporary file that replaces
     ``out`` once every run is made: an interrupted validation keeps the earlier file, from
-    which its report was made."""
+    which its report was made. A kill configuration's records carry the kill moment
+    (``kill_at_s``, :func:`kill_moment` with the task scale known before the runs) and how
+    many workers were killed before the run ended (``kills``)."""
     from schedsim.live.run import require_tools, run_live
 
     require_tools(tuple(PLATFORMS))  # all of them before the first run, not after hours
@@ -187,11 +285,16 @@ def live_runs(configs: Sequence[Config], *, repeats: int, out: Path,
     with replacing(out) as tmp, tmp.open("w", encoding="utf-8") as fh:
         for cfg in list(configs) + [RFC]:
             for platform in PLATFORMS:
-                scenario = scenario_for(cfg, platform, profile)
+                scale = (platform_scales or {}).get(platform, task_scale)
+                kill_at_s = kill_moment(cfg, platform, profile, scale)
+                scenario = scenario_for(cfg, platform, profile, kill_at_s=kill_at_s)
                 for r in range(repeats):
                     result = run_live(scenario, platform, r, timeout_s=timeout_s)
                     rec = {"platform": platform, "config": cfg.label, "repeat": r,
                            "makespan_s": result.metrics["makespan_s"],
+                           **({"kill_at_s": kill_at_s,
+                               "kills": int(result.metrics.get("preemptions", 0))}
+                              if kill_at_s is not None else {}),
                            "attempts": [a.as_dict() for a in result.attempts]}
                     append_json_line(fh, rec)
                     records.append(rec)
@@ -252,24 +355,28 @@ def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
         if live_out is None:
             raise ValueError("live_out: where to record the live runs")
         live = live_runs(configs, repeats=repeats, out=live_out, profile=profile,
-                         timeout_s=timeout_s, on_step=on_step)
+                         timeout_s=timeout_s, on_step=on_step, task_scale=task_scale,
+                         platform_scales=scales)
     # Recorded runs of an earlier validation may lack a platform added since.
     platforms = [p for p in PLATFORMS if any(rec["platform"] == p for rec in live)]
     rows: list[dict[str, Any]] = []
     for cfg in list(configs) + [RFC]:
         for platform in platforms:
-            scenario = scenario_for(cfg, platform, profile,
-                                    task_scale=scales.get(platform, task_scale))
             runs = [rec for rec in live
                     if rec["platform"] == platform and rec["config"] == cfg.label]
             if not runs:
                 raise InputError("live runs", f"{platform} {cfg.label}",
                                  "live runs of every configuration being validated",
                                  has_value=False)
+            # The kill moment the live runs had, whatever this profile would choose now.
+            kill_at_s, legacy = recorded_kill(cfg, runs)
+            scenario = scenario_for(cfg, platform, profile,
+                                    task_scale=scales.get(platform, task_scale),
+                                    kill_at_s=kill_at_s, legacy_kill=legacy)
             live_mk = [float(rec["makespan_s"]) for rec in runs]
             live_lat = [completion_times([(a["task"], a["end_s"], a["outcome"])
                                           for a in rec["attempts"]]) for rec in runs]
-            sim_mk, sim_lat = simulate(scenario, sim_replications)
+            sim_mk, sim_lat, sim_hits = simulate_hits(scenario, sim_replications)
             # The platform model alone: the same run, with the task's own time as measured in
             # these live runs (no task model, no host drift, no shared-host model).
             measured = [a["task_total_s"] for rec in runs for a in rec["attempts"]
@@ -279,15 +386,21 @@ def validate(configs: Sequence[Config], *, repeats: int, sim_replications: int,
                 model = load_profile(profile or default_profile_path()).mean_time(
                     cfg.n, cfg.tolerance)
                 as_live = scenario_for(cfg, platform, profile,
-                                       task_speed=model / float(np.mean(measured)))
+                                       task_speed=model / float(np.mean(measured)),
+                                       kill_at_s=kill_at_s, legacy_kill=legacy)
                 given_mk, _ = simulate(as_live, sim_replications)
                 platform_error = (float(np.mean(given_mk)) - float(np.mean(live_mk))) / \
                     float(np.mean(live_mk))
             on_step(f"{platform} {cfg.label} simulated")
             row = {"config": cfg.label, "platform": platform, "tasks": cfg.tasks, "n": cfg.n,
                    "tolerance": cfg.tolerance, "workers": cfg.workers,
-                   "kills": cfg.kill_after_s is not None, "held_out": cfg is not RFC,
+                   "kills": kill_at_s is not None, "held_out": cfg is not RFC,
                    "live_repeats": len(runs), "sim_replications": sim_replications}
+            if kill_at_s is not None:  # a reader checks that the kill landed mid-run
+                row.update(kill_at_s=kill_at_s, kill_at_fraction=None if legacy
+                           else cfg.kill_at_fraction,
+                           live_kill_hits=sum(kill_hit(rec) for rec in runs),
+                           sim_kill_hits=sim_hits)
             row.update(compare(live_mk, sim_mk, live_lat, sim_lat))
             row["platform_model_error"] = platform_error
             rows.append(row)
@@ -352,6 +465,20 @@ This file was written by `$command` (`schedsim validate --out docs` runs the ful
   finds a killed worker by its silence, after the heartbeat timeout, live and simulated. A
   live Ray run has no autoscaler, so its scenario sets `platform.ray.autoscaler: false` and
   the churn's own replacement (at once) stands in for the harness that restarts the killed node.
+- The kill moment: one worker (drawn as a churn trace's `reclaim` draws it, the same one
+  live and simulated) is killed once, 0.4 (`kill_at_fraction`) of the makespan the same
+  configuration is simulated to take without kills after time 0 (that platform, the same
+  profile and task scale, 20 replications), and replaced at once, so that the kill lands
+  mid-run on a fast host and a slow one (a fixed 1 s after ready missed runs that ended at
+  0.8 to 0.96 s). A lifetime of that length would kill each replacement again: 8 to 60
+  kills per run in a trial here. The moment is fixed before the live runs (with `--rescale`,
+  by the task scale the first probe gives), recorded with each run (`kill_at_s`, and
+  `kills`: workers killed before it ended) and simulated as recorded, so live and simulated
+  runs kill at the same moment; runs recorded before 2026-12-02 lack it and were made with
+  every worker and replacement killed 1 s after it was ready, which `--live` simulates for
+  them. The report gives, per platform, the moment and in how many live runs (and simulated
+  replications) the kill hit, i.e. an attempt was preempted (`kill_at_s`, `live_kill_hits`,
+  `sim_kill_hits`; the line "Kills" under the table).
 - Task times are the profile's task model (compress_task's own time plus the process's
   teardown, which grows with n); each platform adds its own measured launch cost per attempt
   (`task_launch_time`: the Work Queue worker's or the Ray worker's start of the process).
@@ -362,16 +489,26 @@ This file was written by `$command` (`schedsim validate --out docs` runs the ful
 - Another host: live runs on another host than the profile's measure that host, not the
   model. Before any live run, `validate` probes this host (compress_task at n = 1e6,
   tolerance 1e-3: a warm-up and 15 runs, the median of `total_s`, about 2 s) and compares it
-  with the profile's host record (docs/calibration.md, The host): another CPU model, another
-  core count or a probe time off by more than 20% is said in one line, and `validate` stops
-  (exit 2) pointing at `schedsim calibrate`, unless `--rescale` (the simulated task times are
-  multiplied by the probe ratio, here over there: the pool's speed divided by it) or
-  `--any-host` (as it is) says otherwise; `--calibrate` calibrates first into `--profile
-  FILE` (default `DIR/profile.json`; quick with `--quick`) and validates with that profile,
-  with no check. A platform calibrated on its own host (`calibrate --platform`) is checked
-  against that host and rescaled by its own probe ratio (docs/calibration.md, The host).
-  `--live FILE` makes no live run and checks nothing. The check and the scale
-  go into the report (`host_check`, `task_scale`) and a line of the page.
+  with the profile's host record (docs/calibration.md, The host): another CPU model or
+  another core count is said in one line and `validate` stops there (exit 2). The task's
+  speed is judged after the live runs, since this VM's speed drifts 2 to 3x within a day and
+  one probe is one moment: `validate` probes again, and the speed ratio (task time here over
+  there) is the live runs' own, where they have lone tasks (configurations with one worker:
+  the mean of compress_task's `total_s` over the profile's mean there divided by the speed
+  calibration measured for a lone task beside that platform, `platforms.live_host`; the
+  median over platforms and configurations), else the median of both probes' 30 runs
+  together over the profile's probe. A ratio off by more than 20% is said in one line and
+  `validate` stops (exit 2; the live runs are kept in `DIR/validation-live.jsonl`) pointing
+  at `schedsim calibrate`, unless `--rescale` (the simulated task times are multiplied by the
+  ratio: the pool's speed divided by it) or `--any-host` (as it is) says otherwise; either
+  also lets another CPU or core count through. `--calibrate` calibrates first into
+  `--profile FILE` (default `DIR/profile.json`; quick with `--quick`) and validates with
+  that profile, with no check. A platform calibrated on its own host (`calibrate
+  --platform`) is checked against that host and rescaled by its own ratio, from its own live
+  tasks (docs/calibration.md, The host). `--live FILE` makes no live run and checks nothing.
+  The check goes into the report (`host_check`: `ratio`, `ratio_from` = `live tasks` or
+  `probes before and after`, `here.probe_before_s`, `here.probe_after_s`,
+  `here.probe_ratio`, `here.live_tasks`) with the scale (`task_scale`), and a line of the page.
 
 ## Known gaps
 - Ray with more slots than CPUs: the RFC run (3 one-core workers on 2 CPUs) is under-predicted
@@ -391,9 +528,10 @@ This file was written by `$command` (`schedsim validate --out docs` runs the ful
   (median / P95; both pass), then Work Queue 4.3% / 5.8% (pass) and Ray 5.8% / 12.5% (fails
   the median). On 2026-12-02 (20:00 UTC), right after a full calibration on this host
   (`validate --calibrate`, no other work running), all three fail: Work Queue 5.0% / 18.0%,
-  Ray 8.3% / 23.2%, zmq 15.2% / 17.9%. Ray's P95 is its kill configuration: the kill comes
+  Ray 8.3% / 23.2%, zmq 15.2% / 17.9%. Ray's P95 is its kill configuration: the kill came
   at 1 s and the runs end at 0.82 to 0.96 s, so it hit one run of 10 (3.55 s, 2 lost
-  attempts) and the others not. zmq was 5 to 18% off everywhere while one median stood for
+  attempts) and the others not (it now comes at 0.4 of the simulated makespan: Method).
+  zmq was 5 to 18% off everywhere while one median stood for
   its result costs, which grow with the output; with them fitted as lines in the output size
   (docs/models.md), refitted into the same profile and compared with the same live runs
   (`--live`, 20:22 UTC), it is 9.1% / 16.6% (the results above). The
@@ -441,6 +579,14 @@ def markdown(report: dict[str, Any], plot_name: str | None = None, *, command: s
         lines.append(f"| {platform} | {o['configs']} | {100 * o['median_abs_error']:.1f}% | "
                      f"{100 * o['p95_abs_error']:.1f}% | {o['bias']} | "
                      f"{'pass' if o['pass'] else 'FAIL'} | {alone_text} |")
+    kills = [r for r in report["configs"] if r.get("kill_at_s") is not None]
+    if kills:  # whether each kill landed before the run ended
+        lines += ["", "Kills: " + "; ".join(
+            f"{r['platform']} {r['config']} at {r['kill_at_s']:.3f} s "
+            + (f"({r['kill_at_fraction']:g} of its simulated makespan without kills), "
+               if r["kill_at_fraction"] is not None else "after each worker was ready, ")
+            + f"hit {r['live_kill_hits']} of {r['live_repeats']} live runs and "
+            f"{r['sim_kill_hits']} of {r['sim_replications']} simulated" for r in kills) + "."]
     ratio = report["rfc_ratio_wq_over_ray"]
     lines += ["", f"RFC run (12 tasks, n = 200,000, 3 workers): Work Queue / Ray makespan "
               f"ratio live {ratio['live']:.2f}, simulated {ratio['simulated']:.2f}, "
@@ -452,8 +598,12 @@ def markdown(report: dict[str, Any], plot_name: str | None = None, *, command: s
                  "another host than the profile's: " + "; ".join(host["differences"]))
         own = "".join(f"; {p}, calibrated on a host of its own, by {scale:.2f}"
                       for p, scale in report.get("platform_task_scales", {}).items())
-        lines += ["", f"Host check: {where} (probe time here over there {ratio}); simulated "
-                  f"task times scaled by {report.get('task_scale', 1.0):.2f}{own}."]
+        source = {"live tasks": "the live runs' own task times",
+                  "probes before and after": "the probes before and after the live runs",
+                  }.get(host.get("ratio_from", "probe"), "a probe")
+        lines += ["", f"Host check: {where} (task time here over there {ratio}, from "
+                  f"{source}); simulated task times scaled by "
+                  f"{report.get('task_scale', 1.0):.2f}{own}."]
     if plot_name:
         lines += ["", f"![simulated vs live makespan]({plot_name})"]
     return "\n".join(lines) + "\n"
