@@ -117,6 +117,24 @@ def test_scenario_of_a_point_live_and_simulated() -> None:
     assert ray.churn[0].notice == 0.0
 
 
+def test_a_point_with_a_notice_gets_it_live_and_simulated_on_both_platforms() -> None:
+    from dataclasses import replace
+
+    from schedsim.live.run import ignored_keys
+
+    assert all(p.notice_s == 0.0 for p in MATRIX)  # every committed point kills abruptly
+    for label in ("wq-120-500ms-kill30", "ray-32-1s-kill25"):
+        point = replace(point_by_label(label), notice_s=2.0)
+        live = scenario_for(point)
+        sim = scenario_for(point, host={"cpus": 2, "platform_work": True})
+        for s in (live, sim):
+            churn = s.churn[0]
+            assert churn.notice == 2.0 and churn.on_notice == "shutdown"
+            assert churn.lifetime is not None and churn.lifetime.mean == point.kill_at_s
+        # Live, a notice with shutdown is honoured (SIGTERM at the notice): not ignored.
+        assert ignored_keys(live) == []
+
+
 def test_records_are_read_back_and_bad_lines_refused(tmp_path: Path) -> None:
     path = tmp_path / "m.jsonl"
     good = {"label": "wq-1-1s", "platform": "workqueue", "repeat": 0, "makespan_s": 10.0,

@@ -100,11 +100,16 @@ class LivePlatform(ABC):
     """A real scheduling platform run on this host, node by node."""
 
     name: ClassVar[str]
+    # True if a node's reclaim notice sends its processes SIGTERM (node_notice); else the
+    # notice is ignored and the node is killed (SIGKILL) at its end only.
+    honours_notice: ClassVar[bool] = False
 
     def __init__(self, ctx: LiveContext) -> None:
         self.ctx = ctx
         self.completed = 0
         self.failed = 0
+        # Every signal sent to end a node: node, signal name, when (s since time 0), processes.
+        self.kills: list[dict[str, Any]] = []
         # When the last task ended for good (done, or failed out of retries), s since time 0:
         # the run's makespan, as the simulator's (time 0 to the end of the last task).
         self.last_end_s = 0.0
@@ -120,6 +125,15 @@ class LivePlatform(ABC):
     @abstractmethod
     def node_lost(self, node: Node) -> None:
         """A node is gone: kill its processes and whatever runs there."""
+
+    def node_notice(self, node: Node) -> None:  # noqa: B027 - optional hook
+        """A node got its reclaim notice (``end - notice``): a platform that honours notices
+        sends the node's own processes SIGTERM, so that they shut down as they would on a
+        cloud's clean shutdown; what is left gets SIGKILL at the end (node_lost)."""
+
+    def record_kill(self, node_id: int, sig: str, processes: int) -> None:
+        self.kills.append({"node": node_id, "signal": sig, "at_s": self.ctx.now(),
+                           "processes": processes})
 
     @abstractmethod
     def poll(self) -> None:

@@ -55,6 +55,12 @@ def session_members(sids: set[int]) -> list[int]:
     return found
 
 
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    fields = _stat_fields(pid)
+    return fields is not None and bool(fields) and fields[0] != "Z"
+
+
 def process_group(pid: int) -> int | None:
     fields = _stat_fields(pid)
     return int(fields[2]) if fields else None

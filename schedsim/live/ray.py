@@ -186,9 +186,10 @@ class RayLive(LivePlatform):
         for row in self.tenure:
             if row[0] in block and row[3] is None:
                 row[3] = now
-        for start in self._open_attempts():
-            if start["slot"] in block:
-                self._kill_attempt(start)
+        killed = [start for start in self._open_attempts() if start["slot"] in block]
+        for start in killed:
+            self._kill_attempt(start)
+        self.record_kill(node.id, "SIGKILL", len(killed))
         self.free_blocks[node.pool].append(block)
 
     def _open_attempts(self) -> list[dict[str, Any]]:

@@ -6,8 +6,10 @@ head, with no CPUs, so no task runs there. Every node of the scenario is a Ray n
 its own, on 127.0.0.1. Ray places the tasks; a node loss is SIGKILL to the node's session,
 raylet, workers and tasks together, so Ray finds it as it finds a dead node (its owner's
 connections fail; the GCS marks the node dead after its health checks) and retries its tasks
-(``max_retries`` = 3). Everything else (the driver's records, attempts, details) is
-:class:`~schedsim.live.ray.RayLive`'s.
+(``max_retries`` = 3). A node with a reclaim notice has its raylet sent SIGTERM at the
+notice: it unregisters from the GCS (an expected termination, so the node is dead at once) and
+exits, its workers with it; what is left dies with the session at the end. Everything else
+(the driver's records, attempts, details) is :class:`~schedsim.live.ray.RayLive`'s.
 
 Nodes ready at time 0 (pools without ``boot_time``) have their raylets started before time 0,
 and the driver submits only once the GCS has registered them all, as ``ray.init`` is not
@@ -23,6 +25,7 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -31,7 +34,7 @@ from typing import Any
 
 from schedsim.distributions import Constant
 from schedsim.live.base import LiveContext, LiveRunError
-from schedsim.live.processes import OutputLines
+from schedsim.live.processes import OutputLines, command_name, running, session_members
 from schedsim.live.ray import READY_TIMEOUT_S, RayLive
 from schedsim.live.ray_driver import NODES, RAYLET_ENV, SLOTS_ENV
 from schedsim.model.cluster import Node
@@ -39,6 +42,10 @@ from schedsim.model.cluster import Node
 MIB = 1024**2
 OBJECT_STORE_MIN = 100 * MIB  # Ray's own test cluster gives each node 150 MiB; 75 MiB is its floor
 OUTPUTS_IN_STORE = 4  # room for this many outputs per slot in a node's object store
+RAYLET_COMM = "raylet"  # /proc comm of Ray's raylet binary
+# Between a raylet's SIGTERM and its end, how often its attempts are checked for an exited
+# worker (a pass reads every open attempt's file): the attempt's end is this precise.
+REAP_EVERY_S = 0.02
 
 
 @dataclass
@@ -55,6 +62,8 @@ class _Raylet:
     up_epoch: float | None = None  # when the GCS had registered it
     start_s: float | None = None  # its own measure of the start, up to registration
     ray_node_id: str = ""
+    noticed: bool = False  # its node got its reclaim notice
+    term_epoch: float | None = None  # when its raylet process got SIGTERM (found and signalled)
     lost_epoch: float | None = None
 
     def read(self) -> None:
@@ -70,6 +79,7 @@ class _Raylet:
 class RayNodesLive(RayLive):
     name = "ray"
     mode = NODES
+    honours_notice = True
 
     def __init__(self, ctx: LiveContext) -> None:
         super().__init__(ctx)
@@ -77,6 +87,7 @@ class RayNodesLive(RayLive):
         self.waiting: dict[str, list[_Raylet]] = {}  # started before time 0, per pool
         self.of_node: dict[int, _Raylet] = {}
         self.gcs_address = ""
+        self.next_reap = 0.0  # when poll next closes attempts of SIGTERMed raylets (monotonic)
         # A fresh token per run: every Ray process of the run, and only those, share it.
         self.token = secrets.token_hex(32)
 
@@ -170,29 +181,69 @@ class RayNodesLive(RayLive):
         raylet.node = node.id
         self.of_node[node.id] = raylet
 
+    def node_notice(self, node: Node) -> None:
+        """SIGTERM to the node's raylet: it tells the GCS it is leaving (an expected
+        termination) and exits; its workers and agents follow it (docs/live.md, Kills)."""
+        raylet = self.of_node.get(node.id)
+        if raylet is None or raylet.noticed:
+            return
+        raylet.noticed = True
+        self._terminate(raylet)
+
+    def _terminate(self, raylet: _Raylet) -> None:
+        """SIGTERM to the raylet process; one still starting (a notice that comes as the node
+        starts) is looked for again at each poll until found or the node is gone."""
+        pids = [pid for pid in session_members({raylet.proc.pid})
+                if command_name(pid) == RAYLET_COMM]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+        if pids:
+            raylet.term_epoch = time.time()
+            self.record_kill(raylet.node, "SIGTERM", len(pids))
+
     def node_lost(self, node: Node) -> None:
         raylet = self.of_node.pop(node.id, None)
         if raylet is None:
             return
+        left = session_members({raylet.proc.pid})
         # Kill first: after it no attempt can start there, so every open one is closed here.
         raylet.lost_epoch = time.time()
         self.ctx.sessions.kill(raylet.proc)
-        end = {"status": "killed", "end_epoch": raylet.lost_epoch}
+        self.record_kill(node.id, "SIGKILL", len(left))
+        self._close_attempts(raylet, raylet.lost_epoch, gone_only=False)
+        self.free_blocks[node.pool].append(raylet.block)
+
+    def _close_attempts(self, raylet: _Raylet, at_epoch: float, gone_only: bool) -> None:
+        """Close the open attempts of ``raylet`` as killed at ``at_epoch`` (a killed attempt
+        writes no end of its own); ``gone_only``: only those whose process has exited."""
+        end = {"status": "killed", "end_epoch": at_epoch}
         for start in self._open_attempts():
             if start.get("raylet") != raylet.index:
+                continue
+            if gone_only and running(int(start["pid"])):
                 continue
             with contextlib.suppress(FileExistsError):  # it may have ended just before
                 fd = os.open(self.attempts_dir / f"{start['attempt']}.end",
                              os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w") as fh:
                     fh.write(json.dumps(end))
-        self.free_blocks[node.pool].append(raylet.block)
 
     def poll(self) -> None:
         super().poll()
+        now = time.monotonic()
+        reap = now >= self.next_reap
         for r in self.raylets:
             if r.up_epoch is None and r.lost_epoch is None:
                 r.read()
+            if not r.noticed or r.lost_epoch is not None:
+                continue
+            if r.term_epoch is None:
+                self._terminate(r)
+            elif reap:
+                # Between SIGTERM and the end: an attempt ends when its worker has exited.
+                self.next_reap = now + REAP_EVERY_S
+                self._close_attempts(r, time.time(), gone_only=True)
 
     def stop(self) -> None:
         super().stop()
@@ -217,6 +268,7 @@ class RayNodesLive(RayLive):
             {"raylet": r.index, "node": r.node, "pool": r.pool, "cores": len(r.block),
              "started_s": rel(r.started_epoch), "start_s": r.start_s,
              "up_s": rel(r.up_epoch) if r.up_epoch is not None else None,
+             "sigterm_s": rel(r.term_epoch) if r.term_epoch is not None else None,
              "lost_s": rel(r.lost_epoch) if r.lost_epoch is not None else None,
              "ray_node_id": r.ray_node_id} for r in self.raylets]
         return out

@@ -8,7 +8,9 @@ streams (``boot/<pool>``, ``lifetime/<pool>``, ...), so replication ``r`` of a s
 its nodes at the same moments live as in the simulator. The difference is what a node is: a
 live platform (:mod:`schedsim.live.workqueue`, :mod:`schedsim.live.ray`,
 :mod:`schedsim.live.zmq`; by name in :data:`LIVE_PLATFORMS`) starts real processes
-when a node becomes ready and kills them when the node is gone. Time 0 is the moment the
+when a node becomes ready and kills them when the node is gone: with a reclaim notice, SIGTERM
+to the node's processes at the notice (``end - notice``) and SIGKILL to what is left at the
+end; with none, SIGKILL at the end (an abrupt loss). Time 0 is the moment the
 platform has its tasks submitted (the manager listening, the Ray driver connected); the
 platform's own start-up (``ray.init``) is measured but not counted.
 
@@ -59,7 +61,7 @@ from schedsim.model.churn import Churn
 from schedsim.model.cluster import Cluster, Node
 from schedsim.model.engine import RealtimeEngine
 from schedsim.rng import Streams
-from schedsim.scenario import WAIT_TASK, ZFP_TASK, Scenario
+from schedsim.scenario import DRAIN, WAIT_TASK, ZFP_TASK, Scenario
 
 POLL_S = 0.005  # how often the watcher looks at the platform's output
 # The live platforms: name -> the class that runs a task kind (workload.task) there.
@@ -179,8 +181,9 @@ def _importable(module: str) -> bool:
         return False
 
 
-def ignored_keys(scenario: Scenario) -> list[str]:
-    """Scenario keys a live run cannot honour (it says so in its summary)."""
+def ignored_keys(scenario: Scenario, honours_notice: bool = True) -> list[str]:
+    """Scenario keys a live run cannot honour (it says so in its summary); ``honours_notice``:
+    the platform's runner sends SIGTERM at a notice (LivePlatform.honours_notice)."""
     out = []
     if scenario.network is not None:
         out.append("network (the loopback interface is the network)")
@@ -191,8 +194,14 @@ def ignored_keys(scenario: Scenario) -> list[str]:
     elif wl.input_size or wl.output_size:
         out.append("workload.input_size/output_size (the real task's files move)")
     for i, c in enumerate(scenario.churn):
-        if c.notice > 0:
-            out.append(f"churn[{i}].notice (no drain: nodes are killed at the end of the notice)")
+        if c.notice <= 0:
+            continue
+        if not honours_notice:
+            out.append(f"churn[{i}].notice (this runner has no clean stop: nodes are killed "
+                       "with SIGKILL at the end of the notice)")
+        elif c.on_notice == DRAIN:
+            out.append(f"churn[{i}].on_notice: drain (no drain glue live: as shutdown, the "
+                       "node's processes get SIGTERM at the notice and SIGKILL at its end)")
     return out
 
 
@@ -297,6 +306,8 @@ def _run(ctx: LiveContext, live: LivePlatform, platform: str, deadline: float) -
     # As in schedsim.simulation: the churn model hears of a ready node after the platform.
     cluster.on_ready.append(churn.node_ready)
     cluster.on_gone.append(live.node_lost)
+    if live.honours_notice:
+        cluster.on_notice.append(live.node_notice)
     nodes: list[Node] = []
     cluster.on_ready.append(nodes.append)
     ctx.t0_epoch = time.time()
@@ -318,7 +329,8 @@ def _run(ctx: LiveContext, live: LivePlatform, platform: str, deadline: float) -
     node_rows = [{"id": n.id, "pool": n.pool, "cores": n.cores, "launched_s": n.launched_at,
                   "ready_s": n.ready_at, "released_s": n.released_at} for n in nodes]
     details = live.details()
-    details["ignored"] = ignored_keys(scenario)
+    details["ignored"] = ignored_keys(scenario, live.honours_notice)
+    details["kills"] = live.kills
     return LiveResult(scenario=scenario.name, platform=platform, replication=ctx.replication,
                       metrics=metrics, failure=state["failure"],
                       failure_kind=state["kind"], attempts=attempts,

@@ -5,7 +5,9 @@ reports each one with Work Queue's own timing fields. A node of the scenario is 
 holding ``cores`` workers of one core each: Work Queue 9.9 gives a task that declares no
 resources (and ``wq_manager`` declares none) a whole worker, so one worker with ``--cores c``
 would run one task at a time. Killing the node's session kills its workers and their tasks
-together, which the manager notices within milliseconds, as when a VM disappears.
+together, which the manager notices within milliseconds, as when a VM disappears. A node
+with a reclaim notice first has its workers sent SIGTERM at the notice: each closes its
+connection itself and kills its tasks; whatever is left dies with the session at the end.
 
 Attempts come from the manager's transactions log (``TASK id RUNNING worker`` up to
 ``DONE``, or back to ``WAITING`` when the worker was lost). A log line names a worker by the
@@ -60,10 +62,12 @@ class _NodeProcs:
     workers: dict[int, int] = field(default_factory=dict)  # worker pid -> slot
     ports: dict[int, int] = field(default_factory=dict)  # local port -> slot
     gone: bool = False
+    terminated: set[int] | None = None  # workers sent SIGTERM, once the notice has come
 
 
 class WorkQueueLive(LivePlatform):
     name = "workqueue"
+    honours_notice = True
 
     def __init__(self, ctx: LiveContext) -> None:
         super().__init__(ctx)
@@ -155,16 +159,41 @@ class WorkQueueLive(LivePlatform):
         proc = ctx.sessions.start(["/bin/sh", "-c", script], death_signal=signal.SIGTERM)
         self.nodes[node.id] = _NodeProcs(node, proc.pid)
 
+    def node_notice(self, node: Node) -> None:
+        """SIGTERM to the node's workers: each tells the manager it is vacating, closes its
+        connection, kills its tasks and exits (docs/live.md, Kills)."""
+        procs = self.nodes.get(node.id)
+        if procs is None or procs.gone or procs.terminated is not None:
+            return
+        procs.terminated = set()
+        self.record_kill(node.id, "SIGTERM", self._terminate(procs))
+
+    def _terminate(self, procs: _NodeProcs) -> int:
+        """SIGTERM to the node's workers not signalled yet; how many got it. A notice that
+        comes as the node starts may find some workers not started yet: poll tries again."""
+        assert procs.terminated is not None
+        self._map_ports([procs])  # before they leave: their addresses name the attempts
+        workers = [pid for pid in session_members({procs.sid})
+                   if pid not in procs.terminated and parent_pid(pid) == procs.sid
+                   and command_name(pid).startswith(WORKER_COMM)]
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+        procs.terminated.update(workers)
+        return len(workers)
+
     def node_lost(self, node: Node) -> None:
         procs = self.nodes.get(node.id)
         if procs is None:
             return
         self._map_ports([procs])
         procs.gone = True
+        left = session_members({procs.sid})
         for p in self.ctx.sessions.procs:
             if p.pid == procs.sid:
                 self.ctx.sessions.kill(p)
                 break
+        self.record_kill(node.id, "SIGKILL", len(left))
 
     def _map_ports(self, nodes: list[_NodeProcs]) -> None:
         """Find each worker of ``nodes`` and the local port of its manager connection.
@@ -198,6 +227,12 @@ class WorkQueueLive(LivePlatform):
             workers = sum(p.node.cores for p in self.nodes.values())
             self.next_map = now + MAP_EVERY_S * min(1.0, workers / MAP_FULL_WORKERS)
             self._map_ports(list(self.nodes.values()))
+            for procs in self.nodes.values():
+                if (not procs.gone and procs.terminated is not None
+                        and len(procs.terminated) < procs.node.cores):
+                    late = self._terminate(procs)
+                    if late:
+                        self.record_kill(procs.node.id, "SIGTERM", late)
         self._handle(self.lines.read())
         if self.summary is None and self.manager is not None and self.manager.poll() is not None:
             self._handle(self.lines.read())

@@ -3,7 +3,8 @@
 A point of the matrix is one platform, a number of worker slots (Work Queue: nodes of up to 10
 one-core workers; Ray: raylets of up to 8 slots), a task time (lognormal, cv 0.3), an output
 size the platform brings back to the manager or driver, and optionally the loss of a share of
-the nodes mid-run (their sessions killed with SIGKILL, as ``schedsim live`` loses a node).
+the nodes mid-run: abruptly (their sessions killed with SIGKILL, as ``schedsim live`` loses a
+node with no notice) or, with ``notice_s``, by SIGTERM that long before the end.
 Each point becomes one scenario (``workload.task: wait``), the same for the live run and the
 simulator, so that replication ``r`` draws the same task times and kill moments in both.
 
@@ -57,6 +58,8 @@ class ScalePoint:
     kill: float = 0.0  # share of the slots (whole nodes) lost mid-run
     kill_at_s: float = 0.0  # when, after the node is ready
     role: str = FIT
+    # A SIGTERM kill notice_s before the node's end (its reclaim notice); 0: an abrupt SIGKILL.
+    notice_s: float = 0.0
 
     @property
     def per_node(self) -> int:
@@ -73,13 +76,17 @@ class ScalePoint:
 
 
 def _wq(label: str, workers: int, task_s: float, tasks: int, output_b: int = 0,
-        kill: float = 0.0, kill_at_s: float = 0.0, role: str = FIT) -> ScalePoint:
-    return ScalePoint(label, "workqueue", workers, task_s, tasks, output_b, kill, kill_at_s, role)
+        kill: float = 0.0, kill_at_s: float = 0.0, role: str = FIT,
+        notice_s: float = 0.0) -> ScalePoint:
+    return ScalePoint(label, "workqueue", workers, task_s, tasks, output_b, kill, kill_at_s, role,
+                      notice_s)
 
 
 def _ray(label: str, workers: int, task_s: float, tasks: int, output_b: int = 0,
-         kill: float = 0.0, kill_at_s: float = 0.0, role: str = FIT) -> ScalePoint:
-    return ScalePoint(label, "ray", workers, task_s, tasks, output_b, kill, kill_at_s, role)
+         kill: float = 0.0, kill_at_s: float = 0.0, role: str = FIT,
+         notice_s: float = 0.0) -> ScalePoint:
+    return ScalePoint(label, "ray", workers, task_s, tasks, output_b, kill, kill_at_s, role,
+                      notice_s)
 
 
 KB, MB = 1000, 1000_000
@@ -140,7 +147,9 @@ def scenario_for(point: ScalePoint, platform_options: dict[str, Any] | None = No
     it sees a worker that closes its connection at a reclaim notice; the simulator gets a
     1 ms notice for it (as ``schedsim validate``). A Ray raylet killed is found by the GCS
     health checks, a loss with no notice; the killed raylet's port refuses the checks at
-    once, so no check waits for its timeout (``health_check_timeout: 0``)."""
+    once, so no check waits for its timeout (``health_check_timeout: 0``). A point with
+    ``notice_s`` > 0 gets that notice on both platforms and in both: live, SIGTERM to the
+    node's workers or raylet at the notice, SIGKILL at the end (docs/live.md, Kills)."""
     per_node, scale = point.per_node, 1
     if host is not None and point.platform == "workqueue":
         per_node, scale = 1, point.per_node
@@ -159,7 +168,9 @@ def scenario_for(point: ScalePoint, platform_options: dict[str, Any] | None = No
         pools.append({"name": "spot", "count": point.killed_nodes * scale, "cores": per_node})
         churn: dict[str, Any] = {"pool": "spot", "lifetime": f"{point.kill_at_s}s",
                                  "replace": False}
-        if point.platform == "workqueue":
+        if point.notice_s > 0:
+            churn["notice"] = f"{point.notice_s!r}s"
+        elif point.platform == "workqueue":
             churn["notice"] = "1ms"
         data["churn"] = [churn]
     options = dict(platform_options or {})
@@ -239,6 +250,7 @@ def live_record(point: ScalePoint, repeat: int, timeout_s: float) -> dict[str, A
     rec.update(makespan_s=result.metrics["makespan_s"], failure=result.failure,
                tasks_completed=result.metrics["tasks_completed"],
                preemptions=result.metrics["preemptions"],
+               kills=result.details.get("kills", []),
                t0_after_s=round(result.t0_epoch - started, 3),
                wall_s=round(time.time() - started, 3),
                loadavg_before=load_before, loadavg_after=os.getloadavg(),
