@@ -120,6 +120,11 @@ MATRIX: tuple[ScalePoint, ...] = (
          role=HELD_OUT),
     _wq("wq-250-2s", 250, 2.0, 1500, 10 * KB, role=HELD_OUT),
     _ray("ray-56-2s-100KB", 56, 2.0, 336, 100 * KB, role=HELD_OUT),
+    # SIGTERM 1 s before the node's end, SIGKILL at it: clean kills, live and simulated.
+    _wq("wq-80-1s-term25", 80, 1.0, 1200, 10 * KB, kill=0.25, kill_at_s=5.0, notice_s=1.0,
+        role=HELD_OUT),
+    _ray("ray-72-1s-term33", 72, 1.0, 720, 10 * KB, kill=0.33, kill_at_s=15.0, notice_s=1.0,
+         role=HELD_OUT),
 )
 
 
