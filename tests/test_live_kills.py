@@ -40,6 +40,13 @@ def notice_scenario(*, tasks: int, lifetime: str, notice: str, on_notice: str = 
     return parse_scenario(data, "notice.yaml", REPO)
 
 
+
+def run_noticed(platform: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                **kw: Any) -> LiveResult:
+    """A live run of :func:`notice_scenario`, its temporary files under ``tmp_path``."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    return run_live(notice_scenario(**kw), platform, 0, TIMEOUT_S)
+
 def test_a_notice_is_honoured_but_drain_is_named_ignored() -> None:
     shutdown = notice_scenario(tasks=1, lifetime="7s", notice="5s")
     assert ignored_keys(shutdown) == []
@@ -68,9 +75,7 @@ def check_kills(result: LiveResult, term_at: float, end_at: float) -> float:
 
 def test_workqueue_workers_get_sigterm_at_the_notice_and_leave_before_the_end(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    s = notice_scenario(tasks=12, lifetime="7s", notice="5s")
-    result = run_live(s, "workqueue", 0, TIMEOUT_S)
+    result = run_noticed("workqueue", tmp_path, monkeypatch, tasks=12, lifetime="7s", notice="5s")
     term = check_kills(result, 2.0, 7.0)
     assert result.details["kills"][0]["processes"] == 2  # the node's two workers
     # The workers shut down by themselves: nothing of the node was left for the SIGKILL.
@@ -90,9 +95,8 @@ def test_a_notice_due_as_the_node_starts_reaches_the_workers_started_after_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The node is ready at 1 s with 2 s to live and a 5 s notice: the notice comes at once,
     # before its shell has started the workers; each gets SIGTERM once the run finds it.
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    s = notice_scenario(tasks=6, lifetime="2s", notice="5s", boot="1s")
-    result = run_live(s, "workqueue", 0, TIMEOUT_S)
+    result = run_noticed("workqueue", tmp_path, monkeypatch, tasks=6, lifetime="2s",
+                         notice="5s", boot="1s")
     kills = result.details["kills"]
     terms = [k for k in kills if k["signal"] == "SIGTERM"]
     assert {k["node"] for k in kills} == {SPOT} and kills[-1]["signal"] == "SIGKILL"
@@ -107,9 +111,7 @@ def test_a_notice_due_as_the_node_starts_reaches_the_workers_started_after_it(
 @pytest.mark.usefixtures("ray_installed")
 def test_ray_raylet_gets_sigterm_at_the_notice_and_its_attempts_end_there(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    s = notice_scenario(tasks=12, lifetime="8s", notice="4s")
-    result = run_live(s, "ray", 0, TIMEOUT_S)
+    result = run_noticed("ray", tmp_path, monkeypatch, tasks=12, lifetime="8s", notice="4s")
     term = check_kills(result, 4.0, 8.0)
     assert result.details["kills"][0]["processes"] == 1  # the node's raylet
     raylet = result.details["raylets"][SPOT]

@@ -121,11 +121,13 @@ def tcp_local_ports(pids: list[int], remote_port: int) -> dict[int, int]:
     return out
 
 
-def kill_session(sid: int) -> None:
-    """SIGKILL every member of one session (the leader too)."""
-    for pid in session_members({sid}):
+def kill_session(sid: int) -> int:
+    """SIGKILL every member of one session (the leader too); how many there were."""
+    members = session_members({sid})
+    for pid in members:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+    return len(members)
 
 
 class Sessions:
@@ -150,10 +152,12 @@ class Sessions:
         self.started.append(proc.pid)  # a new session's id is its leader's pid
         return proc
 
-    def kill(self, proc: subprocess.Popen[Any]) -> None:
-        kill_session(proc.pid)
+    def kill(self, proc: subprocess.Popen[Any]) -> int:
+        """Kill one session; how many of its processes were left to kill."""
+        left = kill_session(proc.pid)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5)
+        return left
 
     def left(self) -> list[int]:
         return session_members(set(self.started))

@@ -206,11 +206,9 @@ class RayNodesLive(RayLive):
         raylet = self.of_node.pop(node.id, None)
         if raylet is None:
             return
-        left = session_members({raylet.proc.pid})
         # Kill first: after it no attempt can start there, so every open one is closed here.
         raylet.lost_epoch = time.time()
-        self.ctx.sessions.kill(raylet.proc)
-        self.record_kill(node.id, "SIGKILL", len(left))
+        self.record_kill(node.id, "SIGKILL", self.ctx.sessions.kill(raylet.proc))
         self._close_attempts(raylet, raylet.lost_epoch, gone_only=False)
         self.free_blocks[node.pool].append(raylet.block)
 

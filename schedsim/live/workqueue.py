@@ -188,12 +188,10 @@ class WorkQueueLive(LivePlatform):
             return
         self._map_ports([procs])
         procs.gone = True
-        left = session_members({procs.sid})
         for p in self.ctx.sessions.procs:
             if p.pid == procs.sid:
-                self.ctx.sessions.kill(p)
+                self.record_kill(node.id, "SIGKILL", self.ctx.sessions.kill(p))
                 break
-        self.record_kill(node.id, "SIGKILL", len(left))
 
     def _map_ports(self, nodes: list[_NodeProcs]) -> None:
         """Find each worker of ``nodes`` and the local port of its manager connection.

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from schedsim.live.base import LiveAttempt, LiveContext, LivePlatform, LiveRunError
-from schedsim.live.processes import OutputLines, session_members
+from schedsim.live.processes import OutputLines
 from schedsim.live.zmq.protocol import TOKEN_ENV, Params
 from schedsim.model.cluster import Node
 from schedsim.native import PACKAGE_HOME
@@ -141,9 +141,7 @@ class ZmqLive(LivePlatform):
         if proc is None:
             return
         self.killed[node.id] = time.time()
-        left = session_members({proc.pid})
-        self.ctx.sessions.kill(proc)
-        self.record_kill(node.id, "SIGKILL", len(left))
+        self.record_kill(node.id, "SIGKILL", self.ctx.sessions.kill(proc))
 
     # ------------------------------------------------------------------ polling
 
