@@ -131,9 +131,18 @@ class LivePlatform(ABC):
         sends the node's own processes SIGTERM, so that they shut down as they would on a
         cloud's clean shutdown; what is left gets SIGKILL at the end (node_lost)."""
 
-    def record_kill(self, node_id: int, sig: str, processes: int) -> None:
-        self.kills.append({"node": node_id, "signal": sig, "at_s": self.ctx.now(),
+    def record_kill(self, node_id: int, sig: str, processes: int,
+                    at_s: float | None = None) -> None:
+        """One signal sent to end a node; ``at_s`` when it was sent (default now)."""
+        self.kills.append({"node": node_id, "signal": sig,
+                           "at_s": self.ctx.now() if at_s is None else at_s,
                            "processes": processes})
+
+    def kill_session(self, node_id: int, proc: Any) -> None:
+        """SIGKILL a node's session and record it at the moment it was sent (the kill then
+        waits for the leader, seconds on a loaded host)."""
+        at_s = self.ctx.now()
+        self.record_kill(node_id, "SIGKILL", self.ctx.sessions.kill(proc), at_s)
 
     @abstractmethod
     def poll(self) -> None:

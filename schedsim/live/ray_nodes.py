@@ -208,7 +208,7 @@ class RayNodesLive(RayLive):
             return
         # Kill first: after it no attempt can start there, so every open one is closed here.
         raylet.lost_epoch = time.time()
-        self.record_kill(node.id, "SIGKILL", self.ctx.sessions.kill(raylet.proc))
+        self.kill_session(node.id, raylet.proc)
         self._close_attempts(raylet, raylet.lost_epoch, gone_only=False)
         self.free_blocks[node.pool].append(raylet.block)
 

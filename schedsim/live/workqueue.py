@@ -190,7 +190,7 @@ class WorkQueueLive(LivePlatform):
         procs.gone = True
         for p in self.ctx.sessions.procs:
             if p.pid == procs.sid:
-                self.record_kill(node.id, "SIGKILL", self.ctx.sessions.kill(p))
+                self.kill_session(node.id, p)
                 break
 
     def _map_ports(self, nodes: list[_NodeProcs]) -> None:

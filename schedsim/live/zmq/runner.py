@@ -141,7 +141,7 @@ class ZmqLive(LivePlatform):
         if proc is None:
             return
         self.killed[node.id] = time.time()
-        self.record_kill(node.id, "SIGKILL", self.ctx.sessions.kill(proc))
+        self.kill_session(node.id, proc)
 
     # ------------------------------------------------------------------ polling
 
