@@ -338,7 +338,7 @@ def _run(ctx: LiveContext, live: LivePlatform, platform: str, deadline: float) -
                       t0_epoch=ctx.t0_epoch)
 
 
-def _watch(ctx: LiveContext, env: simpy.Environment, cluster: Cluster, live: LivePlatform,
+def _watch(ctx: LiveContext, env: RealtimeEngine, cluster: Cluster, live: LivePlatform,
            deadline: float, done: simpy.Event, state: dict[str, Any],
            ) -> Generator[simpy.Event, Any, None]:
     scenario = ctx.scenario
@@ -364,7 +364,11 @@ def _watch(ctx: LiveContext, env: simpy.Environment, cluster: Cluster, live: Liv
                 f"live {live.name} run of '{scenario.name}' (replication {ctx.replication}) "
                 f"timed out after {ctx.timeout_s:g} s with {live.completed} of "
                 f"{scenario.workload.tasks} tasks done; every process it started was killed")
-        yield env.timeout(POLL_S)
+        # From the wall clock, not from the poll's own simulated time: polls slower than POLL_S
+        # (a loaded host) would otherwise fall further behind each time, and the node
+        # losses queued behind them with them.
+        wall = env.env_start + (time.monotonic() - env.real_start) / env.factor
+        yield env.timeout(max(0.0, wall - env.now) + POLL_S)
     done.succeed()
 
 
