@@ -108,6 +108,8 @@ def test_scenario_of_a_point_live_and_simulated() -> None:
     assert [(p.name, p.count, p.cores) for p in live.cluster.pools] == [
         ("stable", 8, 10), ("spot", 4, 10)]
     assert live.workload.task == "wait" and live.cluster.host is None
+    # Live, an abrupt loss is SIGKILL alone: a notice would SIGTERM the workers first.
+    assert live.churn[0].notice == 0.0
     sim = scenario_for(point, host={"cpus": 2, "platform_work": True})
     # One-core nodes for the simulator: each worker connects on its own.
     assert [(p.count, p.cores) for p in sim.cluster.pools] == [(80, 1), (40, 1)]

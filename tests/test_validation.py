@@ -142,10 +142,11 @@ def test_the_kill_comes_at_a_fraction_of_the_expected_makespan(
     assert hits == 5  # it lands in every simulated run
 
 
-def kill_times(scenario: Scenario) -> list[float]:
-    """When the scenario's churn kills a worker (a replaced reclaim, and nothing else)."""
+def kill_times(scenario: Scenario, notice: float = 0.001) -> list[float]:
+    """When the scenario's churn kills a worker (a replaced reclaim, and nothing else); the
+    simulator sees the closed connection as a 1 ms notice, a live run gets none (SIGKILL)."""
     (churn,) = scenario.churn
-    assert churn.lifetime is None and churn.replace and churn.notice == 0.001
+    assert churn.lifetime is None and churn.replace and churn.notice == notice
     return [e.time for e in churn.trace if e.event == "reclaim"]
 
 
@@ -166,7 +167,7 @@ def test_the_live_runs_record_the_kill_moment_and_the_simulator_uses_it(
 
     def fake_run(scenario, platform, r, timeout_s):  # type: ignore[no-untyped-def]
         if scenario.churn:
-            kills.extend((platform, t) for t in kill_times(scenario))
+            kills.extend((platform, t) for t in kill_times(scenario, notice=0.0))
         lost = [Attempt(task=0, end_s=0.2, outcome="preempted")] if r == 0 and \
             scenario.churn else []
         done = [Attempt(task=i, end_s=0.1 * (i + 1), outcome="done")

@@ -150,7 +150,8 @@ def scenario_for(point: ScalePoint, platform_options: dict[str, Any] | None = No
     so that each connects, and is scanned, on its own. A live node loss kills the node's
     session: Work Queue's workers die with their sockets, which the manager sees at once, as
     it sees a worker that closes its connection at a reclaim notice; the simulator gets a
-    1 ms notice for it (as ``schedsim validate``). A Ray raylet killed is found by the GCS
+    1 ms notice for it (as ``schedsim validate``), the live run none (a notice live is a
+    SIGTERM, which would let the workers vacate). A Ray raylet killed is found by the GCS
     health checks, a loss with no notice; the killed raylet's port refuses the checks at
     once, so no check waits for its timeout (``health_check_timeout: 0``). A point with
     ``notice_s`` > 0 gets that notice on both platforms and in both: live, SIGTERM to the
@@ -175,7 +176,7 @@ def scenario_for(point: ScalePoint, platform_options: dict[str, Any] | None = No
                                  "replace": False}
         if point.notice_s > 0:
             churn["notice"] = f"{point.notice_s!r}s"
-        elif point.platform == "workqueue":
+        elif point.platform == "workqueue" and host is not None:
             churn["notice"] = "1ms"
         data["churn"] = [churn]
     options = dict(platform_options or {})

@@ -131,6 +131,13 @@ def scenario_for(cfg: Config, platform: str, profile: Path | None = None,
     return replace(scenario, churn=(kill,))
 
 
+def for_live(scenario: Scenario) -> Scenario:
+    """The scenario a live run is given: its kills without the 1 ms notice, which stands in
+    the simulator for the killed worker's connection closing at once. Live, the SIGKILL
+    closes it; a notice would SIGTERM the worker first and let it vacate (docs/live.md)."""
+    return replace(scenario, churn=tuple(replace(c, notice=0.0) for c in scenario.churn))
+
+
 def kill_moment(cfg: Config, platform: str, profile: Path | None = None,
                 task_scale: float = 1.0) -> float | None:
     """When a kill configuration kills a worker (seconds after time 0, to the ms):
@@ -289,7 +296,8 @@ def live_runs(configs: Sequence[Config], *, repeats: int, out: Path,
                 kill_at_s = kill_moment(cfg, platform, profile, scale)
                 scenario = scenario_for(cfg, platform, profile, kill_at_s=kill_at_s)
                 for r in range(repeats):
-                    result = run_live(scenario, platform, r, timeout_s=timeout_s)
+                    result = run_live(for_live(scenario), platform, r,
+                                      timeout_s=timeout_s)
                     rec = {"platform": platform, "config": cfg.label, "repeat": r,
                            "makespan_s": result.metrics["makespan_s"],
                            **({"kill_at_s": kill_at_s,
