@@ -2,7 +2,7 @@
 
 Work Queue's connect backlog: with an idle manager, workers that all ask to connect at once
 connect in waves, ``listen_backlog`` per wave, one accept (``accept_time``) after another,
-the waves at the SYN retransmissions (1, 3, 7 s after the first try). The shared host's
+up to 10 in a row when tasks wait to be sent, the waves at the SYN retransmissions (1, 3, 7 s after the first try). The shared host's
 ``platform_work``: a burst of process starts ends one by one, the k-th at k c / (C - D).
 The waiting task takes no CPU on a shared host. The matrix's points and records.
 """
@@ -57,6 +57,20 @@ def test_connect_backlog_admits_a_backlog_per_retransmission_wave() -> None:
     truth = [connect + retry * (2 ** (k // backlog) - 1) + (k % backlog + 1) * accept
              for k in range(12)]
     assert connections == pytest.approx(truth, abs=1e-9)
+
+
+def test_an_idle_pass_accepts_up_to_ten_workers_in_a_row_before_it_dispatches() -> None:
+    # 14 workers ask at once, 14 tasks wait: the manager accepts 10 back to back (work_queue.c
+    # connect_new_workers, MAX_NEW_WORKERS), then dispatches to them (a pass sends before it
+    # accepts), then accepts the last 4. One accept per pass would alternate the two.
+    accept, dispatch, connect = 0.01, 0.002, 0.05
+    sim = wq_scenario(14, {"listen_backlog": 20, "accept_time": accept, "dispatch_time": dispatch,
+                           "worker_connect_time": connect}, tasks=14)
+    sim.run()
+    connections = sim.platform.connections  # type: ignore[attr-defined]
+    first = [connect + (k + 1) * accept for k in range(10)]
+    rest = [first[-1] + 10 * dispatch + (k + 1) * accept for k in range(4)]
+    assert connections == pytest.approx(first + rest, abs=1e-9)
 
 
 def test_without_a_backlog_every_worker_connects_in_the_first_idle_pass() -> None:

@@ -99,6 +99,8 @@ class Attempt(Running):
         self.ran = False  # the task's process has exited
 
 
+# Connections one idle pass accepts at most, while more wait (work_queue.c MAX_NEW_WORKERS).
+MAX_NEW_WORKERS = 10
 MAX_CONNECT_RETRY = 60.0  # s: the longest wait between two connect attempts
 
 
@@ -124,6 +126,7 @@ class WorkQueuePlatform(Platform):
         cfg = self.config
         self._free: deque[Worker] = deque()  # one entry per free slot (lazily cleaned)
         self._accepts: deque[Worker] = deque()
+        self._accept_batch = 0  # accepts made in a row in the current idle pass
         self._suspects: deque[Worker] = deque()  # lost abruptly, past the keepalive delay
         self._connected = 0  # workers the manager holds, for its per-worker scan
         self._retries = RetryBudget(cfg.max_retries or None)
@@ -313,19 +316,33 @@ class WorkQueuePlatform(Platform):
         while self._suspects:
             self._disconnect(self._suspects.popleft())
             did = True
-        accept_time = self.config.accept_time
+        if self.config.accept_time > 0:
+            return self._accept_next(0) or did
         while self._accepts:
             worker = self._accepts.popleft()
             if worker.dead or worker.draining:
                 continue
-            if accept_time > 0:
-                # One accept per pass: the handshake is manager time; the next pass looks
-                # for tasks to send and results first.
-                self.server.push(accept_time, self._accept, worker)
-                return True
             self._accept(worker)
             did = True
         return did
+
+    def _accept_next(self, batch: int) -> bool:
+        """Start the handshake of the next waiting worker (``batch`` accepted already in
+        this pass); False if none waits. The manager accepts up to MAX_NEW_WORKERS in a
+        row while connections wait (work_queue.c, connect_new_workers)."""
+        while self._accepts:
+            worker = self._accepts.popleft()
+            if worker.dead or worker.draining:
+                continue
+            self._accept_batch = batch + 1  # one handshake at a time: one count will do
+            self.server.push(self.config.accept_time, self._accepted, worker)
+            return True
+        return False
+
+    def _accepted(self, worker: Worker) -> None:
+        self._accept(worker)
+        if self._accept_batch < MAX_NEW_WORKERS:
+            self._accept_next(self._accept_batch)
 
     def _accept(self, worker: Worker) -> None:
         """The manager holds the worker's connection: its slots may be sent tasks."""

@@ -16,9 +16,7 @@ the repeat, the CPUs other work kept busy just before it and the host's load ave
 before and after, the makespan, Work Queue's worker
 connections or Ray's raylet start-up, and each attempt compactly), so that a model can be
 checked against the same runs later without running them again. A point's role is read from
-:data:`MATRIX`, not from the record (the committed runs were made with ray-8-100ms as a fit
-point and ray-16-10ms held out; the two were swapped after, so that the fit sees Ray's
-ceiling as it sees Work Queue's).
+:data:`MATRIX`, not from the record (a role changed after runs were made applies to them).
 """
 
 from __future__ import annotations

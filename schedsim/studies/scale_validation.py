@@ -24,7 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from schedsim.calibration.scale_fit import busy_of, live_by_point, simulate
+from schedsim.calibration.scale_fit import (
+    FIXED,
+    FIXED_SOURCES,
+    HOST_CPUS,
+    PARAMETERS,
+    busy_of,
+    live_by_point,
+    simulate,
+)
 from schedsim.errors import InputError
 from schedsim.outputs import read_text
 from schedsim.studies import sections
@@ -207,8 +215,52 @@ def markdown(report: dict[str, Any], command: str) -> str:
             f"{_abs_pct(h['p95_abs_error'])} | {_pct(h['mean_signed_error'])} | "
             f"{_abs_pct(h['median_live_spread'])} | {at_scale} | "
             f"{'pass' if h['pass'] else 'fail'} | {ceiling} |")
-    lines += ["", f"Failed live runs recorded: {report['failed_runs']}.", "", GAPS, SECTION_END]
+    lines += ["", f"Failed live runs recorded: {report['failed_runs']}.", "",
+              *parameter_lines(report["params"]), "", GAPS, SECTION_END]
     return "\n".join(lines) + "\n"
+
+
+def _value(v: float, unit: str) -> str:
+    if unit in ("s", "CPU-s"):
+        return f"{1e3 * v:.3g} ms" + (" CPU" if unit == "CPU-s" else "")
+    return f"{v:.3g} {unit}"
+
+
+def host_cost(platform: str, values: dict[str, float], workers: int) -> float:
+    """CPU-seconds one task costs the host's queue (docs/models.md, Scale parameters): Work
+    Queue's dispatch, retrieval, scan of ``workers`` connected workers and launch; Ray's
+    submission, result intake and launch."""
+    if platform == "workqueue":
+        return (values["dispatch_time"] + values["retrieval_time"]
+                + values["scan_time_per_worker"] * workers + values["task_launch_time"])
+    return values["submit_time"] + values["result_time"] + values["task_launch_time"]
+
+
+def parameter_lines(params: dict[str, dict[str, float]]) -> list[str]:
+    """The fitted parameters, and the throughput ceiling they imply on a quiet host:
+    (C - background_base) / the CPU each task costs the host's queue."""
+    lines = ["The scale parameters applied (fitted: `schedsim validate --scale --scale-fit`; "
+             "set: from the source named):", "",
+             "| platform | parameter | value | what |", "|---|---|---|---|"]
+    for platform, values in params.items():
+        for p in PARAMETERS[platform]:
+            if p.name in values:
+                lines.append(f"| {platform} | `{p.name}` | {_value(values[p.name], p.unit)} "
+                             f"| {p.what} |")
+        for name, v in FIXED[platform].items():
+            lines.append(f"| {platform} | `{name}` | {v:g} (set) | {FIXED_SOURCES[name]} |")
+    lines.append("")
+    for platform, values in params.items():
+        free = HOST_CPUS - values.get("background_base", 0.0)
+        marks = (20, 200) if platform == "workqueue" else (16,)
+        costs = ", ".join(f"{1e3 * host_cost(platform, values, w):.1f} ms at {w} workers "
+                          f"({free / host_cost(platform, values, w):.0f} tasks/s)"
+                          for w in marks)
+        lines.append(f"- {platform}: each task costs the host's queue {costs}, on "
+                     f"{free:.2f} of the {HOST_CPUS:g} CPUs (`background_base` taken): the "
+                     "queue's bound alone, which other limits (Ray's lease) may keep a "
+                     "platform below.")
+    return lines
 
 
 def summary(report: dict[str, Any]) -> list[str]:
