@@ -136,31 +136,27 @@ def _size(b: int) -> str:
 
 
 GAPS = """\
-What the scale model still misses (measured 2026-12-02 on the 2-CPU host, load 2 to 21):
-- The host's noise is as large as the target: the same point's two repeats differ by up to
-  30% (wq-20-10ms: 29.2 s at load 2, 39.7 s at load 11). The model takes the recorded load
-  as an input (other work's CPUs grow with it), which explains part of it, not all.
-- Work Queue's connect backlog: the model connects 50 to 60 workers later than live (live, a
-  first batch of 20 to 60 connects within 0.5 s while the manager is still idle; the model
-  admits 6 at a time), which is most of the +14% and +21% of the 50- and 60-worker held-out
-  points; the kill point (-18%) loses its workers before most connected, live and simulated
-  alike, and runs slower live (42 and 34 s) than its rate without kills.
-- A variant without the manager's and driver's work in the host's queue (only starts and
-  launches there) did better on the held-out medians (12.6% and 14.4%) but worse on Work
-  Queue's P95 (25%) and ceiling (-11%), and fitted the fit points half as well (RMS log
-  error 0.097 against 0.049 for Work Queue): the queue is kept, as the physical one.
-- Ray under-predicts the held-out points with 24 to 40 slots (-11% to -19%). Live, a slot
-  waits between two tasks about 0.02 s with 8 slots, 0.1 to 0.16 s with 16 and about 0.7 s
-  with 32 to 40, while 32 to 40 Python worker starts (0.5 CPU-s each) saturate the host for
-  the first 11 to 14 s: the driver's work queues behind the starts in the model, but the
-  raylets' and the lease's do not (the lease is a fixed time), and the fitted background
-  for Ray does not grow with the load (0 per unit of load).
-- Ray has no held-out point at 50 or more slots (40 at most here: each slot is a 50 MiB
-  Python worker whose start takes about 0.5 CPU-s); the 50-worker target is Work Queue's only.
-- Kills are SIGKILL of the node's session only; a Work Queue worker killed closes its
-  sockets (the manager sees it at once, a 1 ms notice in the model) and a killed raylet is
-  found by the GCS health checks after about 15 s (`health_check_timeout: 0`: the dead port
-  refuses the check at once). SIGTERM (clean) kills are not run.
+What the scale model still misses (runs of 2026-12-02 21:26-21:52 UTC on the quiet 2-CPU host,
+other work 0.00 to 0.03 CPUs; Work Queue's abrupt-kill points run again 2026-12-03 02:34 UTC):
+- Work Queue's P95 fails on wq-250-2s (-25%): its two live runs took 40.7 and 26.5 s (spread
+  42%), the last workers connecting at 34 and 26 s, after SYN retransmissions reaching the
+  16 s wave in the first; the model's connect tail ends at about 20 s. Such tails are the
+  kernel's timing, not the manager's, and two repeats do not average them out.
+- Work Queue connects 50 to 80 workers later than live (half of them at 1.3 to 1.6 s against
+  0.3 to 0.5 s, the last at 7 to 24 s against 1.6 to 4.9 s), most of wq-50-2s-10MB's +16%:
+  its accepts wait in the first-come host queue behind the burst of worker starts, where the
+  kernel would share the CPUs among them. Taking the accepts out of that queue (an experiment
+  on the same runs, refitted) gave held-out 3.8% median and -25% at wq-250-2s: not kept.
+- Accepting up to 10 waiting workers per idle pass, as work_queue.c does, instead of one cut
+  Work Queue's held-out median from 13.4% to 5.7% on these runs (each model refitted).
+- Ray over-predicts its few-slot points (ray-8-100ms +27%, ray-24-500ms-100KB +14%) and
+  under-predicts the kill fit point (ray-32-1s-kill25 -17%: the model's raylet loss costs
+  less than live). At 50 slots or more (56 and 72) its held-out errors are 3.8% and 9.7%.
+- Outputs are not in the scale model (no network in its scenarios); the 1 and 10 MB points
+  show no cost beyond the model's error on the loopback.
+- Other work on the host is what ran in the 2 s before each run, taken as constant: the same
+  matrix run the morning before at load averages 2 to 21 ran 10 to 50% slower
+  (bench/results/2026-12-02-morning-scale-matrix.jsonl), more than that input explains.
 """
 
 SECTION_BEGIN = "<!-- scale-validation: begin (schedsim validate --scale --out docs) -->"
@@ -258,8 +254,7 @@ def parameter_lines(params: dict[str, dict[str, float]]) -> list[str]:
                           for w in marks)
         lines.append(f"- {platform}: each task costs the host's queue {costs}, on "
                      f"{free:.2f} of the {HOST_CPUS:g} CPUs (`background_base` taken): the "
-                     "queue's bound alone, which other limits (Ray's lease) may keep a "
-                     "platform below.")
+                     "queue's bound alone; another limit (Ray's lease) can bind first.")
     return lines
 
 
