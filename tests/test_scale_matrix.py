@@ -311,3 +311,39 @@ def test_busy_cpus_measures_other_work_on_the_host() -> None:
         spin.kill()
         spin.wait()
     assert 0.6 <= busy <= (os.cpu_count() or 1) + 0.01, busy
+
+
+def test_run_matrix_interleaves_repeats_numbered_from_the_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Repeats added by a later session continue the numbering (repeat r draws the task times
+    of replication r), every point once per repeat, appended to the file."""
+    import schedsim.studies.scale_matrix as sm
+
+    def fake(point: Any, repeat: int, timeout_s: float) -> dict[str, Any]:
+        return {"label": point.label, "platform": point.platform, "repeat": repeat,
+                "makespan_s": 1.0}
+
+    monkeypatch.setattr(sm, "live_record", fake)
+    out = tmp_path / "m.jsonl"
+    out.write_text(json.dumps({"label": "wq-1-1s", "platform": "workqueue", "repeat": 0,
+                               "makespan_s": 2.0}) + "\n")
+    chosen = [point_by_label("wq-1-1s"), point_by_label("ray-1-1s")]
+    sm.run_matrix(chosen, repeats=2, out=out, first_repeat=2)
+    assert [(r["label"], r["repeat"]) for r in read_records(out)] == [
+        ("wq-1-1s", 0), ("wq-1-1s", 2), ("ray-1-1s", 2), ("wq-1-1s", 3), ("ray-1-1s", 3)]
+
+
+def test_the_scale_section_prints_the_parameters_and_the_bound_they_imply() -> None:
+    from schedsim.studies.scale_validation import parameter_lines
+
+    wq = {"dispatch_time": 0.002, "retrieval_time": 0.001, "scan_time_per_worker": 1e-5,
+          "task_launch_time": 0.012, "worker_connect_time": 0.01, "accept_time": 0.015,
+          "background_base": 0.5}
+    ray = {"submit_time": 0.001, "result_time": 0.001, "lease_latency": 0.03,
+           "task_launch_time": 0.006, "worker_start_time": 0.5, "background_base": 0.4}
+    text = "\n".join(parameter_lines({"workqueue": wq, "ray": ray}))
+    assert "| workqueue | `accept_time` | 15 ms |" in text
+    assert "| workqueue | `listen_backlog` | 6 (set) | CCTools" in text
+    # (2 - 0.5) CPUs over 2 + 1 + 0.01 x 20 + 12 ms = 15.2 ms; at 200 workers 17 ms; Ray 8 ms.
+    assert "15.2 ms at 20 workers (99 tasks/s), 17.0 ms at 200 workers (88 tasks/s)" in text
+    assert "8.0 ms at 16 workers (200 tasks/s)" in text

@@ -264,16 +264,18 @@ def live_record(point: ScalePoint, repeat: int, timeout_s: float) -> dict[str, A
 
 
 def run_matrix(selected: Sequence[ScalePoint], *, repeats: int, out: Path,
-               timeout_s: float = 300.0,
+               timeout_s: float = 300.0, first_repeat: int = 0,
                on_step: Callable[[str], None] = lambda _s: None) -> list[dict[str, Any]]:
     """Run every point live ``repeats`` times, appending each record to ``out`` as it ends.
 
     Repeats are interleaved (every point once, then every point again), so that the spread
-    of a point's repeats includes the drift of the host's load over the hour."""
+    of a point's repeats includes the drift of the host's load over the hour. They are
+    numbered from ``first_repeat``: a later session adds repeats to recorded ones, repeat r
+    drawing the task times of replication r, live and simulated."""
     records = []
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a", encoding="utf-8") as fh:
-        for repeat in range(repeats):
+        for repeat in range(first_repeat, first_repeat + repeats):
             for point in selected:
                 rec = live_record(point, repeat, timeout_s)
                 append_json_line(fh, rec, compact=True)
@@ -309,18 +311,20 @@ def good_runs(records: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m schedsim.studies.scale_matrix OUT [--repeats R] [--only LABEL ...]``"""
+    """``python -m schedsim.studies.scale_matrix OUT [--repeats R] [--first-repeat K]
+    [--only LABEL ...]``"""
     import argparse
 
     ap = argparse.ArgumentParser(description="Run the scale matrix live.")
     ap.add_argument("out", type=Path)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--first-repeat", type=int, default=0)
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--timeout", type=float, default=300.0)
     args = ap.parse_args(argv)
     chosen = [p for p in MATRIX if not args.only or p.label in args.only]
     run_matrix(chosen, repeats=args.repeats, out=args.out, timeout_s=args.timeout,
-               on_step=lambda s: print(s, flush=True))
+               first_repeat=args.first_repeat, on_step=lambda s: print(s, flush=True))
     return 0
 
 
