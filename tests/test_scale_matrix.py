@@ -2,9 +2,10 @@
 
 Work Queue's connect backlog: with an idle manager, workers that all ask to connect at once
 connect in waves, ``listen_backlog`` per wave, one accept (``accept_time``) after another,
-up to 10 in a row when tasks wait to be sent, the waves at the SYN retransmissions (1, 3, 7 s after the first try). The shared host's
-``platform_work``: a burst of process starts ends one by one, the k-th at k c / (C - D).
-The waiting task takes no CPU on a shared host. The matrix's points and records.
+up to 10 in a row when tasks wait to be sent, the waves at the SYN retransmissions (1, 3, 7 s
+after the first try). The shared host's ``platform_work``: a burst of process starts ends
+one by one, the k-th at k c / (C - D). The waiting task takes no CPU on a shared host. The
+matrix's points and records.
 """
 
 from __future__ import annotations
