@@ -469,7 +469,9 @@ This file was written by `$command` (`schedsim validate --out docs` runs the ful
   `schedsim validate --live FILE` compares another profile with the same runs, making none.
 - The RFC's own run (12 tasks, n = 200,000, 3 workers) is reported apart: calibration used it.
 - Injected kills end the worker process, whose connections close at once; the scenarios model
-  that as a 1 ms notice (Work Queue and Ray notice at once), not as a vanished machine; zmq
+  that as a 1 ms notice (Work Queue and Ray notice at once), not as a vanished machine, and
+  the live run gets the kill with no notice (SIGKILL alone; live, a notice is a SIGTERM that
+  lets a Work Queue worker vacate first, which runs before 2026-12-03 got); zmq
   finds a killed worker by its silence, after the heartbeat timeout, live and simulated. A
   live Ray run has no autoscaler, so its scenario sets `platform.ray.autoscaler: false` and
   the churn's own replacement (at once) stands in for the harness that restarts the killed node.
