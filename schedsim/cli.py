@@ -870,7 +870,10 @@ def cmd_validate_scale(args: argparse.Namespace, console: Console) -> int:
     records = scale_matrix.read_records(runs)
     params_path = scale_validation.PARAMS
     if args.scale_fit:
-        doc = {p: scale_fit.fit(p, records) for p in scale_validation.PLATFORMS}
+        # From the defaults and from the parameters in force (the last fit).
+        in_force = scale_validation.load_params(scale_validation.PARAMS)
+        doc = {p: scale_fit.fit(p, records, starts=[in_force[p]])
+               for p in scale_validation.PLATFORMS}
         params_path = args.out / "scale-params.json"
         write_text(params_path, json_text(doc))
     report = scale_validation.validate_scale(records, scale_validation.load_params(params_path))

@@ -75,3 +75,18 @@ def test_a_scale_parameter_is_recovered_within_three_standard_errors(
     assert se < 0.15, se  # the points pin the value
     assert abs(math.log(fitted / truth)) <= 3 * se, (fitted, truth, se)
     assert set(doc["parameters"]) == {name}
+
+
+def test_the_fit_keeps_the_best_of_its_starts() -> None:
+    """From its defaults and from each given start (the parameters in force), the lowest
+    cost wins: with too few evaluations to move far, a start at the truth lands near it,
+    where the default start (half the truth) cannot get."""
+    name, truth, labels = "dispatch_time", 0.004, ("wq-1-1s", "wq-20-10ms")
+    values = dict(load_params(PARAMS)["workqueue"], **{name: truth})
+    recs, _ = records("workqueue", labels, values)
+    kw: dict[str, Any] = {"max_evaluations": 2, "restarts": 0, "free": (name,), "held": values}
+    alone = scale_fit.fit("workqueue", recs, **kw)["parameters"][name]["value"]
+    assert abs(math.log(alone / truth)) > 0.3  # stuck near its start, 2 ms
+    doc = scale_fit.fit("workqueue", recs, starts=[{name: truth}], **kw)
+    assert abs(math.log(doc["parameters"][name]["value"] / truth)) < 0.06
+    assert doc["fit"]["evaluations"] == 4  # two evaluations from each start
