@@ -154,7 +154,10 @@ a third repeat of every point 2026-12-03 03:13-03:27 UTC):
 - Ray passes at 50 slots and more on two points only (ray-56-2s-100KB +4.0%,
   ray-72-1s-term33 +10.6%). It over-predicts its few-slot points (ray-8-100ms +28%,
   ray-24-500ms-100KB +12%), which fail its all-points P95, and under-predicts the kill fit
-  point (ray-32-1s-kill25 -17%: the model's raylet loss costs less than live). Its fit
+  point (ray-32-1s-kill25 -17%: the model's raylet loss costs less than live). Live, the gap
+  between two tasks of a slot is about 10 ms at 8 slots with 100-ms tasks (70 tasks/s) and
+  about 90 ms at 16 slots with 10-ms tasks (the 134 tasks/s ceiling): a shared rate, where
+  the model has a fixed lease of 34 ms per task in parallel, too long below the ceiling. Its fit
   leaves an RMS log error of 0.098 on the fit points, Work Queue's 0.029.
 - The fit is a local search on a step function: from the parameters' defaults alone it
   stalled at an RMS log error of 0.25 on the three repeats; it now starts from the defaults
