@@ -338,7 +338,7 @@ def _run(ctx: LiveContext, live: LivePlatform, platform: str, deadline: float) -
                       t0_epoch=ctx.t0_epoch)
 
 
-def _watch(ctx: LiveContext, env: RealtimeEngine, cluster: Cluster, live: LivePlatform,
+def _watch(ctx: LiveContext, env: simpy.Environment, cluster: Cluster, live: LivePlatform,
            deadline: float, done: simpy.Event, state: dict[str, Any],
            ) -> Generator[simpy.Event, Any, None]:
     scenario = ctx.scenario
@@ -367,8 +367,7 @@ def _watch(ctx: LiveContext, env: RealtimeEngine, cluster: Cluster, live: LivePl
         # From the wall clock, not from the poll's own simulated time: polls slower than POLL_S
         # (a loaded host) would otherwise fall further behind each time, and the node
         # losses queued behind them with them.
-        wall = env.env_start + (time.monotonic() - env.real_start) / env.factor
-        yield env.timeout(max(0.0, wall - env.now) + POLL_S)
+        yield env.timeout(max(0.0, ctx.now() - env.now) + POLL_S)
     done.succeed()
 
 

@@ -27,11 +27,11 @@ import numpy as np
 from schedsim.calibration.scale_fit import (
     FIXED,
     FIXED_SOURCES,
-    HOST_CPUS,
     PARAMETERS,
     busy_of,
     live_by_point,
     simulate,
+    split,
 )
 from schedsim.errors import InputError
 from schedsim.outputs import read_text
@@ -258,13 +258,13 @@ def parameter_lines(params: dict[str, dict[str, float]]) -> list[str]:
             lines.append(f"| {platform} | `{name}` | {v:g} (set) | {FIXED_SOURCES[name]} |")
     lines.append("")
     for platform, values in params.items():
-        free = HOST_CPUS - values.get("background_base", 0.0)
+        host = split(platform, values, 0.0)[1]  # as the simulator gets it, no other work
+        free = host["cpus"] - host["background"]
         marks = (20, 200) if platform == "workqueue" else (16,)
-        costs = ", ".join(f"{1e3 * host_cost(platform, values, w):.1f} ms at {w} workers "
-                          f"({free / host_cost(platform, values, w):.0f} tasks/s)"
-                          for w in marks)
+        costs = ", ".join(f"{1e3 * c:.1f} ms at {w} workers ({free / c:.0f} tasks/s)"
+                          for w, c in ((w, host_cost(platform, values, w)) for w in marks))
         lines.append(f"- {platform}: each task costs the host's queue {costs}, on "
-                     f"{free:.2f} of the {HOST_CPUS:g} CPUs (`background_base` taken): the "
+                     f"{free:.2f} of the {host['cpus']:g} CPUs (`background_base` taken): the "
                      "queue's bound alone; another limit (Ray's lease) can bind first.")
     return lines
 
